@@ -1,0 +1,25 @@
+"""Size limits that every node and verifier enforces, defined once."""
+
+from __future__ import annotations
+
+import re
+
+#: Member ids: ASCII, lowercase, DNS-label-like (DESIGN §2).
+MEMBER_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+MAX_MEMBER_ID = 63
+MAX_NAME = 200
+MAX_ORIGIN = 200
+
+MAX_COMPONENTS = 256
+MAX_MEMBERS = 256
+MAX_SIGNATURES = MAX_MEMBERS
+MAX_ISSUER_KEYS = 64
+
+#: Largest encoded event a node accepts (bytes); genesis may set it lower.
+MAX_EVENT_BYTES = 16 * 1024
+#: Largest number of events in one block.
+MAX_BLOCK_EVENTS = 10_000
+#: Largest encoded record of any kind the codec will look at.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: Upper bound on voting power of one member, so sums never leave 63 bits.
+MAX_POWER = 2**40

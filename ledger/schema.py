@@ -1,0 +1,94 @@
+"""Every LMDB database name and key layout, in one place, under one schema version.
+
+One LMDB environment per node holds all of these named databases. A block's events, log nodes, state-map nodes,
+header and certificate are written in one write transaction (see `ledger.store`), so after a crash the
+environment holds a prefix of the certified chain, never half a block.
+
+Integers in keys are 8-byte big-endian so that LMDB's byte order is numeric order.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import lmdb
+
+SCHEMA_VERSION = 1
+
+# ledger.log: the RFC 6962 tree.
+LOG_META = b"log/meta"  # b"size" -> u64
+LOG_NODES = b"log/nodes"  # see ledger.log for the node layout
+
+# ledger.smt: the sparse Merkle state map.
+SMT_NODES = b"smt/nodes"  # node hash -> node record
+SMT_ROOTS = b"smt/roots"  # u64 version -> 32-byte root
+SMT_VALUES = b"smt/values"  # SHA-256(value) -> value bytes
+
+# ledger.store: the chain itself.
+CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
+CHAIN_HEADERS = b"chain/headers"  # u64 height -> header bytes
+CHAIN_CERTS = b"chain/certs"  # u64 height -> checkpoint note text
+CHAIN_ENTRIES = b"chain/entries"  # u64 log index -> event bytes
+CHAIN_EVENT_IDS = b"chain/event-ids"  # 32-byte event id -> u64 log index
+CHAIN_VALSETS = b"chain/valsets"  # u64 height from which a set applies -> validator set bytes
+
+# node: consensus safety record (double-sign guard) and evidence.
+CONSENSUS_META = b"consensus/meta"
+
+ALL_DATABASES = (
+    LOG_META,
+    LOG_NODES,
+    SMT_NODES,
+    SMT_ROOTS,
+    SMT_VALUES,
+    CHAIN_META,
+    CHAIN_HEADERS,
+    CHAIN_CERTS,
+    CHAIN_ENTRIES,
+    CHAIN_EVENT_IDS,
+    CHAIN_VALSETS,
+    CONSENSUS_META,
+)
+
+#: Virtual address space reserved for the map (LMDB grows the file only as it fills).
+DEFAULT_MAP_SIZE = 1 << 40
+
+_U64 = struct.Struct(">Q")
+
+
+def u64(value: int) -> bytes:
+    """An unsigned integer as an 8-byte big-endian key."""
+    return _U64.pack(value)
+
+
+def from_u64(data: bytes) -> int:
+    value: int = _U64.unpack(data)[0]
+    return value
+
+
+def open_env(
+    path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
+) -> lmdb.Environment:
+    """Open (creating if needed) a node's LMDB environment with every named database.
+
+    `sync=True` and `metasync=True` make each committed write transaction durable before `commit()` returns.
+    """
+    Path(path).mkdir(parents=True, exist_ok=True)
+    env = lmdb.open(
+        str(path),
+        map_size=map_size,
+        max_dbs=len(ALL_DATABASES) + 4,
+        subdir=True,
+        readonly=readonly,
+        sync=True,
+        metasync=True,
+        lock=True,
+        max_readers=256,
+    )
+    if not readonly:
+        with env.begin(write=True) as txn:
+            for name in ALL_DATABASES:
+                env.open_db(name, txn=txn)
+    return env

@@ -1,0 +1,1 @@
+"""A credledger node: HTTP API, peer transport, consensus driver, mempool and configuration."""
