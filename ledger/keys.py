@@ -26,6 +26,7 @@ PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 SEED_SIZE = 32
 KEY_ID_SIZE = 4
+SKEY_PREFIX = "PRIVATE+KEY+"
 
 
 def key_id(name: str, public_key: bytes) -> bytes:
@@ -125,6 +126,35 @@ class SigningKey:
     def seed(self) -> bytes:
         """The 32-byte private seed, for writing a key file."""
         return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    def skey(self) -> str:
+        """The private key as C2SP signer-key text: ``PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || seed)>``."""
+        encoded = base64.b64encode(bytes([ALG_ED25519]) + self.seed()).decode()
+        return f"{SKEY_PREFIX}{self.name}+{self.key_id.hex()}+{encoded}"
+
+    @classmethod
+    def from_skey(cls, text: str) -> SigningKey:
+        """Parse C2SP signer-key text, checking the algorithm byte and that the key id matches."""
+        text = text.strip()
+        if not text.startswith(SKEY_PREFIX):
+            raise DecodeError("signer key must start with PRIVATE+KEY+")
+        parts = text[len(SKEY_PREFIX) :].split("+", 2)
+        if len(parts) != 3:
+            raise DecodeError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64 key>")
+        name, hex_id, b64 = parts
+        try:
+            blob = base64.b64decode(b64, validate=True)
+        except binascii.Error:
+            raise DecodeError(f"signer key {name!r}: bad base64") from None
+        if len(blob) != 1 + SEED_SIZE or blob[0] != ALG_ED25519:
+            raise DecodeError(f"signer key {name!r}: expected 0x01 followed by a 32-byte Ed25519 seed")
+        try:
+            key = cls(name, blob[1:])
+        except ValueError as exc:
+            raise DecodeError(f"signer key: {exc}") from None
+        if key.key_id.hex() != hex_id:
+            raise DecodeError(f"signer key {name!r}: key id {hex_id} does not match the key ({key.key_id.hex()})")
+        return key
 
     def sign(self, domain: bytes, message: bytes) -> bytes:
         """Sign `domain || message`. Every caller passes a constant from `ledger.domains` (or b"" for notes)."""

@@ -57,3 +57,18 @@ def test_seed_round_trip_gives_the_same_key() -> None:
 def test_repr_never_shows_the_private_key() -> None:
     key = SigningKey.generate("a")
     assert key.seed().hex() not in repr(key)
+
+
+def test_skey_round_trips_and_matches_the_reference_signer_key() -> None:
+    reference = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+    key = SigningKey.from_skey(reference)
+    assert key.skey() == reference
+    assert key.public.vkey() == "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+
+
+def test_skey_with_wrong_id_or_prefix_is_rejected() -> None:
+    text = SigningKey.generate("a").skey()
+    with pytest.raises(DecodeError, match="does not match"):
+        SigningKey.from_skey(text.replace(text.split("+")[3], "00000000"))
+    with pytest.raises(DecodeError, match="PRIVATE"):
+        SigningKey.from_skey(text[1:])

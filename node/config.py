@@ -1,0 +1,176 @@
+"""Node configuration: a TOML file, overridden by `CREDLEDGER_*` environment variables.
+
+Every setting has a default, so a node needs only its member id, data directory, genesis file and key file.
+An environment variable overrides the setting at the same path: `CREDLEDGER_API_PORT` sets `[api] port`,
+`CREDLEDGER_DATA_DIR` sets `data_dir`, `CREDLEDGER_P2P_PEERS` sets `[p2p] peers` (comma-separated). Values
+are parsed to the setting's type, and any unknown key or wrong type is a `ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ledger.errors import ConfigError
+
+ENV_PREFIX = "CREDLEDGER_"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    host: str = "127.0.0.1"
+    port: int = 8700
+    #: Largest request body accepted (bytes); larger bodies get 413.
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: Largest batch of events in one POST.
+    max_batch: int = 1000
+    #: How long `?wait=commit` waits before answering 504 (milliseconds).
+    commit_wait_ms: int = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class P2PConfig:
+    #: Base URLs of the other validators (`http://host:port`); the peer websocket lives at `/v1/peer`.
+    peers: tuple[str, ...] = ()
+    #: Bound on messages queued for one peer; beyond it the oldest gossip is dropped (consensus re-sends).
+    queue_size: int = 10_000
+    #: Reconnect backoff bounds (milliseconds).
+    backoff_min_ms: int = 100
+    backoff_max_ms: int = 5_000
+    #: How many certified blocks to ask for in one catch-up request.
+    sync_batch: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolConfig:
+    max_events: int = 100_000
+    max_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    #: "auto" writes JSON when stderr is not a terminal and readable lines when it is.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    member_id: str
+    data_dir: Path
+    genesis: Path
+    node_key: Path
+    #: "validator" takes part in consensus; "replica" only follows the chain and serves reads.
+    role: Literal["validator", "replica"] = "validator"
+    api: ApiConfig = field(default_factory=ApiConfig)
+    p2p: P2PConfig = field(default_factory=P2PConfig)
+    mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Read a config file (or none) and apply environment overrides. Relative paths resolve against the file."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {file}: {exc}") from None
+        base = file.resolve().parent
+    _apply_env(data, env, NodeConfig)
+    config = _build(NodeConfig, data, "")
+    assert isinstance(config, NodeConfig)
+    return dataclasses.replace(
+        config,
+        data_dir=_resolve(base, config.data_dir),
+        genesis=_resolve(base, config.genesis),
+        node_key=_resolve(base, config.node_key),
+    )
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str], cls: type, prefix: str = ENV_PREFIX) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        name = prefix + f.name.upper()
+        tp = hints[f.name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            section = data.setdefault(f.name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"[{f.name}] must be a table")
+            _apply_env(section, env, tp, name + "_")
+        elif name in env:
+            data[f.name] = _from_env(env[name], tp, name)
+
+
+def _from_env(text: str, tp: Any, name: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{name}={text!r}: expected an integer") from None
+    if origin is tuple:
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown setting {where}{unknown[0]!r} (known: {', '.join(sorted(names))})")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        path = f"{where}{f.name}"
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"missing required setting {path!r}")
+            continue
+        values[f.name] = _convert(data[f.name], hints[f.name], path)
+    return cls(**values)
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{path}] must be a table")
+        return _build(tp, value, path + ".")
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path}: expected a path string")
+        return Path(value)
+    if tp is int:
+        if type(value) is not int or value < 0:
+            raise ConfigError(f"{path}: expected a non-negative integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{path}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: expected a list of strings")
+        return tuple(value)
+    raise ConfigError(f"{path}: unsupported setting type {tp!r}")

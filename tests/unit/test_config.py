@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger.errors import ConfigError
+from node.config import load_config
+
+MINIMAL = """
+member_id = "uni-a.example"
+data_dir = "data"
+genesis = "genesis.json"
+node_key = "keys/node.key"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_file_gets_defaults_and_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    assert config.member_id == "uni-a.example"
+    assert config.data_dir == tmp_path / "data"
+    assert config.api.port == 8700
+    assert config.role == "validator"
+    assert config.p2p.peers == ()
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    env = {
+        "CREDLEDGER_API_PORT": "9100",
+        "CREDLEDGER_P2P_PEERS": "http://127.0.0.1:1, http://127.0.0.1:2",
+        "CREDLEDGER_ROLE": "replica",
+        "CREDLEDGER_DATA_DIR": "/var/lib/credledger",
+    }
+    config = load_config(write(tmp_path, MINIMAL), env=env)
+    assert config.api.port == 9100
+    assert config.p2p.peers == ("http://127.0.0.1:1", "http://127.0.0.1:2")
+    assert config.role == "replica"
+    assert config.data_dir == Path("/var/lib/credledger")
+
+
+def test_environment_alone_is_enough() -> None:
+    env = {
+        "CREDLEDGER_MEMBER_ID": "a",
+        "CREDLEDGER_DATA_DIR": "/d",
+        "CREDLEDGER_GENESIS": "/g.json",
+        "CREDLEDGER_NODE_KEY": "/k",
+    }
+    assert load_config(None, env=env).genesis == Path("/g.json")
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        (MINIMAL + "colour = 1\n", {}, "unknown setting 'colour'"),
+        (MINIMAL + "[api]\nport = 'x'\n", {}, "api.port: expected a non-negative integer"),
+        (MINIMAL + "role = 'boss'\n", {}, "role: expected one of"),
+        (MINIMAL + "[api]\nbogus = 1\n", {}, "unknown setting api.'bogus'"),
+        ('member_id = "a"\n', {}, "missing required setting 'data_dir'"),
+        (MINIMAL + "[api\n", {}, "node.toml"),
+        (MINIMAL, {"CREDLEDGER_API_PORT": "eighty"}, "CREDLEDGER_API_PORT='eighty': expected an integer"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path: Path, text: str, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_config(write(tmp_path, text), env=env)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml", env={})
