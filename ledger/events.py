@@ -1,0 +1,276 @@
+"""Events: the signed leaves of the log (DESIGN §3).
+
+An event is an origin (the chain it is meant for), its signer's clock time, a payload of one of the kinds below,
+and one or more signatures. Everything except the signatures is the *unsigned event*; its canonical encoding is
+what every signature covers (after the `domains.EVENT` prefix) and what the event id hashes. So adding or
+re-making signatures never changes the id, and a committed id can never be committed again.
+
+Payload kinds carry only what the rules need: credentials are named by a 32-byte digest, never by personal data.
+Shape checks that need no ledger state (member-id syntax, duplicate components, a credential stacking itself)
+live here in `__post_init__`, so a malformed payload cannot even be decoded. Everything that depends on the
+ledger's state lives in `ledger.rules`.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
+
+from ledger import codec, domains
+from ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
+from ledger.keys import SigningKey
+from ledger.limits import MAX_COMPONENTS, MAX_EVENT_BYTES, MAX_ISSUER_KEYS, MAX_NAME, MAX_ORIGIN, MAX_SIGNATURES
+from ledger.validators import MemberId, Power, check_member_id
+
+Origin = Annotated[str, Size(1, MAX_ORIGIN)]
+Name = Annotated[str, Size(1, MAX_NAME)]
+ReasonCode = Annotated[int, Range(0, 255)]
+
+
+class Reason(enum.IntEnum):
+    """Well-known reason codes for `revoke` and `suspend` (after RFC 5280 CRLReason). Others in 0..255 are allowed."""
+
+    UNSPECIFIED = 0
+    KEY_COMPROMISE = 1
+    AFFILIATION_CHANGED = 3
+    SUPERSEDED = 4
+    CESSATION = 5
+    ON_HOLD = 6
+    ISSUED_IN_ERROR = 16
+    FRAUD = 17
+
+
+def check_name(name: str) -> None:
+    """Raise ValueError unless `name` is a usable display name: printable, not blank."""
+    if not name.strip() or not name.isprintable():
+        raise ValueError(f"name {name!r} must be printable and not blank")
+
+
+# --- credential payloads ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """Create a credential. `components` are digests of credentials this one stacks."""
+
+    TAG: ClassVar[str] = "issue"
+    digest: Bytes32
+    issuer: MemberId
+    expires_ms: int | None
+    components: Annotated[tuple[Bytes32, ...], Size(0, MAX_COMPONENTS)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.issuer)
+        if len(set(self.components)) != len(self.components):
+            raise ValueError("components must not repeat a digest")
+        if self.digest in self.components:
+            raise ValueError("a credential cannot be one of its own components")
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke:
+    """End a credential for good."""
+
+    TAG: ClassVar[str] = "revoke"
+    digest: Bytes32
+    reason: ReasonCode
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """Put an active credential on hold."""
+
+    TAG: ClassVar[str] = "suspend"
+    digest: Bytes32
+    reason: ReasonCode
+
+
+@dataclass(frozen=True, slots=True)
+class Reinstate:
+    """Lift a suspension."""
+
+    TAG: ClassVar[str] = "reinstate"
+    digest: Bytes32
+
+
+# --- membership payloads (governance only) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAdd:
+    """Admit a member (or re-admit a removed one) with its node key and first issuer keys."""
+
+    TAG: ClassVar[str] = "member.add"
+    member: MemberId
+    name: Name
+    power: Power
+    node_key: Bytes32
+    issuer_keys: Annotated[tuple[Bytes32, ...], Size(1, MAX_ISSUER_KEYS)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+        check_name(self.name)
+        if not self.issuer_keys:
+            raise ValueError("a member needs at least one issuer key")
+        if len(set(self.issuer_keys)) != len(self.issuer_keys):
+            raise ValueError("issuer keys must not repeat")
+        if self.node_key in self.issuer_keys:
+            raise ValueError("the node key must not also be an issuer key")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUpdate:
+    """Replace a member's display name, voting power and node key."""
+
+    TAG: ClassVar[str] = "member.update"
+    member: MemberId
+    name: Name
+    power: Power
+    node_key: Bytes32
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+        check_name(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRemove:
+    """Deactivate a member: it stops voting and issuing, and its issuer keys are retired."""
+
+    TAG: ClassVar[str] = "member.remove"
+    member: MemberId
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
+# --- issuer-key payloads ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAdd:
+    """Register a new issuer key for `member`; its key id is `keys.key_id(member, public_key)`."""
+
+    TAG: ClassVar[str] = "key.add"
+    member: MemberId
+    public_key: Bytes32
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRetire:
+    """Retire an issuer key; with `compromised_since` (governance only) also void what it signed from that height."""
+
+    TAG: ClassVar[str] = "key.retire"
+    member: MemberId
+    key_id: KeyId
+    compromised_since: int | None
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
+Payload = Issue | Revoke | Suspend | Reinstate | MemberAdd | MemberUpdate | MemberRemove | KeyAdd | KeyRetire
+MemberPayload = MemberAdd | MemberUpdate | MemberRemove
+
+
+# --- envelopes ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """An Ed25519 signature by `member`'s key `key_id` (an issuer key, or its node key for governance)."""
+
+    member: MemberId
+    key_id: KeyId
+    sig: Bytes64
+
+
+@dataclass(frozen=True, slots=True)
+class UnsignedEvent:
+    """What every signature on an event covers."""
+
+    origin: Origin
+    time_ms: int
+    payload: Payload
+
+    def signed_bytes(self) -> bytes:
+        """The canonical encoding that is signed (after `domains.EVENT`) and hashed into the id."""
+        return codec.encode(self)
+
+    @property
+    def id(self) -> bytes:
+        return event_id(self.signed_bytes())
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A signed event, as it is stored in the log."""
+
+    origin: Origin
+    time_ms: int
+    payload: Payload
+    signatures: Annotated[tuple[Signature, ...], Size(1, MAX_SIGNATURES)]
+    # Derived once: every node needs both for every event (signature checks, replay checks, the API).
+    _signed: bytes = field(init=False, repr=False, compare=False)
+    _id: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.signatures:
+            raise ValueError("an event needs at least one signature")
+        signed = self.unsigned.signed_bytes()
+        object.__setattr__(self, "_signed", signed)
+        object.__setattr__(self, "_id", event_id(signed))
+
+    @property
+    def unsigned(self) -> UnsignedEvent:
+        return UnsignedEvent(self.origin, self.time_ms, self.payload)
+
+    @property
+    def id(self) -> bytes:
+        """SHA-256(domains.EVENT || signed bytes): the same however the event is signed."""
+        return self._id
+
+    def signed_bytes(self) -> bytes:
+        return self._signed
+
+    def encode(self) -> bytes:
+        """The canonical encoding of the whole event, signatures included (the log entry)."""
+        return codec.encode(self)
+
+
+def event_id(signed_bytes: bytes) -> bytes:
+    """The id of the event whose unsigned encoding is `signed_bytes`."""
+    return hashlib.sha256(domains.EVENT + signed_bytes).digest()
+
+
+def decode_event(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
+    """Parse one canonical event encoding, refusing more than `max_bytes` (genesis may set a lower limit)."""
+    return codec.decode(Event, data, max_bytes=max_bytes)
+
+
+def sign_event(unsigned: UnsignedEvent, *keys: SigningKey) -> Event:
+    """Sign `unsigned` with each key; a key's name is its member id. Signatures come out sorted by member id."""
+    if not keys:
+        raise ValueError("sign_event needs at least one key")
+    message = unsigned.signed_bytes()
+    signatures = sorted(
+        (Signature(key.name, key.key_id, key.sign(domains.EVENT, message)) for key in keys),
+        key=lambda s: s.member,
+    )
+    return Event(unsigned.origin, unsigned.time_ms, unsigned.payload, tuple(signatures))
+
+
+def add_signatures(event: Event, *keys: SigningKey) -> Event:
+    """The same event (same id) with more signatures, e.g. governance signers adding theirs one by one."""
+    already = {s.member for s in event.signatures}
+    repeated = sorted(k.name for k in keys if k.name in already)
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} signed this event already")
+    extra = sign_event(event.unsigned, *keys).signatures
+    signatures = sorted((*event.signatures, *extra), key=lambda s: s.member)
+    return Event(event.origin, event.time_ms, event.payload, tuple(signatures))

@@ -1,0 +1,240 @@
+"""The records the state map holds, where they live, and typed access to them (DESIGN §5).
+
+Theory of operation
+-------------------
+The state map is a sparse Merkle map from 32-byte keys to canonical record encodings. Keys are namespaced hashes:
+
+    cred_key(digest)             = SHA-256("cred\\x00"   || digest)
+    member_key(id)               = SHA-256("member\\x00" || id)
+    issuer_key_key(member, kid)  = SHA-256("key\\x00"    || member || "\\x00" || kid)
+
+One more record makes the map self-describing: the member *directory*, the sorted ids of the active members,
+stored at ``member_key("")``. No member id is empty, so that key can never collide with a member record, and
+with it the current validator set can be derived from the state alone (`validator_set`), as a verifier holding a
+state proof can do too.
+
+Records are never deleted: a revoked credential, a removed member and a retired key all stay, with their history
+in the record, so a proof about an old credential can always be served. Readers here take any `StateView` (the
+map at some height, an overlay of pending writes, or a plain dict in tests).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Protocol, TypeVar
+
+from ledger import codec, domains, keys
+from ledger.codec import Bytes32, KeyId, Size
+from ledger.errors import StorageError
+from ledger.events import Name
+from ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
+from ledger.validators import MemberId, Power, Validator, ValidatorSet, check_member_id
+
+R = TypeVar("R")
+
+
+class StateView(Protocol):
+    """Read access to the state map (or to anything that behaves like it, such as a dict)."""
+
+    def get(self, key: bytes, /) -> bytes | None: ...
+
+
+# --- keys ---------------------------------------------------------------------------------------------------------
+
+
+def cred_key(digest: bytes) -> bytes:
+    """Where a credential's record lives."""
+    return hashlib.sha256(domains.STATE_CRED + digest).digest()
+
+
+def member_key(member_id: str) -> bytes:
+    """Where a member's record lives."""
+    return hashlib.sha256(domains.STATE_MEMBER + member_id.encode()).digest()
+
+
+def issuer_key_key(member_id: str, key_id: bytes) -> bytes:
+    """Where one of a member's issuer-key records lives."""
+    return hashlib.sha256(domains.STATE_KEY + member_id.encode() + b"\x00" + key_id).digest()
+
+
+#: Where the member directory lives: the member namespace under the empty id, which no member can have.
+DIRECTORY_KEY = member_key("")
+
+
+# --- records ------------------------------------------------------------------------------------------------------
+
+
+class Status(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    """A credential's current status. Indexes are log positions of the events that set it."""
+
+    issuer: MemberId
+    key_id: KeyId
+    issue_index: int
+    issued_height: int
+    issued_ms: int
+    status: Annotated[str, Size(1, 16)]
+    expires_ms: int | None
+    status_index: int | None
+    status_height: int | None
+
+    def __post_init__(self) -> None:
+        # Normalised so a decoded record and a freshly built one look alike; ValueError for any other string.
+        object.__setattr__(self, "status", Status(self.status))
+        if (self.status_index is None) != (self.status_height is None):
+            raise ValueError("status_index and status_height are set together")
+        if self.status != Status.ACTIVE and self.status_index is None:
+            raise ValueError(f"a {self.status} credential needs the index of the event that made it so")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """A member institution. `issuer_keys` lists the ids of its keys that are not retired, oldest first."""
+
+    id: MemberId
+    name: Name
+    power: Power
+    node_key: Bytes32
+    active: bool
+    since: int
+    issuer_keys: Annotated[tuple[KeyId, ...], Size(0, MAX_ISSUER_KEYS)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.id)
+        if len(set(self.issuer_keys)) != len(self.issuer_keys):
+            raise ValueError("issuer key ids must not repeat")
+
+    @property
+    def node_key_id(self) -> bytes:
+        """The node key's C2SP key id; node keys are named by member id."""
+        return keys.key_id(self.id, self.node_key)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKeyRecord:
+    """An issuer key and the heights that bound its validity (see `key_valid_at`)."""
+
+    member: MemberId
+    key_id: KeyId
+    public_key: Bytes32
+    valid_from: int
+    retired_at: int | None
+    compromised_since: int | None
+
+    def __post_init__(self) -> None:
+        if keys.key_id(self.member, self.public_key) != self.key_id:
+            raise ValueError(f"key id {self.key_id.hex()} does not match {self.member}'s public key")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDirectory:
+    """The ids of the active members, sorted."""
+
+    members: Annotated[tuple[MemberId, ...], Size(0, MAX_MEMBERS)]
+
+    def __post_init__(self) -> None:
+        if list(self.members) != sorted(set(self.members)):
+            raise ValueError("directory ids must be sorted and unique")
+
+    def with_member(self, member_id: str) -> MemberDirectory:
+        return MemberDirectory(tuple(sorted({*self.members, member_id})))
+
+    def without_member(self, member_id: str) -> MemberDirectory:
+        return MemberDirectory(tuple(m for m in self.members if m != member_id))
+
+
+def key_valid_at(record: IssuerKeyRecord, height: int) -> bool:
+    """Whether the key may sign at `height`: valid_from ≤ height < retired_at, and height < compromised_since."""
+    return (
+        record.valid_from <= height
+        and (record.retired_at is None or height < record.retired_at)
+        and (record.compromised_since is None or height < record.compromised_since)
+    )
+
+
+# --- typed reads --------------------------------------------------------------------------------------------------
+
+
+def _load(view: StateView, cls: type[R], key: bytes) -> R | None:
+    data = view.get(key)
+    return None if data is None else codec.decode(cls, data)
+
+
+def get_credential(view: StateView, digest: bytes) -> CredentialRecord | None:
+    return _load(view, CredentialRecord, cred_key(digest))
+
+
+def get_member(view: StateView, member_id: str) -> MemberRecord | None:
+    return _load(view, MemberRecord, member_key(member_id))
+
+
+def get_issuer_key(view: StateView, member_id: str, key_id: bytes) -> IssuerKeyRecord | None:
+    return _load(view, IssuerKeyRecord, issuer_key_key(member_id, key_id))
+
+
+def get_directory(view: StateView) -> MemberDirectory:
+    return _load(view, MemberDirectory, DIRECTORY_KEY) or MemberDirectory(())
+
+
+def active_members(view: StateView) -> Iterator[MemberRecord]:
+    """The active members' records, in member-id order."""
+    for member_id in get_directory(view).members:
+        record = get_member(view, member_id)
+        if record is None or not record.active:
+            raise StorageError(f"member directory lists {member_id!r}, which has no active member record")
+        yield record
+
+
+def validator_set(view: StateView) -> ValidatorSet:
+    """The validators the state implies: active members with voting power, ordered by id."""
+    validators = tuple(Validator(m.id, m.power, m.node_key) for m in active_members(view) if m.power > 0)
+    if not validators:
+        raise StorageError("the state holds no member with voting power")
+    return ValidatorSet(validators)
+
+
+# --- writes -------------------------------------------------------------------------------------------------------
+
+
+class StateOverlay:
+    """Pending writes over a `StateView`: reads see the writes first. Rules apply events through one of these."""
+
+    __slots__ = ("_base", "changes")
+
+    def __init__(self, base: StateView) -> None:
+        self._base = base
+        #: Key -> new value, in the order first written.
+        self.changes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes, /) -> bytes | None:
+        if key in self.changes:
+            return self.changes[key]
+        return self._base.get(key)
+
+    def put(self, key: bytes, record: object) -> None:
+        self.changes[key] = codec.encode(record)
+
+    def put_credential(self, digest: bytes, record: CredentialRecord) -> None:
+        self.put(cred_key(digest), record)
+
+    def put_member(self, record: MemberRecord) -> None:
+        self.put(member_key(record.id), record)
+
+    def put_issuer_key(self, record: IssuerKeyRecord) -> None:
+        self.put(issuer_key_key(record.member, record.key_id), record)
+
+    def put_directory(self, directory: MemberDirectory) -> None:
+        self.put(DIRECTORY_KEY, directory)
+
+    def merge(self, child: StateOverlay) -> None:
+        """Take over the writes of an overlay stacked on this one."""
+        self.changes.update(child.changes)
