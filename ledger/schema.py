@@ -18,13 +18,14 @@ import lmdb
 SCHEMA_VERSION = 1
 
 # ledger.log: the RFC 6962 tree.
-LOG_META = b"log/meta"  # b"size" -> u64
-LOG_NODES = b"log/nodes"  # see ledger.log for the node layout
+LOG_META = b"log/meta"  # b"size" -> u64 number of leaves; b"tile-height" -> u64 H
+LOG_NODES = b"log/nodes"  # u64 tree size at which a tile got its first hash -> 2^(H+1)-2 hashes (see ledger.log)
 
-# ledger.smt: the sparse Merkle state map.
-SMT_NODES = b"smt/nodes"  # node hash -> node record
-SMT_ROOTS = b"smt/roots"  # u64 version -> 32-byte root
-SMT_VALUES = b"smt/values"  # SHA-256(value) -> value bytes
+# ledger.statemap: the sparse Merkle state map (hashing in ledger.smt). A node is named by a 40-byte ref,
+# u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
+SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
+SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
+SMT_VALUES = b"smt/values"  # unused: values live inline in leaf records, written with their node
 
 # ledger.store: the chain itself.
 CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
