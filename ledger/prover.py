@@ -1,0 +1,50 @@
+"""Building `credledger-proof/v1` bundles from a store snapshot (the serving side of `ledger.proof`)."""
+
+from __future__ import annotations
+
+from ledger import codec
+from ledger.proof import Bundle, LoggedEvent, StateEntry, ValidatorLink
+from ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
+from ledger.store import Snapshot
+
+
+def build_bundle(snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str) -> Bundle:
+    """The bundle for `digest` as of the snapshot's latest block (which must exist)."""
+    height = snap.height
+    if height == 0:
+        raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
+    header = snap.header(height)
+    size = header.log_size
+    value, proof = snap.prove_state(cred_key(digest))
+    events: list[LoggedEvent] = []
+    member = key = None
+    if value is not None:
+        record = codec.decode(CredentialRecord, value)
+        indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
+        events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size))) for i in indexes]
+        member = StateEntry(*snap.prove_state(member_key(record.issuer)))
+        key = StateEntry(*snap.prove_state(issuer_key_key(record.issuer, record.key_id)))
+    return Bundle(
+        origin=origin,
+        genesis_hash=genesis_hash,
+        digest=digest,
+        checkpoint=snap.certificate(height),
+        header=header.encode(),
+        validators=validator_links(snap, height),
+        credential=StateEntry(value, proof),
+        events=tuple(events),
+        member=member,
+        key=key,
+    )
+
+
+def validator_links(snap: Snapshot, height: int) -> tuple[ValidatorLink, ...]:
+    """The validator-set chain from genesis to the set certifying `height`."""
+    links = []
+    for starts, vset in snap.validator_changes()[1:]:
+        if starts > height:
+            break
+        # The header just before the new set takes over names it as the next set and is certified by the old one.
+        handover = starts - 1
+        links.append(ValidatorLink(snap.header(handover).encode(), snap.certificate(handover), codec.encode(vset)))
+    return tuple(links)

@@ -1,0 +1,426 @@
+"""The sparse Merkle state map, persisted in LMDB and versioned by block height (DESIGN §5).
+
+Theory of operation
+-------------------
+The tree is the one `ledger.smt` hashes: 256-bit keys, a lone leaf lifted to the depth where it is alone, empty
+subtrees as 32 zero bytes. It is stored as an immutable graph of nodes; nothing is ever modified in place. An
+update copies the path from the root down to each changed leaf, writes only those new nodes, and shares every
+unchanged subtree with the version before it. So every version whose root is kept stays readable and provable,
+and an aborted transaction leaves no trace: all writes go through the caller's transaction, which the store
+commits together with the rest of the block.
+
+A node is named by a 40-byte *ref*: ``u64 version || node hash``, where version is the one that created it.
+Refs make the names of one version's new nodes share a prefix greater than every older name, so each block's
+nodes are appended at the end of the B-tree (``putmulti`` with ``append``) instead of being scattered over random
+pages -- scattered writes made every commit rewrite thousands of pages. Layout (database names in
+`ledger.schema`):
+
+``SMT_NODES``: ref -> node record
+
+    - internal: ``0x03 || left ref (40) || right ref (40)``                      -- 81 bytes
+    - leaf:     ``0x02 || key (32) || SHA-256(value) (32) || value (any length)`` -- 65 bytes + value
+
+    The node hash is SHA-256 of ``0x03 || left hash || right hash`` (the hashes inside the refs) or of the first
+    65 bytes of a leaf record, so a record can be re-checked against its ref. An empty child is the all-zero
+    ref; empty subtrees are never stored.
+``SMT_ROOTS``: u64 version -> the ref of that version's root (all zero for the empty map). Versions are block
+    heights and strictly increase; version 0 is genesis. A version that changed nothing keeps the previous root.
+
+Values live inline in their leaves, so ``SMT_VALUES`` is not used: a table keyed by value hash would cost one more
+scattered write per changed key and one more read per `get`. Nothing is pruned: each version adds about
+k * (log2(n / k) + 2) nodes for k changed keys in a map of n keys, and every old version stays provable.
+
+A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
+by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
+not once per key. A sub-batch of one key takes a tight loop down its path and back up. The new nodes are sorted
+and appended with one cursor ``putmulti``.
+
+Reads (`get`, `prove`) keep recently used upper-level nodes (depth < `CACHE_DEPTH`) in a bounded two-generation
+cache. A ref names immutable content, so a cached record is never stale, whichever transaction read it. Updates
+bypass the cache: they read each old node once, so caching would only churn it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from operator import itemgetter
+
+import lmdb
+
+from ledger.domains import SMT_LEAF, SMT_NODE
+from ledger.errors import StorageError
+from ledger.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
+from ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
+
+#: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
+CACHE_DEPTH = 16
+#: Default bound on cached node records (each about 200 bytes with its key and dict slot).
+DEFAULT_CACHE_SIZE = 1 << 16
+
+REF_SIZE = 8 + HASH_SIZE
+#: The ref of an empty subtree.
+EMPTY_REF = bytes(REF_SIZE)
+
+_INTERNAL_SIZE = 1 + 2 * REF_SIZE
+_LEAF_HEAD = 1 + KEY_SIZE + HASH_SIZE
+_LEAF_TAG = SMT_LEAF[0]
+_NODE_TAG = SMT_NODE[0]
+_MAX_VERSION = 2**64 - 1
+_sha256 = hashlib.sha256
+_first = itemgetter(0)
+
+# A node placed in a subtree being built: (its key as an int, for ordering, and its ref).
+_Entry = tuple[int, bytes]
+
+
+class StateMap:
+    """A versioned, persistent sparse Merkle map from 32-byte keys to byte values.
+
+    Every method works inside a transaction the caller owns (a write transaction for `update`); the map never
+    begins or commits one, so a whole block is written atomically. Construct the map before opening a write
+    transaction: it opens its database handles on construction. Transactions must not use ``buffers=True``.
+    """
+
+    def __init__(self, env: lmdb.Environment, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self._nodes = env.open_db(SMT_NODES, create=False)
+        self._roots = env.open_db(SMT_ROOTS, create=False)
+        self._cache = _NodeCache(cache_size)
+
+    def latest_version(self, txn: lmdb.Transaction[bytes]) -> int | None:
+        """The highest version stored, or None if the map has never been written."""
+        cursor = txn.cursor(db=self._roots)
+        return from_u64(cursor.key()) if cursor.last() else None
+
+    def root(self, txn: lmdb.Transaction[bytes], version: int | None = None) -> bytes:
+        """The root hash at `version` (default: the latest; the empty-map root if nothing was ever written)."""
+        return self._root_ref(txn, version)[8:]
+
+    def update(self, txn: lmdb.Transaction[bytes], version: int, changes: Mapping[bytes, bytes | None]) -> bytes:
+        """Apply `changes` (value None = delete) on top of the latest version, store it as `version`, return its root.
+
+        `version` must be greater than every stored version. Deleting an absent key is a no-op. Inputs are
+        checked before anything is written.
+        """
+        _check_version(version)
+        latest = self.latest_version(txn)
+        if latest is not None and version <= latest:
+            raise StorageError(f"state version {version} must be greater than the latest version {latest}")
+        batch: list[tuple[int, bytes, bytes | None]] = []
+        for key, value in changes.items():
+            _check_key(key)
+            if value is not None and not isinstance(value, bytes):
+                raise ValueError(f"state value for key {key.hex()}: expected bytes or None, got {type(value).__name__}")
+            batch.append((int.from_bytes(key, "big"), key, value))
+        batch.sort(key=_first)
+        base = self._root_ref(txn, None)
+        root = base
+        if batch:
+            updater = _Updater(txn, self._nodes, u64(version), batch)
+            root = updater.apply(base, 0, 0, len(batch))[0]
+            if updater.new_nodes:
+                new_nodes = sorted(updater.new_nodes.items(), key=_first)
+                _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
+                if added != len(new_nodes):
+                    raise StorageError(f"state nodes of version {version} collide with stored nodes")
+        txn.put(u64(version), root, db=self._roots, append=True)
+        return root[8:]
+
+    def get(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> bytes | None:
+        """The value of `key` at `version` (default: the latest), or None if the key is absent."""
+        _check_key(key)
+        leaf = self._find(txn, key, self._root_ref(txn, version))[0]
+        if leaf is None or leaf[1:33] != key:
+            return None
+        return leaf[_LEAF_HEAD:]
+
+    def prove(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> StateProof:
+        """A proof of the value of `key`, or of its absence, against the root at `version` (default: latest)."""
+        _check_key(key)
+        leaf, siblings = self._find(txn, key, self._root_ref(txn, version))
+        siblings.reverse()
+        return StateProof(None if leaf is None else ProofLeaf(leaf[1:33], leaf[33:_LEAF_HEAD]), tuple(siblings))
+
+    def items(self, txn: lmdb.Transaction[bytes], version: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Every (key, value) at `version` (default: the latest), in key order; for audits and exports."""
+        stack = [self._root_ref(txn, version)]
+        while stack:
+            ref = stack.pop()
+            if ref == EMPTY_REF:
+                continue
+            record = _read_node(txn, self._nodes, ref)
+            if record[0] == _LEAF_TAG:
+                yield record[1:33], record[_LEAF_HEAD:]
+            else:
+                stack.append(record[41:])  # right below left: pop order is key order
+                stack.append(record[1:41])
+
+    def _root_ref(self, txn: lmdb.Transaction[bytes], version: int | None) -> bytes:
+        """The ref of the root at `version`; for None, the latest (or the empty ref if nothing was written)."""
+        if version is None:
+            cursor = txn.cursor(db=self._roots)
+            if not cursor.last():
+                return EMPTY_REF
+            version, ref = from_u64(cursor.key()), cursor.value()
+        else:
+            _check_version(version)
+            found = txn.get(u64(version), db=self._roots)
+            if found is None:
+                latest = self.latest_version(txn)
+                raise StorageError(f"no state root stored for version {version} (latest version: {latest})")
+            ref = found
+        if len(ref) != REF_SIZE:
+            raise StorageError(f"state root of version {version} is {len(ref)} bytes, expected {REF_SIZE}")
+        return ref
+
+    def _find(self, txn: lmdb.Transaction[bytes], key: bytes, root: bytes) -> tuple[bytes | None, list[bytes]]:
+        """Walk the key's path from `root`: the leaf record it ends in (or None) and the sibling hashes, top first."""
+        path = int.from_bytes(key, "big")
+        cache = self._cache
+        nodes = self._nodes
+        siblings: list[bytes] = []
+        ref = root
+        depth = 0
+        while ref != EMPTY_REF:
+            record = cache.get(ref) if depth < CACHE_DEPTH else None
+            if record is None:
+                record = _read_node(txn, nodes, ref)
+                if depth < CACHE_DEPTH:
+                    cache.add(ref, record)
+            if record[0] == _LEAF_TAG:
+                return record, siblings
+            if (path >> (KEY_BITS - 1 - depth)) & 1:
+                siblings.append(record[9:41])
+                ref = record[41:]
+            else:
+                siblings.append(record[49:])
+                ref = record[1:41]
+            depth += 1
+        return None, siblings
+
+
+class _Updater:
+    """One batch update: applies the sorted changes and collects the new nodes in `new_nodes` (ref -> record).
+
+    Methods return (ref, is_leaf) for the new subtree; is_leaf is None when the subtree is unchanged and its
+    kind was not looked at (it matters only when its sibling became empty and a lone leaf must be lifted).
+    """
+
+    __slots__ = ("_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes")
+
+    def __init__(
+        self,
+        txn: lmdb.Transaction[bytes],
+        db: lmdb._Database,
+        prefix: bytes,
+        changes: list[tuple[int, bytes, bytes | None]],
+    ) -> None:
+        self._txn = txn
+        self._db = db
+        self._prefix = prefix
+        self._ikeys = [c[0] for c in changes]
+        self._keys = [c[1] for c in changes]
+        self._values = [c[2] for c in changes]
+        self.new_nodes: dict[bytes, bytes] = {}
+
+    def apply(self, ref: bytes, depth: int, lo: int, hi: int) -> tuple[bytes, bool | None]:
+        """Apply changes[lo:hi], whose keys all lie under the node `ref` at `depth`."""
+        if hi - lo == 1:
+            return self._apply_one(ref, depth, lo)
+        if ref == EMPTY_REF:
+            inserts = [(self._ikeys[i], self._leaf(i)) for i in range(lo, hi) if self._values[i] is not None]
+            return self._build(depth, inserts)
+        record = _read_node(self._txn, self._db, ref)
+        if record[0] == _LEAF_TAG:
+            return self._build(depth, self._merge_leaf(ref, record, lo, hi))
+        left = record[1:41]
+        right = record[41:]
+        shift = KEY_BITS - 1 - depth
+        mid = bisect_left(self._ikeys, ((self._ikeys[lo] >> shift) | 1) << shift, lo, hi)
+        new_left, left_is_leaf = self.apply(left, depth + 1, lo, mid) if mid > lo else (left, None)
+        new_right, right_is_leaf = self.apply(right, depth + 1, mid, hi) if hi > mid else (right, None)
+        if new_left == left and new_right == right:
+            return ref, False
+        return self._join(new_left, left_is_leaf, new_right, right_is_leaf)
+
+    def _apply_one(self, ref: bytes, depth: int, index: int) -> tuple[bytes, bool | None]:
+        """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards."""
+        path = self._ikeys[index]
+        siblings: list[bytes] = []
+        top = ref
+        record = b""
+        d = depth
+        while ref != EMPTY_REF:
+            record = _read_node(self._txn, self._db, ref)
+            if record[0] == _LEAF_TAG:
+                break
+            if (path >> (KEY_BITS - 1 - d)) & 1:
+                siblings.append(record[1:41])
+                ref = record[41:]
+            else:
+                siblings.append(record[41:])
+                ref = record[1:41]
+            d += 1
+        replaced = self._replace(ref, record, d, index)
+        if replaced is None:
+            return top, None
+        return self._ascend(*replaced, siblings, d, path)
+
+    def _replace(self, ref: bytes, record: bytes, depth: int, index: int) -> tuple[bytes, bool] | None:
+        """The subtree replacing the empty subtree or leaf `ref` where changes[index]'s path ends; None if unchanged."""
+        value = self._values[index]
+        if ref == EMPTY_REF:
+            return None if value is None else (self._leaf(index), True)
+        if record[1:33] == self._keys[index]:
+            if value is None:
+                return EMPTY_REF, False
+            return None if record[_LEAF_HEAD:] == value else (self._leaf(index), True)
+        if value is None:
+            return None  # the path ends in another key's leaf, so ours is absent already
+        # Another key's leaf sits where ours goes: both move down to where their keys part.
+        pair = [(self._ikeys[index], self._leaf(index)), (int.from_bytes(record[1:33], "big"), ref)]
+        pair.sort(key=_first)
+        return self._build(depth, pair)
+
+    def _ascend(
+        self, current: bytes, is_leaf: bool, siblings: list[bytes], depth: int, path: int
+    ) -> tuple[bytes, bool]:
+        """Rehash from the new subtree `current` at `depth` up through `siblings` (top first), lifting lone leaves."""
+        while siblings:
+            sibling = siblings.pop()
+            depth -= 1
+            if current == EMPTY_REF:
+                if sibling == EMPTY_REF:
+                    continue  # cannot happen in a canonical tree; two empty halves are one empty subtree
+                if _read_node(self._txn, self._db, sibling)[0] == _LEAF_TAG:
+                    current, is_leaf = sibling, True  # the sibling leaf is now alone: lift it
+                    continue
+            elif is_leaf and sibling == EMPTY_REF:
+                continue  # our leaf is alone at this level: lift it
+            if (path >> (KEY_BITS - 1 - depth)) & 1:
+                current = self._internal(sibling, current)
+            else:
+                current = self._internal(current, sibling)
+            is_leaf = False
+        return current, is_leaf
+
+    def _merge_leaf(self, ref: bytes, record: bytes, lo: int, hi: int) -> list[_Entry]:
+        """The nodes of a subtree that was the lone leaf `ref`, after changes[lo:hi]."""
+        leaf_int = int.from_bytes(record[1:33], "big")
+        entries: list[_Entry] = []
+        replaced = False
+        for i in range(lo, hi):
+            value = self._values[i]
+            if self._ikeys[i] == leaf_int:
+                replaced = True
+                if value is not None:
+                    entries.append((leaf_int, ref if record[_LEAF_HEAD:] == value else self._leaf(i)))
+            elif value is not None:
+                entries.append((self._ikeys[i], self._leaf(i)))
+        if not replaced:
+            entries.append((leaf_int, ref))
+            entries.sort(key=_first)
+        return entries
+
+    def _build(self, depth: int, entries: list[_Entry]) -> tuple[bytes, bool]:
+        """A fresh subtree at `depth` over `entries` (sorted by key, all under that subtree)."""
+        if not entries:
+            return EMPTY_REF, False
+        if len(entries) == 1:
+            return entries[0][1], True
+        low = entries[0][0]
+        split = KEY_BITS - (low ^ entries[-1][0]).bit_length()  # the first bit where the keys part
+        shift = KEY_BITS - 1 - split
+        mid = bisect_left(entries, ((low >> shift) | 1) << shift, key=_first)
+        ref = self._internal(self._build(split + 1, entries[:mid])[0], self._build(split + 1, entries[mid:])[0])
+        for d in range(split - 1, depth - 1, -1):
+            # Above the split every key goes the same way, so the other child is empty.
+            on_right = (low >> (KEY_BITS - 1 - d)) & 1
+            ref = self._internal(EMPTY_REF, ref) if on_right else self._internal(ref, EMPTY_REF)
+        return ref, False
+
+    def _join(
+        self, left: bytes, left_is_leaf: bool | None, right: bytes, right_is_leaf: bool | None
+    ) -> tuple[bytes, bool]:
+        """The node over two new children, lifting a leaf whose sibling is empty."""
+        if left == EMPTY_REF:
+            if right == EMPTY_REF:
+                return EMPTY_REF, False
+            if right_is_leaf is None:
+                right_is_leaf = _read_node(self._txn, self._db, right)[0] == _LEAF_TAG
+            if right_is_leaf:
+                return right, True
+        elif right == EMPTY_REF:
+            if left_is_leaf is None:
+                left_is_leaf = _read_node(self._txn, self._db, left)[0] == _LEAF_TAG
+            if left_is_leaf:
+                return left, True
+        return self._internal(left, right), False
+
+    def _leaf(self, index: int) -> bytes:
+        """A new leaf for changes[index], which must set a value."""
+        value = self._values[index]
+        assert value is not None  # callers only create leaves for insertions
+        head = SMT_LEAF + self._keys[index] + _sha256(value).digest()
+        ref = self._prefix + _sha256(head).digest()
+        self.new_nodes[ref] = head + value
+        return ref
+
+    def _internal(self, left: bytes, right: bytes) -> bytes:
+        ref = self._prefix + _sha256(SMT_NODE + left[8:] + right[8:]).digest()
+        self.new_nodes[ref] = SMT_NODE + left + right
+        return ref
+
+
+class _NodeCache:
+    """A bounded map from ref to record: two generations, the older dropped whole when the younger fills.
+
+    A hit in the old generation promotes the entry, so nodes in steady use (the upper levels of the latest
+    version) survive; memory stays below `size` entries however large the map grows.
+    """
+
+    __slots__ = ("_half", "_old", "_young")
+
+    def __init__(self, size: int) -> None:
+        self._half = size // 2
+        self._young: dict[bytes, bytes] = {}
+        self._old: dict[bytes, bytes] = {}
+
+    def get(self, ref: bytes) -> bytes | None:
+        record = self._young.get(ref)
+        if record is None:
+            record = self._old.get(ref)
+            if record is not None:
+                self.add(ref, record)
+        return record
+
+    def add(self, ref: bytes, record: bytes) -> None:
+        if self._half <= 0:
+            return
+        young = self._young
+        young[ref] = record
+        if len(young) >= self._half:
+            self._old = young
+            self._young = {}
+
+
+def _read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> bytes:
+    record = txn.get(ref, db=db)
+    if record is None:
+        raise StorageError(f"state node {ref.hex()} is missing from the store")
+    tag = record[0] if record else -1
+    if not ((tag == _NODE_TAG and len(record) == _INTERNAL_SIZE) or (tag == _LEAF_TAG and len(record) >= _LEAF_HEAD)):
+        raise StorageError(f"state node {ref.hex()} has a malformed record of {len(record)} bytes")
+    return record
+
+
+def _check_key(key: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        found = f"{len(key)} bytes" if isinstance(key, bytes) else type(key).__name__
+        raise ValueError(f"state key: expected {KEY_SIZE} bytes, got {found}")
+
+
+def _check_version(version: int) -> None:
+    if type(version) is not int or not 0 <= version <= _MAX_VERSION:
+        raise ValueError(f"state version: expected an integer in [0, 2**64), got {version!r}")

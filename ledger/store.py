@@ -1,0 +1,417 @@
+"""The chain store: one LMDB environment holding blocks, events, the log, the state map and certificates.
+
+Theory of operation
+-------------------
+`commit_block` is the only way a block enters the store, and it writes everything the block changes -- header,
+certificate, events, event-id index, log nodes, state-map nodes, the validator set it schedules -- in one LMDB
+write transaction, which LMDB makes durable (fsync) before `commit()` returns. A crash at any instant therefore
+leaves a prefix of the certified chain: either the whole block or none of it.
+
+Before writing, the transaction checks that the block belongs where it claims: origin, height, link to the
+previous header (the genesis hash for block 1), strictly increasing time, the validator sets named in the header,
+the certificate (more than 2/3 of the certifying set's power on this header's checkpoint), the ledger rules for
+every event, and the log and state roots the header commits to. Any failure aborts the transaction and raises
+`InvalidBlock`; nothing is written. So a node can hand the store blocks fetched from an untrusted peer.
+
+Validator sets are stored by the height from which they certify. The genesis set certifies heights 1 and 2; a
+block at height H whose governance events change the set schedules the new set for H + 2 (DESIGN §7).
+
+Every read goes through a `Snapshot`, a read transaction, so a reader sees one consistent height even while a
+block is being committed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import lmdb
+
+from ledger import codec, merkle, schema
+from ledger.block import Block, CertifiedBlock, Header, decode_header, verify_certified_header
+from ledger.errors import DecodeError, InvalidBlock, InvalidEvent, StorageError, VerificationError
+from ledger.events import Event, decode_event
+from ledger.genesis import Genesis
+from ledger.log import MerkleLog
+from ledger.note import SignedNote
+from ledger.rules import BlockEffects, Selection, apply_block, select_events
+from ledger.smt import StateProof
+from ledger.statemap import StateMap
+from ledger.validators import ValidatorSet
+
+_GENESIS_KEY = b"genesis"
+_HEIGHT_KEY = b"height"
+_SCHEMA_KEY = b"schema"
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a block would do if committed now: its state effects and the roots its header must carry."""
+
+    effects: BlockEffects
+    log_size: int
+    log_root: bytes
+    state_root: bytes
+
+
+class Store:
+    """A node's persistent chain. Safe for one writer process; any number of readers."""
+
+    def __init__(self, path: str | os.PathLike[str], *, map_size: int = schema.DEFAULT_MAP_SIZE) -> None:
+        self.env = schema.open_env(path, map_size=map_size)
+        self.log = MerkleLog(self.env)
+        self.state = StateMap(self.env)
+        db = self.env.open_db
+        self._meta = db(schema.CHAIN_META)
+        self._headers = db(schema.CHAIN_HEADERS)
+        self._certs = db(schema.CHAIN_CERTS)
+        self._entries = db(schema.CHAIN_ENTRIES)
+        self._ids = db(schema.CHAIN_EVENT_IDS)
+        self._valsets = db(schema.CHAIN_VALSETS)
+        self._consensus = db(schema.CONSENSUS_META)
+        self.genesis: Genesis | None = None
+        with self.env.begin() as txn:
+            version = txn.get(_SCHEMA_KEY, db=self._meta)
+            if version is not None and schema.from_u64(version) != schema.SCHEMA_VERSION:
+                raise StorageError(f"store schema {schema.from_u64(version)}, expected {schema.SCHEMA_VERSION}")
+            raw = txn.get(_GENESIS_KEY, db=self._meta)
+            if raw is not None:
+                self.genesis = codec.decode(Genesis, raw)
+
+    def close(self) -> None:
+        self.env.close()
+
+    # --- set-up -------------------------------------------------------------------------------------------------
+
+    def initialize(self, genesis: Genesis) -> None:
+        """Write the genesis state (height 0), or check that the store already belongs to this network."""
+        if self.genesis is not None:
+            if self.genesis.hash() != genesis.hash():
+                raise StorageError(
+                    f"this data directory belongs to network {self.genesis.origin} "
+                    f"(genesis {self.genesis.hash().hex()[:16]}), not {genesis.origin} ({genesis.hash().hex()[:16]})"
+                )
+            return
+        validators = codec.encode(genesis.validator_set())
+        with self.env.begin(write=True) as txn:
+            txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
+            txn.put(_GENESIS_KEY, codec.encode(genesis), db=self._meta)
+            txn.put(_HEIGHT_KEY, schema.u64(0), db=self._meta)
+            txn.put(schema.u64(1), validators, db=self._valsets)
+            self.state.update(txn, 0, dict(genesis.initial_state()))
+        self.genesis = genesis
+
+    def _require_genesis(self) -> Genesis:
+        if self.genesis is None:
+            raise StorageError("the store has no genesis yet: initialize it first")
+        return self.genesis
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """A consistent read view of the chain as of the last committed block."""
+        with self.env.begin() as txn:
+            yield Snapshot(self, txn)
+
+    def height(self) -> int:
+        with self.snapshot() as snap:
+            return snap.height
+
+    # --- consensus safety record ----------------------------------------------------------------------------------
+
+    def put_consensus(self, key: bytes, value: bytes) -> None:
+        """Durably record consensus state (the double-sign guard): synced to disk when this returns."""
+        with self.env.begin(write=True) as txn:
+            txn.put(key, value, db=self._consensus)
+
+    def get_consensus(self, key: bytes) -> bytes | None:
+        with self.env.begin() as txn:
+            value = txn.get(key, db=self._consensus)
+            return None if value is None else bytes(value)
+
+    # --- writing ------------------------------------------------------------------------------------------------
+
+    def preview(self, header: Header, events: Sequence[Event], *, verified: frozenset[bytes] = frozenset()) -> Preview:
+        """Apply `events` as the next block on top of the current state, without writing anything.
+
+        `header` supplies the height and time the rules need; its roots are not consulted, so a proposer can pass a
+        draft header. Raises InvalidEvent for the first event the rules refuse.
+        """
+        genesis = self._require_genesis()
+        txn = self.env.begin(write=True)
+        try:
+            return self._apply(txn, genesis, header, events, verified)
+        finally:
+            txn.abort()
+
+    def build_block(
+        self,
+        candidates: Sequence[Event],
+        *,
+        proposer: str,
+        round: int,
+        time_ms: int,
+        verified: frozenset[bytes] = frozenset(),
+    ) -> tuple[Block, Selection]:
+        """A proposal for the next height: the candidates the rules accept, in order, under a header with the roots
+        they produce. Nothing is written; refused candidates are returned in the selection."""
+        genesis = self._require_genesis()
+        txn = self.env.begin(write=True)
+        try:
+            snap = Snapshot(self, txn)
+            height = snap.height + 1
+            previous = snap.header(snap.height) if snap.height else None
+            first = self.log.size(txn)
+            selection = select_events(
+                snap.state_view(),
+                candidates,
+                origin=genesis.origin,
+                height=height,
+                block_time_ms=time_ms,
+                first_index=first,
+                params=genesis.params,
+                committed=_CommittedIds(txn, self._ids),
+                verified=verified,
+            )
+            encoded = tuple(e.encode() for e in selection.events)
+            size = self.log.append(txn, [merkle.leaf_hash(raw) for raw in encoded])
+            header = Header(
+                origin=genesis.origin,
+                height=height,
+                round=round,
+                time_ms=max(time_ms, (previous.time_ms if previous else genesis.genesis_time_ms) + 1),
+                prev_hash=previous.hash() if previous else genesis.hash(),
+                proposer=proposer,
+                log_size=size,
+                log_root=self.log.root(txn, size),
+                state_root=self.state.update(txn, height, selection.effects.changes),
+                event_count=len(encoded),
+                validators_hash=snap.validator_set(height).hash(),
+                next_validators_hash=snap.validator_set(height + 1).hash(),
+            )
+            return Block(header, encoded), selection
+        finally:
+            txn.abort()
+
+    def commit_block(
+        self,
+        block: Block,
+        certificate: str,
+        *,
+        verified: frozenset[bytes] = frozenset(),
+        consensus: Mapping[bytes, bytes] | None = None,
+    ) -> BlockEffects:
+        """Check `block` and its certificate against the chain and commit both in one durable transaction.
+
+        Raises InvalidBlock (nothing written) if anything does not match. `verified` holds the leaf hashes of events
+        whose signatures this node has already checked. `consensus` entries (such as the next height's proposer
+        schedule) are written to the consensus database in the same transaction.
+        """
+        genesis = self._require_genesis()
+        header = block.header
+        try:
+            note = SignedNote.parse(certificate)
+            events = [decode_event(raw) for raw in block.events]
+        except DecodeError as exc:
+            raise InvalidBlock(f"block {header.height}: {exc}") from None
+        with self.env.begin(write=True) as txn:
+            snap = Snapshot(self, txn)
+            self._check_header(snap, genesis, header)
+            try:
+                verify_certified_header(header, note, snap.validator_set(header.height))
+            except VerificationError as exc:
+                raise InvalidBlock(f"block {header.height}: {exc}") from None
+            try:
+                preview = self._apply(txn, genesis, header, events, verified)
+            except InvalidEvent as exc:
+                raise InvalidBlock(f"block {header.height}: {exc}") from None
+            if (preview.log_size, preview.log_root, preview.state_root) != (
+                header.log_size,
+                header.log_root,
+                header.state_root,
+            ):
+                raise InvalidBlock(
+                    f"block {header.height}: header commits to log {header.log_size}/{header.log_root.hex()[:16]} "
+                    f"state {header.state_root.hex()[:16]}, the events give log {preview.log_size}/"
+                    f"{preview.log_root.hex()[:16]} state {preview.state_root.hex()[:16]}"
+                )
+            first = preview.log_size - len(events)
+            height_key = schema.u64(header.height)
+            txn.put(height_key, header.encode(), db=self._headers)
+            txn.put(height_key, certificate.encode(), db=self._certs)
+            for offset, (raw, event) in enumerate(zip(block.events, events, strict=True)):
+                index_key = schema.u64(first + offset)
+                txn.put(index_key, raw, db=self._entries)
+                if not txn.put(event.id, index_key, db=self._ids, overwrite=False):
+                    raise InvalidBlock(f"block {header.height}: event {event.id.hex()} is already committed")
+            if preview.effects.next_validators is not None:
+                txn.put(schema.u64(header.height + 2), codec.encode(preview.effects.next_validators), db=self._valsets)
+            for key, value in (consensus or {}).items():
+                txn.put(key, value, db=self._consensus)
+            txn.put(_HEIGHT_KEY, height_key, db=self._meta)
+        return preview.effects
+
+    def _check_header(self, snap: Snapshot, genesis: Genesis, header: Header) -> None:
+        height = snap.height
+        where = f"block {header.height}"
+        if header.origin != genesis.origin:
+            raise InvalidBlock(f"{where}: origin {header.origin!r}, this chain is {genesis.origin!r}")
+        if header.height != height + 1:
+            raise InvalidBlock(f"{where}: expected height {height + 1}")
+        previous = snap.header(height) if height else None
+        prev_hash = previous.hash() if previous else genesis.hash()
+        if header.prev_hash != prev_hash:
+            raise InvalidBlock(f"{where}: previous hash {header.prev_hash.hex()[:16]}, expected {prev_hash.hex()[:16]}")
+        prev_time = previous.time_ms if previous else genesis.genesis_time_ms
+        if header.time_ms <= prev_time:
+            raise InvalidBlock(f"{where}: time {header.time_ms} is not after the previous block's {prev_time}")
+        validators = snap.validator_set(header.height)
+        if header.proposer not in validators:
+            raise InvalidBlock(f"{where}: proposer {header.proposer} is not a validator at this height")
+        expected = (validators.hash(), snap.validator_set(header.height + 1).hash())
+        if (header.validators_hash, header.next_validators_hash) != expected:
+            raise InvalidBlock(f"{where}: validator-set hashes do not match the chain's validator sets")
+
+    def _apply(
+        self,
+        txn: lmdb.Transaction[bytes],
+        genesis: Genesis,
+        header: Header,
+        events: Sequence[Event],
+        verified: frozenset[bytes],
+    ) -> Preview:
+        snap = Snapshot(self, txn)
+        first = self.log.size(txn)
+        effects = apply_block(
+            snap.state_view(),
+            events,
+            origin=genesis.origin,
+            height=header.height,
+            block_time_ms=header.time_ms,
+            first_index=first,
+            params=genesis.params,
+            committed=_CommittedIds(txn, self._ids),
+            verified=verified,
+        )
+        size = self.log.append(txn, [merkle.leaf_hash(e.encode()) for e in events])
+        state_root = self.state.update(txn, header.height, effects.changes)
+        return Preview(effects, size, self.log.root(txn, size), state_root)
+
+
+class _CommittedIds:
+    """The set of committed event ids, read from the store inside one transaction."""
+
+    def __init__(self, txn: lmdb.Transaction[bytes], db: lmdb._Database) -> None:
+        self._txn = txn
+        self._db = db
+
+    def __contains__(self, event_id: object) -> bool:
+        return isinstance(event_id, bytes) and self._txn.get(event_id, db=self._db) is not None
+
+
+class _StateAt:
+    """The state map at one version, as the `StateView` the rules read."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction[bytes], version: int) -> None:
+        self._store = store
+        self._txn = txn
+        self._version = version
+
+    def get(self, key: bytes, /) -> bytes | None:
+        return self._store.state.get(self._txn, key, self._version)
+
+
+class Snapshot:
+    """Reads from one transaction: everything it returns is as of the same committed height."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction[bytes]) -> None:
+        self._store = store
+        self._txn = txn
+
+    @property
+    def height(self) -> int:
+        raw = self._txn.get(_HEIGHT_KEY, db=self._store._meta)
+        return 0 if raw is None else schema.from_u64(raw)
+
+    @property
+    def log_size(self) -> int:
+        return self._store.log.size(self._txn)
+
+    def header(self, height: int) -> Header:
+        raw = self._txn.get(schema.u64(height), db=self._store._headers)
+        if raw is None:
+            raise KeyError(f"no block at height {height}")
+        return decode_header(bytes(raw))
+
+    def certificate(self, height: int) -> str:
+        raw = self._txn.get(schema.u64(height), db=self._store._certs)
+        if raw is None:
+            raise KeyError(f"no block at height {height}")
+        return bytes(raw).decode()
+
+    def block(self, height: int) -> CertifiedBlock:
+        header = self.header(height)
+        first = header.log_size - header.event_count
+        events = tuple(self.entry(i) for i in range(first, header.log_size))
+        return CertifiedBlock(Block(header, events), self.certificate(height))
+
+    def entry(self, index: int) -> bytes:
+        raw = self._txn.get(schema.u64(index), db=self._store._entries)
+        if raw is None:
+            raise KeyError(f"no event at log index {index}")
+        return bytes(raw)
+
+    def event_index(self, event_id: bytes) -> int | None:
+        raw = self._txn.get(event_id, db=self._store._ids)
+        return None if raw is None else schema.from_u64(raw)
+
+    def block_height_of(self, index: int) -> int:
+        """The height of the block that appended log index `index` (binary search over headers)."""
+        lo, hi = 1, self.height
+        if index >= self.log_size:
+            raise KeyError(f"no event at log index {index}")
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.header(mid).log_size > index:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        """The set that certifies block `height` (the latest set scheduled at or below it)."""
+        with self._txn.cursor(db=self._store._valsets) as cursor:
+            if not cursor.set_range(schema.u64(height + 1)):
+                if not cursor.last():
+                    raise StorageError("no validator set stored: the store is not initialized")
+            elif not cursor.prev():
+                raise StorageError(f"no validator set for height {height}")
+            return codec.decode(ValidatorSet, bytes(cursor.value()))
+
+    def validator_changes(self) -> list[tuple[int, ValidatorSet]]:
+        """Every validator set with the height from which it certifies, in order (the genesis set first)."""
+        with self._txn.cursor(db=self._store._valsets) as cursor:
+            return [(schema.from_u64(k), codec.decode(ValidatorSet, bytes(v))) for k, v in cursor]
+
+    def state_view(self, version: int | None = None) -> _StateAt:
+        return _StateAt(self._store, self._txn, self.height if version is None else version)
+
+    def state_root(self, version: int | None = None) -> bytes:
+        return self._store.state.root(self._txn, self.height if version is None else version)
+
+    def prove_state(self, key: bytes, version: int | None = None) -> tuple[bytes | None, StateProof]:
+        """The value under `key` and its proof, as of `version` (default: the latest block)."""
+        at = self.height if version is None else version
+        return self._store.state.get(self._txn, key, at), self._store.state.prove(self._txn, key, at)
+
+    def log_root(self, size: int | None = None) -> bytes:
+        return self._store.log.root(self._txn, size)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self._store.log.inclusion_proof(self._txn, index, size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self._store.log.consistency_proof(self._txn, size1, size2)

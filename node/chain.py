@@ -1,0 +1,273 @@
+"""The node's chain: the store, the mempool, admission, and the consensus `Application`.
+
+Theory of operation
+-------------------
+Everything here is synchronous and runs on the node's event loop thread; the I/O shell (API, peers, consensus
+driver) calls in and never touches the store directly for writes.
+
+Admission (`admit`) decodes an event, refuses duplicates and anything the rules refuse against the committed
+state *plus the effects of the events already pending*, so a client may submit an issue and, before it commits,
+a revoke of the same credential. Each admitted event's signature is verified exactly once: its leaf hash goes
+into `verified`, which block validation and commit pass to the rules so they skip re-checking it.
+
+After every commit the block's events leave the mempool and the rest are re-applied in arrival order over the
+new state; those the block invalidated are dropped, and the pending overlay is rebuilt from the survivors.
+Listeners registered with `on_commit` hear about every committed block (the API resolves `?wait=commit`
+requests that way).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from ledger import merkle
+from ledger.block import Block, CertifiedBlock
+from ledger.errors import DecodeError, InvalidBlock, InvalidEvent
+from ledger.events import Event, decode_event
+from ledger.genesis import Genesis
+from ledger.rules import BlockEffects, apply_block, select_events
+from ledger.state import StateView
+from ledger.store import Snapshot, Store
+from ledger.validators import ValidatorSet
+from node.mempool import DuplicateEvent, Mempool, MempoolError, Pending
+from node.metrics import Metrics
+
+#: Validated proposals remembered, so a block that is validated and then committed is applied at most twice.
+MAX_VERIFIED_CACHE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    event_id: bytes
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a committed block did, for listeners."""
+
+    height: int
+    first_index: int
+    event_ids: tuple[bytes, ...]
+    checkpoint: str
+
+
+class _Overlay:
+    """The committed state with pending writes on top."""
+
+    def __init__(self, base: StateView, changes: dict[bytes, bytes | None]) -> None:
+        self._base = base
+        self._changes = changes
+
+    def get(self, key: bytes, /) -> bytes | None:
+        if key in self._changes:
+            return self._changes[key]
+        return self._base.get(key)
+
+
+class Chain:
+    def __init__(
+        self,
+        store: Store,
+        genesis: Genesis,
+        *,
+        mempool: Mempool[Event],
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        store.initialize(genesis)
+        self.store = store
+        self.genesis = genesis
+        self.params = genesis.params
+        self.mempool = mempool
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self._verified: set[bytes] = set()
+        self._pending_changes: dict[bytes, bytes | None] = {}
+        self._pending_ids: set[bytes] = set()
+        self._listeners: list[Callable[[Committed], None]] = []
+        self._refresh_metrics()
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self.store.height()
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def on_commit(self, listener: Callable[[Committed], None]) -> None:
+        self._listeners.append(listener)
+
+    # --- admission ----------------------------------------------------------------------------------------------
+
+    def admit(self, data: bytes | Event) -> Admitted:
+        """Admit one event to the mempool, or raise the precise refusal (nothing changes on refusal)."""
+        if isinstance(data, Event):
+            event, encoded = data, data.encode()
+        else:
+            encoded = data
+            event = decode_event(encoded, max_bytes=self.params.max_event_bytes)
+        if event.id in self.mempool:
+            raise DuplicateEvent(f"event {event.id.hex()} is already pending")
+        leaf = merkle.leaf_hash(encoded)
+        with self.store.snapshot() as snap:
+            view = _Overlay(snap.state_view(), self._pending_changes)
+            committed = _Either(_CommittedIn(snap), self._pending_ids)
+            effects = apply_block(
+                view,
+                [event],
+                origin=self.genesis.origin,
+                height=snap.height + 1,
+                block_time_ms=self.now_ms(),
+                first_index=snap.log_size + len(self.mempool),
+                params=self.params,
+                committed=committed,
+                verified=self._verified,
+            )
+        self.mempool.add(event.id, encoded, event, self.clock())
+        self._verified.add(leaf)
+        self._pending_changes.update(effects.changes)
+        self._pending_ids.add(event.id)
+        self._refresh_mempool_metrics()
+        return Admitted(event.id, leaf)
+
+    def admit_batch(self, items: Sequence[bytes | Event]) -> list[Admitted | InvalidEvent | DecodeError | MempoolError]:
+        """Admit each event in order; a refusal of one (a duplicate or a full mempool too) does not stop the others."""
+        results: list[Admitted | InvalidEvent | DecodeError | MempoolError] = []
+        for item in items:
+            try:
+                results.append(self.admit(item))
+            except (InvalidEvent, DecodeError, MempoolError) as exc:
+                self.metrics.events_rejected.labels(getattr(exc, "rule", exc.code)).inc()
+                results.append(exc)
+        return results
+
+    # --- consensus Application ----------------------------------------------------------------------------------
+
+    def validators(self, height: int) -> ValidatorSet:
+        with self.store.snapshot() as snap:
+            return snap.validator_set(height)
+
+    def has_pending_events(self) -> bool:
+        return len(self.mempool) > 0
+
+    def build_block(self, height: int, round_: int, time_ms: int, proposer: str) -> Block:
+        if height != self.height + 1:
+            raise InvalidBlock(f"cannot build height {height}: the chain is at {self.height}")
+        pending = self.mempool.take(self.params.max_block_events, self.params.max_block_bytes)
+        block, _ = self.store.build_block(
+            [p.event for p in pending],
+            proposer=proposer,
+            round=round_,
+            time_ms=time_ms,
+            verified=frozenset(self._verified),
+        )
+        return block
+
+    def validate_block(self, block: Block) -> None:
+        header = block.header
+        if header.height != self.height + 1:
+            raise InvalidBlock(f"block {header.height} does not follow height {self.height}")
+        if header.time_ms > self.now_ms() + self.params.max_clock_skew_ms:
+            raise InvalidBlock(f"block {header.height} is timed {header.time_ms - self.now_ms()} ms in the future")
+        if sum(len(e) for e in block.events) > self.params.max_block_bytes:
+            raise InvalidBlock(f"block {header.height} exceeds {self.params.max_block_bytes} bytes of events")
+        if len(block.events) > self.params.max_block_events:
+            raise InvalidBlock(f"block {header.height} carries more than {self.params.max_block_events} events")
+        try:
+            events = [decode_event(raw, max_bytes=self.params.max_event_bytes) for raw in block.events]
+        except DecodeError as exc:
+            raise InvalidBlock(f"block {header.height}: {exc}") from None
+        preview = self.store.preview(header, events, verified=frozenset(self._verified))
+        if (preview.log_size, preview.log_root, preview.state_root) != (
+            header.log_size,
+            header.log_root,
+            header.state_root,
+        ):
+            raise InvalidBlock(f"block {header.height}: the header's roots do not match its events")
+        # Signatures are now checked: remember them so commit does not verify them again.
+        self._remember(merkle.leaf_hash(raw) for raw in block.events)
+
+    # --- commit -------------------------------------------------------------------------------------------------
+
+    def commit(self, certified: CertifiedBlock) -> BlockEffects:
+        """Commit a certified block (decided here or fetched from a peer), then prune and re-check the mempool."""
+        block = certified.block
+        effects = self.store.commit_block(block, certified.certificate, verified=frozenset(self._verified))
+        leaves = [merkle.leaf_hash(raw) for raw in block.events]
+        events = [decode_event(raw) for raw in block.events]
+        ids = tuple(e.id for e in events)
+        self.mempool.remove(ids)
+        self._verified.difference_update(leaves)
+        self._revalidate_pending()
+        header = block.header
+        self.metrics.height.set(header.height)
+        self.metrics.log_size.set(header.log_size)
+        self.metrics.blocks_committed.inc()
+        self.metrics.events_committed.inc(len(ids))
+        note = Committed(header.height, header.log_size - len(ids), ids, certified.certificate)
+        for listener in self._listeners:
+            listener(note)
+        return effects
+
+    def _revalidate_pending(self) -> None:
+        pending = self.mempool.take(len(self.mempool), self.mempool.size_bytes)
+        with self.store.snapshot() as snap:
+            selection = select_events(
+                snap.state_view(),
+                [p.event for p in pending],
+                origin=self.genesis.origin,
+                height=snap.height + 1,
+                block_time_ms=self.now_ms(),
+                first_index=snap.log_size,
+                params=self.params,
+                committed=_CommittedIn(snap),
+                verified=self._verified,
+            )
+        refused = {event.id for event, _ in selection.refused}
+        dropped: list[Pending[Event]] = self.mempool.retain(lambda p: p.event_id not in refused)
+        for item in dropped:
+            self._verified.discard(merkle.leaf_hash(item.encoded))
+        self._pending_changes = dict(selection.effects.changes)
+        self._pending_ids = {e.id for e in selection.events}
+        self._refresh_mempool_metrics()
+
+    def _remember(self, leaves: Iterable[bytes]) -> None:
+        if len(self._verified) > MAX_VERIFIED_CACHE:
+            # Keep what the mempool needs; block caches rebuild themselves by re-verifying.
+            self._verified = {merkle.leaf_hash(p.encoded) for p in self.mempool.take(len(self.mempool), 1 << 62)}
+        self._verified.update(leaves)
+
+    def _refresh_mempool_metrics(self) -> None:
+        self.metrics.mempool_events.set(len(self.mempool))
+        self.metrics.mempool_bytes.set(self.mempool.size_bytes)
+
+    def _refresh_metrics(self) -> None:
+        with self.store.snapshot() as snap:
+            self.metrics.height.set(snap.height)
+            self.metrics.log_size.set(snap.log_size)
+
+
+class _CommittedIn:
+    """Ids of committed events, looked up in one snapshot."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self._snap = snap
+
+    def __contains__(self, event_id: object) -> bool:
+        return isinstance(event_id, bytes) and self._snap.event_index(event_id) is not None
+
+
+class _Either:
+    """Committed ids, or ids pending in the mempool."""
+
+    def __init__(self, first: _CommittedIn, second: set[bytes]) -> None:
+        self._first = first
+        self._second = second
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._second or item in self._first

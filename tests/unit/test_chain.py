@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.block import Block, CertifiedBlock
+from ledger.errors import DecodeError, InvalidBlock, InvalidEvent, Unauthorized
+from ledger.events import Revoke, Suspend
+from ledger.store import Store
+from node.chain import Chain, Committed
+from node.mempool import DuplicateEvent, Mempool
+from tests.chain import certify
+from tests.factories import T0, Network, digest, issue, make_network, signed
+
+
+@pytest.fixture
+def network() -> Network:
+    return make_network(4)
+
+
+@pytest.fixture
+def chain(tmp_path: Path, network: Network) -> Iterator[Chain]:
+    store = Store(tmp_path / "ledger")
+    clock = [T0 / 1000 + 5]
+    c = Chain(store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=lambda: clock[0])
+    yield c
+    store.close()
+
+
+def decide(chain: Chain, network: Network) -> CertifiedBlock:
+    block = chain.build_block(chain.height + 1, 0, chain.now_ms(), network.ids[0])
+    chain.validate_block(block)
+    certified = CertifiedBlock(block, certify(network, block))
+    chain.commit(certified)
+    return certified
+
+
+def test_revoke_of_a_pending_issue_is_admitted_and_both_commit_in_order(chain: Chain, network: Network) -> None:
+    m0 = network["m0.test"]
+    chain.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
+    chain.admit(signed(Revoke(digest("a"), 0), m0.issuer, time_ms=T0 + 1001))
+    assert len(chain.mempool) == 2
+    seen: list[Committed] = []
+    chain.on_commit(seen.append)
+    certified = decide(chain, network)
+    assert certified.header.event_count == 2
+    assert len(chain.mempool) == 0
+    assert seen[0].height == 1 and seen[0].first_index == 0 and len(seen[0].event_ids) == 2
+
+
+def test_refusals_change_nothing(chain: Chain, network: Network) -> None:
+    m0, m1 = network["m0.test"], network["m1.test"]
+    chain.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
+    with pytest.raises(Unauthorized):
+        chain.admit(signed(Revoke(digest("a"), 0), m1.issuer, time_ms=T0 + 1000))
+    with pytest.raises(InvalidEvent, match="not-issued"):
+        chain.admit(signed(Revoke(digest("zz"), 0), m0.issuer, time_ms=T0 + 1000))
+    with pytest.raises(DuplicateEvent):
+        chain.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
+    with pytest.raises(DecodeError):
+        chain.admit(b"\x93garbage")
+    assert len(chain.mempool) == 1
+
+
+def test_committed_event_cannot_be_admitted_again(chain: Chain, network: Network) -> None:
+    event = issue(network["m0.test"], digest("a"), time_ms=T0 + 1000)
+    chain.admit(event)
+    decide(chain, network)
+    with pytest.raises(InvalidEvent, match="replayed-event"):
+        chain.admit(event)
+
+
+def test_pending_events_invalidated_by_a_peer_block_are_dropped(tmp_path: Path, network: Network) -> None:
+    # Node a commits a revoke while node b holds a suspend of the same credential: b must drop it.
+    m0 = network["m0.test"]
+
+    def clock() -> float:
+        return T0 / 1000 + 5
+
+    a = Chain(Store(tmp_path / "a"), network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=clock)
+    b = Chain(Store(tmp_path / "b"), network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=clock)
+    a.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
+    b.commit(decide(a, network))
+    a.admit(signed(Revoke(digest("a"), 0), m0.issuer, time_ms=T0 + 1001))
+    b.admit(signed(Suspend(digest("a"), 0), m0.issuer, time_ms=T0 + 1002))
+    assert len(b.mempool) == 1
+    b.commit(decide(a, network))
+    assert len(b.mempool) == 0, "the suspend of a revoked credential must be dropped"
+    assert b.height == a.height == 2
+
+
+def test_block_with_wrong_roots_or_future_time_is_invalid(chain: Chain, network: Network) -> None:
+    chain.admit(issue(network["m0.test"], digest("a"), time_ms=T0 + 1000))
+    block = chain.build_block(1, 0, chain.now_ms(), network.ids[0])
+    wrong = Block(dataclasses.replace(block.header, state_root=b"\x00" * 32), block.events)
+    with pytest.raises(InvalidBlock, match="roots"):
+        chain.validate_block(wrong)
+    future = Block(dataclasses.replace(block.header, time_ms=chain.now_ms() + 10**9), block.events)
+    with pytest.raises(InvalidBlock, match="future"):
+        chain.validate_block(future)
+    chain.validate_block(block)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ledger import merkle, smt
+from ledger.block import Block
+from ledger.errors import InvalidBlock, StorageError
+from ledger.events import KeyRetire, MemberAdd, Revoke, decode_event
+from ledger.state import cred_key, get_credential
+from ledger.store import Store
+from tests.chain import certify, commit, next_block
+from tests.factories import by_governance, digest, issue, make_member, make_network, signed
+
+
+@pytest.fixture
+def network():  # type: ignore[no-untyped-def]
+    return make_network(4)
+
+
+@pytest.fixture
+def store(tmp_path: Path, network):  # type: ignore[no-untyped-def]
+    s = Store(tmp_path / "ledger")
+    s.initialize(network.genesis)
+    yield s
+    s.close()
+
+
+def test_committed_blocks_are_readable_with_verifiable_proofs(store, network) -> None:  # type: ignore[no-untyped-def]
+    m0 = network["m0.test"]
+    commit(store, network, issue(m0, digest("a")), issue(m0, digest("b")))
+    commit(store, network, signed(Revoke(digest("a"), 0), m0.issuer))
+    with store.snapshot() as snap:
+        assert snap.height == 2
+        assert snap.log_size == 3
+        header = snap.header(2)
+        root = snap.log_root()
+        assert root == header.log_root
+        for index in range(3):
+            leaf = merkle.leaf_hash(snap.entry(index))
+            merkle.verify_inclusion(leaf, index, 3, snap.inclusion_proof(index, 3), root)
+        merkle.verify_consistency(2, 3, snap.consistency_proof(2, 3), snap.header(1).log_root, root)
+        value, proof = snap.prove_state(cred_key(digest("a")))
+        assert value is not None
+        smt.verify_proof(header.state_root, cred_key(digest("a")), value, proof)
+        record = get_credential(snap.state_view(), digest("a"))
+        assert record is not None and record.status == "revoked"
+        old = get_credential(snap.state_view(1), digest("a"))
+        assert old is not None and old.status == "active"
+        event = decode_event(snap.entry(0))
+        assert snap.event_index(event.id) == 0
+        assert snap.block_height_of(2) == 2
+        assert snap.block(1).block.events == (snap.entry(0), snap.entry(1))
+
+
+def test_block_with_wrong_root_or_link_is_refused_and_nothing_is_written(store, network) -> None:  # type: ignore[no-untyped-def]
+    m0 = network["m0.test"]
+    block = next_block(store, network, [issue(m0, digest("a"))])
+    bad_headers = {
+        "state root": dataclasses.replace(block.header, state_root=b"\x00" * 32),
+        "log root": dataclasses.replace(block.header, log_root=b"\x00" * 32),
+        "previous hash": dataclasses.replace(block.header, prev_hash=b"\x00" * 32),
+        "height": dataclasses.replace(block.header, height=2),
+        "origin": dataclasses.replace(block.header, origin="other.example/net"),
+        "proposer": dataclasses.replace(block.header, proposer="stranger"),
+        "validator-set hashes": dataclasses.replace(block.header, next_validators_hash=b"\x01" * 32),
+    }
+    for what, header in bad_headers.items():
+        bad = Block(header, block.events)
+        with pytest.raises(InvalidBlock):
+            store.commit_block(bad, certify(network, bad))
+        assert store.height() == 0, what
+    with store.snapshot() as snap:
+        assert snap.log_size == 0
+
+
+def test_certificate_without_quorum_or_for_another_block_is_refused(store, network) -> None:  # type: ignore[no-untyped-def]
+    m0 = network["m0.test"]
+    block = next_block(store, network, [issue(m0, digest("a"))])
+    with pytest.raises(InvalidBlock, match="need more than 2/3"):
+        store.commit_block(block, certify(network, block, ["m0.test", "m1.test"]))
+    other = next_block(store, network, [issue(m0, digest("b"))])
+    with pytest.raises(InvalidBlock, match="certificate is for"):
+        store.commit_block(block, certify(network, other))
+    with pytest.raises(InvalidBlock, match="note"):
+        store.commit_block(block, "not a note")
+    assert store.height() == 0
+
+
+def test_replayed_event_is_refused(store, network) -> None:  # type: ignore[no-untyped-def]
+    event = issue(network["m0.test"], digest("a"))
+    commit(store, network, event)
+    block = next_block(store, network, [])
+    smuggled = Block(dataclasses.replace(block.header, event_count=1), (event.encode(),))
+    with pytest.raises(InvalidBlock):
+        store.commit_block(smuggled, certify(network, smuggled))
+    assert store.height() == 1
+
+
+def test_store_reopens_with_the_same_chain_and_refuses_another_genesis(tmp_path: Path, network) -> None:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "db")
+    store.initialize(network.genesis)
+    commit(store, network, issue(network["m0.test"], digest("a")))
+    head = store.height()
+    store.close()
+    again = Store(tmp_path / "db")
+    assert again.genesis == network.genesis
+    assert again.height() == head
+    again.initialize(network.genesis)
+    with pytest.raises(StorageError, match="belongs to network"):
+        again.initialize(make_network(3, origin="credledger.test/other").genesis)
+    again.close()
+
+
+def test_governance_change_schedules_the_new_set_two_heights_later(store, network) -> None:  # type: ignore[no-untyped-def]
+    newcomer = make_member("m9.test", 1)
+    add = by_governance(network, MemberAdd(**dataclasses.asdict(newcomer.add_payload())))
+    commit(store, network, add)
+    with store.snapshot() as snap:
+        assert "m9.test" not in snap.validator_set(2)
+        assert "m9.test" in snap.validator_set(3)
+        assert snap.header(1).next_validators_hash == snap.validator_set(2).hash()
+        assert [h for h, _ in snap.validator_changes()] == [1, 3]
+
+
+def test_block_with_a_refused_event_is_invalid(store, network) -> None:  # type: ignore[no-untyped-def]
+    m0 = network["m0.test"]
+    retire = signed(KeyRetire("m1.test", network["m1.test"].issuer.key_id, None), m0.issuer)
+    block = next_block(store, network, [])
+    forged = Block(dataclasses.replace(block.header, event_count=1), (retire.encode(),))
+    with pytest.raises(InvalidBlock, match="block 1: not-the-member"):
+        store.commit_block(forged, certify(network, forged))
+    assert store.height() == 0
