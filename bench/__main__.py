@@ -14,6 +14,9 @@ from collections.abc import Sequence
 BENCHES = {
     "log": "bench.log",
     "state": "bench.state",
+    "consensus": "bench.consensus",
+    "sim_seeds": "bench.sim_seeds",
+    "store": "bench.store",
 }
 
 

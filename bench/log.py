@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MIB = 1024 * 1024
+from bench.memory import heap_mib, peak_rss_mib
+
 #: Proofs from each side's first repetition that are checked with `ledger.merkle` (outside the timings).
 VERIFIED_SAMPLE = 200
 
@@ -82,23 +82,6 @@ def _consistency_queries(params: Params, repetition: int) -> list[tuple[int, int
     return queries
 
 
-def _heap_mib() -> float:
-    """Anonymous resident memory of this process (heap, not file-backed LMDB pages), in MiB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return _peak_rss_mib()  # no /proc: the peak is the best available bound
-
-
-def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux and in bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MIB if sys.platform == "darwin" else peak / 1024
-
-
 def _rate(count: int, work: Callable[[], None]) -> float:
     started = time.perf_counter()
     work()
@@ -116,7 +99,7 @@ def _append_all(params: Params, append_block: Callable[[list[bytes]], None], res
         elapsed += time.perf_counter() - began
         done = start + len(block)
         while checkpoints and done >= checkpoints[0]:
-            result.heap_mib[checkpoints.pop(0)] = _heap_mib()
+            result.heap_mib[checkpoints.pop(0)] = heap_mib()
     result.appends_per_s = params.entries / elapsed
 
 
@@ -167,7 +150,7 @@ def run_credledger(params: Params) -> Result:
                 verify_consistency(size1, size2, proof, log.root(txn, size1), log.root(txn, size2))
                 result.verified += 1
         result.disk_bytes = (Path(directory) / "data.mdb").stat().st_size
-        result.peak_rss_mib = _peak_rss_mib()
+        result.peak_rss_mib = peak_rss_mib()
         env.close()
     return result
 
@@ -202,7 +185,7 @@ def run_pymerkle(params: Params) -> Result:
 
     root: bytes = tree.get_root()
     result.root = root
-    result.peak_rss_mib = _peak_rss_mib()
+    result.peak_rss_mib = peak_rss_mib()
     return result
 
 

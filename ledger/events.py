@@ -218,6 +218,8 @@ class Event:
     # Derived once: every node needs both for every event (signature checks, replay checks, the API).
     _signed: bytes = field(init=False, repr=False, compare=False)
     _id: bytes = field(init=False, repr=False, compare=False)
+    # The whole canonical encoding, filled on first use (or by `decode_event` from the bytes it parsed).
+    _encoded: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.signatures:
@@ -225,6 +227,7 @@ class Event:
         signed = self.unsigned.signed_bytes()
         object.__setattr__(self, "_signed", signed)
         object.__setattr__(self, "_id", event_id(signed))
+        object.__setattr__(self, "_encoded", b"")
 
     @property
     def unsigned(self) -> UnsignedEvent:
@@ -240,7 +243,9 @@ class Event:
 
     def encode(self) -> bytes:
         """The canonical encoding of the whole event, signatures included (the log entry)."""
-        return codec.encode(self)
+        if not self._encoded:
+            object.__setattr__(self, "_encoded", codec.encode(self))
+        return self._encoded
 
 
 def event_id(signed_bytes: bytes) -> bytes:
@@ -250,7 +255,10 @@ def event_id(signed_bytes: bytes) -> bytes:
 
 def decode_event(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     """Parse one canonical event encoding, refusing more than `max_bytes` (genesis may set a lower limit)."""
-    return codec.decode(Event, data, max_bytes=max_bytes)
+    event = codec.decode(Event, data, max_bytes=max_bytes)
+    # decode() checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding.
+    object.__setattr__(event, "_encoded", bytes(data))
+    return event
 
 
 def sign_event(unsigned: UnsignedEvent, *keys: SigningKey) -> Event:

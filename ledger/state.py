@@ -21,7 +21,9 @@ map at some height, an overlay of pending writes, or a plain dict in tests).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Protocol, TypeVar
@@ -166,7 +168,14 @@ def key_valid_at(record: IssuerKeyRecord, height: int) -> bool:
 
 def _load(view: StateView, cls: type[R], key: bytes) -> R | None:
     data = view.get(key)
-    return None if data is None else codec.decode(cls, data)
+    return None if data is None else typing.cast(R, _decode(typing.cast(type, cls), data))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode(cls: type, data: bytes) -> object:
+    # Records are immutable values, so equal bytes always decode to an equal record: the rules read the same
+    # member and issuer-key records for every event a member signs.
+    return codec.decode(cls, data)
 
 
 def get_credential(view: StateView, digest: bytes) -> CredentialRecord | None:

@@ -166,7 +166,7 @@ class Store:
             previous = snap.header(snap.height) if snap.height else None
             first = self.log.size(txn)
             selection = select_events(
-                snap.state_view(),
+                _ReadCache(snap.state_view()),
                 candidates,
                 origin=genesis.origin,
                 height=height,
@@ -286,7 +286,7 @@ class Store:
         snap = Snapshot(self, txn)
         first = self.log.size(txn)
         effects = apply_block(
-            snap.state_view(),
+            _ReadCache(snap.state_view()),
             events,
             origin=genesis.origin,
             height=header.height,
@@ -310,6 +310,22 @@ class _CommittedIds:
 
     def __contains__(self, event_id: object) -> bool:
         return isinstance(event_id, bytes) and self._txn.get(event_id, db=self._db) is not None
+
+
+class _ReadCache:
+    """A state view that remembers what it read: the rules read the same member and key records for every event
+    of a block, and the view is only used inside one transaction, so the cache cannot go stale."""
+
+    def __init__(self, base: _StateAt) -> None:
+        self._base = base
+        self._seen: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes, /) -> bytes | None:
+        try:
+            return self._seen[key]
+        except KeyError:
+            value = self._seen[key] = self._base.get(key)
+            return value
 
 
 class _StateAt:

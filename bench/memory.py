@@ -1,0 +1,27 @@
+"""Memory readings shared by the benchmarks."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+def heap_mib() -> float:
+    """Anonymous resident memory of this process (heap, not file-backed LMDB pages), in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mib()  # no /proc: the peak is the best available bound
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process, in MiB."""
+    # ru_maxrss is in KiB on Linux and in bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MIB if sys.platform == "darwin" else peak / 1024
