@@ -25,7 +25,6 @@ LOG_NODES = b"log/nodes"  # u64 tree size at which a tile got its first hash -> 
 # u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
 SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
-SMT_VALUES = b"smt/values"  # unused: values live inline in leaf records, written with their node
 
 # ledger.store: the chain itself.
 CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
@@ -43,7 +42,6 @@ ALL_DATABASES = (
     LOG_NODES,
     SMT_NODES,
     SMT_ROOTS,
-    SMT_VALUES,
     CHAIN_META,
     CHAIN_HEADERS,
     CHAIN_CERTS,

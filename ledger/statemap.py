@@ -26,8 +26,8 @@ pages -- scattered writes made every commit rewrite thousands of pages. Layout (
 ``SMT_ROOTS``: u64 version -> the ref of that version's root (all zero for the empty map). Versions are block
     heights and strictly increase; version 0 is genesis. A version that changed nothing keeps the previous root.
 
-Values live inline in their leaves, so ``SMT_VALUES`` is not used: a table keyed by value hash would cost one more
-scattered write per changed key and one more read per `get`. Nothing is pruned: each version adds about
+Values live inline in their leaves: a separate table keyed by value hash would cost one more scattered write per
+changed key and one more read per `get`. Nothing is pruned: each version adds about
 k * (log2(n / k) + 2) nodes for k changed keys in a map of n keys, and every old version stays provable.
 
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
