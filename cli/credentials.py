@@ -1,0 +1,148 @@
+"""`credledger issue | revoke | suspend | reinstate`: sign a credential event and submit it to a node.
+
+CREDENTIAL is a credential JSON file (its digest is SHA-256 of the RFC 8785 canonical form), any other file
+(SHA-256 of its bytes), or a digest as 64 hex digits. An issuer signs with its issuer-key file (`--key`; the key's
+name is the member id). Revoke, suspend and reinstate may instead be signed by governance: `--governance` with
+the node-key files of members holding more than 2/3 of the voting power.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from cli.common import (
+    EXIT_OK,
+    UsageError,
+    add_node_argument,
+    digest_argument,
+    load_signing_key,
+    print_json,
+    time_argument,
+)
+from ledger.events import Issue, Payload, Reason, Reinstate, Revoke, Suspend, UnsignedEvent, sign_event
+from ledger.keys import SigningKey
+from node.client import NodeClient
+
+DEFAULT_TIMEOUT = 10.0
+#: With --wait the node holds the answer until commit (30 s by default), so the client waits longer.
+WAIT_TIMEOUT = 90.0
+
+_REASONS = ", ".join(r.name.lower().replace("_", "-") for r in Reason)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    descriptions = {
+        "issue": "Record a credential as issued by the member whose issuer key signs.",
+        "revoke": "Revoke a credential for good (the issuing member or governance).",
+        "suspend": "Put a credential on hold (the issuing member or governance).",
+        "reinstate": "Lift a credential's suspension (the issuing member or governance).",
+    }
+    for kind, description in descriptions.items():
+        parser = commands.add_parser(
+            kind,
+            help=description.split(" (")[0].rstrip(".").lower(),
+            description=description,
+            epilog="Exit codes: 0 accepted (or committed with --wait); 1 refused by the ledger; 2 usage error; "
+            "3 node unreachable or not committed in time.",
+        )
+        parser.add_argument("credential", metavar="CREDENTIAL", help="credential file, or its digest as 64 hex digits")
+        signers = parser.add_mutually_exclusive_group(required=True)
+        signers.add_argument("--key", metavar="FILE", help="issuer-key file (C2SP signer key named by the member id)")
+        if kind != "issue":
+            signers.add_argument(
+                "--governance",
+                action="append",
+                metavar="FILE",
+                help="sign by governance with this node-key file (repeat for each member)",
+            )
+        parser.add_argument("--origin", help="the chain's origin (default: asked from the node)")
+        if kind == "issue":
+            parser.add_argument("--expires", metavar="TIME", help="expiry: ISO 8601 date or date-time, or ms")
+            parser.add_argument(
+                "--component",
+                action="append",
+                default=[],
+                metavar="CREDENTIAL",
+                help="a credential this one stacks (file or digest; repeatable)",
+            )
+        if kind in ("revoke", "suspend"):
+            parser.add_argument(
+                "--reason",
+                default="unspecified",
+                help=f"reason: a number 0..255 or one of {_REASONS} (default: unspecified)",
+            )
+        parser.add_argument("--wait", action="store_true", help="wait until the event is committed")
+        add_node_argument(parser)
+        parser.set_defaults(func=run, kind=kind)
+
+
+def run(args: argparse.Namespace) -> int:
+    digest = digest_argument(args.credential)
+    keys = _signers(args)
+    timeout = args.timeout or (WAIT_TIMEOUT if args.wait else DEFAULT_TIMEOUT)
+    client = _client(args.node, timeout)
+    origin = args.origin or str(client.status()["origin"])
+    payload = _payload(args, digest, keys[0])
+    try:
+        event = sign_event(UnsignedEvent(origin, int(time.time() * 1000), payload), *keys)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    answer = client.submit([event], wait=args.wait)
+    result: dict[str, Any] = answer["results"][0]
+    if args.json:
+        print_json({"kind": args.kind, "digest": digest.hex(), **answer})
+    elif result["status"] == "committed":
+        print(
+            f"{args.kind} of {digest.hex()} committed: event {result['id']} at log index {result['index']} "
+            f"in block {result['height']}"
+        )
+    else:
+        print(f"{args.kind} of {digest.hex()} accepted: event {result['id']} is pending")
+    return EXIT_OK
+
+
+def _client(url: str, timeout: float) -> NodeClient:
+    try:
+        return NodeClient(url, timeout=timeout)
+    except ValueError as exc:
+        raise UsageError(f"--node: {exc}") from None
+
+
+def _signers(args: argparse.Namespace) -> list[SigningKey]:
+    paths: list[str] = getattr(args, "governance", None) or [args.key]
+    keys = [load_signing_key(path) for path in paths]
+    names = [k.name for k in keys]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--governance: more than one key of {', '.join(repeated)}; give one node key per member")
+    return keys
+
+
+def _payload(args: argparse.Namespace, digest: bytes, key: SigningKey) -> Payload:
+    try:
+        if args.kind == "issue":
+            expires = time_argument(args.expires, "--expires") if args.expires else None
+            components = tuple(digest_argument(c) for c in args.component)
+            return Issue(digest, key.name, expires, components)
+        if args.kind == "revoke":
+            return Revoke(digest, reason_argument(args.reason))
+        if args.kind == "suspend":
+            return Suspend(digest, reason_argument(args.reason))
+        return Reinstate(digest)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def reason_argument(text: str) -> int:
+    """A reason code from its number (0..255) or its name (key-compromise, KEY_COMPROMISE, ...)."""
+    if text.isdigit():
+        code = int(text)
+        if code > 255:
+            raise UsageError(f"--reason: {code} is not a reason code (0..255)")
+        return code
+    try:
+        return int(Reason[text.upper().replace("-", "_")])
+    except KeyError:
+        raise UsageError(f"--reason: {text!r} is not a number 0..255 or one of {_REASONS}") from None

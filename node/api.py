@@ -1,0 +1,232 @@
+"""The node's public HTTP API (DESIGN §9): the app factory, the route table and the error middleware.
+
+Theory of operation
+-------------------
+The API is a thin shell over `node.chain.Chain`: handlers parse and bound what comes in, call the chain or read
+one store snapshot, and turn the result into JSON. Every error is an exception: ledger errors
+(`CredledgerError` subclasses, including `node.problems.Problem` for purely HTTP conditions) become RFC 9457
+``application/problem+json`` answers in `problem_middleware`, which also answers unknown routes (404) and wrong
+methods (405) as problems, turns anything unexpected into a 500 problem without leaking a traceback (the
+exception goes to the log), and records every request's latency by route template and status.
+
+Handlers live in `node.api_events` (submission, event lookup) and `node.api_reads` (proofs, blocks, entries,
+members); this module holds the small ones and `ROUTES`, the one list of what the API serves. Every route in it
+is documented in `node.openapi` (a test holds the two equal), so adding a route means adding both.
+
+The server mounts the app from `make_app` and may add its own routes (the peer websocket); the chain, config and
+status source are reachable through the `web.AppKey`s in `node.api_common`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib.metadata import version
+from typing import Any
+
+import lmdb
+import structlog
+from aiohttp import web
+
+from ledger.errors import CredledgerError
+from ledger.note import Checkpoint, SignedNote
+from ledger.store import Snapshot
+from node.api_common import CHAIN, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
+from node.api_events import MAX_WAITERS, WAITERS, CommitWaiters, get_event, post_events
+from node.api_reads import (
+    ROSTER,
+    Roster,
+    get_block,
+    get_checkpoint,
+    get_consistency_proof,
+    get_credential,
+    get_entries,
+    get_inclusion_proof,
+    get_members,
+)
+from node.chain import Chain
+from node.config import NodeConfig
+from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from node.openapi import openapi_document
+from node.problems import Problem, from_error, problem
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_log = structlog.get_logger("credledger.api")
+
+
+# --- small handlers -----------------------------------------------------------------------------------------------
+
+
+async def get_status(request: web.Request) -> web.Response:
+    """Who this node is and where its chain stands, plus what the consensus driver and peers report."""
+    chain = request.app[CHAIN]
+    config = request.app[CONFIG]
+    with chain.store.snapshot() as snap:
+        height = snap.height
+        size = snap.log_size
+        root = snap.log_root(size)
+        checkpoint = _checkpoint_summary(snap) if height else None
+    live = request.app[STATUS]()
+    return json_response(
+        {
+            "version": version("credledger"),
+            "origin": chain.genesis.origin,
+            "genesis": chain.genesis.hash().hex(),
+            "member": config.member_id,
+            "role": config.role,
+            "height": height,
+            "log": {"size": size, "root": b64(root)},
+            "checkpoint": checkpoint,
+            "mempool": {"events": len(chain.mempool), "bytes": chain.mempool.size_bytes},
+            "round": live.round,
+            "peers": live.peers,
+            "syncing": live.syncing,
+        }
+    )
+
+
+def _checkpoint_summary(snap: Snapshot) -> dict[str, Any]:
+    note = SignedNote.parse(snap.certificate(snap.height))
+    checkpoint = Checkpoint.parse(note.text)
+    return {
+        "height": checkpoint.height,
+        "round": checkpoint.round,
+        "size": checkpoint.size,
+        "root": b64(checkpoint.root),
+        "header_hash": b64(checkpoint.header_hash),
+        "time_ms": snap.header(snap.height).time_ms,
+        "signers": [sig.name for sig in note.signatures],
+    }
+
+
+async def get_health(_request: web.Request) -> web.Response:
+    """The process is alive and serving."""
+    return json_response({"status": "ok"})
+
+
+async def get_ready(request: web.Request) -> web.Response:
+    """The store is open and holds a genesis: the node can answer reads."""
+    chain = request.app[CHAIN]
+    if chain.store.genesis is None:
+        raise Problem(503, "not-ready", "the store holds no genesis yet")
+    try:
+        with chain.store.snapshot() as snap:
+            height = snap.height
+    except lmdb.Error as exc:
+        raise Problem(503, "not-ready", f"the store cannot be read: {exc}") from None
+    return json_response({"status": "ready", "height": height})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition of the node's metrics."""
+    body = request.app[CHAIN].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def get_openapi(_request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API."""
+    return json_response(openapi_document())
+
+
+#: Everything the API serves: (method, path template, handler). GET routes answer HEAD too.
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/v1/events", post_events),
+    ("GET", "/v1/events/{id}", get_event),
+    ("GET", "/v1/credentials/{digest}", get_credential),
+    ("GET", "/v1/checkpoint", get_checkpoint),
+    ("GET", "/v1/proof/inclusion", get_inclusion_proof),
+    ("GET", "/v1/proof/consistency", get_consistency_proof),
+    ("GET", "/v1/blocks/{height}", get_block),
+    ("GET", "/v1/entries", get_entries),
+    ("GET", "/v1/members", get_members),
+    ("GET", "/v1/status", get_status),
+    ("GET", "/healthz", get_health),
+    ("GET", "/readyz", get_ready),
+    ("GET", "/metrics", get_metrics),
+    ("GET", "/openapi.json", get_openapi),
+)
+
+
+# --- middleware ---------------------------------------------------------------------------------------------------
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a problem answer, and time every request by route template and status."""
+    started = time.perf_counter()
+    status = 499  # stays so if the client goes away (nginx's convention): nobody reads an answer then
+    try:
+        response = await _answer(request, handler)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status  # a redirect, passing through
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        request.app[CHAIN].metrics.request_latency.labels(route, str(status)).observe(time.perf_counter() - started)
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and the like are answers, not errors
+        return _http_problem(request, exc)
+    except CredledgerError as exc:
+        return from_error(exc)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # The one catch-all: a bug must not take the connection down or show a traceback to clients.
+        _log.exception("request failed", method=request.method, path=request.path)
+        return problem(500, "internal", "the node failed to answer this request; the cause is in its log")
+
+
+def _http_problem(request: web.Request, exc: web.HTTPException) -> web.Response:
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        answer = problem(
+            405, "method-not-allowed", f"{request.method} is not allowed on {request.path}; allowed: {allowed}"
+        )
+        answer.headers["Allow"] = allowed
+        return answer
+    if isinstance(exc, web.HTTPNotFound):
+        return problem(404, "not-found", f"no such resource: {request.method} {request.path}")
+    slug = exc.reason.lower().replace(" ", "-")
+    return problem(exc.status, slug, exc.text or exc.reason)
+
+
+# --- the application ----------------------------------------------------------------------------------------------
+
+
+def make_app(
+    chain: Chain, config: NodeConfig, *, status: StatusSource | None = None, max_waiters: int = MAX_WAITERS
+) -> web.Application:
+    """The API application for `chain`. `status` adds live consensus and peer figures to `GET /v1/status`;
+    `max_waiters` bounds the events `?wait=commit` requests wait on at once."""
+    app = web.Application(middlewares=[problem_middleware], client_max_size=config.api.max_body_bytes)
+    app[CHAIN] = chain
+    app[CONFIG] = config
+    app[STATUS] = status or no_live_status
+    app[WAITERS] = CommitWaiters(chain, max_waiters)
+    app[ROSTER] = Roster(chain.genesis)
+    app.cleanup_ctx.append(_commit_waiters)
+    for method, path, handler in ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler)
+        else:
+            app.router.add_route(method, path, handler)
+    return app
+
+
+async def _commit_waiters(app: web.Application) -> AsyncIterator[None]:
+    """Hear the chain's commits while the app runs; cancel whoever still waits when it stops."""
+    waiters = app[WAITERS]
+    waiters.bind(asyncio.get_running_loop())
+    yield
+    waiters.close()

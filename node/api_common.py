@@ -1,0 +1,83 @@
+"""What the API's handler modules share: the application keys, and parsing of path and query parameters.
+
+Handlers find the node's objects through `web.AppKey`s rather than globals, so one process can serve several
+chains (tests do) and the server can mount the API inside a bigger application.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ledger.digest import parse_digest
+from ledger.errors import DecodeError
+from node.chain import Chain
+from node.config import NodeConfig
+from node.problems import Problem
+
+#: Largest integer a query or path parameter may hold (heights, sizes and indexes are 63-bit).
+MAX_PARAMETER = 2**63 - 1
+JSON_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStatus:
+    """What the consensus driver and the peer layer know and the chain does not; None where nothing is running."""
+
+    round: int | None = None
+    peers: int | None = None
+    syncing: bool = False
+
+
+#: Called on every `GET /v1/status`; the node's driver passes one that reads its live state.
+StatusSource = Callable[[], LiveStatus]
+
+
+def no_live_status() -> LiveStatus:
+    """The status source of a node without a consensus driver or peers (tests, a node still starting)."""
+    return LiveStatus()
+
+
+CHAIN = web.AppKey("chain", Chain)
+CONFIG = web.AppKey("config", NodeConfig)
+STATUS: web.AppKey[StatusSource] = web.AppKey("status")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A compact JSON response."""
+    return web.Response(status=status, text=json.dumps(data, separators=(",", ":")), content_type=JSON_TYPE)
+
+
+def b64(data: bytes) -> str:
+    """Standard base64: how Merkle hashes and encoded records travel (DESIGN §9)."""
+    return base64.b64encode(data).decode()
+
+
+def parse_hex32(text: str, what: str) -> bytes:
+    """A 32-byte id or digest from its 64 hex digits, or a 400 problem naming `what`."""
+    try:
+        return parse_digest(text)
+    except DecodeError as exc:
+        raise Problem(400, "malformed", f"{what}: {exc}") from None
+
+
+def parse_count(text: str, what: str) -> int:
+    """A non-negative decimal integer, or a 400 problem naming `what`."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_PARAMETER:
+        raise Problem(400, "malformed", f"{what} must be a non-negative integer below 2^63, got {text[:40]!r}")
+    return int(text)
+
+
+def query_int(request: web.Request, name: str, default: int | None = None) -> int:
+    """Query parameter `name` as a non-negative integer; 400 if it is malformed or missing without a default."""
+    text = request.query.get(name)
+    if text is None:
+        if default is None:
+            raise Problem(400, "malformed", f"query parameter {name!r} is required")
+        return default
+    return parse_count(text, f"query parameter {name!r}")

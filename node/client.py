@@ -1,0 +1,139 @@
+"""A small synchronous client of the node API, for the command line (standard library only).
+
+Every call has a timeout. An answer that is an RFC 9457 problem becomes a `NodeProblem` carrying its status,
+type, detail and the ledger rule, if any; a node that cannot be reached, times out, or answers something that is
+not the API (wrong content, 5xx from a proxy) becomes `NodeUnreachable`. Answers are read up to a size bound.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.errors import CredledgerError
+from ledger.events import Event
+
+PROBLEM_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:credledger:problem:"
+DEFAULT_TIMEOUT = 10.0
+#: Largest answer read from a node (a proof bundle with a long validator-set chain stays far below).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class NodeUnreachable(CredledgerError):
+    """The node could not be reached, did not answer in time, or did not answer as a credledger node does."""
+
+    code = "unreachable"
+
+
+class NodeProblem(CredledgerError):
+    """The node answered with a problem (RFC 9457): the request or the event in it was refused."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+        self.type = str(body.get("type", ""))
+        self.code = self.type.removeprefix(TYPE_PREFIX) or "error"
+        self.title = str(body.get("title", ""))
+        self.detail = str(body.get("detail", ""))
+        rule = body.get("rule")
+        self.rule = rule if isinstance(rule, str) else None
+        super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+class NodeClient:
+    """Talks to one node's API at `base_url` (``http://host:port``)."""
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"node URL must be http:// or https:// with a host, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def status(self) -> dict[str, Any]:
+        """`GET /v1/status`."""
+        return self._json("GET", "/v1/status")
+
+    def submit(self, events: Sequence[Event], *, wait: bool = False, timeout: float | None = None) -> dict[str, Any]:
+        """Submit events in their canonical encoding; with `wait`, return once they are committed."""
+        items = [{"encoded": base64.b64encode(e.encode()).decode()} for e in events]
+        body = {"event": items[0]} if len(items) == 1 else {"events": items}
+        path = "/v1/events?wait=commit" if wait else "/v1/events"
+        return self._json("POST", path, json.dumps(body).encode(), timeout=timeout)
+
+    def event(self, event_id: bytes) -> dict[str, Any]:
+        """`GET /v1/events/{id}`."""
+        return self._json("GET", f"/v1/events/{event_id.hex()}")
+
+    def credential(self, digest: bytes) -> dict[str, Any]:
+        """The `credledger-proof/v1` bundle for a credential digest."""
+        return self._json("GET", f"/v1/credentials/{digest.hex()}")
+
+    def checkpoint(self) -> str:
+        """The latest checkpoint note."""
+        _, data = self._request("GET", "/v1/checkpoint", None, accept="text/plain", timeout=None)
+        return data.decode("utf-8", errors="replace")
+
+    # --- transport ------------------------------------------------------------------------------------------------
+
+    def _json(
+        self, method: str, path: str, body: bytes | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        content_type, data = self._request(method, path, body, accept="application/json", timeout=timeout)
+        if content_type != "application/json":
+            raise NodeUnreachable(f"{self.base_url}{path} answered {content_type or 'no content type'}, not JSON")
+        try:
+            document = json.loads(data)
+        except ValueError:
+            raise NodeUnreachable(f"{self.base_url}{path} answered malformed JSON") from None
+        if not isinstance(document, dict):
+            raise NodeUnreachable(f"{self.base_url}{path} answered JSON that is not an object")
+        return document
+
+    def _request(
+        self, method: str, path: str, body: bytes | None, *, accept: str, timeout: float | None
+    ) -> tuple[str, bytes]:
+        url = self.base_url + path
+        headers = {"Accept": f"{accept}, {PROBLEM_TYPE}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - http(s) only
+        try:
+            # The scheme was checked to be http or https in __init__, so no file:// or custom scheme can be opened.
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:  # noqa: S310
+                return response.headers.get_content_type(), _read(response)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                raise self._problem(exc.code, exc.headers.get_content_type(), _read(exc), url) from None
+        except TimeoutError:
+            raise NodeUnreachable(f"{url}: no answer within {timeout or self.timeout:g} s") from None
+        except urllib.error.URLError as exc:
+            raise NodeUnreachable(f"{url}: cannot connect ({exc.reason})") from None
+        except (http.client.HTTPException, OSError) as exc:
+            raise NodeUnreachable(f"{url}: connection failed ({exc})") from None
+
+    def _problem(self, status: int, content_type: str, data: bytes, url: str) -> CredledgerError:
+        if content_type == PROBLEM_TYPE:
+            try:
+                body = json.loads(data)
+            except ValueError:
+                body = None
+            if isinstance(body, dict):
+                return NodeProblem(status, body)
+        # Not the API answering (a proxy, another server on that port): the node was not reached.
+        text = data[:200].decode("utf-8", errors="replace").strip()
+        return NodeUnreachable(f"{url}: HTTP {status} {text}".rstrip())
+
+
+def _read(response: Any) -> bytes:
+    data: bytes = response.read(MAX_RESPONSE_BYTES + 1)
+    if len(data) > MAX_RESPONSE_BYTES:
+        raise NodeUnreachable(f"answer exceeds {MAX_RESPONSE_BYTES} bytes")
+    return data

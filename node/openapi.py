@@ -1,0 +1,453 @@
+"""The OpenAPI 3.1 document of the node API, served at `/openapi.json`.
+
+Built as a Python structure rather than kept as a file, so event payload schemas follow the event records
+(`ledger.events`) field by field. A test holds the documented paths equal to the routes `node.api` registers and
+checks real answers against the schemas here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Annotated, Any
+
+from ledger.codec import U63, Range
+from ledger.eventjson import PAYLOAD_KINDS
+from ledger.events import Reason
+from ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from ledger.proof import FORMAT as BUNDLE_FORMAT
+from node.api_reads import MAX_ENTRIES
+
+Schema = dict[str, Any]
+
+HEX32: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "32 bytes in lowercase hex"}
+HEX_KEY_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{8}$", "description": "C2SP key id, lowercase hex"}
+BASE64: Schema = {"type": "string", "pattern": "^[A-Za-z0-9+/]*={0,2}$", "description": "standard base64"}
+VKEY: Schema = {
+    "type": "string",
+    "pattern": r"^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+={0,2}$",
+    "description": "C2SP verifier key <name>+<hex key id>+<base64(0x01 || Ed25519 key)>, named by the member id",
+}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+TEXT: Schema = {"type": "string"}
+NOTE: Schema = {"type": "string", "description": "C2SP signed note: a checkpoint with validator signature lines"}
+
+#: JSON schemas of the bytes fields of payloads and signatures, by field name (see `ledger.eventjson`).
+_BYTES_FIELD_SCHEMAS: dict[str, Schema] = {
+    "digest": HEX32,
+    "components": {"type": "array", "items": HEX32, "maxItems": MAX_COMPONENTS},
+    "key_id": HEX_KEY_ID,
+    "node_key": VKEY,
+    "issuer_keys": {"type": "array", "items": VKEY, "minItems": 1, "maxItems": MAX_ISSUER_KEYS},
+    "public_key": VKEY,
+    "sig": {**BASE64, "description": "64-byte Ed25519 signature, standard base64"},
+}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def obj(properties: dict[str, Schema], *, optional: tuple[str, ...] = (), closed: bool = True) -> Schema:
+    """An object schema: every property required unless listed in `optional`."""
+    schema: Schema = {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def array(items: Schema, **bounds: int) -> Schema:
+    return {"type": "array", "items": items, **bounds}
+
+
+def _field_schema(name: str, hint: Any) -> Schema:
+    if name in _BYTES_FIELD_SCHEMAS:
+        return _BYTES_FIELD_SCHEMAS[name]
+    tp, *extras = typing.get_args(hint) if typing.get_origin(hint) is Annotated else (hint,)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return {"type": ["integer", "null"], "minimum": 0}
+    if tp is int:
+        bound = next((e for e in extras if isinstance(e, Range)), U63)
+        return {"type": "integer", "minimum": bound.min, "maximum": bound.max}
+    if tp is str:
+        return TEXT
+    raise TypeError(f"payload field {name}: no schema for {tp!r}")  # a new field type: extend this function
+
+
+def _payload_schemas() -> dict[str, Schema]:
+    schemas = {}
+    for tag, cls in PAYLOAD_KINDS.items():
+        hints = typing.get_type_hints(cls, include_extras=True)
+        properties: dict[str, Schema] = {"kind": {"const": tag}}
+        properties.update({f.name: _field_schema(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init})
+        schema = obj(properties)
+        schema["title"] = tag
+        schema["description"] = (cls.__doc__ or "").strip()
+        schemas["Payload_" + tag.replace(".", "_")] = schema
+    return schemas
+
+
+def _schemas() -> dict[str, Schema]:
+    payloads = _payload_schemas()
+    state_entry = obj(
+        {
+            "value": nullable(BASE64),
+            "proof": obj(
+                {"leaf": nullable(obj({"key": BASE64, "value_hash": BASE64})), "siblings": array(BASE64, maxItems=256)}
+            ),
+        }
+    )
+    issuer_key = obj(
+        {
+            "key_id": HEX_KEY_ID,
+            "vkey": VKEY,
+            "valid_from": COUNT,
+            "retired_at": {"type": ["integer", "null"], "minimum": 0},
+            "compromised_since": {"type": ["integer", "null"], "minimum": 0},
+        }
+    )
+    return {
+        **payloads,
+        "Problem": {
+            **obj(
+                {
+                    "type": {"type": "string", "description": "urn:credledger:problem:<code>"},
+                    "title": TEXT,
+                    "status": {"type": "integer"},
+                    "detail": TEXT,
+                    "rule": {"type": "string", "description": "the ledger rule an event broke (DESIGN §3)"},
+                    "id": HEX32,
+                    "ids": array(HEX32),
+                    "pending": array(HEX32),
+                    "results": array(ref("SubmitResult")),
+                },
+                optional=("rule", "id", "ids", "pending", "results"),
+                closed=False,
+            ),
+            "description": "RFC 9457 problem details; `rule`, `id`, `ids`, `pending` and `results` where relevant",
+        },
+        "Payload": {"oneOf": [ref(name) for name in payloads], "description": "What an event does, by `kind`"},
+        "Signature": obj({"member": TEXT, "key_id": HEX_KEY_ID, "sig": _BYTES_FIELD_SCHEMAS["sig"]}),
+        "Event": obj(
+            {
+                "origin": TEXT,
+                "time_ms": COUNT,
+                "payload": ref("Payload"),
+                "signatures": array(ref("Signature"), minItems=1, maxItems=MAX_SIGNATURES),
+            }
+        ),
+        "EncodedEvent": obj({"encoded": {**BASE64, "description": "the event's canonical msgpack encoding"}}),
+        "EventInput": {"oneOf": [ref("EncodedEvent"), ref("Event")]},
+        "Submission": {
+            "oneOf": [
+                obj({"event": ref("EventInput")}),
+                obj({"events": array(ref("EventInput"), minItems=1)}),
+            ]
+        },
+        "SubmitResult": obj(
+            {
+                "id": HEX32,
+                "status": {"enum": ["pending", "committed", "refused"]},
+                "index": COUNT,
+                "height": COUNT,
+                "problem": ref("Problem"),
+            },
+            optional=("index", "height", "problem"),
+        ),
+        "SubmitResponse": obj(
+            {
+                "results": array(ref("SubmitResult")),
+                "checkpoint": {**NOTE, "description": "with ?wait=commit: the note of the block committing the last"},
+            },
+            optional=("checkpoint",),
+        ),
+        "EventInfo": obj(
+            {
+                "id": HEX32,
+                "status": {"enum": ["pending", "committed"]},
+                "index": {"type": ["integer", "null"], "minimum": 0},
+                "height": {"type": ["integer", "null"], "minimum": 0},
+                "leaf_hash": BASE64,
+                "event": ref("Event"),
+                "encoded": BASE64,
+            }
+        ),
+        "StateEntry": state_entry,
+        "Bundle": obj(
+            {
+                "format": {"const": BUNDLE_FORMAT},
+                "origin": TEXT,
+                "genesis": HEX32,
+                "digest": HEX32,
+                "checkpoint": NOTE,
+                "header": BASE64,
+                "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                "credential": ref("StateEntry"),
+                "events": array(obj({"index": COUNT, "event": BASE64, "proof": array(BASE64)}), maxItems=2),
+                "issuer": nullable(obj({"member": ref("StateEntry"), "key": ref("StateEntry")})),
+            }
+        ),
+        "InclusionProof": obj(
+            {"index": COUNT, "size": COUNT, "leaf_hash": BASE64, "root": BASE64, "proof": array(BASE64)}
+        ),
+        "ConsistencyProof": obj(
+            {"from": COUNT, "to": COUNT, "from_root": BASE64, "to_root": BASE64, "proof": array(BASE64)}
+        ),
+        "Header": obj(
+            {
+                "origin": TEXT,
+                "height": COUNT,
+                "round": COUNT,
+                "time_ms": COUNT,
+                "prev_hash": BASE64,
+                "proposer": TEXT,
+                "log_size": COUNT,
+                "log_root": BASE64,
+                "state_root": BASE64,
+                "event_count": COUNT,
+                "validators_hash": BASE64,
+                "next_validators_hash": BASE64,
+            }
+        ),
+        "Block": obj(
+            {
+                "height": COUNT,
+                "hash": BASE64,
+                "header": ref("Header"),
+                "header_encoded": BASE64,
+                "certificate": NOTE,
+                "events": array(BASE64),
+            }
+        ),
+        "Entries": obj(
+            {
+                "start": COUNT,
+                "end": COUNT,
+                "size": COUNT,
+                "entries": array(obj({"index": COUNT, "id": HEX32, "encoded": BASE64}), maxItems=MAX_ENTRIES),
+            }
+        ),
+        "IssuerKey": issuer_key,
+        "Member": obj(
+            {
+                "id": TEXT,
+                "name": TEXT,
+                "power": COUNT,
+                "active": {"type": "boolean"},
+                "since": COUNT,
+                "node_key": VKEY,
+                "issuer_keys": array(ref("IssuerKey")),
+            }
+        ),
+        "Members": obj({"height": COUNT, "members": array(ref("Member"))}),
+        "CheckpointSummary": obj(
+            {
+                "height": COUNT,
+                "round": COUNT,
+                "size": COUNT,
+                "root": BASE64,
+                "header_hash": BASE64,
+                "time_ms": COUNT,
+                "signers": array(TEXT),
+            }
+        ),
+        "Status": obj(
+            {
+                "version": TEXT,
+                "origin": TEXT,
+                "genesis": HEX32,
+                "member": TEXT,
+                "role": {"enum": ["validator", "replica"]},
+                "height": COUNT,
+                "log": obj({"size": COUNT, "root": BASE64}),
+                "checkpoint": nullable(ref("CheckpointSummary")),
+                "mempool": obj({"events": COUNT, "bytes": COUNT}),
+                "round": {"type": ["integer", "null"], "minimum": 0, "description": "consensus round, if running"},
+                "peers": {"type": ["integer", "null"], "minimum": 0, "description": "connected peers, if any"},
+                "syncing": {"type": "boolean", "description": "catching up with the network"},
+            }
+        ),
+        "Health": obj({"status": {"const": "ok"}}),
+        "Ready": obj({"status": {"const": "ready"}, "height": COUNT}),
+    }
+
+
+# --- paths --------------------------------------------------------------------------------------------------------
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problem(description: str) -> Schema:
+    return {"description": description, "content": {"application/problem+json": {"schema": ref("Problem")}}}
+
+
+def _param(name: str, where: str, description: str, schema: Schema, *, required: bool = True) -> Schema:
+    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
+
+
+def _get(summary: str, responses: dict[str, Schema], parameters: list[Schema] | None = None) -> Schema:
+    operation: Schema = {"summary": summary, "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
+
+
+_BAD = _problem("A malformed parameter")
+_NOT_READY = _problem("No block has been committed yet")
+
+
+def _paths() -> dict[str, Schema]:
+    reasons = ", ".join(f"{r.value} {r.name.lower().replace('_', '-')}" for r in Reason)
+    submit = {
+        "summary": "Submit one event or a batch",
+        "description": (
+            "The whole body is parsed first (anything malformed refuses the request and admits nothing); then each "
+            "event is admitted in order. 202 when all were admitted. A single refused event gets its own problem "
+            "(with `rule`); a batch with any refusal gets a 422 `batch-refused` problem whose `results` say per "
+            "event 'pending' or 'refused' -- the admitted ones stay admitted. With `wait=commit` the answer waits "
+            "for all events to commit (200, with index, height and the checkpoint note), or gives up after the "
+            f"node's commit wait with a 504 problem listing the ids. Revoke and suspend reason codes: {reasons}."
+        ),
+        "parameters": [
+            _param(
+                "wait", "query", "`commit`: answer once every event is committed", {"enum": ["commit"]}, required=False
+            )
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": ref("Submission")},
+                "application/msgpack": {
+                    "schema": {"description": "a bin holding one canonical event encoding, or an array of bins"}
+                },
+            },
+        },
+        "responses": {
+            "200": _json(ref("SubmitResponse"), "With wait=commit: every event is committed"),
+            "202": _json(ref("SubmitResponse"), "Every event was admitted and is pending"),
+            "400": _problem("Malformed body: not JSON or msgpack, wrong field types, non-canonical encoding"),
+            "403": _problem("A single event signed by someone not allowed to make it"),
+            "409": _problem("A single event already pending, or dropped before it committed"),
+            "413": _problem("Body or batch too large"),
+            "415": _problem("Content-Type is neither application/json nor application/msgpack"),
+            "422": _problem("A single event breaks a ledger rule, or a batch had refusals (see `results`)"),
+            "503": _problem("The mempool is full, or too many requests wait for commits"),
+            "504": _problem("With wait=commit: not committed in time (the events stay pending)"),
+        },
+    }
+    hex_id = _param("id", "path", "event id: SHA-256 of the domain and the signed bytes", HEX32)
+    return {
+        "/v1/events": {"post": submit},
+        "/v1/events/{id}": _get(
+            "A committed or pending event",
+            {
+                "200": _json(ref("EventInfo"), "The event"),
+                "400": _BAD,
+                "404": _problem("No such event committed or pending"),
+            },
+            [hex_id],
+        ),
+        "/v1/credentials/{digest}": _get(
+            "The credledger-proof/v1 bundle for a credential (it proves absence too)",
+            {"200": _json(ref("Bundle"), "A self-contained proof bundle"), "400": _BAD, "503": _NOT_READY},
+            [_param("digest", "path", "credential digest (SHA-256 of its JCS form or bytes)", HEX32)],
+        ),
+        "/v1/checkpoint": _get(
+            "The latest commit certificate",
+            {
+                "200": {"description": "A C2SP checkpoint note", "content": {"text/plain": {"schema": NOTE}}},
+                "503": _NOT_READY,
+            },
+        ),
+        "/v1/proof/inclusion": _get(
+            "RFC 9162 inclusion proof of a log entry",
+            {"200": _json(ref("InclusionProof"), "The proof and the root it leads to"), "400": _BAD},
+            [
+                _param("index", "query", "log index of the entry", COUNT),
+                _param("size", "query", "tree size (default: the whole log)", COUNT, required=False),
+            ],
+        ),
+        "/v1/proof/consistency": _get(
+            "RFC 9162 consistency proof between two tree sizes",
+            {"200": _json(ref("ConsistencyProof"), "The proof and both roots"), "400": _BAD},
+            [
+                _param("from", "query", "the smaller tree size (at least 1)", COUNT),
+                _param("to", "query", "the larger tree size (default: the whole log)", COUNT, required=False),
+            ],
+        ),
+        "/v1/blocks/{height}": _get(
+            "A certified block",
+            {
+                "200": {
+                    "description": "The block, its header and certificate",
+                    "content": {
+                        "application/json": {"schema": ref("Block")},
+                        "application/msgpack": {
+                            "schema": {"description": "canonical encoding of ledger.block.CertifiedBlock"}
+                        },
+                    },
+                },
+                "400": _BAD,
+                "404": _problem("No block at that height"),
+            },
+            [_param("height", "path", "block height (from 1)", COUNT)],
+        ),
+        "/v1/entries": _get(
+            f"Log entries [start, end), at most {MAX_ENTRIES}",
+            {"200": _json(ref("Entries"), "The encoded events"), "400": _BAD},
+            [
+                _param("start", "query", "first index (default 0)", COUNT, required=False),
+                _param("end", "query", f"end index, exclusive (default: up to {MAX_ENTRIES})", COUNT, required=False),
+            ],
+        ),
+        "/v1/members": _get(
+            "Every member, active or removed, with its node key and issuer keys",
+            {"200": _json(ref("Members"), "The members as of the latest block")},
+        ),
+        "/v1/status": _get("This node and its chain", {"200": _json(ref("Status"), "The status")}),
+        "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
+        "/readyz": _get(
+            "Readiness",
+            {"200": _json(ref("Ready"), "The store is open"), "503": _problem("The store is not usable")},
+        ),
+        "/metrics": _get(
+            "Prometheus metrics",
+            {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": TEXT}}}},
+        ),
+        "/openapi.json": _get(
+            "This document",
+            {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        ),
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once; callers must not modify it)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "credledger node API",
+            "version": "1",
+            "description": (
+                "A credledger node: submit credential events, fetch offline-verifiable proof bundles, follow the "
+                "log. Digests and ids are lowercase hex; Merkle hashes and encodings standard base64. Every error "
+                "is an RFC 9457 application/problem+json document. Unknown routes answer 404, wrong methods 405, "
+                "and any route may answer 500 with a generic problem."
+            ),
+        },
+        "paths": _paths(),
+        "components": {"schemas": _schemas()},
+    }

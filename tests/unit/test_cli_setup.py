@@ -1,0 +1,164 @@
+"""`credledger init` and `credledger genesis` in temporary directories, and the dispatcher's exit codes."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from ledger.genesis import load_genesis
+from ledger.keys import PublicKey, SigningKey
+from node.config import load_config
+
+
+def init(tmp_path: Path, member_id: str, *extra: str) -> Path:
+    directory = tmp_path / member_id
+    code = main(["init", "--id", member_id, "--name", f"Institution {member_id}", "--dir", str(directory), *extra])
+    assert code == 0
+    return directory
+
+
+def test_init_writes_secret_keys_a_loadable_config_and_the_public_member_file(tmp_path: Path) -> None:
+    directory = init(tmp_path, "uni-a.example", "--power", "3", "--api-port", "8801", "--peer", "http://b:8700")
+    for name in ("node.key", "issuer.key"):
+        assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600
+    node_key = SigningKey.from_skey((directory / "node.key").read_text())
+    issuer_key = SigningKey.from_skey((directory / "issuer.key").read_text())
+    assert node_key.name == issuer_key.name == "uni-a.example"
+    member = json.loads((directory / "member.json").read_text())
+    assert member == {
+        "id": "uni-a.example",
+        "name": "Institution uni-a.example",
+        "power": 3,
+        "node_key": node_key.public.vkey(),
+        "issuer_keys": [issuer_key.public.vkey()],
+    }
+    config = load_config(directory / "node.toml", env={})
+    assert (config.member_id, config.role, config.api.port) == ("uni-a.example", "validator", 8801)
+    assert config.p2p.peers == ("http://b:8700",)
+    assert config.node_key == (directory / "node.key").resolve()
+    assert "# " in (directory / "node.toml").read_text()  # commented for the person who edits it
+
+
+def test_init_of_a_member_without_power_configures_a_replica(tmp_path: Path) -> None:
+    directory = init(tmp_path, "college.example", "--power", "0")
+    assert load_config(directory / "node.toml", env={}).role == "replica"
+
+
+def test_init_never_overwrites_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = init(tmp_path, "uni-a.example")
+    before = (directory / "node.key").read_text()
+    assert main(["init", "--id", "uni-a.example", "--name", "A", "--dir", str(directory)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (directory / "node.key").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--id", "Bad Id", "--name", "X"], "member id 'Bad Id' must match"),
+        (["--id", "ok", "--name", " "], "must be printable and not blank"),
+        (["--id", "ok", "--name", "X", "--api-port", "70000"], "--api-port must be a TCP port"),
+        (["--id", "ok", "--name", "X", "--peer", "b:8700"], "expected a base URL"),
+    ],
+)
+def test_init_refuses_bad_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["init", "--dir", str(tmp_path / "x"), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x" / "node.key").exists()
+
+
+def test_genesis_from_member_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = init(tmp_path, "uni-b.example"), init(tmp_path, "uni-a.example", "--power", "2")
+    capsys.readouterr()
+    output = tmp_path / "genesis.json"
+    code = main(
+        [
+            "genesis",
+            "--origin",
+            "credledger.example/test",
+            "--member",
+            str(a / "member.json"),
+            str(b / "member.json"),
+            "--time",
+            "2026-03-01T12:00:00Z",
+            "--param",
+            "heartbeat_ms=1000",
+            "-o",
+            str(output),
+            "--json",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    genesis = load_genesis(output)
+    assert summary["hash"] == genesis.hash().hex()
+    assert [m.member for m in genesis.members] == ["uni-a.example", "uni-b.example"]
+    assert genesis.genesis_time_ms == 1_772_366_400_000
+    assert genesis.params.heartbeat_ms == 1000
+    vkey = json.loads((b / "member.json").read_text())["node_key"]
+    assert genesis.members[0].node_key == PublicKey.from_vkey(vkey).raw and genesis.members[0].power == 2
+
+
+def test_genesis_errors_name_the_member_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = init(tmp_path, "uni-a.example") / "member.json"
+    broken = tmp_path / "broken.json"
+    member = json.loads(good.read_text())
+    member["id"] = "uni-b.example"  # keys named uni-a.example under another id
+    broken.write_text(json.dumps(member))
+    capsys.readouterr()
+    args = ["genesis", "--origin", "o", "--member", str(good), "--member", str(broken), "-o", str(tmp_path / "g")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}.node_key: the key is named 'uni-a.example'" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--param", "heartbeat=5"], "expected NAME=VALUE with NAME one of"),
+        (["--param", "heartbeat_ms=fast"], "expected a non-negative integer"),
+        (["--param", "heartbeat_ms=1"], "heartbeat_ms: 1 is outside"),
+        (["--time", "yesterday"], "--time: 'yesterday' is neither milliseconds nor an ISO 8601"),
+        (["--origin", " padded"], "must be one printable line"),
+    ],
+)
+def test_genesis_refuses_bad_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    member = init(tmp_path, "uni-a.example") / "member.json"
+    args = ["genesis", "--origin", "o", "--member", str(member), "-o", str(tmp_path / "g.json"), *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_genesis_keeps_an_existing_file_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    member = init(tmp_path, "uni-a.example") / "member.json"
+    output = tmp_path / "genesis.json"
+    output.write_text("keep me")
+    args = ["genesis", "--origin", "o", "--member", str(member), "-o", str(output)]
+    assert main(args) == 2
+    assert output.read_text() == "keep me"
+    assert main([*args, "--force"]) == 0
+    assert load_genesis(output).origin == "o"
+    assert "genesis hash" in capsys.readouterr().out
+
+
+def test_dispatcher_exit_codes_for_help_and_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["--help"]) == 0
+    assert "Exit codes" in capsys.readouterr().out
+    assert main(["issue", "--help"]) == 0
+    assert "--governance" not in capsys.readouterr().out  # an issue is signed by one issuer key
+    assert main(["revoke", "--help"]) == 0
+    assert "--governance" in capsys.readouterr().out
+    assert main(["issue"]) == 2
+    assert "required: CREDENTIAL" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
