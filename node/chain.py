@@ -19,7 +19,7 @@ requests that way).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger import merkle
@@ -88,6 +88,7 @@ class Chain:
         self._pending_changes: dict[bytes, bytes | None] = {}
         self._pending_ids: set[bytes] = set()
         self._listeners: list[Callable[[Committed], None]] = []
+        self._admit_listeners: list[Callable[[Admitted, bytes, str | None], None]] = []
         self._refresh_metrics()
 
     # --- reading ------------------------------------------------------------------------------------------------
@@ -102,10 +103,16 @@ class Chain:
     def on_commit(self, listener: Callable[[Committed], None]) -> None:
         self._listeners.append(listener)
 
+    def on_admit(self, listener: Callable[[Admitted, bytes, str | None], None]) -> None:
+        """Hear of every admitted event with its encoding and where it came from (a peer's member id, or None)."""
+        self._admit_listeners.append(listener)
+
     # --- admission ----------------------------------------------------------------------------------------------
 
-    def admit(self, data: bytes | Event) -> Admitted:
-        """Admit one event to the mempool, or raise the precise refusal (nothing changes on refusal)."""
+    def admit(self, data: bytes | Event, *, source: str | None = None) -> Admitted:
+        """Admit one event to the mempool, or raise the precise refusal (nothing changes on refusal).
+
+        `source` names the peer that gossiped the event (None: a client of this node)."""
         if isinstance(data, Event):
             event, encoded = data, data.encode()
         else:
@@ -133,7 +140,10 @@ class Chain:
         self._pending_changes.update(effects.changes)
         self._pending_ids.add(event.id)
         self._refresh_mempool_metrics()
-        return Admitted(event.id, leaf)
+        admitted = Admitted(event.id, leaf)
+        for listener in self._admit_listeners:
+            listener(admitted, encoded, source)
+        return admitted
 
     def admit_batch(self, items: Sequence[bytes | Event]) -> list[Admitted | InvalidEvent | DecodeError | MempoolError]:
         """Admit each event in order; a refusal of one (a duplicate or a full mempool too) does not stop the others."""
@@ -194,10 +204,14 @@ class Chain:
 
     # --- commit -------------------------------------------------------------------------------------------------
 
-    def commit(self, certified: CertifiedBlock) -> BlockEffects:
-        """Commit a certified block (decided here or fetched from a peer), then prune and re-check the mempool."""
+    def commit(self, certified: CertifiedBlock, *, consensus: Mapping[bytes, bytes] | None = None) -> BlockEffects:
+        """Commit a certified block (decided here or fetched from a peer), then prune and re-check the mempool.
+
+        `consensus` entries (the next height's proposer schedule) are stored in the same transaction."""
         block = certified.block
-        effects = self.store.commit_block(block, certified.certificate, verified=frozenset(self._verified))
+        effects = self.store.commit_block(
+            block, certified.certificate, verified=frozenset(self._verified), consensus=consensus
+        )
         leaves = [merkle.leaf_hash(raw) for raw in block.events]
         events = [decode_event(raw) for raw in block.events]
         ids = tuple(e.id for e in events)

@@ -1,0 +1,252 @@
+"""`credledger devnet`: a local network of member institutions on 127.0.0.1, one process each.
+
+The first run creates, under `--dir`, a directory per institution (node key, issuer key, node.toml, data), a shared
+genesis with timeouts suited to loopback (sub-second blocks), and an example credential. Later runs reuse them,
+so the chain survives restarts; `--fresh` starts over. The command prints each node's URL and a ready-to-run
+`credledger issue` command, keeps the nodes running until Ctrl-C, then stops them cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from cli.common import EXIT_OK, EXIT_UNREACHABLE, UsageError, write_private
+from ledger.events import MemberAdd
+from ledger.genesis import Genesis, Params, write_genesis
+from ledger.keys import SigningKey
+
+DEFAULT_DIR = Path("devnet")
+INSTITUTIONS = (
+    ("northern-uni.example", "Northern University"),
+    ("city-tech.example", "City Technical College"),
+    ("open-skills.example", "Open Skills Academy"),
+    ("engineers-institute.example", "Institute of Professional Engineers"),
+)
+ORIGIN = "credledger.example/devnet"
+#: Loopback timeouts: a block within a few hundred milliseconds of an event, an empty block every 2 s.
+DEVNET_PARAMS = Params(
+    timeout_propose_ms=1_000,
+    timeout_propose_delta_ms=250,
+    timeout_prevote_ms=500,
+    timeout_prevote_delta_ms=250,
+    timeout_precommit_ms=500,
+    timeout_precommit_delta_ms=250,
+    heartbeat_ms=2_000,
+)
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+NODE_TOML = """\
+# Devnet node of {name}: written by `credledger devnet`. Relative paths are relative to this file.
+member_id = "{member_id}"
+data_dir = "data"
+genesis = "../genesis.json"
+node_key = "node.key"
+role = "validator"
+
+[api]
+host = "127.0.0.1"
+port = {port}
+
+[p2p]
+peers = [{peers}]
+
+[log]
+level = "info"
+format = "json"
+"""
+
+EXAMPLE_BADGE = {
+    "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+    "type": ["VerifiableCredential", "OpenBadgeCredential"],
+    "issuer": {"id": "https://northern-uni.example/issuers/1", "type": ["Profile"], "name": "Northern University"},
+    "validFrom": "2026-09-01T00:00:00Z",
+    "name": "Data Analysis Fundamentals",
+    "credentialSubject": {
+        "type": ["AchievementSubject"],
+        "achievement": {
+            "id": "https://northern-uni.example/achievements/data-101",
+            "type": ["Achievement"],
+            "name": "Data Analysis Fundamentals",
+            "criteria": {"narrative": "Completed 30 hours of guided study and a graded project."},
+        },
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member_id: str
+    name: str
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "devnet",
+        help="run a local network of validator institutions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=DEFAULT_DIR, help=f"where the network lives (default {DEFAULT_DIR})"
+    )
+    parser.add_argument("--validators", type=int, default=4, help="how many institutions (default 4, at least 1)")
+    parser.add_argument("--base-port", type=int, default=8701, help="API port of the first node (default 8701)")
+    parser.add_argument("--fresh", action="store_true", help="delete the network's keys and data first")
+    parser.set_defaults(func=run)
+
+
+def members(directory: Path, count: int, base_port: int) -> list[Member]:
+    out = []
+    for i in range(count):
+        member_id, name = INSTITUTIONS[i] if i < len(INSTITUTIONS) else (f"member-{i}.example", f"Member {i}")
+        out.append(Member(member_id, name, directory / member_id, base_port + i))
+    return out
+
+
+def create(directory: Path, network: list[Member]) -> None:
+    """Write keys, node configs, the genesis and an example credential."""
+    adds = []
+    for m in network:
+        m.directory.mkdir(parents=True, exist_ok=True)
+        node_key, issuer_key = SigningKey.generate(m.member_id), SigningKey.generate(m.member_id)
+        write_private(m.directory / "node.key", node_key.skey() + "\n")
+        write_private(m.directory / "issuer.key", issuer_key.skey() + "\n")
+        peers = ", ".join(json.dumps(o.url) for o in network if o is not m)
+        (m.directory / "node.toml").write_text(
+            NODE_TOML.format(name=m.name, member_id=m.member_id, port=m.port, peers=peers)
+        )
+        adds.append(MemberAdd(m.member_id, m.name, 1, node_key.public.raw, (issuer_key.public.raw,)))
+    genesis = Genesis.of(ORIGIN, int(time.time() * 1000), adds, DEVNET_PARAMS)
+    write_genesis(genesis, directory / "genesis.json")
+    (directory / "example-badge.json").write_text(json.dumps(EXAMPLE_BADGE, indent=2) + "\n")
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:  # noqa: S310 - loopback URL we built
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.validators <= 64:
+        raise UsageError("--validators must be between 1 and 64")
+    directory: Path = args.dir
+    if args.fresh and directory.exists():
+        shutil.rmtree(directory)
+    network = members(directory, args.validators, args.base_port)
+    if not (directory / "genesis.json").exists():
+        create(directory, network)
+        print(f"created a network of {len(network)} institutions in {directory}/")
+    elif any(not (m.directory / "node.toml").exists() for m in network):
+        raise UsageError(f"{directory} holds another network; use --fresh or another --dir")
+
+    stop = _StopFlag()
+    signal.signal(signal.SIGINT, stop.set)
+    signal.signal(signal.SIGTERM, stop.set)
+    processes: list[tuple[Member, subprocess.Popen[bytes]]] = []
+    try:
+        processes = [(m, _start(m)) for m in network]
+        if not _wait_ready(processes, stop):
+            return EXIT_UNREACHABLE
+        if not stop.stopping:
+            _announce(directory, network)
+        _supervise(processes, stop)
+    finally:
+        _stop_all(processes)
+    return EXIT_OK
+
+
+class _StopFlag:
+    """Set by Ctrl-C or SIGTERM."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def set(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+
+def _start(m: Member) -> subprocess.Popen[bytes]:
+    with (m.directory / "node.log").open("ab") as log_file:
+        # Our own interpreter and module with a path we created: no untrusted input reaches the command line.
+        return subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "cli.main", "run", "--config", str(m.directory / "node.toml")],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches this process, which stops the nodes in order
+        )
+
+
+def _wait_ready(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _StopFlag) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    waiting = [m for m, _ in processes]
+    while waiting and not stop.stopping:
+        if time.monotonic() > deadline or any(p.poll() is not None for _, p in processes):
+            print("a node failed to start; see its node.log:", file=sys.stderr)
+            for m, p in processes:
+                state = "still starting" if p.poll() is None else f"exit code {p.returncode}"
+                print(f"  {m.directory / 'node.log'} ({state})", file=sys.stderr)
+            return False
+        waiting = [m for m in waiting if not _ready(m.url)]
+        time.sleep(0.2)
+    return True
+
+
+def _supervise(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _StopFlag) -> None:
+    while not stop.stopping:
+        for m, p in processes:
+            if p.poll() is not None:
+                print(f"{m.member_id} stopped (exit code {p.returncode}); see {m.directory / 'node.log'}")
+                stop.stopping = True
+        time.sleep(0.5)
+
+
+def _announce(directory: Path, network: list[Member]) -> None:
+    first = network[0]
+    print(f"\ncredledger devnet: {len(network)} validator institutions are running (chain {ORIGIN})\n")
+    for m in network:
+        print(f"  {m.name:<38} {m.url}   (logs: {m.directory / 'node.log'})")
+    print(f"\n  verification page:  {first.url}/")
+    print(f"  API document:       {first.url}/openapi.json")
+    print("\nIssue the example credential, then check it:\n")
+    print(
+        f"  credledger issue {directory / 'example-badge.json'} --key {first.directory / 'issuer.key'} "
+        f"--node {first.url} --wait"
+    )
+    print(f"  credledger status --node {network[-1].url}")
+    print("\nPress Ctrl-C to stop the network.", flush=True)
+
+
+def _stop_all(processes: list[tuple[Member, subprocess.Popen[bytes]]]) -> None:
+    for _, p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for _, p in processes:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if processes:
+        print("devnet stopped.")

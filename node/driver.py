@@ -1,0 +1,223 @@
+"""The consensus driver: runs the pure `consensus.Machine` against the real world.
+
+Theory of operation
+-------------------
+The driver is the only caller of the machine, and everything runs on the event loop thread, so the machine, the
+chain and the store are never touched concurrently. Inputs reach the machine from three places: consensus
+messages from peers (`receive`), expired timers (`loop.call_later`), and certified blocks fetched by the syncer
+when this node is behind (`apply_certified`). Each input returns a list of actions, executed strictly in order:
+
+- `PersistSafety`: the double-sign guard is written to the store in a durable LMDB transaction *before* the
+  next action -- always the `Broadcast` of the vote it protects -- runs;
+- `Broadcast`: the message is queued to every peer;
+- `ScheduleTimeout`: a timer is set; when it fires the timeout goes back to the machine (stale ones are no-ops);
+- `RecordEvidence`: conflicting signed statements are stored and logged;
+- `Decide`: the certified block is committed together with the next height's proposer schedule in one
+  transaction, and only then does the machine start the next height.
+
+On start the driver restores the proposer schedule and the safety record from the store, so a restarted
+validator resumes exactly where its durable state says and can never sign against what it signed before.
+Events admitted from this node's clients are gossiped to the peers, and the machine is woken so round 0 does
+not wait for the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+import structlog
+
+from consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
+from consensus.errors import MessageOutOfWindow
+from consensus.machine import Machine
+from consensus.proposer import ProposerSchedule
+from consensus.safety import SafetyRecord
+from consensus.timeouts import Timeout, TimeoutConfig
+from ledger import codec
+from ledger.block import CertifiedBlock
+from ledger.errors import InvalidEvent, StorageError
+from ledger.keys import SigningKey
+from ledger.votes import decode_message, encode_message
+from node.chain import Admitted, Chain
+from node.mempool import MempoolError
+from node.peers import KIND_CONSENSUS, KIND_EVENT, PeerNetwork
+
+SCHEDULE_KEY = b"schedule"
+SAFETY_KEY = b"safety"
+EVIDENCE_PREFIX = b"evidence/"
+#: Refusals of a gossiped event that no honest peer could cause: the event is wrong whatever the state.
+MISBEHAVIOUR_RULES = frozenset({"wrong-origin", "bad-signature", "signatures-not-sorted", "duplicate-signer"})
+#: Largest consensus message accepted from a peer (a proposal carries a whole block).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+log = structlog.get_logger("credledger.driver")
+
+
+class Driver:
+    """Feeds the machine, executes its actions, and tells the syncer when peers are ahead."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        *,
+        signer: SigningKey | None,
+        peers: PeerNetwork | None = None,
+        rebroadcast_ms: int = 1_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.chain = chain
+        self.store = chain.store
+        self.peers = peers
+        self.clock = clock
+        self.behind = asyncio.Event()
+        #: The highest height a peer has shown us (messages from the future), for the syncer.
+        self.peer_height = 0
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._queue: deque[Action] = deque()
+        self._running = False
+        self._executing = False
+        self._signer = signer
+        self.machine = Machine(
+            origin=chain.genesis.origin,
+            app=chain,
+            schedule=self._load_schedule(),
+            signer=signer,
+            timeouts=TimeoutConfig.from_params(chain.params, rebroadcast_ms=rebroadcast_ms),
+            safety=self._load_safety(),
+        )
+        chain.on_admit(self._admitted)
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _load_schedule(self) -> ProposerSchedule:
+        height = self.chain.height
+        raw = self.store.get_consensus(SCHEDULE_KEY)
+        if raw is None:
+            if height:
+                raise StorageError(f"the store holds {height} blocks but no proposer schedule")
+            return ProposerSchedule.genesis(self.chain.validators(1))
+        schedule = codec.decode(ProposerSchedule, raw)
+        if schedule.height != height + 1:
+            raise StorageError(f"stored proposer schedule is for height {schedule.height}, the chain is at {height}")
+        return schedule
+
+    def _load_safety(self) -> SafetyRecord | None:
+        raw = self.store.get_consensus(SAFETY_KEY)
+        return None if raw is None else codec.decode(SafetyRecord, raw, max_bytes=1 << 30)
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin the next height. Call once, on the event loop."""
+        self._running = True
+        height = self.chain.height + 1
+        me = self._signer.name if self._signer is not None else None
+        log.info(
+            "consensus starting", height=height, member=me, voting=me is not None and me in self.machine.validators
+        )
+        self._run(self.machine.start(height, self._now_ms()))
+
+    def stop(self) -> None:
+        self._running = False
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    # --- inputs -------------------------------------------------------------------------------------------------
+
+    def receive(self, member: str, kind: int, payload: bytes) -> None:
+        """A frame from an authenticated peer. Refusals raise (the peer layer counts them against the peer)."""
+        if kind == KIND_EVENT:
+            self._gossiped(member, payload)
+            return
+        if kind != KIND_CONSENSUS or not self._running:
+            return
+        message = decode_message(payload, max_bytes=MAX_MESSAGE_BYTES)
+        try:
+            actions = self.machine.handle(message, self._now_ms())
+        except MessageOutOfWindow as exc:
+            if not exc.stale and exc.height > self.machine.height:
+                self.peer_height = max(self.peer_height, exc.height - 1)
+                self.behind.set()
+            return
+        self._run(actions)
+
+    def _gossiped(self, member: str, payload: bytes) -> None:
+        """Admit an event a peer passed on. Only what no honest peer would send counts against it: an event
+        refused for the state it meets here (committed meanwhile, already pending, a conflicting event first,
+        a full mempool) is dropped quietly, since the peer admitted it against its own, slightly different view."""
+        try:
+            self.chain.admit(payload, source=member)
+        except MempoolError as exc:
+            log.debug("gossiped event not admitted", peer=member, reason=str(exc))
+        except InvalidEvent as exc:
+            if exc.rule in MISBEHAVIOUR_RULES:
+                raise
+            log.debug("gossiped event not admitted", peer=member, reason=str(exc))
+
+    def apply_certified(self, certified: CertifiedBlock) -> None:
+        """Commit a certified block fetched from a peer, through the machine (which checks it first)."""
+        self._run(self.machine.commit_certified(certified, self._now_ms()))
+
+    def _timeout(self, timeout: Timeout, handle: list[asyncio.TimerHandle]) -> None:
+        self._timers.difference_update(handle)
+        if self._running:
+            self._run(self.machine.on_timeout(timeout, self._now_ms()))
+
+    def _admitted(self, admitted: Admitted, encoded: bytes, source: str | None) -> None:
+        if source is None and self.peers is not None:
+            self.peers.broadcast(KIND_EVENT, encoded)
+        if self._running and self.machine.height:
+            # Events are waiting: round 0 need not hold for the heartbeat.
+            self._run(self.machine.wake(self._now_ms()))
+
+    # --- actions ------------------------------------------------------------------------------------------------
+
+    def _run(self, actions: list[Action]) -> None:
+        self._queue.extend(actions)
+        if self._executing:
+            return  # an outer call is executing the queue and will reach these, in order
+        self._executing = True
+        try:
+            while self._queue:
+                self._execute(self._queue.popleft())
+        finally:
+            self._executing = False
+
+    def _execute(self, action: Action) -> None:
+        if isinstance(action, PersistSafety):
+            # Durable before the vote it protects is broadcast: LMDB syncs when the transaction commits.
+            self.store.put_consensus(SAFETY_KEY, codec.encode(action.record))
+        elif isinstance(action, Broadcast):
+            if self.peers is not None:
+                self.peers.broadcast(KIND_CONSENSUS, encode_message(action.message))
+        elif isinstance(action, ScheduleTimeout):
+            self._schedule(action.timeout, action.delay_ms)
+        elif isinstance(action, RecordEvidence):
+            evidence = action.evidence
+            self.store.put_consensus(EVIDENCE_PREFIX + evidence.id(), codec.encode(evidence))
+            log.warning(
+                "equivocation recorded", offender=evidence.offender, height=evidence.height, round=evidence.round
+            )
+        elif isinstance(action, Decide):
+            self._decide(action)
+
+    def _schedule(self, timeout: Timeout, delay_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+        cell: list[asyncio.TimerHandle] = []
+        handle = loop.call_later(delay_ms / 1000, self._timeout, timeout, cell)
+        cell.append(handle)
+        self._timers.add(handle)
+
+    def _decide(self, action: Decide) -> None:
+        certified = action.certified
+        header = certified.header
+        self.chain.commit(certified, consensus={SCHEDULE_KEY: codec.encode(action.next_schedule)})
+        log.info("block committed", height=header.height, events=header.event_count, log_size=header.log_size)
+        if header.height >= self.peer_height:
+            self.behind.clear()
+        self._queue.extend(self.machine.start(header.height + 1, self._now_ms()))

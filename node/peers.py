@@ -1,0 +1,297 @@
+"""Peer transport: authenticated websockets between member institutions' nodes.
+
+Theory of operation
+-------------------
+Every node serves `/v1/peer` and dials each configured peer; a connection in either direction carries messages
+both ways. A connection starts with a handshake:
+
+1. each side sends ``Hello(origin, genesis hash, member id, nonce)``;
+2. each side answers ``Proof(signature)``: its node key's signature over
+   ``PEER_CHALLENGE || genesis hash || the other side's nonce || its own nonce || its member id``;
+3. each side checks that the other is an active member whose node key made that signature, for the same network.
+
+A peer that fails any step -- wrong network, unknown member, bad signature, garbage, or no answer within the
+handshake timeout -- is told why in a close frame and disconnected; nothing it sent reaches the node. After the
+handshake every frame is ``kind byte || payload``: consensus messages and pending events. Each connection has a
+bounded outgoing queue; when a slow peer lets it fill, the oldest messages are dropped (consensus re-sends what
+matters on its timeouts) rather than letting memory grow. Outgoing connections are re-dialled with exponential
+backoff. Inbound payloads go to the `on_message` callback with the authenticated member id; the callback's
+errors count as that peer's misbehaviour and are logged, never propagated into the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Final, TypeVar
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from ledger import codec, domains
+from ledger.codec import Bytes32, Bytes64, Size
+from ledger.errors import BadSignature, CredledgerError, DecodeError, PeerMisbehaved
+from ledger.keys import PublicKey, SigningKey
+from ledger.validators import MemberId
+from node.config import P2PConfig
+from node.metrics import Metrics
+
+PEER_PATH: Final = "/v1/peer"
+HANDSHAKE_TIMEOUT_S: Final = 5.0
+#: Largest frame a peer may send (a block proposal of the largest size fits).
+MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
+HEARTBEAT_S: Final = 10.0
+#: Connections one member may hold open to this node at once (each side dials the other, so two is normal).
+MAX_CONNECTIONS_PER_MEMBER: Final = 4
+#: RFC 6455 limits a close frame's reason to 123 bytes of UTF-8.
+MAX_CLOSE_REASON_BYTES: Final = 123
+
+KIND_CONSENSUS: Final = 1
+KIND_EVENT: Final = 2
+KINDS: Final = frozenset({KIND_CONSENSUS, KIND_EVENT})
+
+log = structlog.get_logger("credledger.peers")
+
+T = TypeVar("T")
+Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    origin: Annotated[str, Size(1, 200)]
+    genesis: Bytes32
+    member: MemberId
+    nonce: Bytes32
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    signature: Bytes64
+
+
+def close_reason(text: str) -> bytes:
+    """`text` as a websocket close reason: UTF-8, cut to the protocol's limit without splitting a character."""
+    return text.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore").encode()
+
+
+def challenge(genesis: bytes, their_nonce: bytes, my_nonce: bytes, member: str) -> bytes:
+    """The bytes a node signs to prove it holds its node key, bound to this network and this connection."""
+    return genesis + their_nonce + my_nonce + member.encode()
+
+
+#: Looks up an active member's node key; None for anyone else.
+KeyLookup = Callable[[str], PublicKey | None]
+#: Receives (member id, kind, payload) for every frame an authenticated peer sends.
+Receiver = Callable[[str, int, bytes], None]
+
+
+class _Connection:
+    """One authenticated websocket with its bounded send queue."""
+
+    def __init__(self, member: str, ws: Socket, size: int) -> None:
+        self.member = member
+        self.ws = ws
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
+        self.dropped = 0
+
+    def offer(self, frame: bytes) -> None:
+        while True:
+            try:
+                self.queue.put_nowait(frame)
+                return
+            except asyncio.QueueFull:
+                # Drop the oldest: the newest consensus messages supersede older ones.
+                self.queue.get_nowait()
+                self.dropped += 1
+
+    async def pump(self) -> None:
+        """Send queued frames until the socket fails; then close it, which ends the connection's read loop."""
+        try:
+            while True:
+                frame = await self.queue.get()
+                await self.ws.send_bytes(frame)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            log.info("peer send failed", peer=self.member, error=str(exc) or type(exc).__name__)
+            await self.ws.close()
+
+
+class PeerNetwork:
+    """Connections to the other members' nodes."""
+
+    def __init__(
+        self,
+        *,
+        key: SigningKey,
+        origin: str,
+        genesis_hash: bytes,
+        lookup: KeyLookup,
+        receive: Receiver,
+        config: P2PConfig,
+        metrics: Metrics,
+    ) -> None:
+        self._key = key
+        self._origin = origin
+        self._genesis = genesis_hash
+        self._lookup = lookup
+        self._receive = receive
+        self._config = config
+        self._metrics = metrics
+        self._connections: dict[str, list[_Connection]] = {}
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def member(self) -> str:
+        return self._key.name
+
+    def connected(self) -> list[str]:
+        """Member ids with at least one authenticated connection."""
+        return sorted(m for m, conns in self._connections.items() if conns)
+
+    def broadcast(self, kind: int, payload: bytes, *, exclude: str | None = None) -> None:
+        """Queue a frame for every connected peer (one connection each)."""
+        frame = bytes([kind]) + payload
+        for member, conns in self._connections.items():
+            if conns and member != exclude:
+                conns[0].offer(frame)
+
+    # --- running ------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dial every configured peer and keep the connections up until cancelled."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=None)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            async with asyncio.TaskGroup() as group:
+                for url in self._config.peers:
+                    group.create_task(self._dial_forever(url))
+
+    async def _dial_forever(self, base_url: str) -> None:
+        delay = self._config.backoff_min_ms / 1000
+        url = base_url.rstrip("/") + PEER_PATH
+        while True:
+            assert self._session is not None
+            try:
+                async with self._session.ws_connect(url, max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S) as ws:
+                    try:
+                        member = await self._handshake(ws)
+                    except PeerMisbehaved as exc:
+                        # Tell the node we dialled why we hang up, as it would tell us.
+                        await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=close_reason(str(exc)))
+                        raise
+                    delay = self._config.backoff_min_ms / 1000
+                    await self._serve(member, ws)
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                log.debug("peer unreachable", url=base_url, error=str(exc) or type(exc).__name__)
+            except PeerMisbehaved as exc:
+                self._metrics.peer_errors.labels("handshake").inc()
+                log.warning("peer refused", url=base_url, reason=str(exc))
+            # Jittered exponential backoff, so restarted networks do not reconnect in lockstep.
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not security
+            delay = min(delay * 2, self._config.backoff_max_ms / 1000)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """The `/v1/peer` route: accept a peer's connection."""
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S)
+        await ws.prepare(request)
+        try:
+            member = await self._handshake(ws)
+        except PeerMisbehaved as exc:
+            self._metrics.peer_errors.labels("handshake").inc()
+            log.warning("peer refused", remote=request.remote, reason=str(exc))
+            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=close_reason(str(exc)))
+            return ws
+        except (ConnectionError, aiohttp.ClientError):
+            return ws  # gone during the handshake: nothing to refuse
+        await self._serve(member, ws)
+        return ws
+
+    # --- protocol -----------------------------------------------------------------------------------------------
+
+    async def _handshake(self, ws: Socket) -> str:
+        nonce = os.urandom(32)
+        await ws.send_bytes(codec.encode(Hello(self._origin, self._genesis, self.member, nonce)))
+        hello = await self._expect(ws, Hello)
+        if hello.origin != self._origin:
+            raise PeerMisbehaved(f"peer {hello.member} is on network {hello.origin!r}, not {self._origin!r}")
+        if hello.genesis != self._genesis:
+            theirs, ours = hello.genesis.hex()[:16], self._genesis.hex()[:16]
+            raise PeerMisbehaved(f"peer {hello.member} has genesis {theirs}, this network's is {ours}")
+        if hello.member == self.member:
+            raise PeerMisbehaved("connected to myself")
+        key = self._lookup(hello.member)
+        if key is None:
+            raise PeerMisbehaved(f"{hello.member!r} is not an active member of this network")
+        if len(self._connections.get(hello.member, ())) >= MAX_CONNECTIONS_PER_MEMBER:
+            raise PeerMisbehaved(f"{hello.member} holds {MAX_CONNECTIONS_PER_MEMBER} connections already")
+        mine = self._key.sign(domains.PEER_CHALLENGE, challenge(self._genesis, hello.nonce, nonce, self.member))
+        await ws.send_bytes(codec.encode(Proof(mine)))
+        proof = await self._expect(ws, Proof)
+        try:
+            key.verify(
+                domains.PEER_CHALLENGE, challenge(self._genesis, nonce, hello.nonce, hello.member), proof.signature
+            )
+        except BadSignature:
+            raise PeerMisbehaved(f"{hello.member} did not prove it holds its node key") from None
+        return hello.member
+
+    async def _expect(self, ws: Socket, cls: type[T]) -> T:
+        try:
+            msg = await asyncio.wait_for(ws.receive(), HANDSHAKE_TIMEOUT_S)
+        except TimeoutError:
+            raise PeerMisbehaved(f"no {cls.__name__.lower()} within {HANDSHAKE_TIMEOUT_S:.0f} s") from None
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+            # The other side refused us; its reason is the most useful thing to log.
+            reason = msg.extra if isinstance(msg.extra, str) and msg.extra else "no reason given"
+            raise PeerMisbehaved(f"closed the connection instead of sending a {cls.__name__.lower()}: {reason}")
+        if msg.type != aiohttp.WSMsgType.BINARY:
+            raise PeerMisbehaved(f"expected a binary {cls.__name__.lower()} frame, got {msg.type.name}")
+        try:
+            return codec.decode(cls, msg.data, max_bytes=4096)
+        except DecodeError as exc:
+            raise PeerMisbehaved(f"malformed {cls.__name__.lower()}: {exc}") from None
+
+    async def _serve(self, member: str, ws: Socket) -> None:
+        conn = _Connection(member, ws, self._config.queue_size)
+        self._connections.setdefault(member, []).append(conn)
+        self._metrics.peers.set(len(self.connected()))
+        log.info("peer connected", peer=member)
+        pump = asyncio.create_task(conn.pump())
+        try:
+            async for msg in ws:
+                problem = _frame_problem(msg)
+                if problem is not None:
+                    self._metrics.peer_errors.labels("frame").inc()
+                    log.warning("peer sent an unknown frame", peer=member, reason=problem)
+                    await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=close_reason(problem))
+                    break
+                try:
+                    self._receive(member, msg.data[0], bytes(msg.data[1:]))
+                except CredledgerError as exc:
+                    # The frame was refused (bad signature, garbage, ...): count it, keep the connection.
+                    self._metrics.peer_errors.labels(exc.code).inc()
+                    log.info("peer message refused", peer=member, reason=str(exc))
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            self._connections[member].remove(conn)
+            self._metrics.peers.set(len(self.connected()))
+            log.info("peer disconnected", peer=member)
+
+
+def _frame_problem(msg: aiohttp.WSMessage) -> str | None:
+    """Why a frame from an authenticated peer is not one of ours (None if it is)."""
+    if msg.type != aiohttp.WSMsgType.BINARY:
+        return f"unknown frame: {msg.type.name.lower()} (only binary frames are spoken here)"
+    if not msg.data:
+        return "unknown frame: empty"
+    if msg.data[0] not in KINDS:
+        return f"unknown frame: kind {msg.data[0]}"
+    return None

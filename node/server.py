@@ -1,0 +1,189 @@
+"""One node process: the store, the chain, consensus, peers, the syncer and the HTTP API, put together.
+
+`serve(config)` runs until cancelled (SIGINT or SIGTERM under `run`), then stops taking requests, cancels its
+tasks and closes the store. Everything the node acknowledged as committed is already durable by then: blocks are
+committed in synced LMDB transactions before any client hears of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import signal
+from pathlib import Path
+from typing import BinaryIO
+
+import structlog
+from aiohttp import web
+
+from ledger.errors import ConfigError, DecodeError
+from ledger.events import Event
+from ledger.genesis import Genesis, load_genesis
+from ledger.keys import PublicKey, SigningKey
+from ledger.state import get_member
+from ledger.store import Store
+from node.api import make_app
+from node.api_common import LiveStatus
+from node.chain import Chain
+from node.config import NodeConfig
+from node.driver import Driver
+from node.logs import configure_logging
+from node.mempool import Mempool
+from node.metrics import Metrics
+from node.peers import PEER_PATH, PeerNetwork
+from node.sync import Syncer
+
+log = structlog.get_logger("credledger.server")
+
+#: Held (flock) by the node process that owns a data directory, for as long as it runs.
+LOCK_FILE = "node.lock"
+
+
+def read_key(path: Path, member_id: str) -> SigningKey:
+    """Load the node's signer-key file and check it belongs to `member_id`."""
+    try:
+        key = SigningKey.from_skey(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"node key file {path} does not exist (create one with `credledger init`)") from None
+    except DecodeError as exc:
+        raise ConfigError(f"node key file {path}: {exc}") from None
+    if key.name != member_id:
+        raise ConfigError(f"node key file {path} is named {key.name!r}, but this node is member {member_id!r}")
+    return key
+
+
+def lock_data_dir(path: Path) -> BinaryIO:
+    """Take the data directory for this process, or raise ConfigError if another node holds it.
+
+    Two processes on one data directory would both vote with the same key from their own memory of what was
+    signed, which is how validators double-sign; the kernel drops the lock when the process dies, even by SIGKILL.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        handle = (path / LOCK_FILE).open("ab")
+    except OSError as exc:
+        raise ConfigError(f"data directory {path}: cannot use it ({exc.strerror})") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"data directory {path} is in use by another running node") from None
+    return handle
+
+
+class Node:
+    """The parts of a running node, built from its configuration."""
+
+    def __init__(self, config: NodeConfig, genesis: Genesis, key: SigningKey) -> None:
+        self.config = config
+        self.genesis = genesis
+        self.metrics = Metrics()
+        self._lock = lock_data_dir(config.data_dir)
+        try:
+            self.store = Store(config.data_dir / "ledger")
+        except BaseException:
+            self._lock.close()
+            raise
+        try:
+            self._build(config, genesis, key)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, config: NodeConfig, genesis: Genesis, key: SigningKey) -> None:
+        mempool = Mempool[Event](max_events=config.mempool.max_events, max_bytes=config.mempool.max_bytes)
+        self.chain = Chain(self.store, genesis, mempool=mempool, metrics=self.metrics)
+        validator = config.role == "validator"
+        self.peers: PeerNetwork | None = None
+        if validator:
+            self.peers = PeerNetwork(
+                key=key,
+                origin=genesis.origin,
+                genesis_hash=genesis.hash(),
+                lookup=self._member_key,
+                receive=self._receive,
+                config=config.p2p,
+                metrics=self.metrics,
+            )
+        self.driver = Driver(self.chain, signer=key if validator else None, peers=self.peers)
+        self.syncer = Syncer(self.driver, config.p2p.peers, batch=config.p2p.sync_batch)
+        self.app = make_app(self.chain, config, status=self._status)
+        if self.peers is not None:
+            self.app.router.add_get(PEER_PATH, self.peers.handle)
+
+    def _receive(self, member: str, kind: int, payload: bytes) -> None:
+        self.driver.receive(member, kind, payload)
+
+    def _member_key(self, member_id: str) -> PublicKey | None:
+        with self.store.snapshot() as snap:
+            record = get_member(snap.state_view(), member_id)
+        if record is None or not record.active:
+            return None
+        return PublicKey(record.id, record.node_key)
+
+    def _status(self) -> LiveStatus:
+        return LiveStatus(
+            round=self.driver.machine.round if self.driver.machine.height else None,
+            peers=len(self.peers.connected()) if self.peers is not None else None,
+            syncing=self.syncer.syncing,
+        )
+
+    async def run(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        api = self.config.api
+        site = web.TCPSite(runner, api.host, api.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            self.close()
+            reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(f"cannot listen on {api.host}:{api.port}: {reason}") from None
+        log.info(
+            "node listening",
+            url=f"http://{self.config.api.host}:{self.config.api.port}",
+            role=self.config.role,
+            height=self.chain.height,
+        )
+        try:
+            self.driver.start()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.syncer.run())
+                if self.peers is not None:
+                    group.create_task(self.peers.run())
+        finally:
+            self.driver.stop()
+            await runner.cleanup()
+            self.close()
+            log.info("node stopped")
+
+    def close(self) -> None:
+        """Close the store, then let go of the data directory."""
+        self.store.close()
+        self._lock.close()
+
+
+async def serve(config: NodeConfig) -> None:
+    """Run a node until cancelled."""
+    genesis = load_genesis(config.genesis)
+    key = read_key(config.node_key, config.member_id)
+    structlog.contextvars.bind_contextvars(member=config.member_id)
+    await Node(config, genesis, key).run()
+
+
+def run(config: NodeConfig) -> None:
+    """Run a node in the foreground until SIGINT or SIGTERM."""
+    configure_logging(config.log.level, config.log.format)
+
+    async def main() -> None:
+        task = asyncio.create_task(serve(config))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
