@@ -15,6 +15,9 @@ no member twice, so one set of signers has exactly one encoding. A signature tha
 non-validator, an issuer key among node keys) makes the event malformed rather than being skipped: a node
 never stores a signature it could not check.
 
+- **Reporter**: for consensus evidence only, one signature by an active member's node key. The evidence itself
+  carries the offender's two signatures; the reporter only vouches for having seen it.
+
 The kind-specific rules then *authorise*: `require_governance`, `require_issuer`, `require_member_or_governance`.
 """
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 from ledger import domains
 from ledger.errors import BadSignature, InvalidEvent, Unauthorized
-from ledger.events import Event, Signature
+from ledger.events import Event, ReportEvidence, Signature
 from ledger.keys import verify_signature
 from ledger.state import (
     IssuerKeyRecord,
@@ -55,7 +58,14 @@ class Governance:
     total_power: int
 
 
-Authority = IssuerAuthority | Governance
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    """The event is signed by `member`'s node key alone: how a node reports consensus evidence it holds."""
+
+    member: MemberRecord
+
+
+Authority = IssuerAuthority | Governance | Reporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,8 @@ def authenticate(view: StateView, event: Event, *, height: int, check_signatures
     """
     signatures = event.signatures
     _check_signer_order(signatures)
+    if isinstance(event.payload, ReportEvidence):
+        return _reporter(view, event, check_signatures)
     if len(signatures) == 1:
         sig = signatures[0]
         member = get_member(view, sig.member)
@@ -88,6 +100,22 @@ def authenticate(view: StateView, event: Event, *, height: int, check_signatures
                 _verify(event, sig, key.public_key)
             return IssuerAuthority(member, key)
     return _governance(view, event, check_signatures)
+
+
+def _reporter(view: StateView, event: Event, check_signatures: bool) -> Reporter:
+    if len(event.signatures) != 1:
+        raise Unauthorized("reporter-signature-required", "evidence is reported with one node-key signature")
+    sig = event.signatures[0]
+    member = get_member(view, sig.member)
+    if member is None or not member.active:
+        raise Unauthorized("unknown-issuer", f"reporter {sig.member!r} is not an active member")
+    if sig.key_id != member.node_key_id:
+        raise Unauthorized(
+            "unknown-key", f"evidence is reported with a node key; {sig.key_id.hex()} is not {sig.member}'s"
+        )
+    if check_signatures:
+        _verify(event, sig, member.node_key)
+    return Reporter(member)
 
 
 def _check_signer_order(signatures: tuple[Signature, ...]) -> None:

@@ -19,6 +19,7 @@ SMT_NODE = b"\x03"
 STATE_CRED = b"cred\x00"
 STATE_MEMBER = b"member\x00"
 STATE_KEY = b"key\x00"
+STATE_EVIDENCE = b"evidence\x00"
 
 # Signatures and hashes over binary records.
 EVENT = b"credledger/event/v1\x00"

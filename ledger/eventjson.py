@@ -37,17 +37,8 @@ from ledger.block import Header
 from ledger.errors import DecodeError
 from ledger.events import (
     Event,
-    Issue,
-    KeyAdd,
-    KeyRetire,
-    MemberAdd,
-    MemberRemove,
-    MemberUpdate,
     Payload,
-    Reinstate,
-    Revoke,
     Signature,
-    Suspend,
 )
 from ledger.keys import PublicKey
 from ledger.limits import MAX_EVENT_BYTES
@@ -56,10 +47,7 @@ from ledger.state import CredentialRecord, IssuerKeyRecord, MemberRecord
 JSON = dict[str, Any]
 
 #: Every payload kind, by the tag its JSON form names in "kind".
-PAYLOAD_KINDS: dict[str, type[Payload]] = {
-    cls.TAG: cls
-    for cls in (Issue, Revoke, Suspend, Reinstate, MemberAdd, MemberUpdate, MemberRemove, KeyAdd, KeyRetire)
-}
+PAYLOAD_KINDS: dict[str, type[Payload]] = {cls.TAG: cls for cls in typing.get_args(Payload)}
 
 _KIND_IN_PATH = re.compile(r"<[a-z.]+>")
 #: JSON integers are held to the codec's default range, so every accepted value also packs into msgpack.
@@ -202,7 +190,10 @@ def _record_to_json(record: object, member: str) -> JSON:
             continue
         value = getattr(record, f.name)
         form = _BYTES_FIELDS.get(f.name)
-        if isinstance(value, bytes):
+        if dataclasses.is_dataclass(value):
+            # A nested record (consensus evidence) travels as base64 of its canonical encoding.
+            out[f.name] = base64.b64encode(codec.encode(value)).decode()
+        elif isinstance(value, bytes):
             out[f.name] = (form or HEX).write(value, member)
         elif isinstance(value, tuple):
             out[f.name] = [(form or HEX).write(v, member) for v in value]
@@ -234,6 +225,11 @@ def _value(raw: Any, hint: Any, where: str, name: str, member: str) -> Any:
     if typing.get_origin(tp) is tuple:
         item = typing.get_args(tp)[0]
         return tuple(_value(v, item, f"{where}[{i}]", name, member) for i, v in enumerate(_list(raw, where)))
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        try:
+            return codec.decode(tp, base64.b64decode(_str(raw, where), validate=True))
+        except (binascii.Error, DecodeError) as exc:
+            raise DecodeError(f"{where}: expected base64 of a canonical {tp.__name__} ({exc})") from None
     raise TypeError(f"no JSON form for {tp!r}")  # a new field type: extend this function
 
 

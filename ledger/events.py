@@ -23,6 +23,7 @@ from ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from ledger.keys import SigningKey
 from ledger.limits import MAX_COMPONENTS, MAX_EVENT_BYTES, MAX_ISSUER_KEYS, MAX_NAME, MAX_ORIGIN, MAX_SIGNATURES
 from ledger.validators import MemberId, Power, check_member_id
+from ledger.votes import Evidence
 
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 Name = Annotated[str, Size(1, MAX_NAME)]
@@ -174,7 +175,24 @@ class KeyRetire:
         check_member_id(self.member)
 
 
-Payload = Issue | Revoke | Suspend | Reinstate | MemberAdd | MemberUpdate | MemberRemove | KeyAdd | KeyRetire
+# --- consensus evidence -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEvidence:
+    """Put on record that a validator signed two conflicting consensus statements (DESIGN §7).
+
+    The evidence authenticates itself (both statements carry the offender's signature); the event is signed by
+    the node key of the member that reports it.
+    """
+
+    TAG: ClassVar[str] = "evidence"
+    evidence: Evidence
+
+
+Payload = (
+    Issue | Revoke | Suspend | Reinstate | MemberAdd | MemberUpdate | MemberRemove | KeyAdd | KeyRetire | ReportEvidence
+)
 MemberPayload = MemberAdd | MemberUpdate | MemberRemove
 
 

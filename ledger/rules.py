@@ -53,9 +53,11 @@ from ledger.events import (
     MemberRemove,
     MemberUpdate,
     Reinstate,
+    ReportEvidence,
     Revoke,
     Suspend,
 )
+from ledger.evidence_rules import apply_report_evidence
 from ledger.genesis import Params
 from ledger.membership_rules import (
     apply_key_add,
@@ -113,6 +115,11 @@ RULES = frozenset(
         "already-compromised",
         "compromise-in-future",
         "would-retire-last-key",
+        # consensus evidence
+        "reporter-signature-required",
+        "evidence-from-the-future",
+        "evidence-invalid",
+        "evidence-duplicate",
     }
 )
 
@@ -313,5 +320,7 @@ def _dispatch(ctx: Context) -> None:
             apply_key_add(ctx, payload)
         case KeyRetire():
             apply_key_retire(ctx, payload)
+        case ReportEvidence():
+            apply_report_evidence(ctx, payload)
         case _:
             assert_never(payload)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol, TypeVar
 
 from ledger import codec, domains, keys
-from ledger.codec import Bytes32, KeyId, Size
+from ledger.codec import Bytes32, KeyId, Range, Size
 from ledger.errors import StorageError
 from ledger.events import Name
 from ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
@@ -60,6 +60,12 @@ def member_key(member_id: str) -> bytes:
 def issuer_key_key(member_id: str, key_id: bytes) -> bytes:
     """Where one of a member's issuer-key records lives."""
     return hashlib.sha256(domains.STATE_KEY + member_id.encode() + b"\x00" + key_id).digest()
+
+
+def evidence_key(offender: str, height: int, round_: int, step: int) -> bytes:
+    """Where the record of `offender`'s equivocation in one consensus slot lives (one record per slot)."""
+    slot = height.to_bytes(8, "big") + round_.to_bytes(8, "big") + bytes([step])
+    return hashlib.sha256(domains.STATE_EVIDENCE + offender.encode() + b"\x00" + slot).digest()
 
 
 #: Where the member directory lives: the member namespace under the empty id, which no member can have.
@@ -152,6 +158,19 @@ class MemberDirectory:
 
     def without_member(self, member_id: str) -> MemberDirectory:
         return MemberDirectory(tuple(m for m in self.members if m != member_id))
+
+
+@dataclass(frozen=True, slots=True)
+class EquivocationRecord:
+    """A validator's proven equivocation: which slot, where the evidence is in the log, and who reported it."""
+
+    offender: MemberId
+    height: int
+    round: int
+    step: Annotated[int, Range(0, 2)]
+    evidence_id: Bytes32
+    index: int
+    reported_by: MemberId
 
 
 def key_valid_at(record: IssuerKeyRecord, height: int) -> bool:

@@ -23,7 +23,7 @@ block is being committed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -134,7 +134,7 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------------------------------
 
-    def preview(self, header: Header, events: Sequence[Event], *, verified: frozenset[bytes] = frozenset()) -> Preview:
+    def preview(self, header: Header, events: Sequence[Event], *, verified: Container[bytes] = frozenset()) -> Preview:
         """Apply `events` as the next block on top of the current state, without writing anything.
 
         `header` supplies the height and time the rules need; its roots are not consulted, so a proposer can pass a
@@ -154,7 +154,7 @@ class Store:
         proposer: str,
         round: int,
         time_ms: int,
-        verified: frozenset[bytes] = frozenset(),
+        verified: Container[bytes] = frozenset(),
     ) -> tuple[Block, Selection]:
         """A proposal for the next height: the candidates the rules accept, in order, under a header with the roots
         they produce. Nothing is written; refused candidates are returned in the selection."""
@@ -201,20 +201,27 @@ class Store:
         block: Block,
         certificate: str,
         *,
-        verified: frozenset[bytes] = frozenset(),
+        verified: Container[bytes] = frozenset(),
         consensus: Mapping[bytes, bytes] | None = None,
+        events: Sequence[Event] | None = None,
     ) -> BlockEffects:
         """Check `block` and its certificate against the chain and commit both in one durable transaction.
 
         Raises InvalidBlock (nothing written) if anything does not match. `verified` holds the leaf hashes of events
         whose signatures this node has already checked. `consensus` entries (such as the next height's proposer
-        schedule) are written to the consensus database in the same transaction.
+        schedule) are written to the consensus database in the same transaction. `events` are the block's events
+        already decoded by the caller (each must encode to its entry in `block.events`), to save decoding again.
         """
         genesis = self._require_genesis()
         header = block.header
         try:
             note = SignedNote.parse(certificate)
-            events = [decode_event(raw) for raw in block.events]
+            if events is None:
+                events = [decode_event(raw) for raw in block.events]
+            elif len(events) != len(block.events) or any(
+                e.encode() != raw for e, raw in zip(events, block.events, strict=True)
+            ):
+                raise InvalidBlock(f"block {header.height}: the decoded events given are not the block's")
         except DecodeError as exc:
             raise InvalidBlock(f"block {header.height}: {exc}") from None
         with self.env.begin(write=True) as txn:
@@ -281,7 +288,7 @@ class Store:
         genesis: Genesis,
         header: Header,
         events: Sequence[Event],
-        verified: frozenset[bytes],
+        verified: Container[bytes],
     ) -> Preview:
         snap = Snapshot(self, txn)
         first = self.log.size(txn)

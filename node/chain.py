@@ -36,6 +36,9 @@ from node.metrics import Metrics
 
 #: Validated proposals remembered, so a block that is validated and then committed is applied at most twice.
 MAX_VERIFIED_CACHE = 1_000_000
+#: Committed state entries kept for admission and re-checks (the same member and key records serve every event;
+#: each entry costs about 300 bytes).
+MAX_STATE_CACHE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,57 @@ class _Overlay:
         return self._base.get(key)
 
 
+class _StateCache:
+    """Entries of the latest committed state, as admission and the mempool re-check read them (present or absent).
+
+    Kept exact across commits: `Chain.commit` hands it each block's changes, and the entries it holds take their
+    new values. A snapshot at any other height than the one the cache follows (a commit that did not pass through
+    `Chain.commit`) empties it first. When it is full it is emptied too, and the records every event needs
+    (members, issuer keys) come back at the next read.
+    """
+
+    def __init__(self, limit: int = MAX_STATE_CACHE) -> None:
+        self._limit = limit
+        self._values: dict[bytes, bytes | None] = {}
+        self._height = -1
+
+    def view(self, snap: Snapshot) -> StateView:
+        """The committed state of `snap`, read through the cache."""
+        if snap.height != self._height:
+            self._values.clear()
+            self._height = snap.height
+        return _CachedView(snap.state_view(), self._values, self._limit)
+
+    def committed(self, height: int, changes: Mapping[bytes, bytes | None]) -> None:
+        """Block `height` was committed with these state changes: cached entries take their new values."""
+        if height != self._height + 1:
+            self._values.clear()
+        values = self._values
+        for key, value in changes.items():
+            if key in values:
+                values[key] = value
+        self._height = height
+
+
+class _CachedView:
+    """A state view reading through `_StateCache`'s entries."""
+
+    def __init__(self, base: StateView, values: dict[bytes, bytes | None], limit: int) -> None:
+        self._base = base
+        self._values = values
+        self._limit = limit
+
+    def get(self, key: bytes, /) -> bytes | None:
+        try:
+            return self._values[key]
+        except KeyError:
+            value = self._base.get(key)
+            if len(self._values) >= self._limit:
+                self._values.clear()
+            self._values[key] = value
+            return value
+
+
 class Chain:
     def __init__(
         self,
@@ -85,6 +139,11 @@ class Chain:
         self.metrics = metrics or Metrics()
         self.clock = clock
         self._verified: set[bytes] = set()
+        self._state = _StateCache()
+        #: Pending events by their encoding, and the events of the last validated block: each event is decoded
+        #: once per node, not again by validation and commit.
+        self._decoded: dict[bytes, Event] = {}
+        self._validated: tuple[bytes, list[Event]] | None = None
         self._pending_changes: dict[bytes, bytes | None] = {}
         self._pending_ids: set[bytes] = set()
         self._listeners: list[Callable[[Committed], None]] = []
@@ -122,7 +181,7 @@ class Chain:
             raise DuplicateEvent(f"event {event.id.hex()} is already pending")
         leaf = merkle.leaf_hash(encoded)
         with self.store.snapshot() as snap:
-            view = _Overlay(snap.state_view(), self._pending_changes)
+            view = _Overlay(self._state.view(snap), self._pending_changes)
             committed = _Either(_CommittedIn(snap), self._pending_ids)
             effects = apply_block(
                 view,
@@ -136,6 +195,7 @@ class Chain:
                 verified=self._verified,
             )
         self.mempool.add(event.id, encoded, event, self.clock())
+        self._decoded[encoded] = event
         self._verified.add(leaf)
         self._pending_changes.update(effects.changes)
         self._pending_ids.add(event.id)
@@ -174,7 +234,7 @@ class Chain:
             proposer=proposer,
             round=round_,
             time_ms=time_ms,
-            verified=frozenset(self._verified),
+            verified=self._verified,
         )
         return block
 
@@ -189,10 +249,10 @@ class Chain:
         if len(block.events) > self.params.max_block_events:
             raise InvalidBlock(f"block {header.height} carries more than {self.params.max_block_events} events")
         try:
-            events = [decode_event(raw, max_bytes=self.params.max_event_bytes) for raw in block.events]
+            events = self._decode(block.events)
         except DecodeError as exc:
             raise InvalidBlock(f"block {header.height}: {exc}") from None
-        preview = self.store.preview(header, events, verified=frozenset(self._verified))
+        preview = self.store.preview(header, events, verified=self._verified)
         if (preview.log_size, preview.log_root, preview.state_root) != (
             header.log_size,
             header.log_root,
@@ -201,6 +261,12 @@ class Chain:
             raise InvalidBlock(f"block {header.height}: the header's roots do not match its events")
         # Signatures are now checked: remember them so commit does not verify them again.
         self._remember(merkle.leaf_hash(raw) for raw in block.events)
+        self._validated = (block.hash(), events)
+
+    def _decode(self, encoded: Sequence[bytes]) -> list[Event]:
+        """The events of a block, taken from the mempool where they are pending, else decoded."""
+        limit = self.params.max_event_bytes
+        return [self._decoded.get(raw) or decode_event(raw, max_bytes=limit) for raw in encoded]
 
     # --- commit -------------------------------------------------------------------------------------------------
 
@@ -209,13 +275,22 @@ class Chain:
 
         `consensus` entries (the next height's proposer schedule) are stored in the same transaction."""
         block = certified.block
+        validated, self._validated = self._validated, None
+        events = validated[1] if validated is not None and validated[0] == block.hash() else self._decode(block.events)
         effects = self.store.commit_block(
-            block, certified.certificate, verified=frozenset(self._verified), consensus=consensus
+            block, certified.certificate, verified=self._verified, consensus=consensus, events=events
         )
+        self._state.committed(block.header.height, effects.changes)
         leaves = [merkle.leaf_hash(raw) for raw in block.events]
-        events = [decode_event(raw) for raw in block.events]
         ids = tuple(e.id for e in events)
+        now = self.clock()
+        for event_id in ids:
+            pending = self.mempool.get(event_id)
+            if pending is not None:  # admitted here, not only seen in the block
+                self.metrics.commit_latency.observe(now - pending.admitted_at)
         self.mempool.remove(ids)
+        for raw in block.events:
+            self._decoded.pop(raw, None)
         self._verified.difference_update(leaves)
         self._revalidate_pending()
         header = block.header
@@ -232,7 +307,7 @@ class Chain:
         pending = self.mempool.take(len(self.mempool), self.mempool.size_bytes)
         with self.store.snapshot() as snap:
             selection = select_events(
-                snap.state_view(),
+                self._state.view(snap),
                 [p.event for p in pending],
                 origin=self.genesis.origin,
                 height=snap.height + 1,
@@ -246,6 +321,7 @@ class Chain:
         dropped: list[Pending[Event]] = self.mempool.retain(lambda p: p.event_id not in refused)
         for item in dropped:
             self._verified.discard(merkle.leaf_hash(item.encoded))
+            self._decoded.pop(item.encoded, None)
         self._pending_changes = dict(selection.effects.changes)
         self._pending_ids = {e.id for e in selection.events}
         self._refresh_mempool_metrics()

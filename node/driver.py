@@ -11,14 +11,22 @@ when this node is behind (`apply_certified`). Each input returns a list of actio
   next action -- always the `Broadcast` of the vote it protects -- runs;
 - `Broadcast`: the message is queued to every peer;
 - `ScheduleTimeout`: a timer is set; when it fires the timeout goes back to the machine (stale ones are no-ops);
-- `RecordEvidence`: conflicting signed statements are stored and logged;
+- `RecordEvidence`: conflicting signed statements are stored, logged, and submitted for the chain as an
+  `evidence` event signed by this node's key;
 - `Decide`: the certified block is committed together with the next height's proposer schedule in one
   transaction, and only then does the machine start the next height.
 
 On start the driver restores the proposer schedule and the safety record from the store, so a restarted
 validator resumes exactly where its durable state says and can never sign against what it signed before.
 Events admitted from this node's clients are gossiped to the peers, and the machine is woken so round 0 does
-not wait for the heartbeat.
+not wait for the heartbeat. An event a peer passes on counts against that peer only if no honest node could
+have sent it (a forgery, another chain's event); one refused for the state it meets here is dropped quietly.
+
+What the peers send may be refused (the machine raises `MessageRejected` or `MessageOutOfWindow`, which the
+caller counts or ignores); anything else that fails while the machine runs or its actions execute -- a durable
+write that did not happen, a block that would not commit -- is this node's own failure. Going on would leave the
+machine believing something the store does not hold, so the driver halts instead: it stops, and `watch()`
+raises `NodeHalted`, which ends the node process (a restart resumes from the durable state).
 """
 
 from __future__ import annotations
@@ -31,16 +39,17 @@ from collections.abc import Callable
 import structlog
 
 from consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
-from consensus.errors import MessageOutOfWindow
+from consensus.errors import MessageOutOfWindow, MessageRejected
 from consensus.machine import Machine
 from consensus.proposer import ProposerSchedule
 from consensus.safety import SafetyRecord
 from consensus.timeouts import Timeout, TimeoutConfig
 from ledger import codec
 from ledger.block import CertifiedBlock
-from ledger.errors import InvalidEvent, StorageError
+from ledger.errors import CredledgerError, InvalidEvent, StorageError
+from ledger.events import ReportEvidence, UnsignedEvent, sign_event
 from ledger.keys import SigningKey
-from ledger.votes import decode_message, encode_message
+from ledger.votes import Evidence, decode_message, encode_message
 from node.chain import Admitted, Chain
 from node.mempool import MempoolError
 from node.peers import KIND_CONSENSUS, KIND_EVENT, PeerNetwork
@@ -54,6 +63,16 @@ MISBEHAVIOUR_RULES = frozenset({"wrong-origin", "bad-signature", "signatures-not
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 log = structlog.get_logger("credledger.driver")
+
+#: What a peer's consensus message or certified block may be refused with: its fault, or not for now.
+_REFUSALS = (MessageRejected, MessageOutOfWindow)
+
+
+class NodeHalted(CredledgerError):
+    """The node could not carry out a consensus step (a failed durable write, a block that would not commit) and
+    stopped rather than go on with a machine that no longer matches its store."""
+
+    code = "halted"
 
 
 class Driver:
@@ -79,6 +98,7 @@ class Driver:
         self._queue: deque[Action] = deque()
         self._running = False
         self._executing = False
+        self._halted: asyncio.Future[None] | None = None
         self._signer = signer
         self.machine = Machine(
             origin=chain.genesis.origin,
@@ -113,6 +133,7 @@ class Driver:
 
     def start(self) -> None:
         """Begin the next height. Call once, on the event loop."""
+        self._halted = asyncio.get_running_loop().create_future()
         self._running = True
         height = self.chain.height + 1
         me = self._signer.name if self._signer is not None else None
@@ -121,7 +142,14 @@ class Driver:
         )
         self._run(self.machine.start(height, self._now_ms()))
 
+    async def watch(self) -> None:
+        """Wait for as long as the driver runs; raise `NodeHalted` if it halts."""
+        if self._halted is None:
+            raise RuntimeError("the driver has not been started")
+        await self._halted
+
     def stop(self) -> None:
+        """Stop taking inputs and cancel every timer."""
         self._running = False
         for timer in self._timers:
             timer.cancel()
@@ -138,13 +166,11 @@ class Driver:
             return
         message = decode_message(payload, max_bytes=MAX_MESSAGE_BYTES)
         try:
-            actions = self.machine.handle(message, self._now_ms())
+            self._feed(lambda: self.machine.handle(message, self._now_ms()))
         except MessageOutOfWindow as exc:
             if not exc.stale and exc.height > self.machine.height:
                 self.peer_height = max(self.peer_height, exc.height - 1)
                 self.behind.set()
-            return
-        self._run(actions)
 
     def _gossiped(self, member: str, payload: bytes) -> None:
         """Admit an event a peer passed on. Only what no honest peer would send counts against it: an event
@@ -160,20 +186,44 @@ class Driver:
             log.debug("gossiped event not admitted", peer=member, reason=str(exc))
 
     def apply_certified(self, certified: CertifiedBlock) -> None:
-        """Commit a certified block fetched from a peer, through the machine (which checks it first)."""
-        self._run(self.machine.commit_certified(certified, self._now_ms()))
+        """Commit a certified block fetched from a peer, through the machine (which checks it first). Raises
+        `MessageRejected` if the block or its certificate is bad, `MessageOutOfWindow` if it is not for now."""
+        self._feed(lambda: self.machine.commit_certified(certified, self._now_ms()))
 
     def _timeout(self, timeout: Timeout, handle: list[asyncio.TimerHandle]) -> None:
         self._timers.difference_update(handle)
-        if self._running:
-            self._run(self.machine.on_timeout(timeout, self._now_ms()))
+        self._feed(lambda: self.machine.on_timeout(timeout, self._now_ms()))
 
     def _admitted(self, admitted: Admitted, encoded: bytes, source: str | None) -> None:
         if source is None and self.peers is not None:
             self.peers.broadcast(KIND_EVENT, encoded)
-        if self._running and self.machine.height:
+        if self.machine.height:
             # Events are waiting: round 0 need not hold for the heartbeat.
-            self._run(self.machine.wake(self._now_ms()))
+            self._feed(lambda: self.machine.wake(self._now_ms()))
+
+    def _feed(self, step: Callable[[], list[Action]]) -> None:
+        """Give the machine one input and execute what it asks; a refusal of a peer's input is raised to the
+        caller, any other failure halts the driver."""
+        if not self._running:
+            return
+        try:
+            actions = step()
+        except _REFUSALS:
+            raise
+        except Exception as exc:  # not swallowed: the node halts, and its process ends with it
+            self._halt("the consensus machine failed", exc)
+            return
+        self._run(actions)
+
+    def _halt(self, what: str, exc: Exception) -> None:
+        """Stop for good and make `watch()` raise: the node process ends, and a restart resumes from disk."""
+        log.error("node halting", reason=what, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        self._queue.clear()
+        self.stop()
+        if self._halted is not None and not self._halted.done():
+            error = NodeHalted(f"{what}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            self._halted.set_exception(error)
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -183,10 +233,15 @@ class Driver:
             return  # an outer call is executing the queue and will reach these, in order
         self._executing = True
         try:
-            while self._queue:
-                self._execute(self._queue.popleft())
+            while self._queue and self._running:
+                action = self._queue.popleft()
+                try:
+                    self._execute(action)
+                except Exception as exc:  # not swallowed: the node halts, and its process ends with it
+                    self._halt(f"executing {type(action).__name__} failed", exc)
         finally:
             self._executing = False
+        self.chain.metrics.round.set(self.machine.round)
 
     def _execute(self, action: Action) -> None:
         if isinstance(action, PersistSafety):
@@ -203,8 +258,20 @@ class Driver:
             log.warning(
                 "equivocation recorded", offender=evidence.offender, height=evidence.height, round=evidence.round
             )
+            self._report(evidence)
         elif isinstance(action, Decide):
             self._decide(action)
+
+    def _report(self, evidence: Evidence) -> None:
+        """Submit evidence for the chain, signed by this node's key; the peers hear of it like any event."""
+        if self._signer is None:
+            return
+        unsigned = UnsignedEvent(self.chain.genesis.origin, self.chain.now_ms(), ReportEvidence(evidence))
+        try:
+            self.chain.admit(sign_event(unsigned, self._signer))
+        except (CredledgerError, MempoolError) as exc:
+            # Typically another node's report of the same equivocation got there first.
+            log.info("evidence not submitted", offender=evidence.offender, reason=str(exc))
 
     def _schedule(self, timeout: Timeout, delay_ms: int) -> None:
         loop = asyncio.get_running_loop()

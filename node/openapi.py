@@ -43,6 +43,10 @@ _BYTES_FIELD_SCHEMAS: dict[str, Schema] = {
     "issuer_keys": {"type": "array", "items": VKEY, "minItems": 1, "maxItems": MAX_ISSUER_KEYS},
     "public_key": VKEY,
     "sig": {**BASE64, "description": "64-byte Ed25519 signature, standard base64"},
+    "evidence": {
+        **BASE64,
+        "description": "canonical encoding (msgpack) of two conflicting signed consensus statements, standard base64",
+    },
 }
 
 
