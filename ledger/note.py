@@ -110,6 +110,9 @@ def _parse_signature_line(line: str) -> NoteSignature:
         blob = base64.b64decode(b64, validate=True)
     except binascii.Error:
         raise DecodeError(f"note: signature of {name} is not valid base64") from None
+    if base64.b64encode(blob).decode() != b64:
+        # Unused trailing bits would let the same signature be written several ways.
+        raise DecodeError(f"note: signature of {name} is not in canonical base64")
     if len(blob) <= KEY_ID_SIZE:
         raise DecodeError(f"note: signature of {name} is only {len(blob)} bytes")
     return NoteSignature(name, blob[:KEY_ID_SIZE], blob[KEY_ID_SIZE:])
