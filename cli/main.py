@@ -8,13 +8,13 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
-from cli import credentials, devnet, genesis, init, run, status
+from cli import audit, credentials, devnet, genesis, init, monitor, proof, run, status, verify
 from cli.common import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error, print_json
 from ledger.errors import CredledgerError
 from node.client import NodeProblem, NodeUnreachable
 
 #: Each module adds its subcommands with `register(subparsers)` and sets `func` to the function that runs them.
-COMMANDS = (init, genesis, run, devnet, credentials, status)
+COMMANDS = (init, genesis, run, devnet, credentials, status, verify, proof, audit, monitor)
 
 
 def build_parser() -> argparse.ArgumentParser:

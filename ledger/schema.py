@@ -68,11 +68,12 @@ def from_u64(data: bytes) -> int:
 
 
 def open_env(
-    path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
+    path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False, durable: bool = True
 ) -> lmdb.Environment:
     """Open (creating if needed) a node's LMDB environment with every named database.
 
-    `sync=True` and `metasync=True` make each committed write transaction durable before `commit()` returns.
+    With `durable` (the default), each committed write transaction is on disk before `commit()` returns. Only a
+    scratch environment that can be rebuilt (an auditor's replay) may pass False, trading that for speed.
     """
     Path(path).mkdir(parents=True, exist_ok=True)
     env = lmdb.open(
@@ -81,8 +82,8 @@ def open_env(
         max_dbs=len(ALL_DATABASES) + 4,
         subdir=True,
         readonly=readonly,
-        sync=True,
-        metasync=True,
+        sync=durable,
+        metasync=durable,
         lock=True,
         max_readers=256,
     )

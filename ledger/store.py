@@ -59,8 +59,10 @@ class Preview:
 class Store:
     """A node's persistent chain. Safe for one writer process; any number of readers."""
 
-    def __init__(self, path: str | os.PathLike[str], *, map_size: int = schema.DEFAULT_MAP_SIZE) -> None:
-        self.env = schema.open_env(path, map_size=map_size)
+    def __init__(
+        self, path: str | os.PathLike[str], *, map_size: int = schema.DEFAULT_MAP_SIZE, durable: bool = True
+    ) -> None:
+        self.env = schema.open_env(path, map_size=map_size, durable=durable)
         self.log = MerkleLog(self.env)
         self.state = StateMap(self.env)
         db = self.env.open_db

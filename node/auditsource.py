@@ -1,0 +1,344 @@
+"""Where an audit reads the chain from: a node's API, or a node's data directory opened read-only.
+
+Theory of operation
+-------------------
+A source hands the auditor certified blocks by height, its current height, and consistency proofs between tree
+sizes (for `--resume`). Neither kind is trusted: the auditor replays every block it is given.
+
+A data directory is read through raw LMDB read transactions on an environment opened read-only -- not through
+`ledger.store.Store`, which writes on open -- so an auditor can examine a node's files while the node runs, and
+reads exactly the bytes the node stored. It can also say more than a node's API: after each replayed block,
+`StoredChain.compare_block` checks the node's own stored log nodes, state-map nodes, state root and event-id
+index against what the replay produced, so an altered file is caught at the block the altered data belongs to,
+even where the altered data would only show in some later proof.
+
+Key layouts follow `ledger.schema`; log tiles follow the layout documented in `ledger.log` (tile height H from
+``LOG_META b"tile-height"``; tile (t, j) under key ((j << H) | 1) << tH holding rows of 2^(H-r) hashes of level
+tH + r).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import lmdb
+
+from ledger import merkle, schema
+from ledger.block import Block, CertifiedBlock, Header, decode_header
+from ledger.errors import CredledgerError, DecodeError, StorageError
+from ledger.log import MerkleLog
+from ledger.merkle import HASH_SIZE
+from node.remote import NodeReader
+
+#: The LOG_META key holding the tile height (see `ledger.log`).
+TILE_HEIGHT_KEY = b"tile-height"
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """The first thing found that does not match what the network certified. `kind` names what was wrong."""
+
+    height: int
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"block {self.height}: {self.kind}: {self.detail}"
+
+
+class AuditDiscrepancy(CredledgerError):
+    """Raised inside the audit to stop at the first discrepancy; carries it."""
+
+    code = "audit-discrepancy"
+
+    def __init__(self, discrepancy: Discrepancy) -> None:
+        super().__init__(str(discrepancy))
+        self.discrepancy = discrepancy
+
+
+class ChainSource(Protocol):
+    """What the auditor reads."""
+
+    name: str
+
+    def height(self) -> int: ...
+
+    def block(self, height: int) -> CertifiedBlock: ...
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class NodeSource:
+    """A node's API: certified blocks in their canonical encoding, consistency proofs from the node."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        self.reader = NodeReader(url, timeout=timeout)
+        self.name = self.reader.base_url
+
+    def height(self) -> int:
+        return self.reader.height()
+
+    def block(self, height: int) -> CertifiedBlock:
+        try:
+            return self.reader.block(height)
+        except DecodeError as exc:
+            raise AuditDiscrepancy(
+                Discrepancy(height, "block", f"the node serves an undecodable block: {exc}")
+            ) from None
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        return list(self.reader.consistency(size1, size2).proof)
+
+    def close(self) -> None:
+        """Nothing to release: every request opens its own connection."""
+
+
+class ReplayView:
+    """The replay store's LMDB databases, opened once, that the comparisons read."""
+
+    def __init__(self, env: lmdb.Environment) -> None:
+        self.env = env
+        self.headers = env.open_db(schema.CHAIN_HEADERS, create=False)
+        self.ids = env.open_db(schema.CHAIN_EVENT_IDS, create=False)
+        self.valsets = env.open_db(schema.CHAIN_VALSETS, create=False)
+        self.smt_nodes = env.open_db(schema.SMT_NODES, create=False)
+        self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
+
+
+class StoredChain:
+    """A node's data directory, opened read-only (no lock file is written, nothing is changed)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not (Path(path) / "data.mdb").is_file():
+            raise StorageError(f"{os.fspath(path)}: no LMDB data file (data.mdb) here")
+        self.name = os.fspath(path)
+        try:
+            self.env = schema.open_env(path, readonly=True)
+            open_db = self.env.open_db
+            self._headers = open_db(schema.CHAIN_HEADERS, create=False)
+            self._certs = open_db(schema.CHAIN_CERTS, create=False)
+            self._entries = open_db(schema.CHAIN_ENTRIES, create=False)
+            self._ids = open_db(schema.CHAIN_EVENT_IDS, create=False)
+            self._valsets = open_db(schema.CHAIN_VALSETS, create=False)
+            self._smt_nodes = open_db(schema.SMT_NODES, create=False)
+            self._smt_roots = open_db(schema.SMT_ROOTS, create=False)
+            self._log_nodes = open_db(schema.LOG_NODES, create=False)
+            self._log_meta = open_db(schema.LOG_META, create=False)
+            self.log = MerkleLog(self.env)
+        except lmdb.Error as exc:
+            raise StorageError(f"{self.name}: cannot open the node's LMDB environment read-only ({exc})") from None
+
+    def close(self) -> None:
+        self.env.close()
+
+    # --- ChainSource --------------------------------------------------------------------------------------------
+
+    def height(self) -> int:
+        with self.env.begin() as txn, txn.cursor(db=self._headers) as cursor:
+            return schema.from_u64(cursor.key()) if cursor.last() else 0
+
+    def block(self, height: int) -> CertifiedBlock:
+        key = schema.u64(height)
+        with self.env.begin() as txn:
+            raw_header = txn.get(key, db=self._headers)
+            raw_cert = txn.get(key, db=self._certs)
+            if raw_header is None or raw_cert is None:
+                raise AuditDiscrepancy(Discrepancy(height, "block", "the header or certificate is missing"))
+            try:
+                header = decode_header(bytes(raw_header))
+            except DecodeError as exc:
+                raise AuditDiscrepancy(
+                    Discrepancy(height, "header", f"the stored header is malformed: {exc}")
+                ) from None
+            try:
+                certificate = bytes(raw_cert).decode()
+            except UnicodeDecodeError:
+                raise AuditDiscrepancy(Discrepancy(height, "certificate", "the stored note is not UTF-8")) from None
+            first = header.log_size - header.event_count
+            if first < 0:
+                raise AuditDiscrepancy(Discrepancy(height, "header", "the header counts more events than the log"))
+            events = []
+            for index in range(first, header.log_size):
+                raw = txn.get(schema.u64(index), db=self._entries)
+                if raw is None:
+                    raise AuditDiscrepancy(Discrepancy(height, "event", f"log entry {index} is missing"))
+                events.append(bytes(raw))
+        return CertifiedBlock(Block(header, tuple(events)), certificate)
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        with self.env.begin() as txn:
+            return self.log.consistency_proof(txn, size1, size2)
+
+    # --- comparing the node's files with the replay ------------------------------------------------------------
+
+    def compare_block(self, replay: ReplayView, header: Header) -> None:
+        """Check this node's stored data for block `header` against the replay's; raise `AuditDiscrepancy`."""
+        height = header.height
+        first = header.log_size - header.event_count
+        with self.env.begin() as mine, replay.env.begin() as theirs:
+            root = mine.get(schema.u64(height), db=self._smt_roots)
+            if root is None or bytes(root)[8:] != header.state_root:
+                found = "none" if root is None else bytes(root)[8:].hex()[:16]
+                raise AuditDiscrepancy(
+                    Discrepancy(
+                        height,
+                        "state-root",
+                        f"the node stores state root {found} for this height, the certified header "
+                        f"{header.state_root.hex()[:16]}",
+                    )
+                )
+            self._compare_state_nodes(mine, theirs, replay, height)
+            self._compare_log(mine, theirs, replay, first, header.log_size)
+
+    def compare_tail(self, replay: ReplayView, size: int) -> None:
+        """After the last block: the partly filled log tiles at the right edge, the event-id index and the
+        validator-set schedule (entries the node wrote for later blocks are left alone)."""
+        with self.env.begin() as mine, replay.env.begin() as theirs:
+            tile_height = _tile_height(mine, self._log_meta)
+            for level in range(0, max(size.bit_length(), 1), tile_height):
+                span = 1 << (level + tile_height)
+                tile = size // span
+                key = ((tile << tile_height) | 1) << level
+                if size % span == 0 or key > size:
+                    continue  # no partly filled tile at this tile level
+                filled = [
+                    max(0, min(1 << (tile_height - r), (size >> (level + r)) - (tile << (tile_height - r))))
+                    for r in range(tile_height)
+                ]
+                self._compare_tile(mine, theirs, replay, key, tile_height=tile_height, level=level, filled=filled)
+            for event_id, index in theirs.cursor(db=replay.ids):
+                if mine.get(event_id, db=self._ids) != index:
+                    raise AuditDiscrepancy(
+                        Discrepancy(
+                            _height_of_leaf(theirs, replay, schema.from_u64(index)),
+                            "event-index",
+                            f"the node's event-id index does not map event {bytes(event_id).hex()[:16]} to log "
+                            f"index {schema.from_u64(index)}",
+                        )
+                    )
+            for valset_key, value in theirs.cursor(db=replay.valsets):
+                if mine.get(valset_key, db=self._valsets) != value:
+                    starts = schema.from_u64(valset_key)
+                    raise AuditDiscrepancy(
+                        Discrepancy(
+                            max(starts - 2, 0),
+                            "validator-set",
+                            f"the node's stored validator set from height {starts} differs from the replay's",
+                        )
+                    )
+
+    def _compare_state_nodes(
+        self, mine: lmdb.Transaction[bytes], theirs: lmdb.Transaction[bytes], replay: ReplayView, height: int
+    ) -> None:
+        # Node refs start with the version (height) that created them, so one block's nodes are one key range.
+        prefix = schema.u64(height)
+        expected = _range(theirs, replay.smt_nodes, prefix)
+        found = _range(mine, self._smt_nodes, prefix)
+        if found != expected:
+            differing = sorted(set(found) ^ set(expected))[0][0]
+            raise AuditDiscrepancy(
+                Discrepancy(
+                    height,
+                    "state-node",
+                    f"the node's state-map node {differing[8:].hex()[:16]} of this block differs from the replay "
+                    f"({len(found)} nodes stored, {len(expected)} replayed)",
+                )
+            )
+
+    def _compare_log(
+        self,
+        mine: lmdb.Transaction[bytes],
+        theirs: lmdb.Transaction[bytes],
+        replay: ReplayView,
+        old: int,
+        new: int,
+    ) -> None:
+        """Compare the tiles that became complete when the log grew from `old` to `new` leaves."""
+        if new == old:
+            return
+        tile_height = _tile_height(mine, self._log_meta)
+        full = [1 << (tile_height - r) for r in range(tile_height)]
+        level = 0
+        while (new >> level) > 0:
+            span = 1 << (level + tile_height)
+            # Tile j of this tile level is complete once the log holds (j + 1) * span leaves.
+            for j in range(old // span, new // span):
+                key = ((j << tile_height) | 1) << level
+                self._compare_tile(mine, theirs, replay, key, tile_height=tile_height, level=level, filled=full)
+            level += tile_height
+
+    def _compare_tile(
+        self,
+        mine: lmdb.Transaction[bytes],
+        theirs: lmdb.Transaction[bytes],
+        replay: ReplayView,
+        key: int,
+        *,
+        tile_height: int,
+        level: int,
+        filled: list[int],
+    ) -> None:
+        """Compare the first `filled[r]` hashes of each row r of one tile; name the first node that differs."""
+        packed = schema.u64(key)
+        stored = mine.get(packed, db=self._log_nodes)
+        replayed = theirs.get(packed, db=replay.log_nodes)
+        if stored is not None and stored == replayed:
+            return
+        stored_bytes = b"" if stored is None else bytes(stored)
+        replayed_bytes = b"" if replayed is None else bytes(replayed)
+        tile_index = (key >> level) >> tile_height
+        offset = 0
+        for row, count in enumerate(filled):
+            width = 1 << (tile_height - row)
+            for slot in range(count):
+                at = (offset + slot) * HASH_SIZE
+                if stored_bytes[at : at + HASH_SIZE] != replayed_bytes[at : at + HASH_SIZE]:
+                    node_level = level + row
+                    node_index = tile_index * width + slot
+                    raise AuditDiscrepancy(
+                        Discrepancy(
+                            _height_of_leaf(theirs, replay, ((node_index + 1) << node_level) - 1),
+                            "log-node",
+                            f"the node's log node (level {node_level}, index {node_index}) is "
+                            f"{merkle.b64(stored_bytes[at : at + HASH_SIZE]) or 'missing'}, the replay gives "
+                            f"{merkle.b64(replayed_bytes[at : at + HASH_SIZE])}",
+                        )
+                    )
+            offset += width
+
+
+def _tile_height(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
+    raw = txn.get(TILE_HEIGHT_KEY, db=meta)
+    if raw is None:
+        raise StorageError("the log has no tile height stored")
+    return schema.from_u64(bytes(raw))
+
+
+def _range(txn: lmdb.Transaction[bytes], db: lmdb._Database, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) whose key starts with `prefix`, in key order."""
+    with txn.cursor(db=db) as cursor:
+        if not cursor.set_range(prefix):
+            return []
+        return list(itertools.takewhile(lambda item: item[0].startswith(prefix), cursor.iternext()))
+
+
+def _height_of_leaf(txn: lmdb.Transaction[bytes], replay: ReplayView, index: int) -> int:
+    """The height of the block that appended leaf `index`, from the replay's headers (binary search)."""
+    headers = replay.headers
+    with txn.cursor(db=headers) as cursor:
+        hi = schema.from_u64(cursor.key()) if cursor.last() else 0
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        raw = txn.get(schema.u64(mid), db=headers)
+        if raw is not None and decode_header(bytes(raw)).log_size > index:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

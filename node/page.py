@@ -1,0 +1,53 @@
+"""The verification page every node serves at `/` (DESIGN §9).
+
+A person drops a credential on the page; the page computes its digest, fetches the proof bundle from this node
+(`GET /v1/credentials/{digest}`, same origin) and verifies it in the browser (`static/ledger.js`, WebCrypto
+only) against the genesis embedded in the page -- so the page checks what the node says instead of repeating it.
+
+The genesis is embedded in its normalised JSON form (members sorted by id, parameters in declaration order),
+which is the order the page encodes it in to compute the genesis hash a bundle names.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from aiohttp import web
+
+from ledger.genesis import genesis_json, parse_genesis
+
+STATIC_DIR = Path(__file__).with_name("static")
+#: Everything the page loads comes from this node; nothing else may run or be fetched.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def render_index(genesis_json_text: str) -> str:
+    """The page's HTML with the network's genesis embedded (ConfigError if the genesis does not parse)."""
+    genesis = parse_genesis(genesis_json_text)
+    # Inside <script type="application/json"> only "</" could end the element early; JSON can spell "<" as \\u003c.
+    embedded = genesis_json(genesis).strip().replace("<", "\\u003c")
+    template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    return template.replace("{{ORIGIN}}", html.escape(genesis.origin)).replace("{{GENESIS}}", embedded)
+
+
+def page_routes(genesis_json_text: str) -> list[web.AbstractRouteDef]:
+    """Routes serving the page at `/` and its scripts and style under `/static/`."""
+    body = render_index(genesis_json_text)
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.Response(
+            text=body,
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
+
+    return [web.get("/", index), web.static("/static", STATIC_DIR)]

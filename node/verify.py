@@ -1,0 +1,347 @@
+"""Verify a credential against the ledger, offline, trusting only the genesis file: the API wallets and admissions
+systems call.
+
+    from node.verify import verify_credential
+    report = verify_credential("badge.json", genesis="genesis.json", nodes=["http://127.0.0.1:8700"])
+    print(report.status)
+
+A credential is a JSON document (a W3C Verifiable Credential or an Open Badges 3.0 badge: its digest is SHA-256
+of the RFC 8785 canonical form), any other document (SHA-256 of its bytes), or its digest as 64 hex digits. The
+proof is a `credledger-proof/v1` bundle, fetched from any one node (each in turn until one gives a bundle that
+verifies and is fresh enough) or read from a file the holder kept. It is checked with the ledger's pure verifier
+(`ledger.proof.verify_bundle`), so a node is never believed because it answered: a node whose bundle fails a
+check is reported as misbehaving, by the step that failed, and the next node is asked.
+
+Freshness: a bundle answers "as of" the certified time of its checkpoint. An answer that could still change --
+valid, suspended, unknown -- needs a checkpoint no older than `max_age`; an older one is reported as stale (the
+status is still given, but `Report.ok` is false). Revoked and expired are final, so they never go stale.
+
+Only the standard library talks to nodes (urllib, through `node.remote`); nothing here imports a server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger.digest import credential_digest, parse_digest
+from ledger.errors import DecodeError, VerificationError
+from ledger.genesis import Genesis, load_genesis
+from ledger.proof import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
+from node.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
+from node.remote import NodeReader
+
+#: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
+DEFAULT_MAX_AGE = timedelta(minutes=15)
+#: Statuses a later block cannot change: they need no fresh checkpoint.
+FINAL_STATUSES = frozenset({"revoked", "expired"})
+#: The status of a report for which no source gave a bundle that verifies.
+UNVERIFIED = "unverified"
+#: Largest credential document read to compute its digest.
+MAX_CREDENTIAL_BYTES = 64 * 1024 * 1024
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+Source = str | os.PathLike[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check made while verifying, and its outcome. `step` names it as `ProofError.step` does."""
+
+    step: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFault:
+    """A node or bundle file that did not give a usable answer.
+
+    `kind` is "unreachable" (no answer, or not a credledger answer), "refused" (the node answered with a problem,
+    e.g. it has no checkpoint yet), "unreadable" (a bundle file that cannot be read), or "invalid-proof" (it
+    served a bundle that fails verification: the node misbehaved, or what it serves was tampered with on the
+    way) -- then `step` names the failed check.
+    """
+
+    source: str
+    kind: str
+    detail: str
+    step: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "kind": self.kind, "step": self.step, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The outcome of verifying one credential."""
+
+    #: valid | revoked | suspended | expired | unknown, or "unverified" when no source gave a verifying bundle.
+    status: str
+    digest: bytes
+    #: The node URL or bundle file whose bundle verified (None if none did).
+    source: str | None
+    verdict: Verdict | None
+    checks: tuple[Check, ...]
+    #: The answer could still change and its checkpoint is older than `max_age_ms`.
+    stale: bool
+    #: How old the checkpoint was when verified (None if none verified).
+    age_ms: int | None
+    max_age_ms: int
+    faults: tuple[SourceFault, ...] = field(default=())
+    bundle: Bundle | None = None
+
+    @property
+    def verified(self) -> bool:
+        """A bundle verified: `status` is the ledger's certified answer (though it may be stale)."""
+        return self.verdict is not None
+
+    @property
+    def ok(self) -> bool:
+        """The credential is valid, proven by a fresh enough checkpoint."""
+        return self.status == "valid" and not self.stale
+
+    @property
+    def misbehaving(self) -> tuple[SourceFault, ...]:
+        """The sources that served a bundle failing verification."""
+        return tuple(f for f in self.faults if f.kind == "invalid-proof")
+
+    @property
+    def issuer(self) -> str | None:
+        return self.verdict.issuer if self.verdict else None
+
+    @property
+    def issuer_name(self) -> str | None:
+        return self.verdict.issuer_name if self.verdict else None
+
+    @property
+    def issued_ms(self) -> int | None:
+        return self.verdict.issued_ms if self.verdict else None
+
+    @property
+    def expires_ms(self) -> int | None:
+        return self.verdict.expires_ms if self.verdict else None
+
+    @property
+    def as_of_ms(self) -> int | None:
+        """The certified time the answer holds as of."""
+        return self.verdict.as_of_ms if self.verdict else None
+
+    def to_json(self) -> dict[str, Any]:
+        verdict = self.verdict
+        return {
+            "status": self.status,
+            "ok": self.ok,
+            "digest": self.digest.hex(),
+            "source": self.source,
+            "stale": self.stale,
+            "age_ms": self.age_ms,
+            "max_age_ms": self.max_age_ms,
+            "origin": verdict.origin if verdict else None,
+            "height": verdict.height if verdict else None,
+            "as_of": _iso(self.as_of_ms),
+            "as_of_ms": self.as_of_ms,
+            "issuer": self.issuer,
+            "issuer_name": self.issuer_name,
+            "issued": _iso(self.issued_ms),
+            "issued_ms": self.issued_ms,
+            "expires": _iso(self.expires_ms),
+            "expires_ms": self.expires_ms,
+            "status_changed": _iso(verdict.status_changed_ms if verdict else None),
+            "reason": verdict.reason if verdict else None,
+            "checks": [c.to_json() for c in self.checks],
+            "faults": [f.to_json() for f in self.faults],
+        }
+
+
+def verify_credential(
+    credential: Source | bytes,
+    *,
+    genesis: Source | Genesis,
+    nodes: Sequence[str] = (),
+    bundle: Source | Bundle | None = None,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    now_ms: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Report:
+    """Verify `credential` (a file path, 64 hex digits, or the document's bytes) against `genesis`.
+
+    The proof comes from `bundle` (a kept bundle file, tried first) or from `nodes`, asked in turn. Returns a
+    `Report` whatever the sources did; raises `ValueError` for unusable arguments (no source, a bad node URL)
+    and `CredledgerError` subclasses for a credential or genesis file that cannot be read.
+    """
+    if not nodes and bundle is None:
+        raise ValueError("give at least one node URL or a bundle file to verify against")
+    trusted = genesis if isinstance(genesis, Genesis) else load_genesis(os.fspath(genesis))
+    digest = digest_of(credential)
+    readers = [NodeReader(url, timeout=timeout) for url in nodes]  # ValueError for a malformed URL, before any I/O
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    limit = int(max_age.total_seconds() * 1000)
+    faults: list[SourceFault] = []
+    best: Report | None = None
+    sources: list[tuple[str, NodeReader | Bundle | Source]] = []
+    if bundle is not None:
+        sources.append((bundle_name(bundle), bundle))
+    sources.extend((reader.base_url, reader) for reader in readers)
+    for name, source in sources:
+        try:
+            candidate = _load(source, digest)
+            report = _check(candidate, digest, trusted, source=name, now_ms=now, limit_ms=limit)
+        except NodeUnreachable as exc:
+            faults.append(SourceFault(name, "unreachable", str(exc)))
+            continue
+        except NodeProblem as exc:
+            faults.append(SourceFault(name, "refused", f"{exc.status} {exc.code}: {exc.detail}"))
+            continue
+        except ProofError as exc:
+            faults.append(SourceFault(name, "invalid-proof", exc.detail, exc.step))
+            continue
+        except DecodeError as exc:
+            faults.append(SourceFault(name, "invalid-proof", str(exc), "format"))
+            continue
+        except OSError as exc:
+            faults.append(SourceFault(name, "unreadable", f"cannot read it ({exc.strerror})"))
+            continue
+        if best is None or (best.age_ms or 0) > (report.age_ms or 0):
+            best = report
+        if not report.stale:
+            break
+    if best is None:
+        failed = tuple(Check(f.step or f.kind, False, f"{f.source}: {f.detail}") for f in faults)
+        return Report(UNVERIFIED, digest, None, None, failed, False, None, limit, tuple(faults))
+    return Report(
+        best.status,
+        digest,
+        best.source,
+        best.verdict,
+        best.checks,
+        best.stale,
+        best.age_ms,
+        limit,
+        tuple(faults),
+        best.bundle,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A bundle one node served (parsed, not verified), and the sources that gave none before it."""
+
+    bundle: Bundle | None
+    source: str | None
+    faults: tuple[SourceFault, ...]
+
+
+def fetch_bundle(digest: bytes, nodes: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT) -> Fetched:
+    """Ask `nodes` in turn for the bundle of `digest` and return the first that parses and is for that digest.
+
+    Nothing is verified here (there is no trust root): `verify_credential` is what checks a bundle.
+    """
+    readers = [NodeReader(url, timeout=timeout) for url in nodes]
+    faults: list[SourceFault] = []
+    for reader in readers:
+        try:
+            bundle = reader.bundle(digest)
+        except NodeUnreachable as exc:
+            faults.append(SourceFault(reader.base_url, "unreachable", str(exc)))
+            continue
+        except NodeProblem as exc:
+            faults.append(SourceFault(reader.base_url, "refused", f"{exc.status} {exc.code}: {exc.detail}"))
+            continue
+        except DecodeError as exc:
+            faults.append(SourceFault(reader.base_url, "invalid-proof", str(exc), "format"))
+            continue
+        if bundle.digest != digest:
+            detail = f"the bundle is for credential {bundle.digest.hex()}, not {digest.hex()}"
+            faults.append(SourceFault(reader.base_url, "invalid-proof", detail, "digest"))
+            continue
+        return Fetched(bundle, reader.base_url, tuple(faults))
+    return Fetched(None, None, tuple(faults))
+
+
+def digest_of(credential: Source | bytes) -> bytes:
+    """The ledger digest of a credential given as its bytes, a file path, or 64 hex digits."""
+    if isinstance(credential, bytes):
+        return credential_digest(credential)
+    text = os.fspath(credential)
+    if isinstance(credential, str) and _HEX64.fullmatch(text):
+        return parse_digest(text.lower())
+    try:
+        with open(text, "rb") as file:
+            data = file.read(MAX_CREDENTIAL_BYTES + 1)
+    except OSError as exc:
+        raise DecodeError(f"{text}: not a 64-hex-digit digest, and cannot read it as a file ({exc.strerror})") from None
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        raise DecodeError(f"{text}: larger than {MAX_CREDENTIAL_BYTES} bytes")
+    return credential_digest(data)
+
+
+def read_bundle(path: Source) -> Bundle:
+    """Parse a bundle file (OSError if it cannot be read, DecodeError if it is not a `credledger-proof/v1` bundle)."""
+    with open(path, "rb") as file:
+        data = file.read(MAX_BUNDLE_BYTES + 1)
+    return Bundle.from_json(data)
+
+
+def bundle_name(bundle: Source | Bundle) -> str:
+    return "bundle given" if isinstance(bundle, Bundle) else os.fspath(bundle)
+
+
+def _load(source: NodeReader | Bundle | Source, digest: bytes) -> Bundle:
+    if isinstance(source, NodeReader):
+        return source.bundle(digest)
+    if isinstance(source, Bundle):
+        return source
+    return read_bundle(source)
+
+
+def _check(bundle: Bundle, digest: bytes, genesis: Genesis, *, source: str, now_ms: int, limit_ms: int) -> Report:
+    """Verify one bundle for `digest`; raises ProofError naming the failed step."""
+    if bundle.digest != digest:
+        # A bundle proves what it says about its own digest; one for another credential says nothing about ours.
+        raise ProofError("digest", f"the bundle is for credential {bundle.digest.hex()}, not {digest.hex()}")
+    try:
+        verdict = verify_bundle(bundle, genesis, now_ms=now_ms)
+    except ProofError:
+        raise
+    except (VerificationError, DecodeError) as exc:  # the verifier names its steps; anything else is the bundle's
+        raise ProofError("bundle", str(exc)) from None
+    checks = [Check("digest", True, f"the bundle is for credential {digest.hex()}")]
+    checks.extend(Check("proof", True, text) for text in verdict.checks)
+    age = now_ms - verdict.as_of_ms
+    stale = verdict.status not in FINAL_STATUSES and age > limit_ms
+    if verdict.status in FINAL_STATUSES:
+        checks.append(Check("freshness", True, f"{verdict.status} is final: it holds however old the checkpoint is"))
+    else:
+        checks.append(
+            Check(
+                "freshness",
+                not stale,
+                f"the checkpoint is {_duration(age)} old; an answer that can still change needs one at most "
+                f"{_duration(limit_ms)} old",
+            )
+        )
+    return Report(verdict.status, digest, source, verdict, tuple(checks), stale, age, limit_ms, (), bundle)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+def _duration(ms: int) -> str:
+    if ms < 0:
+        return f"0 s (its time is {_duration(-ms)} ahead of this clock)"
+    seconds = ms / 1000
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
