@@ -87,12 +87,12 @@ async def test_the_readme_example_runs_as_written(
     node: ApiNode, badge: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     issue_badge(node, badge)
-    text = (PROJECT / "docs" / "verifying.md").read_text()
+    text = (PROJECT / "README.md").read_text()
     example = re.search(r"```python\n(.*?)```", text, re.S)
-    assert example is not None, "docs/verifying.md has no Python example"
+    assert example is not None, "README.md has no Python example"
     code = example.group(1).replace("http://127.0.0.1:8700", node.url)
     monkeypatch.chdir(tmp_path)
-    await asyncio.to_thread(exec, compile(code, "docs/verifying.md", "exec"), {})
+    await asyncio.to_thread(exec, compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out.splitlines()[0] == "valid"
 
 
