@@ -17,6 +17,9 @@ BENCHES = {
     "consensus": "bench.consensus",
     "sim_seeds": "bench.sim_seeds",
     "store": "bench.store",
+    "verify": "bench.verify",
+    "audit": "bench.audit",
+    "node": "bench.node",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -165,14 +167,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop.set)
     processes: list[tuple[Member, subprocess.Popen[bytes]]] = []
     try:
-        processes = [(m, _start(m)) for m in network]
-        if not _wait_ready(processes, stop):
+        processes = [(m, start_node(m)) for m in network]
+        if not wait_ready(processes, stop):
             return EXIT_UNREACHABLE
         if not stop.stopping:
             _announce(directory, network)
         _supervise(processes, stop)
     finally:
-        _stop_all(processes)
+        stop_all(processes)
     return EXIT_OK
 
 
@@ -186,21 +188,27 @@ class _StopFlag:
         self.stopping = True
 
 
-def _start(m: Member) -> subprocess.Popen[bytes]:
+def start_node(m: Member, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start `m`'s node process (`credledger run`), its output appended to node.log in its directory.
+
+    `env` adds `CREDLEDGER_*` overrides to this process's environment."""
     with (m.directory / "node.log").open("ab") as log_file:
         # Our own interpreter and module with a path we created: no untrusted input reaches the command line.
         return subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "cli.main", "run", "--config", str(m.directory / "node.toml")],
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
             start_new_session=True,  # Ctrl-C reaches this process, which stops the nodes in order
         )
 
 
-def _wait_ready(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _StopFlag) -> bool:
+def wait_ready(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _StopFlag | None = None) -> bool:
+    """Wait until every node answers `/readyz`; False (with the logs to look at) if one exits or time runs out."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     waiting = [m for m, _ in processes]
-    while waiting and not stop.stopping:
+    while waiting and not (stop is not None and stop.stopping):
         if time.monotonic() > deadline or any(p.poll() is not None for _, p in processes):
             print("a node failed to start; see its node.log:", file=sys.stderr)
             for m, p in processes:
@@ -223,6 +231,7 @@ def _supervise(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _S
 
 def _announce(directory: Path, network: list[Member]) -> None:
     first = network[0]
+    command = command_name()
     print(f"\ncredledger devnet: {len(network)} validator institutions are running (chain {ORIGIN})\n")
     for m in network:
         print(f"  {m.name:<38} {m.url}   (logs: {m.directory / 'node.log'})")
@@ -230,14 +239,27 @@ def _announce(directory: Path, network: list[Member]) -> None:
     print(f"  API document:       {first.url}/openapi.json")
     print("\nIssue the example credential, then check it:\n")
     print(
-        f"  credledger issue {directory / 'example-badge.json'} --key {first.directory / 'issuer.key'} "
+        f"  {command} issue {directory / 'example-badge.json'} --key {first.directory / 'issuer.key'} "
         f"--node {first.url} --wait"
     )
-    print(f"  credledger status --node {network[-1].url}")
+    print(f"  {command} status --node {network[-1].url}")
     print("\nPress Ctrl-C to stop the network.", flush=True)
 
 
-def _stop_all(processes: list[tuple[Member, subprocess.Popen[bytes]]]) -> None:
+def command_name() -> str:
+    """How the person at the terminal runs credledger: its bare name if that finds this very program on PATH,
+    else the path it was started by (`make run` starts .venv/bin/credledger, which is seldom on PATH)."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "credledger":
+        return "credledger"  # started as `python -m cli.main`: the installed command is the one to suggest
+    found = shutil.which("credledger")
+    if found is not None and Path(found).resolve() == invoked.resolve():
+        return "credledger"
+    return str(invoked)
+
+
+def stop_all(processes: list[tuple[Member, subprocess.Popen[bytes]]]) -> None:
+    """SIGTERM every node, wait for them to finish (killing any that takes longer than STOP_TIMEOUT_S)."""
     for _, p in processes:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)

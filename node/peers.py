@@ -11,12 +11,16 @@ both ways. A connection starts with a handshake:
 3. each side checks that the other is an active member whose node key made that signature, for the same network.
 
 A peer that fails any step -- wrong network, unknown member, bad signature, garbage, or no answer within the
-handshake timeout -- is told why in a close frame and disconnected; nothing it sent reaches the node. After the
-handshake every frame is ``kind byte || payload``: consensus messages and pending events. Each connection has a
-bounded outgoing queue; when a slow peer lets it fill, the oldest messages are dropped (consensus re-sends what
-matters on its timeouts) rather than letting memory grow. Outgoing connections are re-dialled with exponential
-backoff. Inbound payloads go to the `on_message` callback with the authenticated member id; the callback's
-errors count as that peer's misbehaviour and are logged, never propagated into the transport.
+handshake timeout -- is told why in a close frame and disconnected (the dialling side does the same), nothing it
+sent reaches the node, and the refusal is counted in `credledger_peer_errors{reason="handshake"}`. A member holds
+at most `MAX_CONNECTIONS_PER_MEMBER` connections at once. After the handshake every frame is
+``kind byte || payload``: consensus messages and pending events; any other frame closes the connection with the
+reason (counted as "frame"). Each connection has a bounded outgoing queue; when a slow peer lets it fill, the
+oldest messages are dropped (consensus re-sends what matters on its timeouts) rather than letting memory grow.
+Outgoing connections are re-dialled with jittered exponential backoff, and the websocket heartbeat detects a
+silent peer. Inbound payloads go to the `receive` callback with the authenticated member id; the refusals it
+raises (`CredledgerError`) count against that peer under their code and are logged, and the connection stays.
+When the node stops, `close()` ends every connection at once.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ HANDSHAKE_TIMEOUT_S: Final = 5.0
 #: Largest frame a peer may send (a block proposal of the largest size fits).
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
 HEARTBEAT_S: Final = 10.0
+#: How long closing every connection may take when the node stops.
+CLOSE_TIMEOUT_S: Final = 3.0
 #: Connections one member may hold open to this node at once (each side dials the other, so two is normal).
 MAX_CONNECTIONS_PER_MEMBER: Final = 4
 #: RFC 6455 limits a close frame's reason to 123 bytes of UTF-8.
@@ -109,6 +115,11 @@ class _Connection:
                 self.queue.get_nowait()
                 self.dropped += 1
 
+    async def close(self, reason: bytes) -> None:
+        """Close the socket as going away; a socket that is already broken needs no closing."""
+        with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+            await self.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=reason)
+
     async def pump(self) -> None:
         """Send queued frames until the socket fails; then close it, which ends the connection's read loop."""
         try:
@@ -160,6 +171,16 @@ class PeerNetwork:
                 conns[0].offer(frame)
 
     # --- running ------------------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every connection, telling the peers this node is going away: inbound connections are handlers
+        of the HTTP server, which would otherwise wait for them to end before it can stop."""
+        connections = [conn for conns in self._connections.values() for conn in conns]
+        # Best effort, bounded: a peer that does not answer the close frame in time is cut off when the server
+        # stops, which is all the close was for.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.gather(*(conn.close(b"node shutting down") for conn in connections))
 
     async def run(self) -> None:
         """Dial every configured peer and keep the connections up until cancelled."""
@@ -228,8 +249,6 @@ class PeerNetwork:
         key = self._lookup(hello.member)
         if key is None:
             raise PeerMisbehaved(f"{hello.member!r} is not an active member of this network")
-        if len(self._connections.get(hello.member, ())) >= MAX_CONNECTIONS_PER_MEMBER:
-            raise PeerMisbehaved(f"{hello.member} holds {MAX_CONNECTIONS_PER_MEMBER} connections already")
         mine = self._key.sign(domains.PEER_CHALLENGE, challenge(self._genesis, hello.nonce, nonce, self.member))
         await ws.send_bytes(codec.encode(Proof(mine)))
         proof = await self._expect(ws, Proof)
@@ -258,8 +277,17 @@ class PeerNetwork:
             raise PeerMisbehaved(f"malformed {cls.__name__.lower()}: {exc}") from None
 
     async def _serve(self, member: str, ws: Socket) -> None:
+        conns = self._connections.setdefault(member, [])
+        # Checked here, where the connection is registered without an await in between: handshakes run
+        # concurrently, and each would pass a check made before registering.
+        if len(conns) >= MAX_CONNECTIONS_PER_MEMBER:
+            reason = f"{member} holds {MAX_CONNECTIONS_PER_MEMBER} connections already"
+            self._metrics.peer_errors.labels("handshake").inc()
+            log.warning("peer refused", peer=member, reason=reason)
+            await ws.close(code=aiohttp.WSCloseCode.POLICY_VIOLATION, message=close_reason(reason))
+            return
         conn = _Connection(member, ws, self._config.queue_size)
-        self._connections.setdefault(member, []).append(conn)
+        conns.append(conn)
         self._metrics.peers.set(len(self.connected()))
         log.info("peer connected", peer=member)
         pump = asyncio.create_task(conn.pump())
@@ -278,12 +306,15 @@ class PeerNetwork:
                     self._metrics.peer_errors.labels(exc.code).inc()
                     log.info("peer message refused", peer=member, reason=str(exc))
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
             self._connections[member].remove(conn)
             self._metrics.peers.set(len(self.connected()))
             log.info("peer disconnected", peer=member)
+            pump.cancel()
+            # Wait for the pump without absorbing a cancellation aimed at this task: suppressing CancelledError
+            # here swallowed the node's own shutdown, and the dialler went on re-dialling forever.
+            await asyncio.wait([pump])
+            if not pump.cancelled():
+                pump.result()  # the pump ends only by cancellation or a send error it handled; anything else is a bug
 
 
 def _frame_problem(msg: aiohttp.WSMessage) -> str | None:

@@ -8,7 +8,6 @@ committed in synced LMDB transactions before any client hears of them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import fcntl
 import signal
@@ -28,15 +27,18 @@ from node.api import make_app
 from node.api_common import LiveStatus
 from node.chain import Chain
 from node.config import NodeConfig
-from node.driver import Driver
+from node.driver import Driver, NodeHalted
 from node.logs import configure_logging
 from node.mempool import Mempool
 from node.metrics import Metrics
+from node.page import page_routes
 from node.peers import PEER_PATH, PeerNetwork
 from node.sync import Syncer
 
 log = structlog.get_logger("credledger.server")
 
+#: How long requests still being answered may take once the node is told to stop.
+SHUTDOWN_TIMEOUT_S = 5.0
 #: Held (flock) by the node process that owns a data directory, for as long as it runs.
 LOCK_FILE = "node.lock"
 
@@ -110,6 +112,8 @@ class Node:
         self.driver = Driver(self.chain, signer=key if validator else None, peers=self.peers)
         self.syncer = Syncer(self.driver, config.p2p.peers, batch=config.p2p.sync_batch)
         self.app = make_app(self.chain, config, status=self._status)
+        # The verification page checks proofs in the browser against the genesis this node was started with.
+        self.app.add_routes(page_routes(config.genesis.read_text(encoding="utf-8")))
         if self.peers is not None:
             self.app.router.add_get(PEER_PATH, self.peers.handle)
 
@@ -131,7 +135,7 @@ class Node:
         )
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         api = self.config.api
         site = web.TCPSite(runner, api.host, api.port)
@@ -151,11 +155,17 @@ class Node:
         try:
             self.driver.start()
             async with asyncio.TaskGroup() as group:
+                group.create_task(self.driver.watch())
                 group.create_task(self.syncer.run())
                 if self.peers is not None:
                     group.create_task(self.peers.run())
+        except* NodeHalted as halted:
+            # The driver's own error says why, without the task group's wrapping.
+            raise halted.exceptions[0] from None
         finally:
             self.driver.stop()
+            if self.peers is not None:
+                await self.peers.close()
             await runner.cleanup()
             self.close()
             log.info("node stopped")
@@ -183,7 +193,8 @@ def run(config: NodeConfig) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait([task])
+        if not task.cancelled():  # cancelled is how a signal stops it; anything else it raised is the answer
+            task.result()
 
     asyncio.run(main())

@@ -1,0 +1,438 @@
+"""Node benchmark: a 4-validator devnet of real node processes on this machine, loaded from another process.
+
+Phases, each against the same running network (every process shares the machine's cores):
+
+1. throughput: pre-signed issue events are POSTed in msgpack batches (``POST /v1/events``), spread over the four
+   nodes, for `--duration` seconds; the load process keeps at most `--window` events admitted but uncommitted,
+   so the figure is the committed rate the network sustains, not how fast mempools fill. Reported: committed
+   events/s over the whole phase and its slowest 10 s.
+2. latency: at half the sustained rate, small batches each submitted with ``?wait=commit``; reported: the time
+   from sending a request to its 200 answer, p50 and p99.
+3. bundles: one node's ``GET /v1/credentials/{digest}`` served to a concurrent aiohttp client (another process)
+   for `--bundle-seconds`; reported: bundles/s.
+4. memory (`--soak EVENTS`): keep loading until the log holds EVENTS events, sampling one node's resident memory
+   (VmRSS, and RssAnon without LMDB's file-backed pages) as it grows; it must stay flat.
+
+Targets: >= 1,000 committed events/s, commit latency p50 <= 1 s, >= 1,500 bundles/s.
+
+Run ``python -m bench node`` (about three minutes) or ``python -m bench node --soak 1000000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import multiprocessing
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgpack
+
+from cli.devnet import ORIGIN, Member, create, members, start_node, stop_all, wait_ready
+from ledger.events import Issue, UnsignedEvent, sign_event
+from ledger.keys import SigningKey
+
+MSGPACK = "application/msgpack"
+#: Node settings for the load: room for the load's window in every mempool.
+NODE_ENV = {"CREDLEDGER_MEMPOOL_MAX_EVENTS": "200000", "CREDLEDGER_LOG_LEVEL": "warning"}
+SIGNING_CHUNK = 5_000
+
+
+# --- events -------------------------------------------------------------------------------------------------------
+
+
+def _sign_chunk(args: tuple[str, list[tuple[str, str]], int, int, int]) -> list[bytes]:
+    """Issue events `start`..`start + count` (round-robin over the issuers), encoded; runs in a worker process."""
+    origin, issuers, start, count, time_ms = args
+    keys = [SigningKey.from_skey(skey) for _, skey in issuers]
+    out = []
+    for n in range(start, start + count):
+        key = keys[n % len(keys)]
+        credential = hashlib.sha256(f"bench/node/{time_ms}/{n}".encode()).digest()
+        out.append(sign_event(UnsignedEvent(origin, time_ms, Issue(credential, key.name, None, ())), key).encode())
+    return out
+
+
+def presign(origin: str, network: list[Member], count: int) -> list[bytes]:
+    """`count` issue events, signed now by the four institutions' issuer keys in turn, using every core."""
+    issuers = [(m.member_id, (m.directory / "issuer.key").read_text()) for m in network]
+    now = int(time.time() * 1000)
+    chunks = [(origin, issuers, s, min(SIGNING_CHUNK, count - s), now) for s in range(0, count, SIGNING_CHUNK)]
+    with ProcessPoolExecutor() as pool:
+        return list(itertools.chain.from_iterable(pool.map(_sign_chunk, chunks)))
+
+
+def digest_of(encoded: bytes) -> str:
+    """The credential digest of an encoded issue event (field 3, the payload: [tag, digest, ...])."""
+    digest: bytes = msgpack.unpackb(encoded)[2][1]
+    return digest.hex()
+
+
+# --- the load process ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    submitted: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, log size)
+    bundles: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+async def _log_size(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(f"{url}/v1/status") as response:
+        status = await response.json()
+    size: int = status["log"]["size"]
+    return size
+
+
+async def _pending(session: aiohttp.ClientSession, urls: list[str]) -> int:
+    """Events waiting in the mempools of all nodes."""
+    total = 0
+    for url in urls:
+        async with session.get(f"{url}/v1/status") as response:
+            total += int((await response.json())["mempool"]["events"])
+    return total
+
+
+async def drain(urls: list[str], timeout: float = 120.0) -> float:
+    """Wait until every mempool is empty (the previous phase's backlog committed); return the seconds it took."""
+    started = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while await _pending(session, urls):
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"mempools still hold events after {timeout:g} s")
+            await asyncio.sleep(0.2)
+    return time.monotonic() - started
+
+
+async def _post(session: aiohttp.ClientSession, url: str, batch: list[bytes], *, wait: bool) -> str | None:
+    """POST a batch; None if admitted (or committed), else the problem code."""
+    path = "/v1/events?wait=commit" if wait else "/v1/events"
+    body = msgpack.packb(batch)
+    async with session.post(f"{url}{path}", data=body, headers={"Content-Type": MSGPACK}) as response:
+        if response.status in (200, 202):
+            await response.read()
+            return None
+        problem = await response.json(content_type=None)
+        return str(problem.get("type", response.status)).rsplit(":", 1)[-1]
+
+
+async def saturate(urls: list[str], events: list[bytes], duration: float, batch: int, window: int) -> LoadResult:
+    """Submit as fast as the network commits, keeping at most `window` events uncommitted."""
+    result = LoadResult()
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        base = await _log_size(session, urls[0])
+        committed = base
+        start = time.monotonic()
+        result.samples.append((0.0, base))
+        cursor = 0
+        nodes = itertools.cycle(urls)
+        in_flight: set[asyncio.Task[str | None]] = set()
+
+        async def watch() -> None:
+            nonlocal committed
+            while True:
+                await asyncio.sleep(0.25)
+                committed = await _log_size(session, urls[0])
+                result.samples.append((time.monotonic() - start, committed))
+
+        watcher = asyncio.create_task(watch())
+        try:
+            while time.monotonic() - start < duration and cursor < len(events):
+                if cursor - (committed - base) >= window or len(in_flight) >= 8:
+                    await asyncio.sleep(0.005)
+                    for task in [t for t in in_flight if t.done()]:
+                        in_flight.discard(task)
+                        code = task.result()
+                        if code is not None:
+                            result.refused[code] = result.refused.get(code, 0) + 1
+                    continue
+                chunk = events[cursor : cursor + batch]
+                cursor += len(chunk)
+                in_flight.add(asyncio.create_task(_post(session, next(nodes), chunk, wait=False)))
+            await asyncio.gather(*in_flight)
+        finally:
+            watcher.cancel()
+        result.samples.append((time.monotonic() - start, await _log_size(session, urls[0])))
+        result.submitted = cursor
+        result.seconds = time.monotonic() - start
+    return result
+
+
+async def paced(urls: list[str], events: list[bytes], rate: float, duration: float, batch: int) -> LoadResult:
+    """Submit `batch`-event requests with `?wait=commit` at `rate` events/s; record each request's latency."""
+    result = LoadResult()
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(url: str, chunk: list[bytes]) -> None:
+            sent = time.monotonic()
+            code = await _post(session, url, chunk, wait=True)
+            if code is None:
+                result.latencies.append(time.monotonic() - sent)
+            else:
+                result.refused[code] = result.refused.get(code, 0) + 1
+
+        start = time.monotonic()
+        tasks = []
+        nodes = itertools.cycle(urls)
+        interval = batch / rate
+        for n, cursor in enumerate(range(0, len(events), batch)):
+            due = start + n * interval
+            if due - start > duration:
+                break
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            tasks.append(asyncio.create_task(one(next(nodes), events[cursor : cursor + batch])))
+            result.submitted += batch
+        await asyncio.gather(*tasks)
+        result.seconds = time.monotonic() - start
+    return result
+
+
+async def fetch_bundles(url: str, digests: list[str], duration: float, concurrency: int) -> LoadResult:
+    """GET proof bundles from one node with `concurrency` requests in flight, for `duration` seconds."""
+    result = LoadResult()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), connector=connector) as session:
+        start = time.monotonic()
+        stop = start + duration
+        counter = itertools.count()
+
+        async def worker() -> None:
+            while time.monotonic() < stop:
+                digest = digests[next(counter) % len(digests)]
+                async with session.get(f"{url}/v1/credentials/{digest}") as response:
+                    await response.read()
+                    if response.status == 200:
+                        result.bundles += 1
+                    else:
+                        result.errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.seconds = time.monotonic() - start
+    return result
+
+
+def _load_process(kind: str, kwargs: dict[str, Any], events_file: str | None, results: Any) -> None:
+    """Entry point of the load process: read the pre-signed events, run one phase, send back its result."""
+    events: list[bytes] = []
+    if events_file is not None:
+        with open(events_file, "rb") as file:
+            events = msgpack.unpackb(file.read())
+    if kind == "saturate":
+        result = asyncio.run(saturate(events=events, **kwargs))
+    elif kind == "paced":
+        result = asyncio.run(paced(events=events, **kwargs))
+    else:
+        result = asyncio.run(fetch_bundles(**kwargs))
+    results.put(result)
+
+
+def run_load(kind: str, events_file: Path | None, **kwargs: Any) -> LoadResult:
+    """Run one phase's load in a separate process (spawned: nothing of this process's state is shared)."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(
+        target=_load_process, args=(kind, kwargs, None if events_file is None else str(events_file), results)
+    )
+    process.start()
+    result: LoadResult = results.get()
+    process.join()
+    return result
+
+
+# --- the network --------------------------------------------------------------------------------------------------
+
+
+def free_base_port(count: int) -> int:
+    """A port p such that p .. p + count - 1 are all free on 127.0.0.1."""
+    for base in range(21_000, 60_000, 97):
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free range of ports")
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(VmRSS, RssAnon) of a process in MiB: all resident memory, and without file-backed (LMDB) pages."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["RssAnon"]
+
+
+def rate_over(samples: list[tuple[float, int]], start: float, end: float) -> float:
+    """Committed events/s between two sample times (nearest samples)."""
+    first = min(samples, key=lambda s: abs(s[0] - start))
+    last = min(samples, key=lambda s: abs(s[0] - end))
+    return (last[1] - first[1]) / max(last[0] - first[0], 1e-9)
+
+
+def slowest_window(samples: list[tuple[float, int]], seconds: float) -> float:
+    """The lowest committed rate over any `seconds`-long window of the samples."""
+    rates = [
+        rate_over(samples, t, t + seconds)
+        for t, _ in samples
+        if t + seconds <= samples[-1][0] and t >= 2.0  # the first seconds fill the pipeline
+    ]
+    return min(rates) if rates else rate_over(samples, samples[0][0], samples[-1][0])
+
+
+@dataclass
+class Figures:
+    """What the phases measured."""
+
+    throughput: LoadResult
+    total: float
+    sustained: float
+    rate: float
+    latency: LoadResult
+    bundles: LoadResult
+    rss: list[tuple[str, tuple[float, float]]]
+
+
+def measure(args: argparse.Namespace, network: list[Member], pid: int, scratch: Path) -> Figures:
+    """Run the three timed phases against the running devnet."""
+    urls = [m.url for m in network]
+    split = int(args.duration * 2_500)
+    count = split + int(args.latency_seconds * 1_500)
+    print(f"signing {count} events ...", flush=True)
+    events = presign(ORIGIN, network, count)
+    throughput_file, latency_file = scratch / "throughput.msgpack", scratch / "latency.msgpack"
+    throughput_file.write_bytes(msgpack.packb(events[:split]))
+    latency_file.write_bytes(msgpack.packb(events[split:]))
+    rss = [("start", rss_mib(pid))]
+
+    print(f"throughput phase ({args.duration:g} s) ...", flush=True)
+    load = run_load(
+        "saturate", throughput_file, urls=urls, duration=args.duration, batch=args.batch, window=args.window
+    )
+    total = rate_over(load.samples, 0.0, load.samples[-1][0])
+    sustained = min(total, slowest_window(load.samples, 10.0))
+    rss.append(("after the throughput phase", rss_mib(pid)))
+    print(f"draining the backlog ({asyncio.run(drain(urls)):.1f} s) ...", flush=True)
+
+    rate = args.rate or max(total / 2, 10.0)
+    print(f"latency phase at {rate:.0f} events/s ({args.latency_seconds:g} s) ...", flush=True)
+    latency = run_load("paced", latency_file, urls=urls, rate=rate, duration=args.latency_seconds, batch=10)
+    asyncio.run(drain(urls))
+
+    print(f"bundle phase ({args.bundle_seconds:g} s) ...", flush=True)
+    digests = [digest_of(e) for e in events[: min(split, load.submitted, 20_000)]]
+    bundles = run_load(
+        "bundles", None, url=urls[0], digests=digests, duration=args.bundle_seconds, concurrency=args.concurrency
+    )
+    rss.append(("after the bundle phase", rss_mib(pid)))
+    return Figures(load, total, sustained, rate, latency, bundles, rss)
+
+
+def report(figures: Figures) -> None:
+    """Print the figures against their targets."""
+    load, latencies = figures.throughput, sorted(figures.latency.latencies)
+    rows: list[tuple[str, str, str]] = [
+        ("committed events/s (whole phase)", f"{figures.total:.0f}", ">= 1000"),
+        ("committed events/s (slowest 10 s)", f"{figures.sustained:.0f}", ""),
+        ("events committed in the phase", f"{load.samples[-1][1] - load.samples[0][1]}", ""),
+        ("refused requests (throughput phase)", f"{sum(load.refused.values())}", str(load.refused or "")),
+    ]
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        rows.append((f"commit latency p50 at {figures.rate:.0f} events/s (s)", f"{p50:.3f}", "<= 1"))
+        rows.append((f"commit latency p99 at {figures.rate:.0f} events/s (s)", f"{p99:.3f}", ""))
+    refused = sum(figures.latency.refused.values())
+    rows.append(("latency requests answered / refused", f"{len(latencies)} / {refused}", ""))
+    bundles = figures.bundles
+    rows.append(("proof bundles/s from one node", f"{bundles.bundles / bundles.seconds:.0f}", ">= 1500"))
+    rows.append(("bundle requests that failed", f"{bundles.errors}", ""))
+    for label, (vm, anon) in figures.rss:
+        rows.append((f"node RSS MiB {label} (VmRSS / RssAnon)", f"{vm:.0f} / {anon:.0f}", ""))
+    print()
+    print(f"{'figure':<52} {'value':>12}  target")
+    for name, value, target in rows:
+        print(f"{name:<52} {value:>12}  {target}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench node", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of the throughput phase")
+    parser.add_argument("--latency-seconds", type=float, default=30.0, help="seconds of the latency phase")
+    parser.add_argument("--bundle-seconds", type=float, default=10.0, help="seconds of the bundle phase")
+    parser.add_argument("--batch", type=int, default=200, help="events per POST in the throughput phase")
+    parser.add_argument("--window", type=int, default=2_000, help="most events admitted but not yet committed")
+    parser.add_argument("--rate", type=float, help="events/s of the latency phase (default: half the sustained)")
+    parser.add_argument("--concurrency", type=int, default=32, help="bundle requests in flight")
+    parser.add_argument("--soak", type=int, default=0, metavar="EVENTS", help="then load until the log holds this")
+    parser.add_argument("--dir", type=Path, help="keep the devnet here (default: a temporary directory)")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="credledger-bench-") as scratch:
+        directory = args.dir or Path(scratch) / "devnet"
+        network = members(directory, 4, free_base_port(4))
+        create(directory, network)
+        processes = [(m, start_node(m, NODE_ENV)) for m in network]
+        try:
+            if not wait_ready(processes):
+                return 1
+            print(f"devnet up: {', '.join(m.url for m in network)}", flush=True)
+            pid = processes[0][1].pid
+            report(measure(args, network, pid, Path(scratch)))
+            if args.soak:
+                soak(args, network, pid, Path(scratch))
+        finally:
+            stop_all(processes)
+    return 0
+
+
+def soak(args: argparse.Namespace, network: list[Member], pid: int, scratch: Path) -> None:
+    """Load until the log holds `args.soak` events, printing one node's memory every so often."""
+    urls = [m.url for m in network]
+    chunk = 100_000
+    print(f"\nsoak to {args.soak} events: log size, VmRSS MiB, RssAnon MiB", flush=True)
+
+    def size() -> int:
+        async def ask() -> int:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                return await _log_size(session, urls[0])
+
+        return asyncio.run(ask())
+
+    while (current := size()) < args.soak:
+        vm, anon = rss_mib(pid)
+        print(f"{current:>10} {vm:>10.0f} {anon:>10.0f}", flush=True)
+        events = presign(ORIGIN, network, min(chunk, args.soak - current))
+        batch_file = scratch / "soak.msgpack"
+        batch_file.write_bytes(msgpack.packb(events))
+        run_load("saturate", batch_file, urls=urls, duration=3_600.0, batch=args.batch, window=args.window)
+    vm, anon = rss_mib(pid)
+    print(f"{size():>10} {vm:>10.0f} {anon:>10.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

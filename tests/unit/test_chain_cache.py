@@ -1,0 +1,84 @@
+"""What the chain keeps between calls to save work -- committed state entries, decoded events -- never changes an
+answer: admission after a commit sees the committed state, and a commit's decoded events must be the block's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger.block import CertifiedBlock
+from ledger.errors import InvalidBlock, InvalidEvent
+from ledger.events import Revoke
+from ledger.store import Store
+from node.chain import Chain
+from node.mempool import Mempool
+from tests.chain import certify, commit
+from tests.factories import T0, Network, digest, issue, make_network, signed
+
+NOW = T0 / 1000 + 5
+TIME = int(NOW * 1000)
+
+
+@pytest.fixture
+def network() -> Network:
+    return make_network(4)
+
+
+@pytest.fixture
+def chain(tmp_path: Path, network: Network) -> Chain:
+    return Chain(
+        Store(tmp_path / "chain"),
+        network.genesis,
+        mempool=Mempool(max_events=100, max_bytes=1 << 20),
+        clock=lambda: NOW,
+    )
+
+
+def decide(chain: Chain, network: Network) -> CertifiedBlock:
+    block = chain.build_block(chain.height + 1, 0, chain.now_ms(), network.ids[0])
+    chain.validate_block(block)
+    certified = CertifiedBlock(block, certify(network, block))
+    chain.commit(certified)
+    return certified
+
+
+def test_admission_after_a_commit_sees_what_the_commit_wrote(chain: Chain, network: Network) -> None:
+    m0 = network["m0.test"]
+    credential = digest("cached")
+    revoke = signed(Revoke(credential, 0), m0.issuer, time_ms=TIME)
+    # Read while absent (and remembered as absent) ...
+    with pytest.raises(InvalidEvent, match="not-issued"):
+        chain.admit(revoke)
+    chain.admit(issue(m0, credential, time_ms=TIME))
+    decide(chain, network)
+    # ... then written by a block: the revoke now finds it.
+    chain.admit(revoke)
+    decide(chain, network)
+    with pytest.raises(InvalidEvent, match="revoked-is-terminal"):
+        chain.admit(signed(Revoke(credential, 1), m0.issuer, time_ms=TIME))
+
+
+def test_a_block_committed_around_the_chain_is_seen_all_the_same(chain: Chain, network: Network) -> None:
+    m0 = network["m0.test"]
+    credential = digest("around")
+    with pytest.raises(InvalidEvent, match="not-issued"):
+        chain.admit(signed(Revoke(credential, 0), m0.issuer, time_ms=TIME))
+    # Written to the store directly, not through Chain.commit.
+    commit(chain.store, network, issue(m0, credential, time_ms=T0 + 1000))
+    chain.admit(signed(Revoke(credential, 0), m0.issuer, time_ms=TIME))
+
+
+def test_a_commit_takes_decoded_events_only_if_they_are_the_blocks(tmp_path: Path, network: Network) -> None:
+    store = Store(tmp_path / "store")
+    store.initialize(network.genesis)
+    m0 = network["m0.test"]
+    one, two = (issue(m0, digest(x), time_ms=T0 + 1000) for x in "12")
+    block, _ = store.build_block([one], proposer=network.ids[0], round=0, time_ms=T0 + 1000)
+    certificate = certify(network, block)
+    for wrong in ([two], [one, two], []):
+        with pytest.raises(InvalidBlock, match="the decoded events given are not the block's"):
+            store.commit_block(block, certificate, events=wrong)
+    assert store.height() == 0
+    store.commit_block(block, certificate, events=[one])
+    assert store.height() == 1

@@ -1,0 +1,144 @@
+"""The consensus driver on a real chain: certified blocks from peers, gossiped events, and halting when the node's
+own step fails (rather than going on with a machine that no longer matches the store)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from consensus.errors import BadCertificate
+from ledger.block import CertifiedBlock
+from ledger.errors import DecodeError, InvalidEvent, StorageError, Unauthorized
+from ledger.events import Event
+from ledger.genesis import Params
+from ledger.store import Store
+from node.chain import Chain
+from node.driver import Driver, NodeHalted
+from node.mempool import Mempool
+from node.peers import KIND_CONSENSUS, KIND_EVENT
+from tests.chain import certify
+from tests.factories import T0, Network, digest, issue, make_network, signed
+
+NOW = T0 / 1000 + 5
+
+
+@dataclass
+class Rig:
+    network: Network
+    chain: Chain
+    peer: Chain  # another node's chain, which builds the blocks the driver is handed
+    driver: Driver
+
+    def certified(self, signers: list[str] | None = None) -> CertifiedBlock:
+        """The next block, built by the proposer of round 0, certified by `signers` (every validator)."""
+        height = self.chain.height + 1
+        block = self.peer.build_block(height, 0, int(NOW * 1000), self.driver.machine.proposer(0))
+        return CertifiedBlock(block, certify(self.network, block, signers))
+
+    def event(self, name: str) -> Event:
+        return issue(self.network["m1.test"], digest(name), time_ms=int(NOW * 1000))
+
+
+def chain_at(path: Path, network: Network) -> Chain:
+    return Chain(Store(path), network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=lambda: NOW)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    network = make_network(4, params=Params(heartbeat_ms=100))
+    chain, peer = chain_at(tmp_path / "node", network), chain_at(tmp_path / "peer", network)
+    driver = Driver(chain, signer=None, clock=lambda: NOW)
+    driver.start()
+    try:
+        yield Rig(network, chain, peer, driver)
+    finally:
+        driver.stop()
+        chain.store.close()
+        peer.store.close()
+
+
+def follow(rig: Rig, certified: CertifiedBlock) -> None:
+    """What the peer's own node did: commit the block it proposed."""
+    rig.peer.commit(certified)
+
+
+async def test_a_certified_block_from_a_peer_commits_and_the_next_height_starts(rig: Rig) -> None:
+    certified = rig.certified()
+    rig.driver.apply_certified(certified)
+    assert rig.chain.height == 1
+    assert rig.driver.machine.height == 2
+    with rig.chain.store.snapshot() as snap:
+        assert snap.certificate(1) == certified.certificate
+
+
+async def test_a_block_without_a_quorum_is_the_peers_fault_and_changes_nothing(rig: Rig) -> None:
+    thin = rig.certified(["m0.test", "m1.test"])
+    with pytest.raises(BadCertificate, match="2 of 4"):
+        rig.driver.apply_certified(thin)
+    assert rig.chain.height == 0
+    watching = asyncio.ensure_future(rig.driver.watch())
+    await asyncio.sleep(0.05)
+    assert not watching.done()  # still running
+    watching.cancel()
+
+
+async def test_a_commit_that_fails_halts_the_driver(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise StorageError("mdb_put: MDB_MAP_FULL: Environment mapsize limit reached")
+
+    monkeypatch.setattr(rig.chain, "commit", full_disk)
+    certified = rig.certified()
+    rig.driver.apply_certified(certified)  # the block was fine: nothing is raised at the peer that sent it
+    with pytest.raises(NodeHalted, match="executing Decide failed: StorageError: mdb_put: MDB_MAP_FULL"):
+        await asyncio.wait_for(rig.driver.watch(), 5)
+    assert rig.chain.height == 0
+    # Halted: nothing more reaches the machine.
+    rig.driver.apply_certified(certified)
+    rig.driver.receive("m1.test", KIND_CONSENSUS, b"anything")
+    assert rig.driver.machine.height == 1
+
+
+async def test_a_machine_that_fails_in_a_timeout_halts_the_driver(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rig.driver.machine, "on_timeout", broken)
+    # The heartbeat (100 ms) fires on the event loop, where nobody would see the error but the log.
+    with pytest.raises(NodeHalted, match="the consensus machine failed: RuntimeError: a bug"):
+        await asyncio.wait_for(rig.driver.watch(), 5)
+
+
+async def test_gossiped_events_count_against_the_peer_only_when_no_honest_peer_sends_them(rig: Rig) -> None:
+    event = rig.event("gossiped")
+    rig.driver.receive("m1.test", KIND_EVENT, event.encode())
+    assert event.id in rig.chain.mempool
+    # Already pending, or committed meanwhile: another peer passed it on first, or the block beat the gossip.
+    rig.driver.receive("m2.test", KIND_EVENT, event.encode())
+    committed = rig.event("committed")
+    rig.peer.admit(committed)
+    certified = rig.certified()
+    follow(rig, certified)
+    rig.driver.apply_certified(certified)
+    rig.driver.receive("m2.test", KIND_EVENT, committed.encode())
+    # Another issue of a credential committed here: the peer checked it against its own, older view.
+    conflicting = issue(rig.network["m1.test"], digest("committed"), time_ms=int(NOW * 1000) + 1)
+    rig.driver.receive("m3.test", KIND_EVENT, conflicting.encode())
+    assert [p.event_id for p in rig.chain.mempool.take(10, 1 << 20)] == [event.id]
+
+    # What no honest peer sends: a forged signature, another chain's event, bytes that are no event.
+    forged = dataclasses.replace(
+        rig.event("forged"), signatures=(dataclasses.replace(event.signatures[0], sig=bytes(64)),)
+    )
+    with pytest.raises(Unauthorized, match="bad-signature"):
+        rig.driver.receive("m3.test", KIND_EVENT, forged.encode())
+    elsewhere = signed(event.payload, rig.network["m1.test"].issuer, time_ms=event.time_ms, origin="other/chain")
+    with pytest.raises(InvalidEvent, match="wrong-origin"):
+        rig.driver.receive("m3.test", KIND_EVENT, elsewhere.encode())
+    with pytest.raises(DecodeError):
+        rig.driver.receive("m3.test", KIND_EVENT, b"\x93\x01\x02")
+    assert [p.event_id for p in rig.chain.mempool.take(10, 1 << 20)] == [event.id]

@@ -1,0 +1,199 @@
+"""The peer transport in one process: two nodes' `PeerNetwork`s over real websockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from ledger.keys import PublicKey, SigningKey
+from node.config import P2PConfig
+from node.metrics import Metrics
+from node.peers import (
+    KIND_CONSENSUS,
+    KIND_EVENT,
+    MAX_CLOSE_REASON_BYTES,
+    MAX_CONNECTIONS_PER_MEMBER,
+    PEER_PATH,
+    PeerNetwork,
+    _Connection,
+    close_reason,
+)
+from tests.factories import make_member
+
+GENESIS = bytes(range(32))
+ORIGIN = "credledger.test/peers"
+
+
+@dataclass
+class Peer:
+    network: PeerNetwork
+    url: str
+    received: list[tuple[str, int, bytes]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def errors(self, reason: str) -> float:
+        value = self.metrics.registry.get_sample_value("credledger_peer_errors_total", {"reason": reason})
+        return value or 0.0
+
+
+def lookup_of(*keys: SigningKey) -> Callable[[str], PublicKey | None]:
+    members = {k.name: k.public for k in keys}
+    return members.get
+
+
+@asynccontextmanager
+async def peer(
+    key: SigningKey, members: Callable[[str], PublicKey | None], *, dial: tuple[str, ...] = ()
+) -> AsyncIterator[Peer]:
+    """A node's peer layer serving /v1/peer on a free port, dialling `dial`."""
+    received: list[tuple[str, int, bytes]] = []
+    metrics = Metrics()
+    network = PeerNetwork(
+        key=key,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=members,
+        receive=lambda member, kind, payload: received.append((member, kind, payload)),
+        config=P2PConfig(peers=dial, backoff_min_ms=20, backoff_max_ms=100),
+        metrics=metrics,
+    )
+    app = web.Application()
+    app.router.add_get(PEER_PATH, network.handle)
+    async with TestServer(app, host="127.0.0.1", port=0) as server:
+        runner = asyncio.create_task(network.run())
+        try:
+            yield Peer(network, str(server.make_url("")).rstrip("/"), received, metrics)
+        finally:
+            runner.cancel()
+            await network.close()
+            await asyncio.wait([runner])
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+A, B, C = (make_member(f"{n}.test").node for n in "abc")
+
+
+async def test_members_connect_and_frames_flow_both_ways() -> None:
+    members = lookup_of(A, B)
+    async with peer(A, members) as a, peer(B, members, dial=(a.url,)) as b:
+        await until(lambda: a.network.connected() == ["b.test"] and b.network.connected() == ["a.test"])
+        b.network.broadcast(KIND_CONSENSUS, b"vote")
+        a.network.broadcast(KIND_EVENT, b"event")
+        await until(lambda: bool(a.received and b.received))
+        assert a.received == [("b.test", KIND_CONSENSUS, b"vote")]
+        assert b.received == [("a.test", KIND_EVENT, b"event")]
+
+
+async def test_a_non_member_is_refused_with_the_reason_on_both_sides() -> None:
+    async with peer(A, lookup_of(A, B)) as a, peer(C, lookup_of(A, B, C), dial=(a.url,)) as c:
+        await until(lambda: a.errors("handshake") >= 1 and c.errors("handshake") >= 1)
+        assert a.network.connected() == [] and c.network.connected() == []
+        assert a.received == c.received == []
+
+
+async def test_a_member_holds_a_bounded_number_of_connections() -> None:
+    members = lookup_of(A, B)
+    async with peer(A, members) as a:
+        dialers = [peer(B, members, dial=(a.url,)) for _ in range(MAX_CONNECTIONS_PER_MEMBER + 2)]
+        entered = [await d.__aenter__() for d in dialers]
+        try:
+            await until(lambda: len(a.network._connections.get("b.test", [])) == MAX_CONNECTIONS_PER_MEMBER)
+            await until(lambda: a.errors("handshake") >= 2)
+            assert len(a.network._connections["b.test"]) == MAX_CONNECTIONS_PER_MEMBER
+        finally:
+            for d in dialers:
+                await d.__aexit__(None, None, None)
+        assert len(entered) == MAX_CONNECTIONS_PER_MEMBER + 2
+
+
+async def test_closing_ends_every_connection_at_once() -> None:
+    members = lookup_of(A, B)
+    async with peer(A, members) as a, peer(B, members, dial=(a.url,)) as b:
+        await until(lambda: a.network.connected() == ["b.test"])
+        async with asyncio.timeout(2):
+            await a.network.close()
+        await until(lambda: a.network.connected() == [])
+        assert b.errors("frame") == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("short", b"short"),
+        ("x" * 200, b"x" * MAX_CLOSE_REASON_BYTES),
+        ("é" * 100, ("é" * 61).encode()),  # two bytes each: cut before the character that would not fit
+    ],
+)
+def test_close_reasons_fit_a_close_frame_without_splitting_a_character(text: str, expected: bytes) -> None:
+    reason = close_reason(text)
+    assert reason == expected
+    assert len(reason) <= MAX_CLOSE_REASON_BYTES
+    reason.decode()
+
+
+async def test_a_text_frame_from_an_authenticated_peer_closes_it_with_the_reason() -> None:
+    members = lookup_of(A, B)
+    async with peer(A, members) as a, aiohttp.ClientSession() as session:
+        # Dial as B by hand, through B's own handshake code, then speak text.
+        b = PeerNetwork(
+            key=B,
+            origin=ORIGIN,
+            genesis_hash=GENESIS,
+            lookup=members,
+            receive=lambda *_: None,
+            config=P2PConfig(),
+            metrics=Metrics(),
+        )
+        async with session.ws_connect(a.url + PEER_PATH) as ws:
+            assert await b._handshake(ws) == "a.test"
+            await ws.send_str("hello")
+            message = await ws.receive(timeout=5)
+            assert message.type == aiohttp.WSMsgType.CLOSE
+            assert message.extra == "unknown frame: text (only binary frames are spoken here)"
+        assert a.errors("frame") == 1
+
+
+async def _slow_to_stop_pump(self: _Connection) -> None:
+    """A pump whose last send is still completing when it is cancelled."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        await asyncio.sleep(0.3)
+        raise
+
+
+async def test_a_node_told_to_stop_while_a_connection_winds_down_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the connection's clean-up suppressed CancelledError while waiting for its pump, so a stop that
+    arrived just as a peer hung up was swallowed and the dialler re-dialled forever (`credledger devnet` hung on
+    Ctrl-C about one time in four)."""
+    monkeypatch.setattr(_Connection, "pump", _slow_to_stop_pump)
+    members = lookup_of(A, B)
+    async with peer(A, members) as a:
+        b = PeerNetwork(
+            key=B,
+            origin=ORIGIN,
+            genesis_hash=GENESIS,
+            lookup=members,
+            receive=lambda *_: None,
+            config=P2PConfig(peers=(a.url,), backoff_min_ms=20, backoff_max_ms=100),
+            metrics=Metrics(),
+        )
+        running = asyncio.create_task(b.run())
+        await until(lambda: b.connected() == ["a.test"])
+        await a.network.close()  # a hangs up; b's connection winds down, waiting 0.3 s for its pump
+        await until(lambda: b.connected() == [])
+        running.cancel()  # ... and b is told to stop meanwhile
+        done, _ = await asyncio.wait([running], timeout=3)
+        assert running in done and running.cancelled()
