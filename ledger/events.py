@@ -18,6 +18,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated, ClassVar
 
+import msgpack
+
 from ledger import codec, domains
 from ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from ledger.keys import SigningKey
@@ -233,18 +235,17 @@ class Event:
     time_ms: int
     payload: Payload
     signatures: Annotated[tuple[Signature, ...], Size(1, MAX_SIGNATURES)]
-    # Derived once: every node needs both for every event (signature checks, replay checks, the API).
+    # Derived on first use and kept: every node needs them for every event (signature checks, replay checks, the
+    # API). `decode_event` fills them from the bytes it parsed, so a decoded event is never encoded again.
     _signed: bytes = field(init=False, repr=False, compare=False)
     _id: bytes = field(init=False, repr=False, compare=False)
-    # The whole canonical encoding, filled on first use (or by `decode_event` from the bytes it parsed).
     _encoded: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.signatures:
             raise ValueError("an event needs at least one signature")
-        signed = self.unsigned.signed_bytes()
-        object.__setattr__(self, "_signed", signed)
-        object.__setattr__(self, "_id", event_id(signed))
+        object.__setattr__(self, "_signed", b"")
+        object.__setattr__(self, "_id", b"")
         object.__setattr__(self, "_encoded", b"")
 
     @property
@@ -254,9 +255,13 @@ class Event:
     @property
     def id(self) -> bytes:
         """SHA-256(domains.EVENT || signed bytes): the same however the event is signed."""
+        if not self._id:
+            object.__setattr__(self, "_id", event_id(self.signed_bytes()))
         return self._id
 
     def signed_bytes(self) -> bytes:
+        if not self._signed:
+            object.__setattr__(self, "_signed", self.unsigned.signed_bytes())
         return self._signed
 
     def encode(self) -> bytes:
@@ -266,6 +271,10 @@ class Event:
         return self._encoded
 
 
+#: msgpack's one-byte header of a 3-item array: an unsigned event is (origin, time, payload).
+_UNSIGNED_HEADER = b"\x93"
+
+
 def event_id(signed_bytes: bytes) -> bytes:
     """The id of the event whose unsigned encoding is `signed_bytes`."""
     return hashlib.sha256(domains.EVENT + signed_bytes).digest()
@@ -273,9 +282,17 @@ def event_id(signed_bytes: bytes) -> bytes:
 
 def decode_event(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
     """Parse one canonical event encoding, refusing more than `max_bytes` (genesis may set a lower limit)."""
+    data = bytes(data)
     event = codec.decode(Event, data, max_bytes=max_bytes)
-    # decode() checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding.
-    object.__setattr__(event, "_encoded", bytes(data))
+    # decode() checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding, and the
+    # unsigned event's encoding is its first three fields under a 3-item array header (both headers are one byte).
+    object.__setattr__(event, "_encoded", data)
+    unpacker = msgpack.Unpacker(max_buffer_size=len(data))
+    unpacker.feed(data)
+    unpacker.read_array_header()
+    for _ in range(3):
+        unpacker.skip()
+    object.__setattr__(event, "_signed", _UNSIGNED_HEADER + data[1 : unpacker.tell()])
     return event
 
 

@@ -170,3 +170,28 @@ def test_signature_record_round_trips() -> None:
 def test_sign_event_needs_a_key() -> None:
     with pytest.raises(ValueError, match="at least one key"):
         sign_event(UnsignedEvent(ORIGIN, T0, Reinstate(digest("x"))))
+
+
+def test_decoded_events_derive_the_same_signed_bytes_and_id_as_encoding_would() -> None:
+    from ledger.events import KeyRetire, MemberRemove, ReportEvidence, Revoke, UnsignedEvent, decode_event
+    from ledger.votes import make_evidence, sign_prevote
+    from tests.factories import ORIGIN, by_governance, digest, issue, make_network, signed
+
+    network = make_network(4)
+    m0, m1 = network["m0.test"], network["m1.test"]
+    evidence = make_evidence(
+        sign_prevote(m1.node, ORIGIN, 3, 0, b"\x01" * 32), sign_prevote(m1.node, ORIGIN, 3, 0, None)
+    )
+    events = [
+        issue(m0, digest("a"), expires_ms=2**40, components=(digest("b"), digest("c"))),
+        signed(Revoke(digest("a"), 4), m0.issuer),
+        by_governance(network, MemberRemove("m3.test")),
+        by_governance(network, KeyRetire("m1.test", m1.issuer.key_id, 2)),
+        signed(ReportEvidence(evidence), m0.node),
+    ]
+    for event in events:
+        decoded = decode_event(event.encode())
+        expected = UnsignedEvent(event.origin, event.time_ms, event.payload).signed_bytes()
+        assert decoded.signed_bytes() == expected
+        assert decoded.id == event.id
+        assert decoded == event
