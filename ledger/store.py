@@ -389,6 +389,10 @@ class Snapshot:
             raise KeyError(f"no event at log index {index}")
         return bytes(raw)
 
+    def committed_ids(self) -> Container[bytes]:
+        """The ids of every committed event, as the `committed` container the rules take."""
+        return _CommittedIds(self._txn, self._store._ids)
+
     def event_index(self, event_id: bytes) -> int | None:
         raw = self._txn.get(event_id, db=self._store._ids)
         return None if raw is None else schema.from_u64(raw)

@@ -19,7 +19,7 @@ requests that way).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ledger import merkle
@@ -182,7 +182,7 @@ class Chain:
         leaf = merkle.leaf_hash(encoded)
         with self.store.snapshot() as snap:
             view = _Overlay(self._state.view(snap), self._pending_changes)
-            committed = _Either(_CommittedIn(snap), self._pending_ids)
+            committed = _Either(snap.committed_ids(), self._pending_ids)
             effects = apply_block(
                 view,
                 [event],
@@ -314,7 +314,7 @@ class Chain:
                 block_time_ms=self.now_ms(),
                 first_index=snap.log_size,
                 params=self.params,
-                committed=_CommittedIn(snap),
+                committed=snap.committed_ids(),
                 verified=self._verified,
             )
         refused = {event.id for event, _ in selection.refused}
@@ -342,20 +342,10 @@ class Chain:
             self.metrics.log_size.set(snap.log_size)
 
 
-class _CommittedIn:
-    """Ids of committed events, looked up in one snapshot."""
-
-    def __init__(self, snap: Snapshot) -> None:
-        self._snap = snap
-
-    def __contains__(self, event_id: object) -> bool:
-        return isinstance(event_id, bytes) and self._snap.event_index(event_id) is not None
-
-
 class _Either:
     """Committed ids, or ids pending in the mempool."""
 
-    def __init__(self, first: _CommittedIn, second: set[bytes]) -> None:
+    def __init__(self, first: Container[bytes], second: set[bytes]) -> None:
         self._first = first
         self._second = second
 
