@@ -16,14 +16,19 @@ Decoding is strict: the bytes are unpacked with msgpack's own length limits (so 
 allocates), every field is type- and range-checked, arrays must have exactly the declared arity (no unknown or
 missing fields), trailing bytes are refused, and finally the value is re-encoded and compared with the input so
 a non-minimal encoding of the same value is refused too. Every refusal is a `DecodeError` naming the field path.
+
+Decoders build no path strings while they succeed: a refusal is raised as `_Refusal` with an empty path, and each
+enclosing record, array or tagged union prepends its own step as the exception passes through, so the path costs
+nothing on the way to a valid record.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar, get_args, get_origin
 
@@ -66,7 +71,22 @@ class Record(Protocol):
 R = TypeVar("R")
 
 _Encoder = Callable[[Any], Any]
-_Decoder = Callable[[Any, str], Any]
+_Decoder = Callable[[Any], Any]
+
+
+class _Refusal(Exception):
+    """A field refused during decoding; `path` collects the steps to it (".name", "[i]", "<tag>") outermost first."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+    def within(self, step: str) -> _Refusal:
+        self.path.insert(0, step)
+        return self
+
+
 _PLANS: dict[Any, tuple[_Encoder, _Decoder]] = {}
 
 
@@ -86,7 +106,10 @@ def decode(cls: type[R], data: bytes, *, max_bytes: int = MAX_RECORD_BYTES) -> R
         raise DecodeError(f"{cls.__name__}: {len(data)} bytes exceeds the limit of {max_bytes}")
     raw = _unpack(data, cls.__name__)
     _, dec = _plan(cls)
-    value: R = dec(raw, cls.__name__)
+    try:
+        value: R = dec(raw)
+    except _Refusal as refusal:
+        raise DecodeError(f"{cls.__name__}{''.join(refusal.path)}: {refusal.message}") from None
     if msgpack.packb(raw, use_bin_type=True) != data:
         raise DecodeError(f"{cls.__name__}: not the canonical encoding (non-minimal integer or length prefix)")
     return value
@@ -159,42 +182,44 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _check_bool(raw: Any, where: str) -> bool:
+def _check_bool(raw: Any) -> bool:
     if type(raw) is not bool:
-        raise DecodeError(f"{where}: expected bool, got {_kind(raw)}")
+        raise _Refusal(f"expected bool, got {_kind(raw)}")
     return raw
 
 
 def _int_checker(bound: Range) -> _Decoder:
-    def check(raw: Any, where: str) -> int:
+    low, high = bound.min, bound.max
+
+    def check(raw: Any) -> int:
         if type(raw) is not int:
-            raise DecodeError(f"{where}: expected int, got {_kind(raw)}")
-        if not bound.min <= raw <= bound.max:
-            raise DecodeError(f"{where}: {raw} outside [{bound.min}, {bound.max}]")
+            raise _Refusal(f"expected int, got {_kind(raw)}")
+        if not low <= raw <= high:
+            raise _Refusal(f"{raw} outside [{low}, {high}]")
         return raw
 
     return check
 
 
 def _bytes_checker(bound: Size | None) -> _Decoder:
-    def check(raw: Any, where: str) -> bytes:
+    def check(raw: Any) -> bytes:
         if type(raw) is not bytes:
-            raise DecodeError(f"{where}: expected bytes, got {_kind(raw)}")
+            raise _Refusal(f"expected bytes, got {_kind(raw)}")
         if bound is not None and not bound.min <= len(raw) <= bound.max:
-            raise DecodeError(f"{where}: expected {_size_text(bound)} bytes, got {len(raw)}")
+            raise _Refusal(f"expected {_size_text(bound)} bytes, got {len(raw)}")
         return raw
 
     return check
 
 
 def _str_checker(bound: Size | None) -> _Decoder:
-    def check(raw: Any, where: str) -> str:
+    def check(raw: Any) -> str:
         if type(raw) is not str:
-            raise DecodeError(f"{where}: expected str, got {_kind(raw)}")
+            raise _Refusal(f"expected str, got {_kind(raw)}")
         if bound is not None:
             n = len(raw.encode())
             if not bound.min <= n <= bound.max:
-                raise DecodeError(f"{where}: expected {_size_text(bound)} UTF-8 bytes, got {n}")
+                raise _Refusal(f"expected {_size_text(bound)} UTF-8 bytes, got {n}")
         return raw
 
     return check
@@ -206,14 +231,18 @@ def _tuple_plan(item: Any, bound: Size | None) -> tuple[_Encoder, _Decoder]:
     def enc(value: tuple[Any, ...]) -> list[Any]:
         return [item_enc(v) for v in value]
 
-    def dec(raw: Any, where: str) -> tuple[Any, ...]:
+    def dec(raw: Any) -> tuple[Any, ...]:
         if type(raw) is not tuple:
-            raise DecodeError(f"{where}: expected array, got {_kind(raw)}")
+            raise _Refusal(f"expected array, got {_kind(raw)}")
         if bound is not None and not bound.min <= len(raw) <= bound.max:
-            raise DecodeError(f"{where}: expected {_size_text(bound)} items, got {len(raw)}")
-        return tuple(item_dec(v, f"{where}[{i}]") for i, v in enumerate(raw))
+            raise _Refusal(f"expected {_size_text(bound)} items, got {len(raw)}")
+        try:
+            return tuple([item_dec(v) for v in raw])
+        except _Refusal as refusal:
+            raise refusal.within(f"[{_refusing([item_dec] * len(raw), raw)}]") from None
 
-    return enc, dec
+    # msgpack packs a tuple as an array, so items that encode as themselves need no copy.
+    return (_identity if item_enc is _identity else enc), dec
 
 
 def _optional_plan(inner: Any) -> tuple[_Encoder, _Decoder]:
@@ -222,10 +251,10 @@ def _optional_plan(inner: Any) -> tuple[_Encoder, _Decoder]:
     def enc(value: Any) -> Any:
         return None if value is None else inner_enc(value)
 
-    def dec(raw: Any, where: str) -> Any:
-        return None if raw is None else inner_dec(raw, where)
+    def dec(raw: Any) -> Any:
+        return None if raw is None else inner_dec(raw)
 
-    return enc, dec
+    return (_identity if inner_enc is _identity else enc), dec
 
 
 def _record_plan(cls: type) -> tuple[_Encoder, _Decoder]:
@@ -236,23 +265,30 @@ def _record_plan(cls: type) -> tuple[_Encoder, _Decoder]:
     encoders = [p[0] for p in plans]
     decoders = [p[1] for p in plans]
     arity = len(names)
+    fields_of: Callable[[Any], tuple[Any, ...]] = (
+        operator.attrgetter(*names) if arity > 1 else lambda value: tuple(getattr(value, n) for n in names)
+    )
 
     def enc(value: Any) -> list[Any]:
-        return [e(getattr(value, n)) for e, n in zip(encoders, names, strict=True)]
+        return [e(v) for e, v in zip(encoders, fields_of(value), strict=True)]
 
-    def dec(raw: Any, where: str) -> Any:
+    def dec(raw: Any) -> Any:
         if type(raw) is not tuple:
-            raise DecodeError(f"{where}: expected array of {arity} fields, got {_kind(raw)}")
+            raise _Refusal(f"expected array of {arity} fields, got {_kind(raw)}")
         if len(raw) != arity:
-            raise DecodeError(f"{where}: expected {arity} fields, got {len(raw)}")
-        values = [d(v, f"{where}.{n}") for d, v, n in zip(decoders, raw, names, strict=True)]
+            raise _Refusal(f"expected {arity} fields, got {len(raw)}")
+        try:
+            values = [d(v) for d, v in zip(decoders, raw, strict=True)]
+        except _Refusal as refusal:
+            raise refusal.within(f".{names[_refusing(decoders, raw)]}") from None
         try:
             return cls(*values)
         except (ValueError, TypeError) as exc:
             # Records validate cross-field invariants in __post_init__.
-            raise DecodeError(f"{where}: {exc}") from None
+            raise _Refusal(str(exc)) from None
 
-    return enc, dec
+    # A record of fields that encode as themselves is the tuple of its fields (msgpack packs tuples as arrays).
+    return (fields_of if all(e is _identity for e in encoders) else enc), dec
 
 
 def _tagged_plan(options: tuple[Any, ...]) -> tuple[_Encoder, _Decoder]:
@@ -270,18 +306,31 @@ def _tagged_plan(options: tuple[Any, ...]) -> tuple[_Encoder, _Decoder]:
         tag, inner = by_type[type(value)]
         return [tag, *inner(value)]
 
-    def dec(raw: Any, where: str) -> Any:
+    def dec(raw: Any) -> Any:
         if type(raw) is not tuple or not raw:
-            raise DecodeError(f"{where}: expected tagged array, got {_kind(raw)}")
+            raise _Refusal(f"expected tagged array, got {_kind(raw)}")
         tag = raw[0]
         entry = by_tag.get(tag) if isinstance(tag, str) else None
         if entry is None:
             known = ", ".join(sorted(by_tag))
-            raise DecodeError(f"{where}: unknown kind {tag!r} (expected one of {known})")
-        _, _, inner = entry
-        return inner(raw[1:], f"{where}<{tag}>")
+            raise _Refusal(f"unknown kind {tag!r} (expected one of {known})")
+        try:
+            return entry[2](raw[1:])
+        except _Refusal as refusal:
+            raise refusal.within(f"<{tag}>") from None
 
     return enc, dec
+
+
+def _refusing(decoders: Sequence[_Decoder], raw: Sequence[Any]) -> int:
+    """The position of the first item its decoder refuses. Decoding is deterministic, so after a refusal this finds
+    where it came from without the happy path keeping count."""
+    for position, (decoder, item) in enumerate(zip(decoders, raw, strict=True)):
+        try:
+            decoder(item)
+        except _Refusal:
+            return position
+    raise AssertionError("a refusal that does not recur")
 
 
 def _size_text(bound: Size) -> str:

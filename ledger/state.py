@@ -25,7 +25,7 @@ import functools
 import hashlib
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol, TypeVar
 
 from ledger import codec, domains, keys
@@ -116,15 +116,15 @@ class MemberRecord:
     since: int
     issuer_keys: Annotated[tuple[KeyId, ...], Size(0, MAX_ISSUER_KEYS)]
 
+    #: The node key's C2SP key id (node keys are named by member id): derived once, since the rules compare every
+    #: signature's key id with it.
+    node_key_id: bytes = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         check_member_id(self.id)
         if len(set(self.issuer_keys)) != len(self.issuer_keys):
             raise ValueError("issuer key ids must not repeat")
-
-    @property
-    def node_key_id(self) -> bytes:
-        """The node key's C2SP key id; node keys are named by member id."""
-        return keys.key_id(self.id, self.node_key)
+        object.__setattr__(self, "node_key_id", keys.key_id(self.id, self.node_key))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ A commit certificate needs signatures from validators holding strictly more than
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -22,8 +23,14 @@ Power = Annotated[int, Range(0, MAX_POWER)]
 
 def check_member_id(member_id: str) -> None:
     """Raise ValueError unless `member_id` has the form DESIGN §2 requires."""
-    if not MEMBER_ID_PATTERN.fullmatch(member_id):
+    if not _is_member_id(member_id):
         raise ValueError(f"member id {member_id!r} must match {MEMBER_ID_PATTERN.pattern}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_member_id(member_id: str) -> bool:
+    # Cached: the same few member ids are checked in every event and record a node decodes.
+    return MEMBER_ID_PATTERN.fullmatch(member_id) is not None
 
 
 @dataclass(frozen=True, slots=True)
