@@ -25,6 +25,13 @@ pages -- scattered writes made every commit rewrite thousands of pages. Layout (
     ref; empty subtrees are never stored.
 ``SMT_ROOTS``: u64 version -> the ref of that version's root (all zero for the empty map). Versions are block
     heights and strictly increase; version 0 is genesis. A version that changed nothing keeps the previous root.
+``SMT_LATEST``: key -> value, for every key present in the latest version: the *latest-value index*.
+
+The rules read the latest version only, and mostly for keys that are absent (every issue checks that its
+credential is new). Walking the tree costs one B-tree lookup per level, about log2(n) + 1 of them; the index
+answers in one. It is derived data, written in the same transaction as the nodes, so it never disagrees with
+the latest root; reads at any older version, and every proof, walk the tree. `rebuild_latest` recreates it from
+the tree (a store written before the index existed).
 
 Values live inline in their leaves: a separate table keyed by value hash would cost one more scattered write per
 changed key and one more read per `get`. Nothing is pruned: each version adds about
@@ -36,8 +43,9 @@ not once per key. A sub-batch of one key takes a tight loop down its path and ba
 and appended with one cursor ``putmulti``.
 
 Reads (`get`, `prove`) keep recently used upper-level nodes (depth < `CACHE_DEPTH`) in a bounded two-generation
-cache. A ref names immutable content, so a cached record is never stale, whichever transaction read it. Updates
-bypass the cache: they read each old node once, so caching would only churn it.
+cache. A ref names immutable content, so a cached record is never stale, whichever transaction read or wrote it.
+An update reads each old node once, so it caches only the top nodes it writes (depth < `UPDATE_CACHE_DEPTH`),
+through which the next update's paths all run again.
 """
 
 from __future__ import annotations
@@ -51,11 +59,14 @@ import lmdb
 
 from ledger.domains import SMT_LEAF, SMT_NODE
 from ledger.errors import StorageError
-from ledger.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
+from ledger.schema import SMT_LATEST, SMT_NODES, SMT_ROOTS, from_u64, u64
 from ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
 CACHE_DEPTH = 16
+#: Updates cache the nodes they write above this depth, where the next batch's paths all meet again; read back,
+#: they save the next update that many LMDB lookups (about 2**UPDATE_CACHE_DEPTH per block of many changes).
+UPDATE_CACHE_DEPTH = 11
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
 
@@ -86,6 +97,7 @@ class StateMap:
     def __init__(self, env: lmdb.Environment, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._nodes = env.open_db(SMT_NODES, create=False)
         self._roots = env.open_db(SMT_ROOTS, create=False)
+        self._latest = env.open_db(SMT_LATEST, create=False)
         self._cache = _NodeCache(cache_size)
 
     def latest_version(self, txn: lmdb.Transaction[bytes]) -> int | None:
@@ -117,7 +129,7 @@ class StateMap:
         base = self._root_ref(txn, None)
         root = base
         if batch:
-            updater = _Updater(txn, self._nodes, u64(version), batch)
+            updater = _Updater(txn, self._nodes, u64(version), batch, self._cache)
             root = updater.apply(base, 0, 0, len(batch))[0]
             if updater.new_nodes:
                 new_nodes = sorted(updater.new_nodes.items(), key=_first)
@@ -125,22 +137,48 @@ class StateMap:
                 if added != len(new_nodes):
                     raise StorageError(f"state nodes of version {version} collide with stored nodes")
         txn.put(u64(version), root, db=self._roots, append=True)
+        self._index(txn, batch)
         return root[8:]
 
     def get(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> bytes | None:
         """The value of `key` at `version` (default: the latest), or None if the key is absent."""
         _check_key(key)
-        leaf = self._find(txn, key, self._root_ref(txn, version))[0]
-        if leaf is None or leaf[1:33] != key:
-            return None
-        return leaf[_LEAF_HEAD:]
+        if version is None or version == self.latest_version(txn):
+            return txn.get(key, db=self._latest)
+        return _leaf_value(key, self._find(txn, key, self._root_ref(txn, version))[0])
 
     def prove(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> StateProof:
         """A proof of the value of `key`, or of its absence, against the root at `version` (default: latest)."""
+        return self.get_proven(txn, key, version)[1]
+
+    def get_proven(
+        self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None
+    ) -> tuple[bytes | None, StateProof]:
+        """The value of `key` at `version` (default: the latest) read from the tree, with its proof: one walk, and
+        the value is the one the proof commits to."""
         _check_key(key)
         leaf, siblings = self._find(txn, key, self._root_ref(txn, version))
         siblings.reverse()
-        return StateProof(None if leaf is None else ProofLeaf(leaf[1:33], leaf[33:_LEAF_HEAD]), tuple(siblings))
+        proof = StateProof(None if leaf is None else ProofLeaf(leaf[1:33], leaf[33:_LEAF_HEAD]), tuple(siblings))
+        return _leaf_value(key, leaf), proof
+
+    def rebuild_latest(self, txn: lmdb.Transaction[bytes]) -> int:
+        """Recreate the latest-value index from the tree's latest version (in a write transaction); the key count."""
+        txn.drop(self._latest, delete=False)
+        added: int = txn.cursor(db=self._latest).putmulti(self.items(txn), append=True)[1]
+        return added
+
+    def _index(self, txn: lmdb.Transaction[bytes], batch: list[tuple[int, bytes, bytes | None]]) -> None:
+        """Bring the latest-value index up to date with a sorted batch of changes."""
+        index = self._latest
+        puts: list[tuple[bytes, bytes]] = []
+        for _, key, value in batch:
+            if value is None:
+                txn.delete(key, db=index)
+            else:
+                puts.append((key, value))
+        if puts:
+            txn.cursor(db=index).putmulti(puts)
 
     def items(self, txn: lmdb.Transaction[bytes], version: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) at `version` (default: the latest), in key order; for audits and exports."""
@@ -207,7 +245,7 @@ class _Updater:
     kind was not looked at (it matters only when its sibling became empty and a lone leaf must be lifted).
     """
 
-    __slots__ = ("_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes")
+    __slots__ = ("_cache", "_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes")
 
     def __init__(
         self,
@@ -215,7 +253,9 @@ class _Updater:
         db: lmdb._Database,
         prefix: bytes,
         changes: list[tuple[int, bytes, bytes | None]],
+        cache: _NodeCache,
     ) -> None:
+        self._cache = cache
         self._txn = txn
         self._db = db
         self._prefix = prefix
@@ -231,7 +271,9 @@ class _Updater:
         if ref == EMPTY_REF:
             inserts = [(self._ikeys[i], self._leaf(i)) for i in range(lo, hi) if self._values[i] is not None]
             return self._build(depth, inserts)
-        record = _read_node(self._txn, self._db, ref)
+        record = self._cache.get(ref) if depth < UPDATE_CACHE_DEPTH else None
+        if record is None:
+            record = _read_node(self._txn, self._db, ref)
         if record[0] == _LEAF_TAG:
             return self._build(depth, self._merge_leaf(ref, record, lo, hi))
         left = record[1:41]
@@ -242,7 +284,11 @@ class _Updater:
         new_right, right_is_leaf = self.apply(right, depth + 1, mid, hi) if hi > mid else (right, None)
         if new_left == left and new_right == right:
             return ref, False
-        return self._join(new_left, left_is_leaf, new_right, right_is_leaf)
+        joined = self._join(new_left, left_is_leaf, new_right, right_is_leaf)
+        if depth < UPDATE_CACHE_DEPTH and not joined[1] and joined[0] != EMPTY_REF:
+            # The next update descends through the upper nodes this one wrote: keep them at hand.
+            self._cache.add(joined[0], self.new_nodes[joined[0]])
+        return joined
 
     def _apply_one(self, ref: bytes, depth: int, index: int) -> tuple[bytes, bool | None]:
         """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards."""
@@ -413,6 +459,13 @@ def _read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> 
     if not ((tag == _NODE_TAG and len(record) == _INTERNAL_SIZE) or (tag == _LEAF_TAG and len(record) >= _LEAF_HEAD)):
         raise StorageError(f"state node {ref.hex()} has a malformed record of {len(record)} bytes")
     return record
+
+
+def _leaf_value(key: bytes, leaf: bytes | None) -> bytes | None:
+    """The value in the leaf record a walk for `key` ended in, or None if that leaf is another key's."""
+    if leaf is None or leaf[1:33] != key:
+        return None
+    return leaf[_LEAF_HEAD:]
 
 
 def _check_key(key: bytes) -> None:

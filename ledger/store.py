@@ -44,6 +44,8 @@ from ledger.validators import ValidatorSet
 _GENESIS_KEY = b"genesis"
 _HEIGHT_KEY = b"height"
 _SCHEMA_KEY = b"schema"
+#: The schema before the state map's latest-value index; such a store gets the index when opened.
+_SCHEMA_WITHOUT_INDEX = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,20 @@ class Store:
         self._valsets = db(schema.CHAIN_VALSETS)
         self._consensus = db(schema.CONSENSUS_META)
         self.genesis: Genesis | None = None
-        with self.env.begin() as txn:
+        try:
+            self._open_schema()
+        except BaseException:
+            self.env.close()
+            raise
+
+    def _open_schema(self) -> None:
+        """Check the schema version (bringing a version-1 store up to date) and read the genesis."""
+        with self.env.begin(write=True) as txn:
             version = txn.get(_SCHEMA_KEY, db=self._meta)
-            if version is not None and schema.from_u64(version) != schema.SCHEMA_VERSION:
+            if version is not None and schema.from_u64(version) == _SCHEMA_WITHOUT_INDEX:
+                self.state.rebuild_latest(txn)
+                txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
+            elif version is not None and schema.from_u64(version) != schema.SCHEMA_VERSION:
                 raise StorageError(f"store schema {schema.from_u64(version)}, expected {schema.SCHEMA_VERSION}")
             raw = txn.get(_GENESIS_KEY, db=self._meta)
             if raw is not None:
@@ -251,17 +264,28 @@ class Store:
             height_key = schema.u64(header.height)
             txn.put(height_key, header.encode(), db=self._headers)
             txn.put(height_key, certificate.encode(), db=self._certs)
-            for offset, (raw, event) in enumerate(zip(block.events, events, strict=True)):
-                index_key = schema.u64(first + offset)
-                txn.put(index_key, raw, db=self._entries)
-                if not txn.put(event.id, index_key, db=self._ids, overwrite=False):
-                    raise InvalidBlock(f"block {header.height}: event {event.id.hex()} is already committed")
+            self._put_events(txn, header.height, first, block.events, events)
             if preview.effects.next_validators is not None:
                 txn.put(schema.u64(header.height + 2), codec.encode(preview.effects.next_validators), db=self._valsets)
             for key, value in (consensus or {}).items():
                 txn.put(key, value, db=self._consensus)
             txn.put(_HEIGHT_KEY, height_key, db=self._meta)
         return preview.effects
+
+    def _put_events(
+        self, txn: lmdb.Transaction[bytes], height: int, first: int, raws: Sequence[bytes], events: Sequence[Event]
+    ) -> None:
+        """Store a block's log entries (appended: indexes only grow) and index their ids (in id order, so the
+        B-tree is walked once from left to right rather than at random)."""
+        index_keys = [schema.u64(first + offset) for offset in range(len(raws))]
+        added = txn.cursor(db=self._entries).putmulti(zip(index_keys, raws, strict=True), append=True)[1]
+        if added != len(raws):
+            raise StorageError(f"block {height}: log entries from index {first} are stored already")
+        ids = sorted(zip((event.id for event in events), index_keys, strict=True))
+        if txn.cursor(db=self._ids).putmulti(ids, overwrite=False)[1] != len(ids):
+            stored = ((e.id, txn.get(e.id, db=self._ids)) for e in events)
+            repeated = next(event_id for (event_id, found), key in zip(stored, index_keys, strict=True) if found != key)
+            raise InvalidBlock(f"block {height}: event {repeated.hex()} is already committed")
 
     def _check_header(self, snap: Snapshot, genesis: Genesis, header: Header) -> None:
         height = snap.height
@@ -343,7 +367,8 @@ class _StateAt:
     def __init__(self, store: Store, txn: lmdb.Transaction[bytes], version: int) -> None:
         self._store = store
         self._txn = txn
-        self._version = version
+        # None reads the latest version (from the state map's index) without asking which version is latest.
+        self._version = None if version == store.state.latest_version(txn) else version
 
     def get(self, key: bytes, /) -> bytes | None:
         return self._store.state.get(self._txn, key, self._version)
@@ -433,8 +458,7 @@ class Snapshot:
 
     def prove_state(self, key: bytes, version: int | None = None) -> tuple[bytes | None, StateProof]:
         """The value under `key` and its proof, as of `version` (default: the latest block)."""
-        at = self.height if version is None else version
-        return self._store.state.get(self._txn, key, at), self._store.state.prove(self._txn, key, at)
+        return self._store.state.get_proven(self._txn, key, self.height if version is None else version)
 
     def log_root(self, size: int | None = None) -> bytes:
         return self._store.log.root(self._txn, size)

@@ -13,7 +13,7 @@ import lmdb
 import pytest
 
 from ledger.errors import StorageError, VerificationError
-from ledger.schema import SMT_NODES, open_env, u64
+from ledger.schema import SMT_LATEST, SMT_NODES, open_env, u64
 from ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
 from ledger.statemap import StateMap
 
@@ -269,7 +269,7 @@ def test_missing_or_malformed_nodes_raise_storage_errors(env: lmdb.Environment, 
         leaf_ref = next(ref for ref, record in txn.cursor(db=nodes) if record[1:33] == K)
         txn.put(leaf_ref, b"\x02short", db=nodes)
     with env.begin() as txn, pytest.raises(StorageError, match="malformed record of 6 bytes"):
-        smap.get(txn, K)
+        smap.get_proven(txn, K)
     with env.begin(write=True) as txn:
         txn.delete(leaf_ref, db=nodes)
     with env.begin() as txn, pytest.raises(StorageError, match=f"state node {leaf_ref.hex()} is missing"):
@@ -320,3 +320,31 @@ def one_batch_root(model: dict[bytes, bytes]) -> bytes:
             return write(scratch, StateMap(scratch), 0, model)
         finally:
             scratch.close()
+
+
+def test_latest_reads_come_from_the_index_and_older_ones_from_the_tree(env: lmdb.Environment, smap: StateMap) -> None:
+    write(env, smap, 0, {K: b"1", FAR: b"2"})
+    write(env, smap, 1, {K: b"3", FAR: None, DEEP: b"4"})
+    with env.begin() as txn:
+        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"3", None, b"4"]
+        assert [smap.get(txn, key, 1) for key in (K, FAR, DEEP)] == [b"3", None, b"4"]
+        assert [smap.get(txn, key, 0) for key in (K, FAR, DEEP)] == [b"1", b"2", None]
+        index = env.open_db(SMT_LATEST, txn=txn, create=False)
+        assert dict(txn.cursor(db=index)) == {K: b"3", DEEP: b"4"}
+
+
+def test_rebuilding_the_index_recreates_it_from_the_tree(env: lmdb.Environment, smap: StateMap) -> None:
+    rng = random.Random(5)
+    keys = [rng.randbytes(32) for _ in range(300)]
+    for version in range(3):
+        write(env, smap, version, {k: rng.randbytes(5) if rng.random() < 0.8 else None for k in rng.sample(keys, 150)})
+    index = env.open_db(SMT_LATEST, create=False)
+    with env.begin() as txn:
+        before = dict(txn.cursor(db=index))
+        assert before == dict(smap.items(txn))
+    with env.begin(write=True) as txn:
+        txn.drop(index, delete=False)
+        txn.put(K, b"stale", db=index)
+        assert smap.rebuild_latest(txn) == len(before)
+    with env.begin() as txn:
+        assert dict(txn.cursor(db=index)) == before

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import merkle, smt
+from ledger import merkle, schema, smt
 from ledger.block import Block
 from ledger.errors import InvalidBlock, StorageError
 from ledger.events import KeyRetire, MemberAdd, Revoke, decode_event
@@ -114,6 +114,39 @@ def test_store_reopens_with_the_same_chain_and_refuses_another_genesis(tmp_path:
     again.close()
 
 
+def test_a_store_written_before_the_state_index_gets_it_on_open(tmp_path: Path, network) -> None:  # type: ignore[no-untyped-def]
+    m0 = network["m0.test"]
+    store = Store(tmp_path / "db")
+    store.initialize(network.genesis)
+    commit(store, network, issue(m0, digest("a")), issue(m0, digest("b")))
+    commit(store, network, signed(Revoke(digest("a"), 0), m0.issuer))
+    with store.snapshot() as snap:
+        before = {d: get_credential(snap.state_view(), digest(d)) for d in "abc"}
+    # What a schema-1 store looks like: no latest-value index.
+    index = store.env.open_db(schema.SMT_LATEST)
+    with store.env.begin(write=True) as txn:
+        txn.drop(index, delete=False)
+        txn.put(b"schema", schema.u64(1), db=store.env.open_db(schema.CHAIN_META, txn=txn))
+    store.close()
+    again = Store(tmp_path / "db")
+    with again.snapshot() as snap:
+        assert {d: get_credential(snap.state_view(), digest(d)) for d in "abc"} == before
+    with again.env.begin() as txn:
+        assert txn.get(b"schema", db=again.env.open_db(schema.CHAIN_META, txn=txn)) == schema.u64(schema.SCHEMA_VERSION)
+    commit(again, network, issue(m0, digest("c")))
+    again.close()
+
+
+def test_a_store_of_an_unknown_schema_is_refused(tmp_path: Path, network) -> None:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "db")
+    store.initialize(network.genesis)
+    with store.env.begin(write=True) as txn:
+        txn.put(b"schema", schema.u64(99), db=store.env.open_db(schema.CHAIN_META, txn=txn))
+    store.close()
+    with pytest.raises(StorageError, match="store schema 99, expected 2"):
+        Store(tmp_path / "db")
+
+
 def test_governance_change_schedules_the_new_set_two_heights_later(store, network) -> None:  # type: ignore[no-untyped-def]
     newcomer = make_member("m9.test", 1)
     add = by_governance(network, MemberAdd(**dataclasses.asdict(newcomer.add_payload())))
@@ -133,3 +166,22 @@ def test_block_with_a_refused_event_is_invalid(store, network) -> None:  # type:
     with pytest.raises(InvalidBlock, match="block 1: not-the-member"):
         store.commit_block(forged, certify(network, forged))
     assert store.height() == 0
+
+
+def test_the_event_index_refuses_an_id_already_stored(store, network) -> None:  # type: ignore[no-untyped-def]
+    # The rules refuse replays first; this guard keeps the index one-to-one even if they did not.
+    m0 = network["m0.test"]
+    commit(store, network, issue(m0, digest("a")))
+    with store.snapshot() as snap:
+        stored = decode_event(snap.entry(0))
+    fresh = issue(m0, digest("b"))
+    with store.env.begin(write=True) as txn:
+        with pytest.raises(InvalidBlock, match=f"event {stored.id.hex()} is already committed"):
+            store._put_events(txn, 2, 1, [fresh.encode(), stored.encode()], [fresh, stored])
+        txn.abort()
+    with (
+        pytest.raises(StorageError, match="log entries from index 0 are stored already"),
+        store.env.begin(write=True) as txn,
+    ):
+        store._put_events(txn, 2, 0, [fresh.encode()], [fresh])
+    assert store.height() == 1
