@@ -5,7 +5,8 @@ The chain (default 1,000,000 events: issues by four members, with a revocation a
 is built as `bench.store` builds one: signatures made in a process pool, blocks built, certified by the four node
 keys and committed through `Store.commit_block`. The audit then replays it from genesis into a fresh store with
 `node.audit.Auditor` (every certificate, signature and rule, log and state roots, and the node's stored log and
-state-map nodes compared), with one signature-checking worker per core.
+state-map nodes compared), with one worker per core checking signatures ahead of the replay and comparing the
+node's files behind it.
 
 Target (issue): >= 10,000 events/s. Run ``python -m bench audit`` or ``python -m bench audit --events 100000``.
 """
@@ -135,10 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert result.clean, result.discrepancy
     rate = result.events_per_second
     # On a machine shared with other work, wall time measures the neighbours too. CPU time does not: the replay is
-    # one serial process, the signature checks spread over the rest, so on `cores` cores of its own the audit would
-    # run at events / max(replay CPU, all CPU / cores).
+    # one serial process, the signature checks and comparisons spread over the rest, so on `cores` cores of its own
+    # the audit would run at events / max(replay CPU, all CPU / cores).
     per_event = 1e6 / max(result.events, 1)
-    own = result.events / max(result.replay_cpu, (result.replay_cpu + result.signature_cpu) / cores)
+    workers_cpu = result.signature_cpu + result.comparison_cpu
+    own = result.events / max(result.replay_cpu, (result.replay_cpu + workers_cpu) / cores)
     print(
         f"credledger audit: {result.events:,} events in {result.height:,} blocks of {args.block:,}, 4 validators, "
         f"{args.workers} workers on {os.cpu_count()} cores (chain built in {built_in:,.0f} s; "
@@ -149,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  ratio (wall)                                             {rate / bound_wall:>10.2f}")
     print(
         f"  CPU per event: replay (serial) {result.replay_cpu * per_event:,.0f} us, "
-        f"signature checks {result.signature_cpu * per_event:,.0f} us"
+        f"signature checks {result.signature_cpu * per_event:,.0f} us, "
+        f"comparisons with the node's files {result.comparison_cpu * per_event:,.0f} us"
     )
     print(f"  events/s on {cores} cores of its own, from CPU time          {own:>10,.0f}")
     print(f"  Ed25519 bound on {args.workers} cores of its own, from CPU time     {bound_cpu:>10,.0f}")

@@ -10,16 +10,14 @@ set's power), every ledger rule, and the log and state roots the header commits 
 checks the certificate names this header, so a stored header altered after the fact is named as such.
 
 Signatures dominate the cost (DESIGN §12), so they are checked ahead of the replay in a process pool on every
-core. A worker decodes a batch of events and verifies each signature under the key its (member, key id) names in
-a *key directory*: the genesis keys plus every key a member.add, member.update or key.add event carried, learned
-from the workers' results in log order. A key id is derived from the key, and an id that two keys would share is
-dropped from the directory, so a worker's "verified" means the same as the rules' check: the leaf hashes it
-returns go to `commit_block(verified=...)`, which then skips those Ed25519 checks but still looks up every key
-and applies every rule. An event whose key the directory does not know yet (added a few batches earlier) is
-simply left to the rules. A signature that fails under a known key is a discrepancy at once.
+core (`node.auditbatches`); the leaf hashes of events whose signatures were checked go to
+`commit_block(verified=...)`, which then skips those Ed25519 checks but still looks up every key and applies
+every rule. A signature that fails under a key the workers know is a discrepancy at once.
 
-With a data directory, after each block the node's own stored log nodes, state-map nodes and state root are
-compared with the replay's (`node.auditsource.StoredChain`).
+With a data directory, the node's own stored log nodes, state-map nodes and state root are compared with the
+replay's after each block (`node.auditsource.StoredChain`), in the pool when there is one, trailing the replay by
+a few blocks; every comparison is finished before a checkpoint is saved. A discrepancy the audit stops at is
+saved with the checkpoint, so `--resume` names it again rather than continuing past it.
 
 The replay store lives in a state directory with ``checkpoint.json``, the last audited checkpoint. `resume=True`
 continues from there: it checks that the source's block at that height is the one audited and, with a
@@ -30,184 +28,31 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgpack
-
-from ledger import domains, merkle
+from ledger import merkle
 from ledger.block import CertifiedBlock, verify_certified_header
-from ledger.errors import BadSignature, DecodeError, InvalidBlock, VerificationError
-from ledger.events import Issue, KeyAdd, MemberAdd, MemberUpdate, Payload, Reinstate, Revoke, Suspend, decode_event
+from ledger.errors import DecodeError, InvalidBlock, VerificationError
+from ledger.events import Issue, Reinstate, Revoke, Suspend
 from ledger.genesis import Genesis
-from ledger.keys import key_id, verify_signature
 from ledger.note import Checkpoint, SignedNote
 from ledger.state import active_members
 from ledger.store import Store
+from node.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
 from node.auditsource import AuditDiscrepancy, ChainSource, Discrepancy, ReplayView, StoredChain
 from node.progress import Progress
 
-#: Events per task sent to a worker: large enough to amortise the pickling, small enough to keep all cores busy.
-BATCH_EVENTS = 2_000
-#: Batches in flight per worker, so no core waits for the replay to hand out work.
-BATCHES_AHEAD = 3
 CHECKPOINT_FILE = "checkpoint.json"
 TALLY_FILE = "tally.json"
 REPLAY_DIR = "replay"
-#: How much lower the signature workers' scheduling priority is than the replay's.
-WORKER_NICENESS = 5
 #: How often the resume checkpoint is rewritten during a long audit (seconds).
 SAVE_INTERVAL = 5.0
-
-KeyDirectory = dict[tuple[str, bytes], bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """What a worker found in a batch of encoded events."""
-
-    verified: tuple[bytes, ...]
-    #: (position in the batch, what failed) for signatures that do not verify under the key their id names.
-    bad: tuple[tuple[int, str], ...]
-    #: Keys the batch's membership events carry, in log order.
-    keys: tuple[tuple[str, bytes], ...]
-    #: Payload kinds counted, and the credential events the summary needs (kind, digest, expiry).
-    kinds: Mapping[str, int]
-    credentials: tuple[tuple[str, bytes, int | None], ...]
-    #: CPU seconds the worker spent on the batch.
-    cpu: float = 0.0
-
-
-def verify_batch(raws: Sequence[bytes], directory: Mapping[tuple[str, bytes], bytes]) -> BatchResult:
-    """Check the signatures of encoded events under the keys `directory` names (runs in a worker process).
-
-    Events are read with msgpack's C unpacker rather than the strict codec: the replay decodes every event
-    strictly anyway, and for the canonical encoding it accepts, the bytes a signature covers are exactly the
-    event's 4-item array cut before its signatures, re-headed as a 3-item array (`UnsignedEvent`). Anything
-    unexpected here is left unverified, for the replay to judge.
-    """
-    started = time.process_time()
-    verified: list[bytes] = []
-    bad: list[tuple[int, str]] = []
-    learned: list[tuple[str, bytes]] = []
-    kinds: Counter[str] = Counter()
-    credentials: list[tuple[str, bytes, int | None]] = []
-    for position, raw in enumerate(raws):
-        parsed = event_parts(raw)
-        if parsed is None:
-            continue
-        signed, payload, signatures = parsed
-        message = domains.EVENT + signed
-        known = True
-        for member, kid, signature in signatures:
-            public = directory.get((member, kid))
-            if public is None:
-                known = False
-                break
-            try:
-                verify_signature(public, message, signature)
-            except BadSignature:
-                bad.append((position, f"signature by {member}+{kid.hex()} does not verify"))
-                known = False
-                break
-        if known:
-            verified.append(merkle.leaf_hash(raw))
-        tag = payload[0]
-        kinds[tag] += 1
-        if tag in _CREDENTIAL_TAGS:
-            digest = payload[1]
-            expires = payload[_ISSUE_EXPIRES] if tag == Issue.TAG else None
-            if tag != Issue.TAG or expires is not None:
-                credentials.append((tag, digest, expires))
-        elif tag in _KEY_TAGS:
-            try:
-                learned.extend(_keys_carried(decode_event(raw).payload))
-            except DecodeError:
-                continue  # the replay names it, at its block
-    cpu = time.process_time() - started
-    return BatchResult(tuple(verified), tuple(bad), tuple(learned), dict(kinds), tuple(credentials), cpu)
-
-
-#: Positions in a payload's encoding ([tag, fields...]), from the records' declared field order.
-_ISSUE_EXPIRES = 1 + [f.name for f in dataclasses.fields(Issue)].index("expires_ms")
-_CREDENTIAL_TAGS = frozenset(cls.TAG for cls in (Issue, Revoke, Suspend, Reinstate))
-_KEY_TAGS = frozenset(cls.TAG for cls in (MemberAdd, MemberUpdate, KeyAdd))
-_EVENT_ARRAY = 0x94  # the canonical header of an event's 4-field array
-_UNSIGNED_ARRAY = b"\x93"  # ... and of the 3-field unsigned event
-
-
-def event_parts(raw: bytes) -> tuple[bytes, tuple[Any, ...], list[tuple[str, bytes, bytes]]] | None:
-    """(signed bytes, payload array, signatures) of an encoded event, or None if it does not look like one."""
-    if not raw or raw[0] != _EVENT_ARRAY:
-        return None
-    unpacker = msgpack.Unpacker(raw=False, use_list=False, max_buffer_size=len(raw))
-    unpacker.feed(raw[1:])
-    try:
-        unpacker.skip()  # origin
-        unpacker.skip()  # time
-        payload = unpacker.unpack()
-        cut = unpacker.tell()
-        signatures = unpacker.unpack()
-    except (ValueError, msgpack.UnpackException):
-        return None
-    well_formed = (
-        isinstance(payload, tuple)
-        and payload
-        and isinstance(payload[0], str)
-        and isinstance(signatures, tuple)
-        and signatures
-        and all(
-            isinstance(sig, tuple)
-            and len(sig) == 3
-            and isinstance(sig[0], str)
-            and isinstance(sig[1], bytes)
-            and isinstance(sig[2], bytes)
-            for sig in signatures
-        )
-    )
-    if not well_formed:
-        return None
-    checked = [(sig[0], sig[1], sig[2]) for sig in signatures]
-    return _UNSIGNED_ARRAY + raw[1 : 1 + cut], payload, checked
-
-
-def _keys_carried(payload: Payload) -> list[tuple[str, bytes]]:
-    if isinstance(payload, MemberAdd):
-        return [(payload.member, payload.node_key), *((payload.member, k) for k in payload.issuer_keys)]
-    if isinstance(payload, MemberUpdate):
-        return [(payload.member, payload.node_key)]
-    if isinstance(payload, KeyAdd):
-        return [(payload.member, payload.public_key)]
-    return []
-
-
-class Keys:
-    """The key directory: (member, key id) -> public key, with ids that two keys claim dropped for good."""
-
-    def __init__(self, genesis: Genesis) -> None:
-        self.directory: KeyDirectory = {}
-        self._ambiguous: set[tuple[str, bytes]] = set()
-        for member in genesis.members:
-            self.learn([(member.member, member.node_key), *((member.member, k) for k in member.issuer_keys)])
-
-    def learn(self, keys: Iterable[tuple[str, bytes]]) -> None:
-        for member, public in keys:
-            slot = (member, key_id(member, public))
-            if slot in self._ambiguous:
-                continue
-            known = self.directory.get(slot)
-            if known is None:
-                self.directory[slot] = public
-            elif known != public:
-                del self.directory[slot]
-                self._ambiguous.add(slot)
 
 
 @dataclass
@@ -220,6 +65,8 @@ class Tally:
     expiring: dict[bytes, int] = field(default_factory=dict)
     #: CPU seconds spent checking signatures (in the workers, or here), this run.
     signature_cpu: float = 0.0
+    #: CPU seconds the workers spent comparing a node's files with the replay, this run.
+    comparison_cpu: float = 0.0
 
     def add(self, result: BatchResult) -> None:
         self.kinds.update(result.kinds)
@@ -289,9 +136,11 @@ class AuditResult:
     resumed: bool
     #: The height after which `event_kinds` and `credentials` were counted (0: the whole chain).
     counted_from: int = 0
-    #: CPU seconds of this process (the replay: the one serial step) and of the signature checks, this run.
+    #: CPU seconds of this process (the replay: the one serial step), of the signature checks and of the
+    #: comparisons made in workers, this run.
     replay_cpu: float = 0.0
     signature_cpu: float = 0.0
+    comparison_cpu: float = 0.0
 
     @property
     def clean(self) -> bool:
@@ -318,7 +167,11 @@ class AuditResult:
             "validators": self.validators,
             "credentials": dict(self.credentials),
             "counted_from": self.counted_from,
-            "cpu_s": {"replay": round(self.replay_cpu, 3), "signatures": round(self.signature_cpu, 3)},
+            "cpu_s": {
+                "replay": round(self.replay_cpu, 3),
+                "signatures": round(self.signature_cpu, 3),
+                "comparisons": round(self.comparison_cpu, 3),
+            },
             "elapsed_s": round(self.elapsed, 3),
             "events_per_s": round(self.events_per_second),
             "discrepancy": None
@@ -369,6 +222,7 @@ class Auditor:
             discrepancy = None
             try:
                 if resume and start:
+                    self._repeat_recorded_discrepancy()
                     self._check_extends(replay, start, target)
                 if target < start:
                     raise AuditDiscrepancy(
@@ -392,7 +246,12 @@ class Auditor:
             # Signatures checked in this process (no pool) are not the replay's own work.
             inline = tally.signature_cpu if self._inline else 0.0
             replay_cpu = time.process_time() - started_cpu - inline
-            return dataclasses.replace(result, replay_cpu=replay_cpu, signature_cpu=tally.signature_cpu)
+            return dataclasses.replace(
+                result,
+                replay_cpu=replay_cpu,
+                signature_cpu=tally.signature_cpu,
+                comparison_cpu=tally.comparison_cpu,
+            )
         finally:
             replay.close()
 
@@ -405,10 +264,12 @@ class Auditor:
         total = self._events_between(start, target)
         progress = self.make_progress(total) if self.make_progress else None
         saved_at = self.clock()
-        pool = _pool(self.workers) if self.workers > 0 and total > BATCH_EVENTS // 4 else None
+        pool = make_pool(self.workers, total)
         self._inline = pool is None
+        comparisons = None if stored is None else Comparisons(stored, view, self.state_dir / REPLAY_DIR, pool)
+        discrepancy: Discrepancy | None = None
         try:
-            batches = _Batches(
+            batches = Batches(
                 self.source, start, target, pool=pool, keys=keys, ahead=BATCHES_AHEAD * max(self.workers, 1)
             )
             for block, result in batches:
@@ -420,24 +281,33 @@ class Auditor:
                 self._commit(replay, block, frozenset(result.verified))
                 keys.learn(result.keys)
                 tally.add(result)
-                if stored is not None:
-                    stored.compare_block(view, header)
+                if comparisons is not None:
+                    comparisons.submit(header)
                 if progress is not None:
                     progress.advance(header.event_count, f"block {header.height}/{target}")
                 if self.clock() - saved_at >= SAVE_INTERVAL:
+                    if comparisons is not None:
+                        comparisons.drain()  # a saved checkpoint vouches for every block up to it
                     self._save(replay)
                     saved_at = self.clock()
-            if stored is not None:
+            if comparisons is not None and stored is not None:
+                comparisons.drain()
                 with replay.snapshot() as snap:
                     stored.compare_tail(view, snap.log_size)
+        except AuditDiscrepancy as exc:
+            discrepancy = exc.discrepancy
+            raise
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
+            if comparisons is not None:
+                tally.comparison_cpu += comparisons.cpu
             if progress is not None:
                 progress.finish()
-            self._save(replay)
+            self._save(replay, discrepancy)
 
     def _commit(self, replay: Store, certified: CertifiedBlock, verified: frozenset[bytes]) -> None:
+        """Check the certificate names the header, then commit the block into the replay store."""
         header = certified.header
         height = header.height
         try:
@@ -488,6 +358,19 @@ class Auditor:
 
     # --- resume -------------------------------------------------------------------------------------------------
 
+    def _repeat_recorded_discrepancy(self) -> None:
+        """A resumed audit does not continue past a discrepancy the audit it resumes found: it names it again."""
+        recorded = (read_checkpoint(self.state_dir) or {}).get("discrepancy")
+        if isinstance(recorded, dict):
+            raise AuditDiscrepancy(
+                Discrepancy(
+                    int(recorded.get("height", 0)),
+                    str(recorded.get("kind", "recorded")),
+                    f"{recorded.get('detail', '')} (found by the audit this one resumes; audit again without "
+                    "--resume to start over)",
+                )
+            )
+
     def _check_extends(self, replay: Store, start: int, target: int) -> None:
         """The source's block `start` is the one audited, and its log now extends the audited log."""
         with replay.snapshot() as snap:
@@ -510,8 +393,10 @@ class Auditor:
         """Keep the counts with the height they hold at, so a resumed audit sums the whole chain."""
         _write_json(self.state_dir / TALLY_FILE, tally.to_json(replay.height()))
 
-    def _save(self, replay: Store) -> None:
-        """Write the last audited checkpoint (atomically: a crash leaves the old file or the new one)."""
+    def _save(self, replay: Store, discrepancy: Discrepancy | None = None) -> None:
+        """Write the last audited checkpoint (atomically: a crash leaves the old file or the new one), with the
+        discrepancy the audit stopped at, if any: the replay may have gone past a block whose comparison with a
+        node's files failed, and `--resume` must not pass over it."""
         with replay.snapshot() as snap:
             height = snap.height
             if height == 0:
@@ -529,6 +414,8 @@ class Auditor:
             "checkpoint": note,
             "saved_ms": int(time.time() * 1000),
         }
+        if discrepancy is not None:
+            document["discrepancy"] = dataclasses.asdict(discrepancy)
         _write_json(self.state_dir / CHECKPOINT_FILE, document)
 
     # --- summary ------------------------------------------------------------------------------------------------
@@ -569,98 +456,6 @@ class Auditor:
             resumed=resumed,
             counted_from=counted_from,
         )
-
-
-class _Batches:
-    """Blocks in order with their workers' results, keeping the pool busy BATCHES_AHEAD batches ahead.
-
-    Blocks are grouped into tasks of about BATCH_EVENTS events (many small blocks, or one block split in several);
-    each block is yielded once all its events' results are in.
-    """
-
-    def __init__(
-        self,
-        source: ChainSource,
-        start: int,
-        target: int,
-        *,
-        pool: Executor | None,
-        keys: Keys,
-        ahead: int,
-    ) -> None:
-        self._source = source
-        self._next = start + 1
-        self._target = target
-        self._pool = pool
-        self._keys = keys
-        self._ahead = ahead
-        # Each entry: a block and the futures (or results) of the batches covering its events, in order.
-        self._queue: deque[tuple[CertifiedBlock, list[Future[BatchResult] | BatchResult]]] = deque()
-        self._tasks = 0
-
-    def __iter__(self) -> _Batches:
-        return self
-
-    def __next__(self) -> tuple[CertifiedBlock, BatchResult]:
-        self._fill()
-        if not self._queue:
-            raise StopIteration
-        block, parts = self._queue.popleft()
-        results = [p.result() if isinstance(p, Future) else p for p in parts]
-        self._tasks -= sum(1 for p in parts if isinstance(p, Future))
-        return block, _merge(results)
-
-    def _fill(self) -> None:
-        while self._next <= self._target and (not self._queue or self._tasks < self._ahead):
-            block = self._source.block(self._next)
-            if block.header.height != self._next:
-                found = Discrepancy(self._next, "block", f"asked for block {self._next}, got {block.header.height}")
-                raise AuditDiscrepancy(found)
-            self._next += 1
-            events = block.block.events
-            parts: list[Future[BatchResult] | BatchResult] = []
-            for offset in range(0, len(events), BATCH_EVENTS):
-                chunk = events[offset : offset + BATCH_EVENTS]
-                if self._pool is None:
-                    parts.append(verify_batch(chunk, self._keys.directory))
-                else:
-                    parts.append(self._pool.submit(verify_batch, chunk, dict(self._keys.directory)))
-                    self._tasks += 1
-            self._queue.append((block, parts))
-            if self._pool is None:
-                return
-
-
-def _merge(results: list[BatchResult]) -> BatchResult:
-    if len(results) == 1:
-        return results[0]
-    verified: list[bytes] = []
-    bad: list[tuple[int, str]] = []
-    keys: list[tuple[str, bytes]] = []
-    kinds: Counter[str] = Counter()
-    credentials: list[tuple[str, bytes, int | None]] = []
-    offset = 0
-    for result in results:
-        verified.extend(result.verified)
-        bad.extend((offset + position, detail) for position, detail in result.bad)
-        keys.extend(result.keys)
-        kinds.update(result.kinds)
-        credentials.extend(result.credentials)
-        offset += BATCH_EVENTS
-    cpu = sum(result.cpu for result in results)
-    return BatchResult(tuple(verified), tuple(bad), tuple(keys), dict(kinds), tuple(credentials), cpu)
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # forkserver: workers start from a clean process, never from a fork of one holding LMDB maps and threads.
-    context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_yield_to_the_replay)
-
-
-def _yield_to_the_replay() -> None:
-    """Run a worker at a lower priority: the replay is the one serial step, so it should never wait for a core
-    while workers, already ahead, check signatures it will need only later."""
-    os.nice(WORKER_NICENESS)
 
 
 def _remove_replay(state_dir: Path) -> None:

@@ -8,9 +8,10 @@ sizes (for `--resume`). Neither kind is trusted: the auditor replays every block
 A data directory is read through raw LMDB read transactions on an environment opened read-only -- not through
 `ledger.store.Store`, which writes on open -- so an auditor can examine a node's files while the node runs, and
 reads exactly the bytes the node stored. It can also say more than a node's API: after each replayed block,
-`StoredChain.compare_block` checks the node's own stored log nodes, state-map nodes, state root and event-id
-index against what the replay produced, so an altered file is caught at the block the altered data belongs to,
-even where the altered data would only show in some later proof.
+`StoredChain.compare_block` checks the node's own stored log nodes, state-map nodes and state root against what
+the replay produced, so an altered file is caught at the block the altered data belongs to, even where the
+altered data would only show in some later proof. At the end, `compare_tail` checks the indexes the node keeps
+for the latest state only: event ids, the state map's latest values and the validator-set schedule.
 
 Key layouts follow `ledger.schema`; log tiles follow the layout documented in `ledger.log` (tile height H from
 ``LOG_META b"tile-height"``; tile (t, j) under key ((j << H) | 1) << tH holding rows of 2^(H-r) hashes of level
@@ -34,6 +35,8 @@ from ledger.log import MerkleLog
 from ledger.merkle import HASH_SIZE
 from node.remote import NodeReader
 
+#: The largest 8-byte key prefix, which has no successor.
+_LAST_U64 = b"\xff" * 8
 #: The LOG_META key holding the tile height (see `ledger.log`).
 TILE_HEIGHT_KEY = b"tile-height"
 
@@ -108,6 +111,8 @@ class ReplayView:
         self.ids = env.open_db(schema.CHAIN_EVENT_IDS, create=False)
         self.valsets = env.open_db(schema.CHAIN_VALSETS, create=False)
         self.smt_nodes = env.open_db(schema.SMT_NODES, create=False)
+        self.smt_roots = env.open_db(schema.SMT_ROOTS, create=False)
+        self.smt_latest = env.open_db(schema.SMT_LATEST, create=False)
         self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
 
 
@@ -128,6 +133,7 @@ class StoredChain:
             self._valsets = open_db(schema.CHAIN_VALSETS, create=False)
             self._smt_nodes = open_db(schema.SMT_NODES, create=False)
             self._smt_roots = open_db(schema.SMT_ROOTS, create=False)
+            self._smt_latest = _open_optional(self.env, schema.SMT_LATEST)
             self._log_nodes = open_db(schema.LOG_NODES, create=False)
             self._log_meta = open_db(schema.LOG_META, create=False)
             self.log = MerkleLog(self.env)
@@ -197,8 +203,9 @@ class StoredChain:
             self._compare_log(mine, theirs, replay, first, header.log_size)
 
     def compare_tail(self, replay: ReplayView, size: int) -> None:
-        """After the last block: the partly filled log tiles at the right edge, the event-id index and the
-        validator-set schedule (entries the node wrote for later blocks are left alone)."""
+        """After the last block: the partly filled log tiles at the right edge, the event-id index, the state map's
+        latest-value index and the validator-set schedule (entries the node wrote for later blocks are left
+        alone)."""
         with self.env.begin() as mine, replay.env.begin() as theirs:
             tile_height = _tile_height(mine, self._log_meta)
             for level in range(0, max(size.bit_length(), 1), tile_height):
@@ -222,6 +229,7 @@ class StoredChain:
                             f"index {schema.from_u64(index)}",
                         )
                     )
+            self._compare_state_index(mine, theirs, replay)
             for valset_key, value in theirs.cursor(db=replay.valsets):
                 if mine.get(valset_key, db=self._valsets) != value:
                     starts = schema.from_u64(valset_key)
@@ -230,6 +238,29 @@ class StoredChain:
                             max(starts - 2, 0),
                             "validator-set",
                             f"the node's stored validator set from height {starts} differs from the replay's",
+                        )
+                    )
+
+    def _compare_state_index(
+        self, mine: lmdb.Transaction[bytes], theirs: lmdb.Transaction[bytes], replay: ReplayView
+    ) -> None:
+        """The node's latest-value index against the replay's, when both describe the same latest version (a
+        running node may have moved on; a store from before the index has none)."""
+        if self._smt_latest is None:
+            return
+        height = _last_u64(theirs, replay.smt_roots)
+        if height is None or _last_u64(mine, self._smt_roots) != height:
+            return
+        with mine.cursor(db=self._smt_latest) as stored, theirs.cursor(db=replay.smt_latest) as replayed:
+            for found, expected in itertools.zip_longest(stored.iternext(), replayed.iternext()):
+                if found != expected:
+                    key = min(k for k, _ in filter(None, (found, expected)))
+                    raise AuditDiscrepancy(
+                        Discrepancy(
+                            height,
+                            "state-index",
+                            f"the node's latest-value index entry for state key {bytes(key).hex()[:16]} differs "
+                            "from the replayed state",
                         )
                     )
 
@@ -321,11 +352,28 @@ def _tile_height(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
 
 
 def _range(txn: lmdb.Transaction[bytes], db: lmdb._Database, prefix: bytes) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) whose key starts with `prefix`, in key order."""
+    """Every (key, value) whose 8-byte key prefix is `prefix`, in key order."""
+    # (end,) > (key, value) exactly when key < end: a comparison made in C, item by item.
+    below_end = (schema.u64(schema.from_u64(prefix) + 1),).__gt__ if prefix != _LAST_U64 else None
     with txn.cursor(db=db) as cursor:
         if not cursor.set_range(prefix):
             return []
-        return list(itertools.takewhile(lambda item: item[0].startswith(prefix), cursor.iternext()))
+        items = cursor.iternext()
+        return list(items if below_end is None else itertools.takewhile(below_end, items))
+
+
+def _last_u64(txn: lmdb.Transaction[bytes], db: lmdb._Database) -> int | None:
+    """The highest u64 key in `db`, or None if it is empty."""
+    with txn.cursor(db=db) as cursor:
+        return schema.from_u64(cursor.key()) if cursor.last() else None
+
+
+def _open_optional(env: lmdb.Environment, name: bytes) -> lmdb._Database | None:
+    """A named database of a read-only environment, or None if the store was written before it existed."""
+    try:
+        return env.open_db(name, create=False)
+    except lmdb.NotFoundError:
+        return None
 
 
 def _height_of_leaf(txn: lmdb.Transaction[bytes], replay: ReplayView, index: int) -> int:

@@ -19,8 +19,10 @@ from ledger.block import decode_header
 from ledger.events import Event, KeyAdd, MemberAdd, Reinstate, Revoke, Suspend, decode_event
 from ledger.genesis import write_genesis
 from ledger.note import SignedNote
+from ledger.state import cred_key
 from ledger.store import Store
-from node.audit import Auditor, AuditResult, Keys, event_parts, read_checkpoint, verify_batch
+from node.audit import Auditor, AuditResult, read_checkpoint
+from node.auditbatches import Keys, event_parts, verify_batch
 from node.auditsource import NodeSource, StoredChain
 from node.progress import Progress
 from tests.apinode import api_node
@@ -106,7 +108,7 @@ def flip(data: bytes, position: int) -> bytes:
 
 def test_a_clean_chain_passes_with_the_summary(chain_dir: Path, network: Network, tmp_path: Path) -> None:
     # Tiny batches: the 20-event block is split over several worker tasks, and every block goes to the pool.
-    with mock.patch("node.audit.BATCH_EVENTS", 4):
+    with mock.patch("node.auditbatches.BATCH_EVENTS", 4):
         result = run_audit(chain_dir, network, tmp_path / "state", workers=2)
     assert result.clean, result.discrepancy
     assert (result.from_height, result.height, result.events) == (0, LAST, 49)
@@ -134,7 +136,7 @@ def test_a_key_id_two_keys_claim_is_never_trusted(network: Network) -> None:
     assert keys.directory[slot] == m0.issuer.public.raw
     keys.learn([("m0.test", m0.issuer.public.raw)])  # the same key again changes nothing
     assert slot in keys.directory
-    with mock.patch("node.audit.key_id", return_value=m0.issuer.key_id):
+    with mock.patch("node.auditbatches.key_id", return_value=m0.issuer.key_id):
         keys.learn([("m0.test", b"\x01" * 32)])
         keys.learn([("m0.test", m0.issuer.public.raw)])
     assert slot not in keys.directory
@@ -146,7 +148,7 @@ def test_an_altered_event_is_caught_at_its_block(
 ) -> None:
     alter(copy, schema.CHAIN_ENTRIES, schema.u64(index), lambda raw: flip(raw, len(raw) - 10))
     result = run_audit(copy, network, tmp_path / "state")
-    with mock.patch("node.audit.BATCH_EVENTS", 4):
+    with mock.patch("node.auditbatches.BATCH_EVENTS", 4):
         pooled = run_audit(copy, network, tmp_path / "pooled", workers=2)
     # The pool may not know a key added a few blocks before: the replay's rules name the bad signature then.
     assert pooled.discrepancy is not None
@@ -247,6 +249,37 @@ def test_an_altered_event_index_is_caught(copy: Path, network: Network, tmp_path
     assert (result.discrepancy.height, result.discrepancy.kind) == (NEWCOMER_ISSUES, "event-index")
 
 
+@pytest.mark.parametrize("change", ["altered", "deleted", "added"])
+def test_an_altered_state_index_is_caught(copy: Path, network: Network, tmp_path: Path, change: str) -> None:
+    env = schema.open_env(copy)
+    index = env.open_db(schema.SMT_LATEST)
+    key = cred_key(digest("c7"))
+    with env.begin(write=True) as txn:
+        value = txn.get(key, db=index)
+        assert value is not None
+        if change == "altered":
+            txn.put(key, flip(bytes(value), len(value) - 1), db=index)
+        elif change == "deleted":
+            txn.delete(key, db=index)
+        else:
+            key = cred_key(digest("never issued"))
+            txn.put(key, bytes(value), db=index)
+    env.close()
+    result = run_audit(copy, network, tmp_path / "state")
+    assert result.discrepancy is not None
+    assert (result.discrepancy.height, result.discrepancy.kind) == (LAST, "state-index")
+    assert key.hex()[:16] in result.discrepancy.detail
+
+
+def test_a_store_from_before_the_state_index_is_still_audited(copy: Path, network: Network, tmp_path: Path) -> None:
+    env = schema.open_env(copy)
+    with env.begin(write=True) as txn:
+        txn.drop(env.open_db(schema.SMT_LATEST, txn=txn), delete=True)
+    env.close()
+    result = run_audit(copy, network, tmp_path / "state")
+    assert result.clean, result.discrepancy
+
+
 def decode_event_at(path: Path, index: int) -> Event:
     env = schema.open_env(path)
     with env.begin() as txn:
@@ -275,6 +308,35 @@ def test_resume_replays_only_new_blocks_after_a_consistency_proof(copy: Path, ne
     store.close()
     forked = run_audit(other, network, state, resume=True)
     assert forked.discrepancy is not None and forked.discrepancy.kind == "fork"
+
+
+def test_comparisons_in_the_pool_catch_an_altered_state_node(copy: Path, network: Network, tmp_path: Path) -> None:
+    env = schema.open_env(copy)
+    with env.begin() as txn, txn.cursor(db=env.open_db(schema.SMT_NODES, txn=txn)) as cursor:
+        assert cursor.set_range(schema.u64(NEW_MEMBER))
+        victim = bytes(cursor.key())
+    env.close()
+    alter(copy, schema.SMT_NODES, victim, lambda record: flip(record, len(record) - 1))
+    with mock.patch("node.auditbatches.BATCH_EVENTS", 4):  # enough work for the pool to be used
+        result = run_audit(copy, network, tmp_path / "state", workers=2)
+    assert result.discrepancy is not None
+    assert (result.discrepancy.height, result.discrepancy.kind) == (NEW_MEMBER, "state-node")
+
+
+def test_a_resumed_audit_names_the_discrepancy_it_stopped_at(copy: Path, network: Network, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    alter(copy, schema.SMT_ROOTS, schema.u64(NEWCOMER_ISSUES), lambda ref: flip(ref, 20))
+    first = run_audit(copy, network, state)
+    assert first.discrepancy is not None
+    assert (first.discrepancy.height, first.discrepancy.kind) == (NEWCOMER_ISSUES, "state-root")
+    # The replay committed that block before the comparison failed; resuming must not pass over it.
+    checkpoint = read_checkpoint(state)
+    assert checkpoint is not None and checkpoint["discrepancy"]["kind"] == "state-root"
+    again = run_audit(copy, network, state, resume=True)
+    assert again.discrepancy is not None
+    assert (again.discrepancy.height, again.discrepancy.kind) == (NEWCOMER_ISSUES, "state-root")
+    assert "without --resume" in again.discrepancy.detail
+    assert run_audit(copy, network, state).discrepancy == first.discrepancy
 
 
 def test_resume_checks_the_log_extends_the_audited_one(copy: Path, network: Network, tmp_path: Path) -> None:
