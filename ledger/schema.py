@@ -15,8 +15,7 @@ from pathlib import Path
 
 import lmdb
 
-#: 2 added SMT_LATEST; `ledger.store.Store` builds it when it opens a version-1 store.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 
 # ledger.log: the RFC 6962 tree.
 LOG_META = b"log/meta"  # b"size" -> u64 number of leaves; b"tile-height" -> u64 H
@@ -26,7 +25,6 @@ LOG_NODES = b"log/nodes"  # u64 tree size at which a tile got its first hash -> 
 # u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
 SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
-SMT_LATEST = b"smt/latest"  # key -> value of every key in the latest version (derived from the tree)
 
 # ledger.store: the chain itself.
 CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
@@ -44,7 +42,6 @@ ALL_DATABASES = (
     LOG_NODES,
     SMT_NODES,
     SMT_ROOTS,
-    SMT_LATEST,
     CHAIN_META,
     CHAIN_HEADERS,
     CHAIN_CERTS,

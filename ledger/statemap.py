@@ -25,13 +25,16 @@ pages -- scattered writes made every commit rewrite thousands of pages. Layout (
     ref; empty subtrees are never stored.
 ``SMT_ROOTS``: u64 version -> the ref of that version's root (all zero for the empty map). Versions are block
     heights and strictly increase; version 0 is genesis. A version that changed nothing keeps the previous root.
-``SMT_LATEST``: key -> value, for every key present in the latest version: the *latest-value index*.
 
-The rules read the latest version only, and mostly for keys that are absent (every issue checks that its
-credential is new). Walking the tree costs one B-tree lookup per level, about log2(n) + 1 of them; the index
-answers in one. It is derived data, written in the same transaction as the nodes, so it never disagrees with
-the latest root; reads at any older version, and every proof, walk the tree. `rebuild_latest` recreates it from
-the tree (a store written before the index existed).
+Reads of the latest version are mostly for keys that are absent (every issue checks that its credential is
+new), and an absent key costs a walk of about log2(n) + 1 B-tree lookups. A *presence filter* answers most of
+them without touching the store: a Bloom filter of every key the map holds, kept in memory, whose "absent" is
+certain (a "maybe" walks the tree as before). It is derived from the tree -- scanned from the latest version the
+first time it is needed, then fed the keys each `update` sets -- and it never writes to the store, so a durable
+commit pays nothing for it. It answers for a version only if that version's root is one whose keys it is known
+to hold: one it was scanned at, or one an update made from such a root. Keys of an aborted transaction stay in
+it, which only costs a walk; a root it does not know (another process wrote it) makes it rescan. Deleted keys
+stay too, with the same cost. It takes about 10 bits per key set, in layers that double.
 
 Values live inline in their leaves: a separate table keyed by value hash would cost one more scattered write per
 changed key and one more read per `get`. Nothing is pruned: each version adds about
@@ -51,15 +54,16 @@ through which the next update's paths all run again.
 from __future__ import annotations
 
 import hashlib
+import struct
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
 
 import lmdb
 
 from ledger.domains import SMT_LEAF, SMT_NODE
 from ledger.errors import StorageError
-from ledger.schema import SMT_LATEST, SMT_NODES, SMT_ROOTS, from_u64, u64
+from ledger.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
 from ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
@@ -67,6 +71,8 @@ CACHE_DEPTH = 16
 #: Updates cache the nodes they write above this depth, where the next batch's paths all meet again; read back,
 #: they save the next update that many LMDB lookups (about 2**UPDATE_CACHE_DEPTH per block of many changes).
 UPDATE_CACHE_DEPTH = 11
+#: How many recent roots the presence filter remembers covering (a node's previews and commits of recent blocks).
+FILTER_ROOTS = 64
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
 
@@ -97,8 +103,8 @@ class StateMap:
     def __init__(self, env: lmdb.Environment, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._nodes = env.open_db(SMT_NODES, create=False)
         self._roots = env.open_db(SMT_ROOTS, create=False)
-        self._latest = env.open_db(SMT_LATEST, create=False)
         self._cache = _NodeCache(cache_size)
+        self._presence = _PresenceFilter()
 
     def latest_version(self, txn: lmdb.Transaction[bytes]) -> int | None:
         """The highest version stored, or None if the map has never been written."""
@@ -137,15 +143,25 @@ class StateMap:
                 if added != len(new_nodes):
                     raise StorageError(f"state nodes of version {version} collide with stored nodes")
         txn.put(u64(version), root, db=self._roots, append=True)
-        self._index(txn, batch)
+        self._note_update(base, root, batch)
         return root[8:]
 
     def get(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> bytes | None:
         """The value of `key` at `version` (default: the latest), or None if the key is absent."""
-        _check_key(key)
-        if version is None or version == self.latest_version(txn):
-            return txn.get(key, db=self._latest)
-        return _leaf_value(key, self._find(txn, key, self._root_ref(txn, version))[0])
+        return self.reader(txn, version)(key)
+
+    def reader(self, txn: lmdb.Transaction[bytes], version: int | None = None) -> Callable[[bytes], bytes | None]:
+        """`get` for one version, with its root looked up once: for many reads in one transaction."""
+        root = self._root_ref(txn, version)
+        latest = version is None
+
+        def get(key: bytes) -> bytes | None:
+            _check_key(key)
+            if root == EMPTY_REF or not self._might_hold(txn, root, key, latest=latest):
+                return None
+            return _leaf_value(key, self._find(txn, key, root)[0])
+
+        return get
 
     def prove(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> StateProof:
         """A proof of the value of `key`, or of its absence, against the root at `version` (default: latest)."""
@@ -162,27 +178,35 @@ class StateMap:
         proof = StateProof(None if leaf is None else ProofLeaf(leaf[1:33], leaf[33:_LEAF_HEAD]), tuple(siblings))
         return _leaf_value(key, leaf), proof
 
-    def rebuild_latest(self, txn: lmdb.Transaction[bytes]) -> int:
-        """Recreate the latest-value index from the tree's latest version (in a write transaction); the key count."""
-        txn.drop(self._latest, delete=False)
-        added: int = txn.cursor(db=self._latest).putmulti(self.items(txn), append=True)[1]
-        return added
+    def _might_hold(self, txn: lmdb.Transaction[bytes], root: bytes, key: bytes, *, latest: bool) -> bool:
+        """False if the presence filter shows `key` is absent under `root`; True if only the tree can tell.
 
-    def _index(self, txn: lmdb.Transaction[bytes], batch: list[tuple[int, bytes, bytes | None]]) -> None:
-        """Bring the latest-value index up to date with a sorted batch of changes."""
-        index = self._latest
-        puts: list[tuple[bytes, bytes]] = []
+        A root the filter does not cover is scanned into a fresh filter if it is the latest one (the next
+        updates build on it); an older root is simply walked.
+        """
+        presence = self._presence
+        if root not in presence.covered:
+            if not latest:
+                return True
+            presence = self._presence = _PresenceFilter.scanned(self._items_under(txn, root), root)
+        return presence.might_contain(key)
+
+    def _note_update(self, base: bytes, root: bytes, batch: list[tuple[int, bytes, bytes | None]]) -> None:
+        """Feed the filter the keys an update from `base` to `root` set, if it covered `base`."""
+        presence = self._presence  # one object throughout: a rescan replaces it whole, never half
+        if base not in presence.covered:
+            return
         for _, key, value in batch:
-            if value is None:
-                txn.delete(key, db=index)
-            else:
-                puts.append((key, value))
-        if puts:
-            txn.cursor(db=index).putmulti(puts)
+            if value is not None:
+                presence.add(key)
+        presence.cover(root)
 
     def items(self, txn: lmdb.Transaction[bytes], version: int | None = None) -> Iterator[tuple[bytes, bytes]]:
         """Every (key, value) at `version` (default: the latest), in key order; for audits and exports."""
-        stack = [self._root_ref(txn, version)]
+        return self._items_under(txn, self._root_ref(txn, version))
+
+    def _items_under(self, txn: lmdb.Transaction[bytes], root: bytes) -> Iterator[tuple[bytes, bytes]]:
+        stack = [root]
         while stack:
             ref = stack.pop()
             if ref == EMPTY_REF:
@@ -449,6 +473,73 @@ class _NodeCache:
         if len(young) >= self._half:
             self._old = young
             self._young = {}
+
+
+class _PresenceFilter:
+    """A Bloom filter of 32-byte keys: `might_contain` is False only for a key never added.
+
+    State keys are SHA-256 outputs (and arbitrary keys are still spread well enough), so the bit positions are
+    simply the key's first seven 4-byte words, modulo the layer's size. Ten bits and seven positions per key
+    give about 1% false "maybe"s at capacity. It grows without a rescan: when its newest layer is full, a layer
+    twice as large takes the next keys, and a key is "maybe" present if any layer says so.
+    """
+
+    BITS_PER_KEY = 10
+    #: The first layer's capacity, in keys (1.25 MiB of bits).
+    FIRST_CAPACITY = 1 << 20
+
+    __slots__ = ("_layers", "covered")
+
+    def __init__(self) -> None:
+        #: (bits, size in bits, capacity in keys, keys added), oldest first; new keys go to the last.
+        self._layers: list[tuple[bytearray, int, int, list[int]]] = []
+        self._grow(self.FIRST_CAPACITY)
+        #: Roots (refs) whose keys have all been added, oldest first, at most FILTER_ROOTS of them.
+        self.covered: dict[bytes, None] = {}
+
+    @classmethod
+    def scanned(cls, items: Iterator[tuple[bytes, bytes]], root: bytes) -> _PresenceFilter:
+        """A filter of every key in `items` (the map under `root`)."""
+        presence = cls()
+        for key, _ in items:
+            presence.add(key)
+        presence.cover(root)
+        return presence
+
+    def cover(self, root: bytes) -> None:
+        """Record that every key under `root` has been added."""
+        self.covered[root] = None
+        if len(self.covered) > FILTER_ROOTS:
+            del self.covered[next(iter(self.covered))]
+
+    def add(self, key: bytes) -> None:
+        bits, size, capacity, added = self._layers[-1]
+        if added[0] >= capacity:
+            self._grow(2 * capacity)
+            bits, size, capacity, added = self._layers[-1]
+        for word in _WORDS(key):
+            position = word % size
+            bits[position >> 3] |= 1 << (position & 7)
+        added[0] += 1
+
+    def might_contain(self, key: bytes) -> bool:
+        words = _WORDS(key)
+        for bits, size, _, _ in reversed(self._layers):
+            for word in words:
+                position = word % size
+                if not bits[position >> 3] & (1 << (position & 7)):
+                    break
+            else:
+                return True
+        return False
+
+    def _grow(self, capacity: int) -> None:
+        size = capacity * self.BITS_PER_KEY
+        self._layers.append((bytearray((size + 7) // 8), size, capacity, [0]))
+
+
+#: The seven 32-bit words of a key's first 28 bytes: a presence filter's bit positions before the modulo.
+_WORDS = struct.Struct(">7I").unpack_from
 
 
 def _read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> bytes:

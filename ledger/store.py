@@ -44,8 +44,6 @@ from ledger.validators import ValidatorSet
 _GENESIS_KEY = b"genesis"
 _HEIGHT_KEY = b"height"
 _SCHEMA_KEY = b"schema"
-#: The schema before the state map's latest-value index; such a store gets the index when opened.
-_SCHEMA_WITHOUT_INDEX = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +81,10 @@ class Store:
             raise
 
     def _open_schema(self) -> None:
-        """Check the schema version (bringing a version-1 store up to date) and read the genesis."""
-        with self.env.begin(write=True) as txn:
+        """Check the schema version and read the genesis."""
+        with self.env.begin() as txn:
             version = txn.get(_SCHEMA_KEY, db=self._meta)
-            if version is not None and schema.from_u64(version) == _SCHEMA_WITHOUT_INDEX:
-                self.state.rebuild_latest(txn)
-                txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
-            elif version is not None and schema.from_u64(version) != schema.SCHEMA_VERSION:
+            if version is not None and schema.from_u64(version) != schema.SCHEMA_VERSION:
                 raise StorageError(f"store schema {schema.from_u64(version)}, expected {schema.SCHEMA_VERSION}")
             raw = txn.get(_GENESIS_KEY, db=self._meta)
             if raw is not None:
@@ -365,13 +360,11 @@ class _StateAt:
     """The state map at one version, as the `StateView` the rules read."""
 
     def __init__(self, store: Store, txn: lmdb.Transaction[bytes], version: int) -> None:
-        self._store = store
-        self._txn = txn
-        # None reads the latest version (from the state map's index) without asking which version is latest.
-        self._version = None if version == store.state.latest_version(txn) else version
+        state = store.state
+        self._get = state.reader(txn, None if version == state.latest_version(txn) else version)
 
     def get(self, key: bytes, /) -> bytes | None:
-        return self._store.state.get(self._txn, key, self._version)
+        return self._get(key)
 
 
 class Snapshot:

@@ -11,7 +11,7 @@ reads exactly the bytes the node stored. It can also say more than a node's API:
 `StoredChain.compare_block` checks the node's own stored log nodes, state-map nodes and state root against what
 the replay produced, so an altered file is caught at the block the altered data belongs to, even where the
 altered data would only show in some later proof. At the end, `compare_tail` checks the indexes the node keeps
-for the latest state only: event ids, the state map's latest values and the validator-set schedule.
+for the latest state only: event ids and the validator-set schedule.
 
 Key layouts follow `ledger.schema`; log tiles follow the layout documented in `ledger.log` (tile height H from
 ``LOG_META b"tile-height"``; tile (t, j) under key ((j << H) | 1) << tH holding rows of 2^(H-r) hashes of level
@@ -111,8 +111,6 @@ class ReplayView:
         self.ids = env.open_db(schema.CHAIN_EVENT_IDS, create=False)
         self.valsets = env.open_db(schema.CHAIN_VALSETS, create=False)
         self.smt_nodes = env.open_db(schema.SMT_NODES, create=False)
-        self.smt_roots = env.open_db(schema.SMT_ROOTS, create=False)
-        self.smt_latest = env.open_db(schema.SMT_LATEST, create=False)
         self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
 
 
@@ -133,7 +131,6 @@ class StoredChain:
             self._valsets = open_db(schema.CHAIN_VALSETS, create=False)
             self._smt_nodes = open_db(schema.SMT_NODES, create=False)
             self._smt_roots = open_db(schema.SMT_ROOTS, create=False)
-            self._smt_latest = _open_optional(self.env, schema.SMT_LATEST)
             self._log_nodes = open_db(schema.LOG_NODES, create=False)
             self._log_meta = open_db(schema.LOG_META, create=False)
             self.log = MerkleLog(self.env)
@@ -203,9 +200,8 @@ class StoredChain:
             self._compare_log(mine, theirs, replay, first, header.log_size)
 
     def compare_tail(self, replay: ReplayView, size: int) -> None:
-        """After the last block: the partly filled log tiles at the right edge, the event-id index, the state map's
-        latest-value index and the validator-set schedule (entries the node wrote for later blocks are left
-        alone)."""
+        """After the last block: the partly filled log tiles at the right edge, the event-id index and the
+        validator-set schedule (entries the node wrote for later blocks are left alone)."""
         with self.env.begin() as mine, replay.env.begin() as theirs:
             tile_height = _tile_height(mine, self._log_meta)
             for level in range(0, max(size.bit_length(), 1), tile_height):
@@ -229,7 +225,6 @@ class StoredChain:
                             f"index {schema.from_u64(index)}",
                         )
                     )
-            self._compare_state_index(mine, theirs, replay)
             for valset_key, value in theirs.cursor(db=replay.valsets):
                 if mine.get(valset_key, db=self._valsets) != value:
                     starts = schema.from_u64(valset_key)
@@ -238,29 +233,6 @@ class StoredChain:
                             max(starts - 2, 0),
                             "validator-set",
                             f"the node's stored validator set from height {starts} differs from the replay's",
-                        )
-                    )
-
-    def _compare_state_index(
-        self, mine: lmdb.Transaction[bytes], theirs: lmdb.Transaction[bytes], replay: ReplayView
-    ) -> None:
-        """The node's latest-value index against the replay's, when both describe the same latest version (a
-        running node may have moved on; a store from before the index has none)."""
-        if self._smt_latest is None:
-            return
-        height = _last_u64(theirs, replay.smt_roots)
-        if height is None or _last_u64(mine, self._smt_roots) != height:
-            return
-        with mine.cursor(db=self._smt_latest) as stored, theirs.cursor(db=replay.smt_latest) as replayed:
-            for found, expected in itertools.zip_longest(stored.iternext(), replayed.iternext()):
-                if found != expected:
-                    key = min(k for k, _ in filter(None, (found, expected)))
-                    raise AuditDiscrepancy(
-                        Discrepancy(
-                            height,
-                            "state-index",
-                            f"the node's latest-value index entry for state key {bytes(key).hex()[:16]} differs "
-                            "from the replayed state",
                         )
                     )
 
@@ -360,20 +332,6 @@ def _range(txn: lmdb.Transaction[bytes], db: lmdb._Database, prefix: bytes) -> l
             return []
         items = cursor.iternext()
         return list(items if below_end is None else itertools.takewhile(below_end, items))
-
-
-def _last_u64(txn: lmdb.Transaction[bytes], db: lmdb._Database) -> int | None:
-    """The highest u64 key in `db`, or None if it is empty."""
-    with txn.cursor(db=db) as cursor:
-        return schema.from_u64(cursor.key()) if cursor.last() else None
-
-
-def _open_optional(env: lmdb.Environment, name: bytes) -> lmdb._Database | None:
-    """A named database of a read-only environment, or None if the store was written before it existed."""
-    try:
-        return env.open_db(name, create=False)
-    except lmdb.NotFoundError:
-        return None
 
 
 def _height_of_leaf(txn: lmdb.Transaction[bytes], replay: ReplayView, index: int) -> int:

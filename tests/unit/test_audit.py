@@ -19,7 +19,6 @@ from ledger.block import decode_header
 from ledger.events import Event, KeyAdd, MemberAdd, Reinstate, Revoke, Suspend, decode_event
 from ledger.genesis import write_genesis
 from ledger.note import SignedNote
-from ledger.state import cred_key
 from ledger.store import Store
 from node.audit import Auditor, AuditResult, read_checkpoint
 from node.auditbatches import Keys, event_parts, verify_batch
@@ -247,37 +246,6 @@ def test_an_altered_event_index_is_caught(copy: Path, network: Network, tmp_path
     result = run_audit(copy, network, tmp_path / "state")
     assert result.discrepancy is not None
     assert (result.discrepancy.height, result.discrepancy.kind) == (NEWCOMER_ISSUES, "event-index")
-
-
-@pytest.mark.parametrize("change", ["altered", "deleted", "added"])
-def test_an_altered_state_index_is_caught(copy: Path, network: Network, tmp_path: Path, change: str) -> None:
-    env = schema.open_env(copy)
-    index = env.open_db(schema.SMT_LATEST)
-    key = cred_key(digest("c7"))
-    with env.begin(write=True) as txn:
-        value = txn.get(key, db=index)
-        assert value is not None
-        if change == "altered":
-            txn.put(key, flip(bytes(value), len(value) - 1), db=index)
-        elif change == "deleted":
-            txn.delete(key, db=index)
-        else:
-            key = cred_key(digest("never issued"))
-            txn.put(key, bytes(value), db=index)
-    env.close()
-    result = run_audit(copy, network, tmp_path / "state")
-    assert result.discrepancy is not None
-    assert (result.discrepancy.height, result.discrepancy.kind) == (LAST, "state-index")
-    assert key.hex()[:16] in result.discrepancy.detail
-
-
-def test_a_store_from_before_the_state_index_is_still_audited(copy: Path, network: Network, tmp_path: Path) -> None:
-    env = schema.open_env(copy)
-    with env.begin(write=True) as txn:
-        txn.drop(env.open_db(schema.SMT_LATEST, txn=txn), delete=True)
-    env.close()
-    result = run_audit(copy, network, tmp_path / "state")
-    assert result.clean, result.discrepancy
 
 
 def decode_event_at(path: Path, index: int) -> Event:

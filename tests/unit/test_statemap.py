@@ -8,14 +8,15 @@ import statistics
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from unittest import mock
 
 import lmdb
 import pytest
 
 from ledger.errors import StorageError, VerificationError
-from ledger.schema import SMT_LATEST, SMT_NODES, open_env, u64
+from ledger.schema import SMT_NODES, open_env, u64
 from ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
-from ledger.statemap import StateMap
+from ledger.statemap import StateMap, _PresenceFilter
 
 MAP_SIZE = 1 << 28
 
@@ -322,29 +323,51 @@ def one_batch_root(model: dict[bytes, bytes]) -> bytes:
             scratch.close()
 
 
-def test_latest_reads_come_from_the_index_and_older_ones_from_the_tree(env: lmdb.Environment, smap: StateMap) -> None:
-    write(env, smap, 0, {K: b"1", FAR: b"2"})
-    write(env, smap, 1, {K: b"3", FAR: None, DEEP: b"4"})
+def test_reads_after_an_aborted_update_and_a_different_commit_find_every_key(
+    env: lmdb.Environment, smap: StateMap
+) -> None:
+    write(env, smap, 0, {K: b"1"})
     with env.begin() as txn:
-        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"3", None, b"4"]
-        assert [smap.get(txn, key, 1) for key in (K, FAR, DEEP)] == [b"3", None, b"4"]
-        assert [smap.get(txn, key, 0) for key in (K, FAR, DEEP)] == [b"1", b"2", None]
-        index = env.open_db(SMT_LATEST, txn=txn, create=False)
-        assert dict(txn.cursor(db=index)) == {K: b"3", DEEP: b"4"}
+        assert smap.get(txn, FAR) is None  # the presence filter is built here, at version 0
+    txn = env.begin(write=True)
+    smap.update(txn, 1, {DEEP: b"aborted"})
+    txn.abort()
+    write(env, smap, 1, {FAR: b"2"})
+    with env.begin() as txn:
+        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"1", b"2", None]
+        assert [smap.get(txn, key, 0) for key in (K, FAR, DEEP)] == [b"1", None, None]
 
 
-def test_rebuilding_the_index_recreates_it_from_the_tree(env: lmdb.Environment, smap: StateMap) -> None:
-    rng = random.Random(5)
-    keys = [rng.randbytes(32) for _ in range(300)]
-    for version in range(3):
-        write(env, smap, version, {k: rng.randbytes(5) if rng.random() < 0.8 else None for k in rng.sample(keys, 150)})
-    index = env.open_db(SMT_LATEST, create=False)
+def test_keys_another_writer_committed_are_found(env: lmdb.Environment, smap: StateMap) -> None:
+    write(env, smap, 0, {K: b"1"})
     with env.begin() as txn:
-        before = dict(txn.cursor(db=index))
-        assert before == dict(smap.items(txn))
-    with env.begin(write=True) as txn:
-        txn.drop(index, delete=False)
-        txn.put(K, b"stale", db=index)
-        assert smap.rebuild_latest(txn) == len(before)
+        assert smap.get(txn, FAR) is None
+    other = StateMap(env)  # as another process would: this map never sees its updates
+    write(env, other, 1, {FAR: b"2"})
+    write(env, other, 2, {DEEP: b"3", K: None})
     with env.begin() as txn:
-        assert dict(txn.cursor(db=index)) == before
+        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [None, b"2", b"3"]
+    write(env, smap, 3, {K: b"4"})
+    with env.begin() as txn:
+        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"4", b"2", b"3"]
+
+
+@mock.patch.object(_PresenceFilter, "FIRST_CAPACITY", 300)
+def test_reads_stay_exact_as_the_presence_filter_fills_and_grows(env: lmdb.Environment) -> None:
+    smap = StateMap(env)  # its filter starts at 300 keys, so it grows layer by layer below
+    rng = random.Random(17)
+    model: dict[bytes, bytes] = {}
+    absent = [rng.randbytes(32) for _ in range(500)]
+    for version in range(12):  # 12,000 keys set, deletions along the way
+        changes: dict[bytes, bytes | None] = {rng.randbytes(32): rng.randbytes(3) for _ in range(1_000)}
+        changes.update({key: None for key in rng.sample(sorted(model), min(100, len(model)))})
+        write(env, smap, version, changes)
+        for key, value in changes.items():
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+        with env.begin() as txn:
+            for key in rng.sample(sorted(model), 200):
+                assert smap.get(txn, key) == model[key]
+            assert all(smap.get(txn, key) is None for key in absent)

@@ -114,36 +114,13 @@ def test_store_reopens_with_the_same_chain_and_refuses_another_genesis(tmp_path:
     again.close()
 
 
-def test_a_store_written_before_the_state_index_gets_it_on_open(tmp_path: Path, network) -> None:  # type: ignore[no-untyped-def]
-    m0 = network["m0.test"]
-    store = Store(tmp_path / "db")
-    store.initialize(network.genesis)
-    commit(store, network, issue(m0, digest("a")), issue(m0, digest("b")))
-    commit(store, network, signed(Revoke(digest("a"), 0), m0.issuer))
-    with store.snapshot() as snap:
-        before = {d: get_credential(snap.state_view(), digest(d)) for d in "abc"}
-    # What a schema-1 store looks like: no latest-value index.
-    index = store.env.open_db(schema.SMT_LATEST)
-    with store.env.begin(write=True) as txn:
-        txn.drop(index, delete=False)
-        txn.put(b"schema", schema.u64(1), db=store.env.open_db(schema.CHAIN_META, txn=txn))
-    store.close()
-    again = Store(tmp_path / "db")
-    with again.snapshot() as snap:
-        assert {d: get_credential(snap.state_view(), digest(d)) for d in "abc"} == before
-    with again.env.begin() as txn:
-        assert txn.get(b"schema", db=again.env.open_db(schema.CHAIN_META, txn=txn)) == schema.u64(schema.SCHEMA_VERSION)
-    commit(again, network, issue(m0, digest("c")))
-    again.close()
-
-
 def test_a_store_of_an_unknown_schema_is_refused(tmp_path: Path, network) -> None:  # type: ignore[no-untyped-def]
     store = Store(tmp_path / "db")
     store.initialize(network.genesis)
     with store.env.begin(write=True) as txn:
         txn.put(b"schema", schema.u64(99), db=store.env.open_db(schema.CHAIN_META, txn=txn))
     store.close()
-    with pytest.raises(StorageError, match="store schema 99, expected 2"):
+    with pytest.raises(StorageError, match="store schema 99, expected 1"):
         Store(tmp_path / "db")
 
 
