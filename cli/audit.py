@@ -43,7 +43,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="continue from the last audited checkpoint, after proving the log now extends it",
     )
     parser.add_argument("--to", type=int, metavar="HEIGHT", help="stop at this height (default: the source's height)")
-    parser.add_argument("--workers", type=int, metavar="N", help="signature-checking processes (default: every core)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes checking signatures and comparing files (default: every core)",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request to the node")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -56,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.workers is not None and args.workers < 0:
-        raise UsageError("--workers must be 0 (check signatures in this process) or more")
+        raise UsageError("--workers must be 0 (do all the work in this process) or more")
     state = Path(args.state) if args.state else default_state_dir(genesis)
     try:
         source: ChainSource = (

@@ -33,8 +33,9 @@ certain (a "maybe" walks the tree as before). It is derived from the tree -- sca
 first time it is needed, then fed the keys each `update` sets -- and it never writes to the store, so a durable
 commit pays nothing for it. It answers for a version only if that version's root is one whose keys it is known
 to hold: one it was scanned at, or one an update made from such a root. Keys of an aborted transaction stay in
-it, which only costs a walk; a root it does not know (another process wrote it) makes it rescan. Deleted keys
-stay too, with the same cost. It takes about 10 bits per key set, in layers that double.
+it, which only costs a walk; a latest root it does not know (another process wrote it) makes it rescan, once
+until this map writes again. Deleted keys stay too, with the same cost. It takes about 10 bits per key set, in
+layers that double.
 
 Values live inline in their leaves: a separate table keyed by value hash would cost one more scattered write per
 changed key and one more read per `get`. Nothing is pruned: each version adds about
@@ -105,6 +106,9 @@ class StateMap:
         self._roots = env.open_db(SMT_ROOTS, create=False)
         self._cache = _NodeCache(cache_size)
         self._presence = _PresenceFilter()
+        # A map that only reads, while another process writes, would find a new root every block: it scans once,
+        # then walks, until it writes itself.
+        self._may_rescan = True
 
     def latest_version(self, txn: lmdb.Transaction[bytes]) -> int | None:
         """The highest version stored, or None if the map has never been written."""
@@ -182,17 +186,19 @@ class StateMap:
         """False if the presence filter shows `key` is absent under `root`; True if only the tree can tell.
 
         A root the filter does not cover is scanned into a fresh filter if it is the latest one (the next
-        updates build on it); an older root is simply walked.
+        updates build on it) and this map has written since its last scan; otherwise the tree is walked.
         """
         presence = self._presence
         if root not in presence.covered:
-            if not latest:
+            if not (latest and self._may_rescan):
                 return True
             presence = self._presence = _PresenceFilter.scanned(self._items_under(txn, root), root)
+            self._may_rescan = False
         return presence.might_contain(key)
 
     def _note_update(self, base: bytes, root: bytes, batch: list[tuple[int, bytes, bytes | None]]) -> None:
         """Feed the filter the keys an update from `base` to `root` set, if it covered `base`."""
+        self._may_rescan = True
         presence = self._presence  # one object throughout: a rescan replaces it whole, never half
         if base not in presence.covered:
             return

@@ -371,3 +371,17 @@ def test_reads_stay_exact_as_the_presence_filter_fills_and_grows(env: lmdb.Envir
             for key in rng.sample(sorted(model), 200):
                 assert smap.get(txn, key) == model[key]
             assert all(smap.get(txn, key) is None for key in absent)
+
+
+def test_a_map_that_only_reads_scans_once_and_then_walks(env: lmdb.Environment, smap: StateMap) -> None:
+    writer = StateMap(env)
+    write(env, writer, 0, {K: b"1"})
+    with env.begin() as txn:
+        assert smap.get(txn, K) == b"1"
+    scanned = smap._presence
+    for version in range(1, 4):
+        write(env, writer, version, {flip_bit(K, version): b"%d" % version})
+        with env.begin() as txn:
+            assert smap.get(txn, flip_bit(K, version)) == b"%d" % version
+            assert smap.get(txn, FAR) is None
+    assert smap._presence is scanned  # not rescanned for every root the other writer made
