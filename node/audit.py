@@ -32,6 +32,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,15 +259,13 @@ class Auditor:
     # --- replay -------------------------------------------------------------------------------------------------
 
     def _replay(self, replay: Store, start: int, target: int, tally: Tally) -> None:
-        stored = self.source if isinstance(self.source, StoredChain) else None
-        view = ReplayView(replay.env)
         keys = Keys(self.genesis)
         total = self._events_between(start, target)
         progress = self.make_progress(total) if self.make_progress else None
         saved_at = self.clock()
         pool = make_pool(self.workers, total)
         self._inline = pool is None
-        comparisons = None if stored is None else Comparisons(stored, view, self.state_dir / REPLAY_DIR, pool)
+        comparisons = self._comparisons(replay, pool)
         discrepancy: Discrepancy | None = None
         try:
             batches = Batches(
@@ -290,10 +289,9 @@ class Auditor:
                         comparisons.drain()  # a saved checkpoint vouches for every block up to it
                     self._save(replay)
                     saved_at = self.clock()
-            if comparisons is not None and stored is not None:
-                comparisons.drain()
+            if comparisons is not None:
                 with replay.snapshot() as snap:
-                    stored.compare_tail(view, snap.log_size)
+                    comparisons.finish(snap.log_size)
         except AuditDiscrepancy as exc:
             discrepancy = exc.discrepancy
             raise
@@ -305,6 +303,12 @@ class Auditor:
             if progress is not None:
                 progress.finish()
             self._save(replay, discrepancy)
+
+    def _comparisons(self, replay: Store, pool: Executor | None) -> Comparisons | None:
+        """With a data directory as the source, the comparisons of its files with the replay; else None."""
+        if not isinstance(self.source, StoredChain):
+            return None
+        return Comparisons(self.source, ReplayView(replay.env), self.state_dir / REPLAY_DIR, pool)
 
     def _commit(self, replay: Store, certified: CertifiedBlock, verified: frozenset[bytes]) -> None:
         """Check the certificate names the header, then commit the block into the replay store."""

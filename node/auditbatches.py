@@ -365,6 +365,12 @@ class Comparisons:
         while self._pending:
             self._raise(self._pending.popleft())
 
+    def finish(self, log_size: int) -> None:
+        """After the last block: wait for every comparison, then compare what the node keeps for the latest state
+        only (`StoredChain.compare_tail`), with the replay's log at `log_size`."""
+        self.drain()
+        self._stored.compare_tail(self._view, log_size)
+
     def _raise(self, future: Future[tuple[Discrepancy | None, float]]) -> None:
         found, cpu = future.result()
         self.cpu += cpu
