@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-VECTORS = PROJECT_ROOT.parent / "shared" / "vectors"
+# Published test vectors kept in the repository (see tests/vectors/README.md).
+VECTORS = PROJECT_ROOT / "tests" / "vectors"
 
 
 @pytest.fixture
 def vectors_dir() -> Path:
     if not VECTORS.is_dir():
-        pytest.fail(f"test vectors not found at {VECTORS}: shared/ must sit beside the project")
+        pytest.fail(f"test vectors not found at {VECTORS}")
     return VECTORS
