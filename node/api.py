@@ -53,6 +53,12 @@ from node.problems import Problem, from_error, problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: LMDB reader slots a request may never take: below this many free, requests get 503 `store-busy`, so that
+#: however many requests arrive, consensus and catch-up can always open their read transactions.
+RESERVED_READ_SLOTS = 16
+#: Routes answered even when the reader slots run low: liveness reads nothing from the store.
+_NO_STORE_ROUTES = frozenset({"/healthz"})
+
 _log = structlog.get_logger("credledger.api")
 
 
@@ -171,6 +177,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    store = request.app[CHAIN].store
+    if store.read_slots_free <= RESERVED_READ_SLOTS and request.path not in _NO_STORE_ROUTES:
+        return problem(
+            503,
+            "store-busy",
+            f"the node's store has {store.read_slots_free} of {store.max_readers} reader slots free and keeps "
+            f"{RESERVED_READ_SLOTS} for consensus; retry shortly",
+        )
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -179,6 +193,11 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _http_problem(request, exc)
     except CredledgerError as exc:
         return from_error(exc)
+    except lmdb.Error as exc:
+        # A read for this request failed (the reader table is full, the disk failed): the request fails, not the
+        # node, and the cause is logged for the operator.
+        _log.warning("store read failed", method=request.method, path=request.path, error=f"{type(exc).__name__}")
+        return problem(503, "store-unavailable", f"the node could not read its store ({type(exc).__name__}); retry")
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -84,7 +84,7 @@ class Node:
         self.metrics = Metrics()
         self._lock = lock_data_dir(config.data_dir)
         try:
-            self.store = Store(config.data_dir / "ledger")
+            self.store = Store(config.data_dir / "ledger", max_readers=config.store.max_readers)
         except BaseException:
             self._lock.close()
             raise
