@@ -89,6 +89,8 @@ async def get_status(request: web.Request) -> web.Response:
             "round": live.round,
             "peers": live.peers,
             "syncing": live.syncing,
+            "commit": {"ok": live.stalled is None, "reason": live.stalled},
+            "sync": {"peer_height": live.peer_height, "failure": live.catch_up_failure},
         }
     )
 
@@ -113,7 +115,7 @@ async def get_health(_request: web.Request) -> web.Response:
 
 
 async def get_ready(request: web.Request) -> web.Response:
-    """The store is open and holds a genesis: the node can answer reads."""
+    """The store is open and holds a genesis, and the node is not stuck behind its peers: it can answer reads."""
     chain = request.app[CHAIN]
     if chain.store.genesis is None:
         raise Problem(503, "not-ready", "the store holds no genesis yet")
@@ -122,6 +124,9 @@ async def get_ready(request: web.Request) -> web.Response:
             height = snap.height
     except lmdb.Error as exc:
         raise Problem(503, "not-ready", f"the store cannot be read: {exc}") from None
+    failure = request.app[STATUS]().catch_up_failure
+    if failure is not None:
+        raise Problem(503, "not-ready", f"catch-up failing, the node serves stale answers: {failure}")
     return json_response({"status": "ready", "height": height})
 
 

@@ -32,6 +32,12 @@ class LiveStatus:
     round: int | None = None
     peers: int | None = None
     syncing: bool = False
+    #: Why the network does not commit as this node sees it (`node.health.why_not_committing`); None while it does.
+    stalled: str | None = None
+    #: Why catching up with the peers fails (this node serves stale answers meanwhile); None while it works.
+    catch_up_failure: str | None = None
+    #: The highest height a reachable peer reported.
+    peer_height: int | None = None
 
 
 #: Called on every `GET /v1/status`; the node's driver passes one that reads its live state.

@@ -279,6 +279,30 @@ def _schemas() -> dict[str, Schema]:
                 "round": {"type": ["integer", "null"], "minimum": 0, "description": "consensus round, if running"},
                 "peers": {"type": ["integer", "null"], "minimum": 0, "description": "connected peers, if any"},
                 "syncing": {"type": "boolean", "description": "catching up with the network"},
+                "commit": obj(
+                    {
+                        "ok": {"type": "boolean", "description": "the network commits, as far as this node sees"},
+                        "reason": {
+                            "type": ["string", "null"],
+                            "description": "why it does not: 'catch-up failing: ...', 'behind: catching up from "
+                            "height H, peers' height K', or 'no block for N s; height H round R: proposal ..., "
+                            "prevotes for X of Y power, ... need more than 2/3 (Q); peers unreachable: ...'",
+                        },
+                    }
+                ),
+                "sync": obj(
+                    {
+                        "peer_height": {
+                            "type": ["integer", "null"],
+                            "minimum": 0,
+                            "description": "highest height a reachable peer reported",
+                        },
+                        "failure": {
+                            "type": ["string", "null"],
+                            "description": "why catching up fails (the node serves stale answers meanwhile)",
+                        },
+                    }
+                ),
             }
         ),
         "Health": obj({"status": {"const": "ok"}}),
@@ -424,7 +448,10 @@ def _paths() -> dict[str, Schema]:
         "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
         "/readyz": _get(
             "Readiness",
-            {"200": _json(ref("Ready"), "The store is open"), "503": _problem("The store is not usable")},
+            {
+                "200": _json(ref("Ready"), "The store is open and the node keeps up with its peers"),
+                "503": _problem("The store is not usable, or catching up with the peers fails"),
+            },
         ),
         "/metrics": _get(
             "Prometheus metrics",

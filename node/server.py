@@ -28,6 +28,7 @@ from node.api_common import LiveStatus
 from node.chain import Chain
 from node.config import NodeConfig
 from node.driver import Driver, NodeHalted
+from node.health import Observation, RoundView, why_not_committing
 from node.logs import configure_logging
 from node.mempool import Mempool
 from node.metrics import Metrics
@@ -128,10 +129,45 @@ class Node:
         return PublicKey(record.id, record.node_key)
 
     def _status(self) -> LiveStatus:
+        machine = self.driver.machine
+        syncer = self.syncer
+        with self.store.snapshot() as snap:
+            height = snap.height
+            last_block_ms = snap.header(height).time_ms if height else self.genesis.genesis_time_ms
+        view: RoundView | None = None
+        unreachable = tuple(syncer.unreachable)
+        if self.peers is not None and machine.height:
+            validators = machine.validators
+            prevoted, precommitted, proposal_seen = machine.voted_power()
+            view = RoundView(
+                height=machine.height,
+                round=machine.round,
+                proposer=machine.proposer(machine.round),
+                proposal_seen=proposal_seen,
+                prevoted_power=prevoted,
+                precommitted_power=precommitted,
+                total_power=validators.total_power,
+                quorum=validators.quorum,
+            )
+            connected = set(self.peers.connected())
+            me = self.config.member_id
+            unreachable = tuple(v.member_id for v in validators.validators if v.member_id not in connected | {me})
+        seen = Observation(
+            now_ms=self.chain.now_ms(),
+            height=height,
+            last_block_ms=last_block_ms,
+            catch_up_failure=syncer.failure,
+            peer_height=syncer.peer_height,
+            unreachable=unreachable,
+            round=view,
+        )
         return LiveStatus(
-            round=self.driver.machine.round if self.driver.machine.height else None,
+            round=machine.round if machine.height else None,
             peers=len(self.peers.connected()) if self.peers is not None else None,
-            syncing=self.syncer.syncing,
+            syncing=syncer.syncing,
+            stalled=why_not_committing(seen, self.genesis.params),
+            catch_up_failure=syncer.failure,
+            peer_height=syncer.peer_height,
         )
 
     async def run(self) -> None:
