@@ -33,7 +33,8 @@ from ledger.errors import CredledgerError
 from ledger.note import Checkpoint, SignedNote
 from ledger.store import Snapshot
 from node.api_common import CHAIN, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
-from node.api_events import MAX_WAITERS, WAITERS, CommitWaiters, get_event, post_events
+from node.api_events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
+from node.api_forward import forward_session, submit_events
 from node.api_reads import (
     ROSTER,
     Roster,
@@ -143,7 +144,7 @@ async def get_openapi(_request: web.Request) -> web.Response:
 
 #: Everything the API serves: (method, path template, handler). GET routes answer HEAD too.
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    ("POST", "/v1/events", post_events),
+    ("POST", "/v1/events", submit_events),
     ("GET", "/v1/events/{id}", get_event),
     ("GET", "/v1/credentials/{digest}", get_credential),
     ("GET", "/v1/checkpoint", get_checkpoint),
@@ -240,6 +241,8 @@ def make_app(
     app[WAITERS] = CommitWaiters(chain, max_waiters)
     app[ROSTER] = Roster(chain.genesis)
     app.cleanup_ctx.append(_commit_waiters)
+    if config.role == "replica":
+        app.cleanup_ctx.append(forward_session)
     for method, path, handler in ROUTES:
         if method == "GET":
             app.router.add_get(path, handler)

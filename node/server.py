@@ -29,6 +29,7 @@ from node.chain import Chain
 from node.config import NodeConfig
 from node.driver import Driver, NodeHalted
 from node.health import Observation, RoundView, why_not_committing
+from node.http_errors import ProblemAppRunner
 from node.logs import configure_logging
 from node.mempool import Mempool
 from node.metrics import Metrics
@@ -171,7 +172,7 @@ class Node:
         )
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        runner = ProblemAppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         api = self.config.api
         site = web.TCPSite(runner, api.host, api.port)

@@ -21,10 +21,14 @@ from tests.integration.cluster import Cluster, Node, now_ms, poll, running
 SMALL_READER_TABLE = "\n[store]\nmax_readers = 48\n"
 
 
-def post_raw(node: Node, events: list[Any], timeout: float = 60.0) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"events": [{"encoded": base64.b64encode(e.encode()).decode()} for e in events]}).encode()
+def post_raw(
+    node: Node, events: list[Any], *, path: str = "/v1/events", timeout: float = 60.0
+) -> tuple[int, dict[str, Any]]:
+    """POST events (one as {"event": ...}, several as {"events": [...]}); the status and the JSON answer."""
+    items = [{"encoded": base64.b64encode(e.encode()).decode()} for e in events]
+    body = json.dumps({"event": items[0]} if len(items) == 1 else {"events": items}).encode()
     request = urllib.request.Request(
-        f"{node.url}/v1/events", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        f"{node.url}{path}", data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -115,3 +119,37 @@ def test_status_says_why_a_network_without_quorum_cannot_commit(tmp_path: Path) 
         assert reason.endswith("peers unreachable: m2.test, m3.test"), reason
         net.start(m2)
         poll("m0 to report commits again", lambda: net.get(m0, "/v1/status")["commit"]["ok"] is True)
+
+
+def test_a_read_replica_forwards_writes_to_the_validators_and_says_when_none_answers(tmp_path: Path) -> None:
+    net = Cluster.create(tmp_path / "net")
+    replica = net.add_node("m0.test", "replica", name="replica-m0")
+    with running(net):
+        net.wait_height(1, [replica])
+        event = net.issue("m0.test", digest("written to the replica"))
+        status, answer = post_raw(replica, [event], path="/v1/events?wait=commit")
+        assert status == 200, answer
+        assert answer["results"][0]["status"] == "committed"
+        assert answer["forwarded_to"] in {n.url for n in net.validators}
+        # Read your write: the replica answered once it held the block too.
+        assert net.event_status(replica, event.id) == "committed"
+
+        later = net.issue("m0.test", digest("written to the replica without waiting"))
+        status, answer = post_raw(replica, [later])
+        assert (status, answer["results"][0]["status"]) == (202, "pending")
+        poll("the forwarded event to commit on the replica", partial(committed_on, net, replica, later))
+
+        outsider = SigningKey.generate("outsider.test")
+        refused = net.sign(Issue(digest("not a member's"), "m0.test", None, ()), outsider)
+        status, answer = post_raw(replica, [refused])
+        assert status == 403 and answer["type"] == "urn:credledger:problem:unauthorized", answer
+        assert "forwarded_to" in answer
+
+        net.kill(*net.validators)
+        stranded = net.issue("m0.test", digest("no validator to take it"))
+        status, answer = post_raw(replica, [stranded])
+        assert status == 502 and answer["type"] == "urn:credledger:problem:forward-failed", answer
+        for validator in net.validators:
+            assert validator.url in answer["detail"]
+        assert answer["tried"] == [n.url for n in net.validators]
+        assert net.event_status(replica, stranded.id) is None
