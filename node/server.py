@@ -23,7 +23,7 @@ from ledger.genesis import Genesis, load_genesis
 from ledger.keys import PublicKey, SigningKey
 from ledger.state import get_member
 from ledger.store import Store
-from node.api import make_app
+from node.api import RESERVED_READ_SLOTS, make_app
 from node.api_common import LiveStatus
 from node.chain import Chain
 from node.config import NodeConfig
@@ -41,6 +41,8 @@ log = structlog.get_logger("credledger.server")
 
 #: How long requests still being answered may take once the node is told to stop.
 SHUTDOWN_TIMEOUT_S = 5.0
+#: Fewest LMDB reader slots a node runs with: the reserved ones and as many again for requests.
+MIN_READERS = 2 * RESERVED_READ_SLOTS
 #: Held (flock) by the node process that owns a data directory, for as long as it runs.
 LOCK_FILE = "node.lock"
 
@@ -84,6 +86,11 @@ class Node:
         self.config = config
         self.genesis = genesis
         self.metrics = Metrics()
+        if config.store.max_readers < MIN_READERS:
+            raise ConfigError(
+                f"[store] max_readers is {config.store.max_readers}: at least {MIN_READERS} are needed "
+                f"({RESERVED_READ_SLOTS} stay reserved for consensus and catch-up, the rest serve requests)"
+            )
         self._lock = lock_data_dir(config.data_dir)
         try:
             self.store = Store(config.data_dir / "ledger", max_readers=config.store.max_readers)
