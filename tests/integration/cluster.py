@@ -414,8 +414,18 @@ class Load:
     """Background submitters: each thread signs fresh issue events and posts them with `?wait=commit` to the
     running nodes in turn, recording the ids a node acknowledged as committed (HTTP 200)."""
 
-    def __init__(self, cluster: Cluster, *, threads: int = 2, batch: int = 4, issuer: str = "m0.test") -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        threads: int = 2,
+        batch: int = 4,
+        issuer: str = "m0.test",
+        targets: Sequence[Node] | None = None,
+    ) -> None:
         self.cluster = cluster
+        #: The nodes submitted to (the validators by default); those not running are skipped.
+        self.targets = targets
         self.batch = batch
         self.issuer = issuer
         self.acknowledged: set[str] = set()
@@ -454,7 +464,7 @@ class Load:
     def _run(self, worker: int) -> None:
         turn = worker
         while not self._stop.is_set():
-            nodes = [n for n in self.cluster.validators if n.running]
+            nodes = [n for n in (self.targets or self.cluster.validators) if n.running]
             if not nodes:
                 self._stop.wait(0.05)
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 from ledger.events import Event, Issue, Revoke, UnsignedEvent, sign_event
 from ledger.keys import SigningKey
 from tests.factories import digest
-from tests.integration.cluster import Cluster, Node, now_ms, poll, running
+from tests.integration.cluster import Cluster, Load, Node, now_ms, poll, running
 
 #: Fewer LMDB reader slots than the events of one refused batch.
 SMALL_READER_TABLE = "\n[store]\nmax_readers = 48\n"
@@ -153,3 +153,30 @@ def test_a_read_replica_forwards_writes_to_the_validators_and_says_when_none_ans
             assert validator.url in answer["detail"]
         assert answer["tried"] == [n.url for n in net.validators]
         assert net.event_status(replica, stranded.id) is None
+
+
+def acked_beyond(load: Load, count: int) -> bool:
+    return load.acked() >= count
+
+
+def test_writes_through_a_replica_while_validators_are_killed_lose_nothing_acknowledged(tmp_path: Path) -> None:
+    net = Cluster.create(tmp_path / "net")
+    replica = net.add_node("m1.test", "replica", name="replica-m1")
+    with running(net):
+        net.wait_height(1, [replica])
+        m0, m1, _, m3 = net.validators
+        with Load(net, threads=2, targets=[replica]) as load:
+            poll("the first acknowledged events", lambda: load.acked() >= 8)
+            for victim in (m0, m3, m1):
+                acked = load.acked()
+                net.kill(victim)
+                poll(f"acknowledged events without {victim.id}", partial(acked_beyond, load, acked + 8))
+                net.start(victim)
+        top = max(net.height(n) for n in net.validators)
+        net.wait_height(top, net.nodes)
+        logs = {n.id if n.role == "validator" else "replica": net.log_ids(n) for n in net.nodes}
+        shortest = min(len(ids) for ids in logs.values())
+        assert len({tuple(ids[:shortest]) for ids in logs.values()}) == 1, "the nodes' logs differ"
+        for name, ids in logs.items():
+            missing = load.acknowledged - set(ids)
+            assert not missing, f"{name} lacks {len(missing)} acknowledged events"
