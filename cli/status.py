@@ -13,8 +13,9 @@ from node.client import DEFAULT_TIMEOUT, NodeClient
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "status",
-        help="show a node's chain, checkpoint and mempool",
-        description="Ask a node who it is, how far its chain has come, and what it is doing.",
+        help="show a node's chain, checkpoint and mempool, and whether the network commits",
+        description="Ask a node who it is, how far its chain has come, what it is doing, and -- when the network "
+        "does not commit or the node cannot catch up -- why.",
         epilog="Exit codes: 0 the node answered; 3 it could not be reached.",
     )
     add_node_argument(parser)
@@ -59,4 +60,10 @@ def _lines(url: str, status: dict[str, Any]) -> list[tuple[str, str]]:
         live.append("catching up")
     if live:
         lines.append(("consensus", ", ".join(live)))
+    commit = status.get("commit")
+    if isinstance(commit, dict):
+        lines.append(("commits", "yes" if commit.get("ok") else f"NO: {commit.get('reason')}"))
+    sync = status.get("sync")
+    if isinstance(sync, dict) and sync.get("failure"):
+        lines.append(("catch-up", f"FAILING: {sync['failure']}"))
     return lines

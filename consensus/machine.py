@@ -153,6 +153,17 @@ class Machine:
         """The proposer of `round_` at the current height."""
         return self._rotation.proposer(round_)
 
+    def voted_power(self) -> tuple[int, int, bool]:
+        """Power that prevoted and that precommitted (anything, nil included) in the current round, and whether
+        its proposal has been received: what an operator asks when a height does not end."""
+        prevotes = self._log.prevotes.get(self._round)
+        precommits = self._log.precommits.get(self._round)
+        return (
+            prevotes.total if prevotes is not None else 0,
+            precommits.total if precommits is not None else 0,
+            self._round in self._log.proposals,
+        )
+
     # -- inputs -------------------------------------------------------------------------------------------
 
     def start(self, height: int, now_ms: int) -> list[Action]:

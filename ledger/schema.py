@@ -53,6 +53,8 @@ ALL_DATABASES = (
 
 #: Virtual address space reserved for the map (LMDB grows the file only as it fills).
 DEFAULT_MAP_SIZE = 1 << 40
+#: Read transactions open at once in one environment (LMDB's reader table, shared by every process using it).
+DEFAULT_MAX_READERS = 256
 
 _U64 = struct.Struct(">Q")
 
@@ -68,7 +70,12 @@ def from_u64(data: bytes) -> int:
 
 
 def open_env(
-    path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False, durable: bool = True
+    path: str | os.PathLike[str],
+    *,
+    map_size: int = DEFAULT_MAP_SIZE,
+    readonly: bool = False,
+    durable: bool = True,
+    max_readers: int = DEFAULT_MAX_READERS,
 ) -> lmdb.Environment:
     """Open (creating if needed) a node's LMDB environment with every named database.
 
@@ -85,7 +92,7 @@ def open_env(
         sync=durable,
         metasync=durable,
         lock=True,
-        max_readers=256,
+        max_readers=max_readers,
     )
     if not readonly:
         with env.begin(write=True) as txn:

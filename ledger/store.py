@@ -17,12 +17,16 @@ Validator sets are stored by the height from which they certify. The genesis set
 block at height H whose governance events change the set schedules the new set for H + 2 (DESIGN §7).
 
 Every read goes through a `Snapshot`, a read transaction, so a reader sees one consistent height even while a
-block is being committed.
+block is being committed. A read transaction holds one slot of LMDB's reader table (`max_readers` per
+environment) until its Python object is freed -- ending it is not enough -- so nothing may keep a snapshot, or
+an exception whose traceback reaches one, alive after use. `read_slots_free` counts the slots left to this
+process, so a server can refuse new requests before they take the slots consensus needs.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,9 +64,17 @@ class Store:
     """A node's persistent chain. Safe for one writer process; any number of readers."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, map_size: int = schema.DEFAULT_MAP_SIZE, durable: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = schema.DEFAULT_MAP_SIZE,
+        durable: bool = True,
+        max_readers: int = schema.DEFAULT_MAX_READERS,
     ) -> None:
-        self.env = schema.open_env(path, map_size=map_size, durable=durable)
+        self.env = schema.open_env(path, map_size=map_size, durable=durable, max_readers=max_readers)
+        self.max_readers = max_readers
+        #: The read transactions this process began that still hold a reader slot (alive, ended or not).
+        self._readers: weakref.WeakSet[lmdb.Transaction[bytes]] = weakref.WeakSet()
         self.log = MerkleLog(self.env)
         self.state = StateMap(self.env)
         db = self.env.open_db
@@ -124,7 +136,13 @@ class Store:
     def snapshot(self) -> Iterator[Snapshot]:
         """A consistent read view of the chain as of the last committed block."""
         with self.env.begin() as txn:
+            self._readers.add(txn)
             yield Snapshot(self, txn)
+
+    @property
+    def read_slots_free(self) -> int:
+        """Reader-table slots this process has not taken (other processes reading the store take some too)."""
+        return self.max_readers - len(self._readers)
 
     def height(self) -> int:
         with self.snapshot() as snap:

@@ -33,7 +33,8 @@ from ledger.errors import CredledgerError
 from ledger.note import Checkpoint, SignedNote
 from ledger.store import Snapshot
 from node.api_common import CHAIN, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
-from node.api_events import MAX_WAITERS, WAITERS, CommitWaiters, get_event, post_events
+from node.api_events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
+from node.api_forward import forward_session, submit_events
 from node.api_reads import (
     ROSTER,
     Roster,
@@ -52,6 +53,12 @@ from node.openapi import openapi_document
 from node.problems import Problem, from_error, problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: LMDB reader slots a request may never take: below this many free, requests get 503 `store-busy`, so that
+#: however many requests arrive, consensus and catch-up can always open their read transactions.
+RESERVED_READ_SLOTS = 16
+#: Routes answered even when the reader slots run low: liveness reads nothing from the store.
+_NO_STORE_ROUTES = frozenset({"/healthz"})
 
 _log = structlog.get_logger("credledger.api")
 
@@ -83,6 +90,8 @@ async def get_status(request: web.Request) -> web.Response:
             "round": live.round,
             "peers": live.peers,
             "syncing": live.syncing,
+            "commit": {"ok": live.stalled is None, "reason": live.stalled},
+            "sync": {"peer_height": live.peer_height, "failure": live.catch_up_failure},
         }
     )
 
@@ -107,7 +116,7 @@ async def get_health(_request: web.Request) -> web.Response:
 
 
 async def get_ready(request: web.Request) -> web.Response:
-    """The store is open and holds a genesis: the node can answer reads."""
+    """The store is open and holds a genesis, and the node is not stuck behind its peers: it can answer reads."""
     chain = request.app[CHAIN]
     if chain.store.genesis is None:
         raise Problem(503, "not-ready", "the store holds no genesis yet")
@@ -116,6 +125,9 @@ async def get_ready(request: web.Request) -> web.Response:
             height = snap.height
     except lmdb.Error as exc:
         raise Problem(503, "not-ready", f"the store cannot be read: {exc}") from None
+    failure = request.app[STATUS]().catch_up_failure
+    if failure is not None:
+        raise Problem(503, "not-ready", f"catch-up failing, the node serves stale answers: {failure}")
     return json_response({"status": "ready", "height": height})
 
 
@@ -132,7 +144,7 @@ async def get_openapi(_request: web.Request) -> web.Response:
 
 #: Everything the API serves: (method, path template, handler). GET routes answer HEAD too.
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    ("POST", "/v1/events", post_events),
+    ("POST", "/v1/events", submit_events),
     ("GET", "/v1/events/{id}", get_event),
     ("GET", "/v1/credentials/{digest}", get_credential),
     ("GET", "/v1/checkpoint", get_checkpoint),
@@ -171,6 +183,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    store = request.app[CHAIN].store
+    if store.read_slots_free <= RESERVED_READ_SLOTS and request.path not in _NO_STORE_ROUTES:
+        return problem(
+            503,
+            "store-busy",
+            f"the node's store has {store.read_slots_free} of {store.max_readers} reader slots free and keeps "
+            f"{RESERVED_READ_SLOTS} for consensus; retry shortly",
+        )
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -179,6 +199,11 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _http_problem(request, exc)
     except CredledgerError as exc:
         return from_error(exc)
+    except lmdb.Error as exc:
+        # A read for this request failed (the reader table is full, the disk failed): the request fails, not the
+        # node, and the cause is logged for the operator.
+        _log.warning("store read failed", method=request.method, path=request.path, error=f"{type(exc).__name__}")
+        return problem(503, "store-unavailable", f"the node could not read its store ({type(exc).__name__}); retry")
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -216,6 +241,8 @@ def make_app(
     app[WAITERS] = CommitWaiters(chain, max_waiters)
     app[ROSTER] = Roster(chain.genesis)
     app.cleanup_ctx.append(_commit_waiters)
+    if config.role == "replica":
+        app.cleanup_ctx.append(forward_session)
     for method, path, handler in ROUTES:
         if method == "GET":
             app.router.add_get(path, handler)

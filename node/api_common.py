@@ -32,6 +32,12 @@ class LiveStatus:
     round: int | None = None
     peers: int | None = None
     syncing: bool = False
+    #: Why the network does not commit as this node sees it (`node.health.why_not_committing`); None while it does.
+    stalled: str | None = None
+    #: Why catching up with the peers fails (this node serves stale answers meanwhile); None while it works.
+    catch_up_failure: str | None = None
+    #: The highest height a reachable peer reported.
+    peer_height: int | None = None
 
 
 #: Called on every `GET /v1/status`; the node's driver passes one that reads its live state.
@@ -59,11 +65,23 @@ def b64(data: bytes) -> str:
 
 
 def parse_hex32(text: str, what: str) -> bytes:
-    """A 32-byte id or digest from its 64 hex digits, or a 400 problem naming `what`."""
+    """A 32-byte id or digest from its 64 lowercase hex digits, or a 400 problem naming `what`.
+
+    Uppercase is refused, not folded: digests and ids have one written form (DESIGN §9), so a URL names a
+    resource one way only and caches, logs and links agree."""
     try:
-        return parse_digest(text)
+        value = parse_digest(text)
     except DecodeError as exc:
         raise Problem(400, "malformed", f"{what}: {exc}") from None
+    upper = next((i for i, char in enumerate(text) if char.isupper()), None)
+    if upper is not None:
+        raise Problem(
+            400,
+            "malformed",
+            f"{what}: digests and ids are lowercase hexadecimal: {text[upper]!r} at position {upper} is uppercase "
+            f"(use {text.lower()})",
+        )
+    return value
 
 
 def parse_count(text: str, what: str) -> int:

@@ -21,6 +21,9 @@ Semantics, in order:
    of them). After `api.commit_wait_ms` it gives up with a 504 problem listing the event ids, which stay pending.
    An event that a committed block made invalid (a conflicting event from another node) is dropped from the
    mempool; its waiter gets a 409 ``event-dropped`` problem.
+
+A read replica parses the body the same way but forwards it to the validators instead of admitting it
+(`node.api_forward`).
 """
 
 from __future__ import annotations
@@ -166,9 +169,19 @@ WAITERS = web.AppKey("waiters", CommitWaiters)
 # --- POST /v1/events ----------------------------------------------------------------------------------------------
 
 
-async def post_events(request: web.Request) -> web.Response:
-    """Submit one event or a batch (see the module docstring for the semantics)."""
-    chain = request.app[CHAIN]
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A parsed `POST /v1/events`: its events, whether it was one event (not a batch), and what came in."""
+
+    events: list[Event]
+    single: bool
+    wait: bool
+    body: bytes
+    media_type: str
+
+
+async def parse_submission(request: web.Request) -> Submission:
+    """Read, bound and parse a submission; any malformed part refuses all of it (400/413/415)."""
     api = request.app[CONFIG].api
     wait = _wait_mode(request)
     media_type = request.content_type
@@ -183,6 +196,20 @@ async def post_events(request: web.Request) -> web.Response:
         events, single = _parse_json_body(body, api.max_batch)
     else:
         events, single = _parse_msgpack_body(body, api.max_batch)
+    return Submission(events, single, wait, body, media_type)
+
+
+async def post_events(request: web.Request) -> web.Response:
+    """Submit one event or a batch (see the module docstring for the semantics)."""
+    submission = await parse_submission(request)
+    return await admit_events(request, submission)
+
+
+async def admit_events(request: web.Request, submission: Submission) -> web.Response:
+    """Admit a parsed submission to this node's mempool and answer as the module docstring says."""
+    chain = request.app[CHAIN]
+    api = request.app[CONFIG].api
+    events, single, wait = submission.events, submission.single, submission.wait
     waiters = request.app[WAITERS]
     if wait and waiters.room < len(events):
         raise Problem(503, "too-many-waiters", "too many requests are waiting for commits; retry later or without wait")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ledger import merkle
 from ledger.block import Block, CertifiedBlock
@@ -33,6 +34,8 @@ from ledger.store import Snapshot, Store
 from ledger.validators import ValidatorSet
 from node.mempool import DuplicateEvent, Mempool, MempoolError, Pending
 from node.metrics import Metrics
+
+_E = TypeVar("_E", bound=BaseException)
 
 #: Validated proposals remembered, so a block that is validated and then committed is applied at most twice.
 MAX_VERIFIED_CACHE = 1_000_000
@@ -213,7 +216,7 @@ class Chain:
                 results.append(self.admit(item))
             except (InvalidEvent, DecodeError, MempoolError) as exc:
                 self.metrics.events_rejected.labels(getattr(exc, "rule", exc.code)).inc()
-                results.append(exc)
+                results.append(_detached(exc))
         return results
 
     # --- consensus Application ----------------------------------------------------------------------------------
@@ -340,6 +343,19 @@ class Chain:
         with self.store.snapshot() as snap:
             self.metrics.height.set(snap.height)
             self.metrics.log_size.set(snap.log_size)
+
+
+def _detached(error: _E) -> _E:
+    """`error` without its traceback (nor those of the errors it was raised from), so that keeping it keeps no
+    frame alive: the frames of a refused admission hold its store snapshot, whose LMDB reader slot stays taken for
+    as long as they live. A batch keeps every refusal until it is answered."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
 
 
 class _Either:

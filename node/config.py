@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ledger import schema
 from ledger.errors import ConfigError
 
 ENV_PREFIX = "CREDLEDGER_"
@@ -54,6 +55,14 @@ class MempoolConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    #: Slots in LMDB's reader table: read transactions open at once, over every process reading the store. The
+    #: API refuses requests (503) once fewer than `node.api.RESERVED_READ_SLOTS` are left, keeping them for
+    #: consensus and catch-up.
+    max_readers: int = schema.DEFAULT_MAX_READERS
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     #: "auto" writes JSON when stderr is not a terminal and readable lines when it is.
@@ -71,6 +80,7 @@ class NodeConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     p2p: P2PConfig = field(default_factory=P2PConfig)
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 

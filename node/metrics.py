@@ -21,6 +21,9 @@ class Metrics:
         self.mempool_events = Gauge("credledger_mempool_events", "Events waiting in the mempool", registry=r)
         self.mempool_bytes = Gauge("credledger_mempool_bytes", "Bytes of events waiting in the mempool", registry=r)
         self.peers = Gauge("credledger_peers", "Connected, authenticated peers", registry=r)
+        self.sync_failing = Gauge(
+            "credledger_sync_failing", "1 while catching up fails and this node stays behind its peers", registry=r
+        )
         self.events_rejected = Counter(
             "credledger_events_rejected", "Events refused at admission, by rule", ["rule"], registry=r
         )

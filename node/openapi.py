@@ -134,11 +134,14 @@ def _schemas() -> dict[str, Schema]:
                     "ids": array(HEX32),
                     "pending": array(HEX32),
                     "results": array(ref("SubmitResult")),
+                    "forwarded_to": {"type": "string", "description": "the validator a replica forwarded to"},
+                    "tried": array(TEXT),
                 },
-                optional=("rule", "id", "ids", "pending", "results"),
+                optional=("rule", "id", "ids", "pending", "results", "forwarded_to", "tried"),
                 closed=False,
             ),
-            "description": "RFC 9457 problem details; `rule`, `id`, `ids`, `pending` and `results` where relevant",
+            "description": "RFC 9457 problem details; `rule`, `id`, `ids`, `pending`, `results`, `forwarded_to` "
+            "(a replica's answer from a validator) and `tried` (validators a replica could not reach) where relevant",
         },
         "Payload": {"oneOf": [ref(name) for name in payloads], "description": "What an event does, by `kind`"},
         "Signature": obj({"member": TEXT, "key_id": HEX_KEY_ID, "sig": _BYTES_FIELD_SCHEMAS["sig"]}),
@@ -172,8 +175,12 @@ def _schemas() -> dict[str, Schema]:
             {
                 "results": array(ref("SubmitResult")),
                 "checkpoint": {**NOTE, "description": "with ?wait=commit: the note of the block committing the last"},
+                "forwarded_to": {
+                    "type": "string",
+                    "description": "from a read replica: the validator that took the events and gave this answer",
+                },
             },
-            optional=("checkpoint",),
+            optional=("checkpoint", "forwarded_to"),
         ),
         "EventInfo": obj(
             {
@@ -279,6 +286,30 @@ def _schemas() -> dict[str, Schema]:
                 "round": {"type": ["integer", "null"], "minimum": 0, "description": "consensus round, if running"},
                 "peers": {"type": ["integer", "null"], "minimum": 0, "description": "connected peers, if any"},
                 "syncing": {"type": "boolean", "description": "catching up with the network"},
+                "commit": obj(
+                    {
+                        "ok": {"type": "boolean", "description": "the network commits, as far as this node sees"},
+                        "reason": {
+                            "type": ["string", "null"],
+                            "description": "why it does not: 'catch-up failing: ...', 'behind: catching up from "
+                            "height H, peers' height K', or 'no block for N s; height H round R: proposal ..., "
+                            "prevotes for X of Y power, ... need more than 2/3 (Q); peers unreachable: ...'",
+                        },
+                    }
+                ),
+                "sync": obj(
+                    {
+                        "peer_height": {
+                            "type": ["integer", "null"],
+                            "minimum": 0,
+                            "description": "highest height a reachable peer reported",
+                        },
+                        "failure": {
+                            "type": ["string", "null"],
+                            "description": "why catching up fails (the node serves stale answers meanwhile)",
+                        },
+                    }
+                ),
             }
         ),
         "Health": obj({"status": {"const": "ok"}}),
@@ -347,7 +378,11 @@ def _paths() -> dict[str, Schema]:
             "413": _problem("Body or batch too large"),
             "415": _problem("Content-Type is neither application/json nor application/msgpack"),
             "422": _problem("A single event breaks a ledger rule, or a batch had refusals (see `results`)"),
-            "503": _problem("The mempool is full, or too many requests wait for commits"),
+            "502": _problem("On a read replica: no validator it follows took the events (`tried` names them)"),
+            "503": _problem(
+                "The mempool is full, too many requests wait for commits, the store's reader slots run low, or a "
+                "read replica knows no validator"
+            ),
             "504": _problem("With wait=commit: not committed in time (the events stay pending)"),
         },
     }
@@ -424,7 +459,10 @@ def _paths() -> dict[str, Schema]:
         "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
         "/readyz": _get(
             "Readiness",
-            {"200": _json(ref("Ready"), "The store is open"), "503": _problem("The store is not usable")},
+            {
+                "200": _json(ref("Ready"), "The store is open and the node keeps up with its peers"),
+                "503": _problem("The store is not usable, or catching up with the peers fails"),
+            },
         ),
         "/metrics": _get(
             "Prometheus metrics",

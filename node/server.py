@@ -23,11 +23,13 @@ from ledger.genesis import Genesis, load_genesis
 from ledger.keys import PublicKey, SigningKey
 from ledger.state import get_member
 from ledger.store import Store
-from node.api import make_app
+from node.api import RESERVED_READ_SLOTS, make_app
 from node.api_common import LiveStatus
 from node.chain import Chain
 from node.config import NodeConfig
 from node.driver import Driver, NodeHalted
+from node.health import Observation, RoundView, why_not_committing
+from node.http_errors import ProblemAppRunner
 from node.logs import configure_logging
 from node.mempool import Mempool
 from node.metrics import Metrics
@@ -39,6 +41,8 @@ log = structlog.get_logger("credledger.server")
 
 #: How long requests still being answered may take once the node is told to stop.
 SHUTDOWN_TIMEOUT_S = 5.0
+#: Fewest LMDB reader slots a node runs with: the reserved ones and as many again for requests.
+MIN_READERS = 2 * RESERVED_READ_SLOTS
 #: Held (flock) by the node process that owns a data directory, for as long as it runs.
 LOCK_FILE = "node.lock"
 
@@ -82,9 +86,14 @@ class Node:
         self.config = config
         self.genesis = genesis
         self.metrics = Metrics()
+        if config.store.max_readers < MIN_READERS:
+            raise ConfigError(
+                f"[store] max_readers is {config.store.max_readers}: at least {MIN_READERS} are needed "
+                f"({RESERVED_READ_SLOTS} stay reserved for consensus and catch-up, the rest serve requests)"
+            )
         self._lock = lock_data_dir(config.data_dir)
         try:
-            self.store = Store(config.data_dir / "ledger")
+            self.store = Store(config.data_dir / "ledger", max_readers=config.store.max_readers)
         except BaseException:
             self._lock.close()
             raise
@@ -128,14 +137,49 @@ class Node:
         return PublicKey(record.id, record.node_key)
 
     def _status(self) -> LiveStatus:
+        machine = self.driver.machine
+        syncer = self.syncer
+        with self.store.snapshot() as snap:
+            height = snap.height
+            last_block_ms = snap.header(height).time_ms if height else self.genesis.genesis_time_ms
+        view: RoundView | None = None
+        unreachable = tuple(syncer.unreachable)
+        if self.peers is not None and machine.height:
+            validators = machine.validators
+            prevoted, precommitted, proposal_seen = machine.voted_power()
+            view = RoundView(
+                height=machine.height,
+                round=machine.round,
+                proposer=machine.proposer(machine.round),
+                proposal_seen=proposal_seen,
+                prevoted_power=prevoted,
+                precommitted_power=precommitted,
+                total_power=validators.total_power,
+                quorum=validators.quorum,
+            )
+            connected = set(self.peers.connected())
+            me = self.config.member_id
+            unreachable = tuple(v.member_id for v in validators.validators if v.member_id not in connected | {me})
+        seen = Observation(
+            now_ms=self.chain.now_ms(),
+            height=height,
+            last_block_ms=last_block_ms,
+            catch_up_failure=syncer.failure,
+            peer_height=syncer.peer_height,
+            unreachable=unreachable,
+            round=view,
+        )
         return LiveStatus(
-            round=self.driver.machine.round if self.driver.machine.height else None,
+            round=machine.round if machine.height else None,
             peers=len(self.peers.connected()) if self.peers is not None else None,
-            syncing=self.syncer.syncing,
+            syncing=syncer.syncing,
+            stalled=why_not_committing(seen, self.genesis.params),
+            catch_up_failure=syncer.failure,
+            peer_height=syncer.peer_height,
         )
 
     async def run(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        runner = ProblemAppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         api = self.config.api
         site = web.TCPSite(runner, api.host, api.port)

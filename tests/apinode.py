@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger.block import CertifiedBlock
 from ledger.eventjson import event_to_json
 from ledger.events import Event
+from ledger.schema import DEFAULT_MAX_READERS
 from ledger.store import Store
 from node.api import make_app
 from node.api_common import StatusSource
@@ -77,11 +78,12 @@ async def api_node(
     clock: Callable[[], float] | None = None,
     status: StatusSource | None = None,
     max_waiters: int = MAX_WAITERS,
+    max_readers: int = DEFAULT_MAX_READERS,
 ) -> AsyncIterator[ApiNode]:
     """A node with a fresh store under `tmp_path`, its API served on 127.0.0.1 at a free port."""
     network = network or make_network(4)
     now = [T0 / 1000 + 5]
-    store = Store(tmp_path / "ledger")
+    store = Store(tmp_path / "ledger", max_readers=max_readers)
     chain = Chain(
         store,
         network.genesis,

@@ -125,6 +125,8 @@ class Cluster:
     genesis: Genesis
     members: dict[str, TestMember]
     nodes: list[Node] = field(default_factory=list)
+    #: TOML tables appended to every node's config (e.g. a small `[store] max_readers`).
+    extra_config: str = ""
 
     # --- building -----------------------------------------------------------------------------------------------
 
@@ -136,6 +138,7 @@ class Cluster:
         validators: int = 4,
         extra: Sequence[TestMember] = (),
         params: Params = FAST_PARAMS,
+        extra_config: str = "",
     ) -> Cluster:
         """A genesis of `validators` members (m0.test, m1.test, ...) with power 1, and one validator node each.
 
@@ -144,7 +147,7 @@ class Cluster:
         genesis = Genesis.of(ORIGIN, now_ms(), [m.add_payload() for m in founders], params)
         root.mkdir(parents=True, exist_ok=True)
         write_genesis(genesis, root / "genesis.json")
-        cluster = cls(root, genesis, {m.id: m for m in (*founders, *extra)})
+        cluster = cls(root, genesis, {m.id: m for m in (*founders, *extra)}, extra_config=extra_config)
         for member in founders:
             cluster.add_node(member.id)
         return cluster
@@ -190,7 +193,7 @@ backoff_max_ms = 1000
 [log]
 level = "info"
 format = "json"
-"""
+{self.extra_config}"""
             )
 
     def __getitem__(self, member_id: str) -> Node:
@@ -411,8 +414,18 @@ class Load:
     """Background submitters: each thread signs fresh issue events and posts them with `?wait=commit` to the
     running nodes in turn, recording the ids a node acknowledged as committed (HTTP 200)."""
 
-    def __init__(self, cluster: Cluster, *, threads: int = 2, batch: int = 4, issuer: str = "m0.test") -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        threads: int = 2,
+        batch: int = 4,
+        issuer: str = "m0.test",
+        targets: Sequence[Node] | None = None,
+    ) -> None:
         self.cluster = cluster
+        #: The nodes submitted to (the validators by default); those not running are skipped.
+        self.targets = targets
         self.batch = batch
         self.issuer = issuer
         self.acknowledged: set[str] = set()
@@ -451,7 +464,7 @@ class Load:
     def _run(self, worker: int) -> None:
         turn = worker
         while not self._stop.is_set():
-            nodes = [n for n in self.cluster.validators if n.running]
+            nodes = [n for n in (self.targets or self.cluster.validators) if n.running]
             if not nodes:
                 self._stop.wait(0.05)
                 continue

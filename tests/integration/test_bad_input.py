@@ -13,8 +13,10 @@ import dataclasses
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,6 +147,64 @@ def test_oversized_bodies_and_batches_are_413(net: Cluster) -> None:
         assert_problem(post(node, body_of(*batch)), 413, "batch-too-large", "1001 events")
         # Nothing of the refused batch was admitted.
         assert net.get(node, "/v1/status")["mempool"]["events"] == 0
+
+
+def raw_exchange(node: Node, request: bytes) -> tuple[int, str, dict[str, Any]]:
+    """Send raw bytes on a fresh connection; the status, content type and JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", node.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers.get("content-type", ""), json.loads(body)
+
+
+def test_unparseable_requests_get_problem_documents_not_plain_text(net: Cluster) -> None:
+    node = net.validators[0]
+    cases = [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "url-too-long", "request URL is longer"),
+        (
+            b"GET /v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+            431,
+            "headers-too-large",
+            "header line is longer",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+            431,
+            "headers-too-large",
+            "too many header lines",
+        ),
+        (b"\x00\x01garbage line\r\n\r\n", 400, "malformed-request", "request line is not valid HTTP/1.1"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, "malformed-request", "HTTPS traffic"),
+    ]
+    with nothing_changes(net):
+        for request, status, code, detail in cases:
+            got, kind, problem = raw_exchange(node, request)
+            assert (got, kind.split(";")[0]) == (status, PROBLEM), (request[:40], got, kind)
+            assert problem["type"] == f"urn:credledger:problem:{code}" and problem["status"] == status
+            assert detail in problem["detail"], problem["detail"]
+        assert net.get(node, "/healthz") == {"status": "ok"}
+
+
+def test_uppercase_digests_and_ids_are_refused_on_every_route_that_takes_one(net: Cluster) -> None:
+    node = net.validators[0]
+    event = net.submit(node, net.issue("m0.test", digest("upper")))["results"][0]
+    upper_id = event["id"].upper()
+    credential = digest("upper").hex().upper()
+    for path, what in ((f"/v1/events/{upper_id}", "event id"), (f"/v1/credentials/{credential}", "credential digest")):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            net.get(node, path)
+        assert refused.value.code == 400
+        problem = json.loads(refused.value.read())
+        assert problem["type"] == "urn:credledger:problem:malformed"
+        assert f"{what}: digests and ids are lowercase hexadecimal" in problem["detail"]
+        assert net.get(node, path.lower())  # the lowercase form answers
+    assert net.get(node, f"/v1/events/{event['id']}")["status"] == "committed"
 
 
 def test_forged_replayed_foreign_and_unauthorised_events_are_refused_by_rule(net: Cluster) -> None:

@@ -209,6 +209,19 @@ async def test_status_reports_chain_checkpoint_and_live_figures(tmp_path: Path) 
     assert body["mempool"] == {"events": 0, "bytes": 0}
 
 
+async def test_status_and_readiness_say_when_the_network_cannot_commit_and_catch_up_fails(tmp_path: Path) -> None:
+    live = LiveStatus(
+        stalled="catch-up failing: at height 0 (from 0), peers at 9: http://peer: block 1: truncated",
+        catch_up_failure="at height 0 (from 0), peers at 9: http://peer: block 1: truncated",
+        peer_height=9,
+    )
+    async with api_node(tmp_path, status=lambda: live) as node:
+        body = await (await node.client.get("/v1/status")).json()
+        assert body["commit"] == {"ok": False, "reason": live.stalled}
+        assert body["sync"] == {"peer_height": 9, "failure": live.catch_up_failure}
+        await problem_of(await node.client.get("/readyz"), 503, "not-ready", "catch-up failing")
+
+
 async def test_health_and_readiness(node: ApiNode) -> None:
     assert await (await node.client.get("/healthz")).json() == {"status": "ok"}
     assert await (await node.client.get("/readyz")).json() == {"status": "ready", "height": 0}

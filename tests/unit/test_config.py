@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from ledger.errors import ConfigError
-from node.config import load_config
+from node.config import NodeConfig, StoreConfig, load_config
+from node.server import MIN_READERS, Node
+from tests.factories import make_network
 
 MINIMAL = """
 member_id = "uni-a.example"
@@ -74,3 +76,17 @@ def test_bad_settings_are_named(tmp_path: Path, text: str, env: dict[str, str], 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml", env={})
+
+
+def test_a_reader_table_too_small_to_keep_slots_for_consensus_is_refused(tmp_path: Path) -> None:
+    network = make_network(4)
+    config = NodeConfig(
+        member_id="m0.test",
+        data_dir=tmp_path / "data",
+        genesis=tmp_path / "genesis.json",
+        node_key=tmp_path / "node.key",
+        store=StoreConfig(max_readers=MIN_READERS - 1),
+    )
+    with pytest.raises(ConfigError, match=rf"\[store\] max_readers is {MIN_READERS - 1}: at least {MIN_READERS}"):
+        Node(config, network.genesis, network["m0.test"].node)
+    assert not (tmp_path / "data").exists()
