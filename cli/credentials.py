@@ -21,7 +21,17 @@ from cli.common import (
     print_json,
     time_argument,
 )
-from ledger.events import Issue, Payload, Reason, Reinstate, Revoke, Suspend, UnsignedEvent, sign_event
+from ledger.events import (
+    Issue,
+    Payload,
+    Reason,
+    Reinstate,
+    Revoke,
+    Suspend,
+    UnsignedEvent,
+    reason_label,
+    sign_event,
+)
 from ledger.keys import SigningKey
 from node.client import NodeClient
 
@@ -29,7 +39,7 @@ DEFAULT_TIMEOUT = 10.0
 #: With --wait the node holds the answer until commit (30 s by default), so the client waits longer.
 WAIT_TIMEOUT = 90.0
 
-_REASONS = ", ".join(r.name.lower().replace("_", "-") for r in Reason)
+_REASONS = ", ".join(reason_label(r) for r in Reason)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
