@@ -14,7 +14,6 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 from cli.exits import EXIT_BROKEN_PIPE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
@@ -51,7 +50,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success; 1 refused by the ledger; 2 usage error; 3 node unreachable. "
         "Run `credledger COMMAND --help` for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"credledger {version('credledger')}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, summary) in COMMANDS.items():
         if module not in modules:
@@ -59,6 +58,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         elif name not in commands.choices:  # one module may add several commands (issue, revoke, ...)
             importlib.import_module(module).register(commands)
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`, reading the installed version only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        parser.exit(message=f"credledger {version('credledger')}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
