@@ -2,7 +2,7 @@
 systems call.
 
     from node.verify import verify_credential
-    report = verify_credential("badge.json", genesis="genesis.json", nodes=["http://127.0.0.1:8700"])
+    report = verify_credential("badge.json", genesis="devnet/genesis.json", nodes=["http://127.0.0.1:8701"])
     print(report.status)
 
 A credential is a JSON document (a W3C Verifiable Credential or an Open Badges 3.0 badge: its digest is SHA-256

@@ -90,7 +90,7 @@ async def test_the_readme_example_runs_as_written(
     text = (PROJECT / "README.md").read_text()
     example = re.search(r"```python\n(.*?)```", text, re.S)
     assert example is not None, "README.md has no Python example"
-    code = example.group(1).replace("http://127.0.0.1:8700", node.url)
+    code = example.group(1).replace("http://127.0.0.1:8701", node.url).replace("devnet/genesis.json", "genesis.json")
     monkeypatch.chdir(tmp_path)
     await asyncio.to_thread(exec, compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out.splitlines()[0] == "valid"
