@@ -53,6 +53,8 @@ DEVNET_PARAMS = Params(
     heartbeat_ms=2_000,
 )
 READY_TIMEOUT_S = 60.0
+#: The line `start_node` writes to node.log before each start of the node.
+START_MARK = "--- credledger devnet started this node at"
 STOP_TIMEOUT_S = 15.0
 
 NODE_TOML = """\
@@ -230,6 +232,9 @@ def start_node(m: Member, env: Mapping[str, str] | None = None) -> subprocess.Po
 
     `env` adds `CREDLEDGER_*` overrides to this process's environment."""
     with (m.directory / "node.log").open("ab") as log_file:
+        # Where this run's lines start: the log is kept across runs, and `last_words` reads only this run's.
+        log_file.write(f"{START_MARK} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n".encode())
+        log_file.flush()
         # Our own interpreter and module with a path we created: no untrusted input reaches the command line.
         return subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "cli.main", "run", "--config", str(m.directory / "node.toml")],
@@ -261,11 +266,13 @@ def wait_ready(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _S
 
 
 def last_words(log: Path) -> str:
-    """Why a node stopped: its last `credledger:` error line, else the last line of its log."""
+    """Why a node stopped: the last `credledger:` error line of its latest run, else that run's last line."""
     try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        text = log.read_text(errors="replace")
     except OSError as exc:
         return f"(cannot read {log}: {exc.strerror})"
+    latest = text.rsplit(START_MARK, 1)[-1].split("\n", 1)[-1] if START_MARK in text else text
+    lines = [line.strip() for line in latest.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("credledger:")]
     return (errors or lines or ["(nothing logged)"])[-1]
 
