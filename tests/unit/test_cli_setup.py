@@ -65,9 +65,9 @@ def test_init_points_node_toml_at_the_genesis_given_from_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    directory = init(tmp_path, "uni-a.example", "--genesis", "shared/genesis.json")
-    assert 'genesis = "../shared/genesis.json"' in (directory / "node.toml").read_text()
-    assert load_config(directory / "node.toml", env={}).genesis == tmp_path / "shared" / "genesis.json"
+    directory = init(tmp_path, "uni-a.example", "--genesis", "network/genesis.json")
+    assert 'genesis = "../network/genesis.json"' in (directory / "node.toml").read_text()
+    assert load_config(directory / "node.toml", env={}).genesis == tmp_path / "network" / "genesis.json"
 
 
 def test_run_without_the_genesis_file_says_where_to_put_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
