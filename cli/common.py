@@ -1,8 +1,5 @@
-"""What the command modules share: exit codes, errors, argument parsing, key files and output.
-
-Exit codes (DESIGN §10): 0 success; 1 the ledger refused (the rule and detail are printed); 2 usage error (bad
-arguments, unreadable or malformed local files); 3 the node could not be reached or could not answer.
-"""
+"""What the command modules share: exit codes and errors (defined in `cli.exits`), argument parsing, key files
+and output."""
 
 from __future__ import annotations
 
@@ -10,27 +7,35 @@ import argparse
 import json
 import os
 import re
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
 from ledger.digest import credential_digest, parse_digest
 from ledger.errors import DecodeError
 from ledger.keys import SigningKey
 
-EXIT_OK = 0
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "MAX_CREDENTIAL_BYTES",
+    "UsageError",
+    "add_node_argument",
+    "digest_argument",
+    "error",
+    "load_signing_key",
+    "print_json",
+    "time_argument",
+    "write_new",
+    "write_private",
+]
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 #: Largest credential file read to compute a digest.
 MAX_CREDENTIAL_BYTES = 64 * 1024 * 1024
-
-
-class UsageError(Exception):
-    """A command was given something it cannot use (exit code 2); the message says what and why."""
 
 
 def digest_argument(text: str) -> bytes:
@@ -108,11 +113,6 @@ def write_new(path: Path, text: str, *, force: bool = False) -> None:
 def print_json(value: Any) -> None:
     """Machine-readable output: one JSON document on stdout."""
     print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def error(message: str) -> None:
-    """A message for the person at the terminal, on stderr."""
-    print(f"credledger: {message}", file=sys.stderr)
 
 
 def add_node_argument(parser: argparse.ArgumentParser) -> None:

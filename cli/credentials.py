@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from cli.common import (
@@ -21,15 +22,26 @@ from cli.common import (
     print_json,
     time_argument,
 )
-from ledger.events import Issue, Payload, Reason, Reinstate, Revoke, Suspend, UnsignedEvent, sign_event
+from cli.init import ISSUER_KEY_FILE
+from ledger.events import (
+    Issue,
+    Payload,
+    Reason,
+    Reinstate,
+    Revoke,
+    Suspend,
+    UnsignedEvent,
+    reason_label,
+    sign_event,
+)
 from ledger.keys import SigningKey
-from node.client import NodeClient
+from node.client import NodeClient, NodeProblem, NodeUnreachable
 
 DEFAULT_TIMEOUT = 10.0
 #: With --wait the node holds the answer until commit (30 s by default), so the client waits longer.
 WAIT_TIMEOUT = 90.0
 
-_REASONS = ", ".join(r.name.lower().replace("_", "-") for r in Reason)
+_REASONS = ", ".join(reason_label(r) for r in Reason)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,7 +101,12 @@ def run(args: argparse.Namespace) -> int:
         event = sign_event(UnsignedEvent(origin, int(time.time() * 1000), payload), *keys)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    answer = client.submit([event], wait=args.wait)
+    try:
+        answer = client.submit([event], wait=args.wait)
+    except NodeProblem as exc:
+        if exc.status < 500 and args.key is not None:
+            _check_not_a_node_key(client, keys[0], args.key)
+        raise
     result: dict[str, Any] = answer["results"][0]
     if args.json:
         print_json({"kind": args.kind, "digest": digest.hex(), **answer})
@@ -118,6 +135,24 @@ def _signers(args: argparse.Namespace) -> list[SigningKey]:
     if repeated:
         raise UsageError(f"--governance: more than one key of {', '.join(repeated)}; give one node key per member")
     return keys
+
+
+def _check_not_a_node_key(client: NodeClient, key: SigningKey, path: str) -> None:
+    """Raise UsageError if the key that signed is a member's node key: the ledger then reads the event as a
+    governance action signed by too little power, and its refusal says nothing about the key file."""
+    try:
+        members = client.members().get("members", [])
+    except (NodeProblem, NodeUnreachable):
+        return  # the refusal itself is the answer
+    vkey = key.public.vkey()
+    for member in members if isinstance(members, list) else []:
+        if isinstance(member, dict) and member.get("node_key") == vkey:
+            sibling = Path(path).parent / ISSUER_KEY_FILE
+            hint = f" ({sibling})" if sibling.exists() else f" (the {ISSUER_KEY_FILE} beside it)"
+            raise UsageError(
+                f"--key {path}: this is the node key of {member.get('id')}, which signs consensus votes; "
+                f"sign credentials with an issuer key{hint}"
+            )
 
 
 def _payload(args: argparse.Namespace, digest: bytes, key: SigningKey) -> Payload:

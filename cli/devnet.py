@@ -9,10 +9,12 @@ so the chain survives restarts; `--fresh` starts over. The command prints each n
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,11 +26,15 @@ from pathlib import Path
 from types import FrameType
 
 from cli.common import EXIT_OK, EXIT_UNREACHABLE, UsageError, write_private
+from ledger.errors import ConfigError
 from ledger.events import MemberAdd
 from ledger.genesis import Genesis, Params, write_genesis
 from ledger.keys import SigningKey
+from node.server import lock_data_dir
 
 DEFAULT_DIR = Path("devnet")
+#: The first node's API port; the others follow. docker-compose.yml publishes its network on 8801.. instead.
+DEFAULT_BASE_PORT = 8701
 INSTITUTIONS = (
     ("northern-uni.example", "Northern University"),
     ("city-tech.example", "City Technical College"),
@@ -47,6 +53,8 @@ DEVNET_PARAMS = Params(
     heartbeat_ms=2_000,
 )
 READY_TIMEOUT_S = 60.0
+#: The line `start_node` writes to node.log before each start of the node.
+START_MARK = "--- credledger devnet started this node at"
 STOP_TIMEOUT_S = 15.0
 
 NODE_TOML = """\
@@ -110,7 +118,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--dir", type=Path, default=DEFAULT_DIR, help=f"where the network lives (default {DEFAULT_DIR})"
     )
     parser.add_argument("--validators", type=int, default=4, help="how many institutions (default 4, at least 1)")
-    parser.add_argument("--base-port", type=int, default=8701, help="API port of the first node (default 8701)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        help=f"API port of the first node, the others following it (default {DEFAULT_BASE_PORT})",
+    )
     parser.add_argument("--fresh", action="store_true", help="delete the network's keys and data first")
     parser.set_defaults(func=run)
 
@@ -162,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
     elif any(not (m.directory / "node.toml").exists() for m in network):
         raise UsageError(f"{directory} holds another network; use --fresh or another --dir")
 
+    check_free(network)
+
     stop = _StopFlag()
     signal.signal(signal.SIGINT, stop.set)
     signal.signal(signal.SIGTERM, stop.set)
@@ -176,6 +191,30 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop_all(processes)
     return EXIT_OK
+
+
+def check_free(network: list[Member]) -> None:
+    """Raise UsageError, saying why, if a node's data directory or port is taken -- by a devnet already running
+    (a second `make run`), `docker compose`, or any other program -- before any node starts."""
+    for m in network:
+        try:
+            lock_data_dir(m.directory / "data").close()  # the node takes the same lock; let go of it at once
+        except ConfigError as exc:
+            raise UsageError(
+                f"{exc}: is a devnet already running from {m.directory.parent}? Stop it (Ctrl-C in its terminal) "
+                "or use another --dir"
+            ) from None
+    for m in network:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the node binds: TIME_WAIT is no owner
+            try:
+                probe.bind(("127.0.0.1", m.port))
+            except OSError as exc:
+                reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+                raise UsageError(
+                    f"port {m.port} on 127.0.0.1 {reason} (by another devnet, `docker compose`, or another "
+                    f"program): stop it, or choose other ports with --base-port"
+                ) from None
 
 
 class _StopFlag:
@@ -193,6 +232,9 @@ def start_node(m: Member, env: Mapping[str, str] | None = None) -> subprocess.Po
 
     `env` adds `CREDLEDGER_*` overrides to this process's environment."""
     with (m.directory / "node.log").open("ab") as log_file:
+        # Where this run's lines start: the log is kept across runs, and `last_words` reads only this run's.
+        log_file.write(f"{START_MARK} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n".encode())
+        log_file.flush()
         # Our own interpreter and module with a path we created: no untrusted input reaches the command line.
         return subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "cli.main", "run", "--config", str(m.directory / "node.toml")],
@@ -210,21 +252,37 @@ def wait_ready(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _S
     waiting = [m for m, _ in processes]
     while waiting and not (stop is not None and stop.stopping):
         if time.monotonic() > deadline or any(p.poll() is not None for _, p in processes):
-            print("a node failed to start; see its node.log:", file=sys.stderr)
+            print("a node failed to start:", file=sys.stderr)
             for m, p in processes:
                 state = "still starting" if p.poll() is None else f"exit code {p.returncode}"
-                print(f"  {m.directory / 'node.log'} ({state})", file=sys.stderr)
+                print(f"  {m.member_id} ({state}; log: {m.directory / 'node.log'})", file=sys.stderr)
+                if p.poll() is not None:
+                    print(f"    {last_words(m.directory / 'node.log')}", file=sys.stderr)
             return False
-        waiting = [m for m in waiting if not _ready(m.url)]
+        # A node counts as ready only while its own process runs: another program may answer on its port.
+        waiting = [m for m, p in processes if m in waiting and not (p.poll() is None and _ready(m.url))]
         time.sleep(0.2)
-    return True
+    return all(p.poll() is None for _, p in processes)
+
+
+def last_words(log: Path) -> str:
+    """Why a node stopped: the last `credledger:` error line of its latest run, else that run's last line."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError as exc:
+        return f"(cannot read {log}: {exc.strerror})"
+    latest = text.rsplit(START_MARK, 1)[-1].split("\n", 1)[-1] if START_MARK in text else text
+    lines = [line.strip() for line in latest.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("credledger:")]
+    return (errors or lines or ["(nothing logged)"])[-1]
 
 
 def _supervise(processes: list[tuple[Member, subprocess.Popen[bytes]]], stop: _StopFlag) -> None:
     while not stop.stopping:
         for m, p in processes:
             if p.poll() is not None:
-                print(f"{m.member_id} stopped (exit code {p.returncode}); see {m.directory / 'node.log'}")
+                print(f"{m.member_id} stopped (exit code {p.returncode}): {last_words(m.directory / 'node.log')}")
+                print(f"  its log: {m.directory / 'node.log'}")
                 stop.stopping = True
         time.sleep(0.5)
 

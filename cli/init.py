@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import urllib.parse
 from pathlib import Path
 
 from cli.common import EXIT_OK, UsageError, print_json, write_new, write_private
+from cli.genesis import MEMBER_URL
 from ledger.events import check_name
 from ledger.keys import SigningKey
 from ledger.limits import MAX_POWER
@@ -22,6 +24,9 @@ NODE_KEY_FILE = "node.key"
 ISSUER_KEY_FILE = "issuer.key"
 CONFIG_FILE = "node.toml"
 MEMBER_FILE = "member.json"
+GENESIS_FILE = "genesis.json"
+#: Hosts that listen on every interface: no URL to reach the node at can be made from them.
+_EVERY_INTERFACE = ("0.0.0.0", "::", "")  # noqa: S104 - recognises the wildcard; binds nothing
 
 _CONFIG_TEMPLATE = """\
 # credledger node configuration for {name} ({member_id}), written by `credledger init`.
@@ -32,16 +37,18 @@ _CONFIG_TEMPLATE = """\
 member_id = {member_id_toml}
 # Where the node keeps its ledger (one LMDB environment).
 data_dir = "data"
-# The network's genesis file, built by `credledger genesis` from every member's member.json.
-genesis = "genesis.json"
+# The network's genesis file, built by `credledger genesis` from every member's member.json: put the copy every
+# member received here.
+genesis = {genesis_toml}
 # The node key (C2SP signer key) that signs consensus votes and authenticates the node to peers. Keep it secret.
 node_key = "{node_key}"
 # "validator" votes in consensus; "replica" follows the chain and serves reads (members with power 0).
 role = "{role}"
 
 [api]
-# Where the public HTTP API (and the peer websocket) listens.
-host = "127.0.0.1"
+# Where the public HTTP API (and the peer websocket) listens: "0.0.0.0" is every interface. Other members and
+# verifiers reach it at {public_url} (member.json "url").
+host = {host_toml}
 port = {port}
 
 [p2p]
@@ -65,6 +72,23 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--dir", required=True, type=Path, help="directory to create the files in")
     parser.add_argument("--power", type=int, default=1, help="voting power (0: issues but does not vote; default 1)")
     parser.add_argument("--api-port", type=int, default=8700, help="port of the node's API (default 8700)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the API listens on (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL other members and verifiers reach this node at, written to member.json "
+        "(default http://HOST:PORT; required when --host listens on every interface)",
+    )
+    parser.add_argument(
+        "--genesis",
+        type=Path,
+        metavar="PATH",
+        help=f"where the node will find the network's genesis file (default: {GENESIS_FILE} in --dir)",
+    )
     parser.add_argument("--peer", action="append", default=[], metavar="URL", help="another validator's URL (repeat)")
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
     parser.set_defaults(func=run)
@@ -82,9 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.api_port <= 65535:
         raise UsageError(f"--api-port must be a TCP port (1..65535), got {args.api_port}")
     for peer in args.peer:
-        parsed = urllib.parse.urlsplit(peer)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise UsageError(f"--peer {peer!r}: expected a base URL such as http://host:8700")
+        _check_url(peer, "--peer")
+    public_url = _public_url(args.host, args.api_port, args.public_url)
 
     directory: Path = args.dir
     paths = {n: directory / n for n in (NODE_KEY_FILE, ISSUER_KEY_FILE, CONFIG_FILE, MEMBER_FILE)}
@@ -104,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         "power": args.power,
         "node_key": node_key.public.vkey(),
         "issuer_keys": [issuer_key.public.vkey()],
+        MEMBER_URL: public_url,
     }
     config = _CONFIG_TEMPLATE.format(
         name=name,
@@ -111,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
         member_id_toml=json.dumps(member_id),
         node_key=NODE_KEY_FILE,
         role="validator" if args.power > 0 else "replica",
+        genesis_toml=json.dumps(_genesis_setting(directory, args.genesis)),
+        host_toml=json.dumps(args.host),
+        public_url=public_url,
         port=args.api_port,
         peers=", ".join(json.dumps(p) for p in args.peer),
     )
@@ -132,4 +159,33 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(str(p)) for p in paths.values())
         for file, note in notes.items():
             print(f"  {paths[file]!s:<{width}}  {note}")
+        genesis = (directory / _genesis_setting(directory, args.genesis)).resolve()
+        print(f"the node will read the network's genesis from {genesis}; it listens on {args.host}:{args.api_port}")
     return EXIT_OK
+
+
+def _check_url(url: str, option: str) -> None:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise UsageError(f"{option} {url!r}: expected a base URL such as http://host:8700")
+
+
+def _public_url(host: str, port: int, given: str | None) -> str:
+    """The URL others reach the node at: as given, else made from the address it listens on."""
+    if given is not None:
+        _check_url(given, "--public-url")
+        return given.rstrip("/")
+    if host in _EVERY_INTERFACE:
+        raise UsageError(
+            f"--host {host!r} listens on every interface: give --public-url, the URL other members reach this node at"
+        )
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _genesis_setting(directory: Path, genesis: Path | None) -> str:
+    """node.toml's `genesis`: relative to node.toml's directory (where the node resolves it), or absolute."""
+    if genesis is None:
+        return GENESIS_FILE
+    if genesis.is_absolute():
+        return str(genesis)
+    return os.path.relpath(genesis.absolute(), directory.absolute())

@@ -1,40 +1,98 @@
-"""Entry point of the `credledger` command: builds the parser from the command modules and maps errors to exit
-codes (0 ok, 1 refused by the ledger, 2 usage, 3 node unreachable; see `cli.common`)."""
+"""Entry point of the `credledger` command: builds the parser and maps errors to exit codes (0 ok, 1 refused by
+the ledger, 2 usage, 3 node unreachable; see `cli.exits`).
+
+Start-up time: a command module imports what its command needs (the node server, LMDB, aiohttp, the verifier),
+which takes most of a second in all. So the parser is built from `COMMANDS` -- names and one-line help, standard
+library only -- and only the module of the command being run is imported, to add its options and run it.
+`credledger --version` and `credledger --help` import no command module at all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import version
+from typing import TYPE_CHECKING
 
-from cli import audit, credentials, devnet, genesis, init, monitor, proof, run, status, verify
-from cli.common import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error, print_json
-from ledger.errors import CredledgerError
-from node.client import NodeProblem, NodeUnreachable
+from cli.exits import EXIT_BROKEN_PIPE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
 
-#: Each module adds its subcommands with `register(subparsers)` and sets `func` to the function that runs them.
-COMMANDS = (init, genesis, run, devnet, credentials, status, verify, proof, audit, monitor)
+if TYPE_CHECKING:
+    from node.client import NodeProblem
+
+#: Every command: the module that defines its options (`register(subparsers)`, setting `func` to the function
+#: that runs it) and its line in `credledger --help` (the same as the module's own, which a test checks).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("cli.init", "create a node's keys, node.toml and member.json"),
+    "genesis": ("cli.genesis", "build a genesis file from member files"),
+    "run": ("cli.run", "run a node"),
+    "devnet": ("cli.devnet", "run a local network of validator institutions"),
+    "issue": ("cli.credentials", "record a credential as issued by the member whose issuer key signs"),
+    "revoke": ("cli.credentials", "revoke a credential for good"),
+    "suspend": ("cli.credentials", "put a credential on hold"),
+    "reinstate": ("cli.credentials", "lift a credential's suspension"),
+    "status": ("cli.status", "show a node's chain, checkpoint and mempool"),
+    "verify": ("cli.verify", "verify a credential offline against the genesis file"),
+    "proof": ("cli.proof", "save a credential's proof bundle to keep beside it"),
+    "audit": ("cli.audit", "replay the chain from genesis and check everything"),
+    "monitor": ("cli.monitor", "follow nodes' checkpoints and catch split views"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser: `command`'s module adds its full options (every module does if `command` is None) and every
+    other command gets its line in `credledger --help` only."""
+    modules = {m for m, _ in COMMANDS.values()} if command is None else {COMMANDS.get(command, ("", ""))[0]}
     parser = argparse.ArgumentParser(
         prog="credledger",
         description="A permissioned, append-only ledger for credentials with offline-verifiable proofs.",
         epilog="Exit codes: 0 success; 1 refused by the ledger; 2 usage error; 3 node unreachable. "
         "Run `credledger COMMAND --help` for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"credledger {version('credledger')}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(commands)
+    for name, (module, summary) in COMMANDS.items():
+        if module not in modules:
+            commands.add_parser(name, help=summary, add_help=False)
+        elif name not in commands.choices:  # one module may add several commands (issue, revoke, ...)
+            importlib.import_module(module).register(commands)
     return parser
 
 
+class _Version(argparse.Action):
+    """`--version`, reading the installed version only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        parser.exit(message=f"credledger {version('credledger')}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        code = _main(arguments)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe (`credledger verify ... | head`): the rest of the output has nobody to read
+        # it. Point stdout at /dev/null so that the interpreter's own flush at exit does not fail once more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return code
+
+
+def _main(arguments: list[str]) -> int:
+    # The top-level parser has no option that takes a value, so the first word that is not an option is the command.
+    command = next((word for word in arguments if not word.startswith("-")), "")
+    parser = build_parser(command)
+    try:
+        args = parser.parse_args(arguments)
     except SystemExit as exc:  # --help, --version, or a usage error argparse has already explained
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.command is None:
@@ -44,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here, once the command's own module (which needs them anyway) has been: see the module docstring.
+    from ledger.errors import CredledgerError  # noqa: PLC0415
+    from node.client import NodeProblem, NodeUnreachable  # noqa: PLC0415
+
     try:
         code: int = args.func(args)
     except UsageError as exc:
@@ -61,6 +123,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _node_problem(exc: NodeProblem, as_json: bool) -> int:
+    from cli.common import print_json  # noqa: PLC0415
+
     if as_json:
         print_json(exc.body)
     if exc.status >= 500:

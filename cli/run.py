@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from cli.common import EXIT_OK
+from cli.common import EXIT_OK, UsageError
 from node.config import load_config
 from node.server import run as run_node
 
@@ -25,5 +26,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    run_node(load_config(args.config))
+    config = load_config(args.config)
+    if not config.genesis.is_file():
+        overridden = args.config is None or "CREDLEDGER_GENESIS" in os.environ
+        where = "CREDLEDGER_GENESIS" if overridden else f"{args.config}'s `genesis` setting"
+        raise UsageError(
+            f"no genesis file at {config.genesis} (named by {where}): put the network's genesis.json there "
+            "(the file `credledger genesis` wrote, the same for every member)"
+        )
+    run_node(config)
     return EXIT_OK

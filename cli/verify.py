@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 
-from cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError, print_json
+from cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError
 from ledger.errors import ConfigError, DecodeError
 from node.client import DEFAULT_TIMEOUT
 from node.verify import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
@@ -98,19 +98,41 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ConfigError, DecodeError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        print_json(report.to_json())
+        print(report.to_json())
     else:
         print(render(report))
     return exit_code(report)
 
 
+def stale_advice(report: Report) -> str:
+    """What to do about a stale answer: get a fresh proof from a node, or accept an older one with --max-age."""
+    advice = "fetch a fresh proof from a node (--node URL"
+    if report.source is not None and not report.source.startswith(("http://", "https://")):
+        advice += "; a kept bundle is as fresh as the day it was saved: renew it with `credledger proof`"
+    advice += ")"
+    if report.age_ms is not None:
+        advice += f", or accept this older proof with --max-age {_duration_above(report.age_ms)}"
+    return advice
+
+
+def _duration_above(ms: int) -> str:
+    """A --max-age a little above `ms` (a minute's margin), in the largest unit that fits: 16m, 4h, 31d."""
+    seconds = max(ms, 0) // 1000 + 60
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{-(-seconds // size)}{unit}"
+    return f"{seconds}s"
+
+
 def render(report: Report) -> str:
     """The report for a person at a terminal."""
-    data = report.to_json()
+    data = report.to_dict()
     headline = _WORDS.get(report.status, report.status.upper())
     if report.stale:
         headline += " -- but STALE: the newest proof is older than --max-age"
     lines = [headline, f"  credential  {data['digest']}"]
+    if report.stale:
+        lines.append(f"  what to do  {stale_advice(report)}")
     if report.verdict is not None:
         issuer = f"{report.issuer_name} ({report.issuer})" if report.issuer_name else report.issuer
         if report.issuer:
@@ -118,7 +140,7 @@ def render(report: Report) -> str:
             lines.append(f"  issued      {data['issued']} (block {report.verdict.issued_height})")
             lines.append(f"  expires     {data['expires'] or 'never'}")
         if data["status_changed"]:
-            reason = f", reason code {data['reason']}" if data["reason"] is not None else ""
+            reason = f", reason {data['reason_name']}" if data["reason_name"] is not None else ""
             lines.append(f"  {report.status:<11} {data['status_changed']}{reason}")
         lines.append(f"  as of       {data['as_of']} (certified checkpoint at height {data['height']})")
         lines.append(f"  proof from  {report.source}")

@@ -13,6 +13,7 @@ from ledger.authority import Context, require_issuer, require_member_or_governan
 from ledger.errors import InvalidEvent, Unauthorized
 from ledger.events import Issue, Reinstate, Revoke, Suspend
 from ledger.state import CredentialRecord, Status, get_credential
+from ledger.times import iso_ms
 
 
 def apply_issue(ctx: Context, payload: Issue) -> None:
@@ -25,7 +26,8 @@ def apply_issue(ctx: Context, payload: Issue) -> None:
         raise InvalidEvent("already-issued", f"credential {payload.digest.hex()} was issued before")
     if payload.expires_ms is not None and payload.expires_ms <= ctx.event.time_ms:
         raise InvalidEvent(
-            "expires-before-issue", f"expiry {payload.expires_ms} ms is not after the issue time {ctx.event.time_ms} ms"
+            "expires-before-issue",
+            f"expiry {iso_ms(payload.expires_ms)} is not after the issue time {iso_ms(ctx.event.time_ms)}",
         )
     for component in payload.components:
         record = get_credential(ctx.view, component)

@@ -45,6 +45,14 @@ class Reason(enum.IntEnum):
     FRAUD = 17
 
 
+def reason_label(code: int) -> str:
+    """A reason code as people write it: "key-compromise", "superseded", ...; a code without a name as its number."""
+    try:
+        return Reason(code).name.lower().replace("_", "-")
+    except ValueError:
+        return str(code)
+
+
 def check_name(name: str) -> None:
     """Raise ValueError unless `name` is a usable display name: printable, not blank."""
     if not name.strip() or not name.isprintable():

@@ -43,6 +43,7 @@ from ledger.state import (
     issuer_key_key,
     member_key,
 )
+from ledger.times import iso_ms
 from ledger.validators import ValidatorSet
 
 FORMAT = "credledger-proof/v1"
@@ -283,7 +284,7 @@ def verify_bundle(bundle: Bundle, genesis: Genesis, *, now_ms: int | None = None
         reason = sp.reason if isinstance(sp, Revoke | Suspend) else None
     member = _decode_entry(bundle.member, MemberRecord)
     status = _status(record, header.time_ms if now_ms is None else now_ms)
-    checks.append(f"result: {status} as of the certified time {header.time_ms}")
+    checks.append(f"result: {status} as of the certified time {iso_ms(header.time_ms)}")
     return Verdict(
         status,
         issuer=record.issuer,

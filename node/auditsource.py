@@ -35,6 +35,10 @@ from ledger.log import MerkleLog
 from ledger.merkle import HASH_SIZE
 from node.remote import NodeReader
 
+#: The directory inside a node's data_dir that holds its LMDB environment (the node opens data_dir / "ledger").
+LEDGER_DIR = "ledger"
+#: LMDB's data file: a directory holding one holds an environment.
+LMDB_DATA_FILE = "data.mdb"
 #: The largest 8-byte key prefix, which has no successor.
 _LAST_U64 = b"\xff" * 8
 #: The LOG_META key holding the tile height (see `ledger.log`).
@@ -114,15 +118,29 @@ class ReplayView:
         self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
 
 
+def ledger_path(path: str | os.PathLike[str]) -> Path:
+    """The LMDB environment in a node's data directory given as node.toml names it (`data_dir`, which holds the
+    lock file and the ledger directory) or as that ledger directory itself. StorageError if neither holds one."""
+    given = Path(path)
+    if not given.is_dir():
+        raise StorageError(f"{os.fspath(path)}: no such directory")
+    for candidate in (given, given / LEDGER_DIR):
+        if (candidate / LMDB_DATA_FILE).is_file():
+            return candidate
+    raise StorageError(
+        f"{os.fspath(path)} holds no ledger: expected a node's data directory as node.toml's data_dir names it "
+        f"(holding {LEDGER_DIR}/{LMDB_DATA_FILE}) or the {LEDGER_DIR} directory inside it (holding {LMDB_DATA_FILE})"
+    )
+
+
 class StoredChain:
     """A node's data directory, opened read-only (no lock file is written, nothing is changed)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if not (Path(path) / "data.mdb").is_file():
-            raise StorageError(f"{os.fspath(path)}: no LMDB data file (data.mdb) here")
         self.name = os.fspath(path)
+        ledger = ledger_path(path)
         try:
-            self.env = schema.open_env(path, readonly=True)
+            self.env = schema.open_env(ledger, readonly=True)
             open_db = self.env.open_db
             self._headers = open_db(schema.CHAIN_HEADERS, create=False)
             self._certs = open_db(schema.CHAIN_CERTS, create=False)

@@ -76,6 +76,10 @@ class NodeClient:
         """The `credledger-proof/v1` bundle for a credential digest."""
         return self._json("GET", f"/v1/credentials/{digest.hex()}")
 
+    def members(self) -> dict[str, Any]:
+        """`GET /v1/members`: every member with its node key and issuer keys."""
+        return self._json("GET", "/v1/members")
+
     def checkpoint(self) -> str:
         """The latest checkpoint note."""
         _, data = self._request("GET", "/v1/checkpoint", None, accept="text/plain", timeout=None)

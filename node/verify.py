@@ -2,7 +2,7 @@
 systems call.
 
     from node.verify import verify_credential
-    report = verify_credential("badge.json", genesis="genesis.json", nodes=["http://127.0.0.1:8700"])
+    report = verify_credential("badge.json", genesis="devnet/genesis.json", nodes=["http://127.0.0.1:8701"])
     print(report.status)
 
 A credential is a JSON document (a W3C Verifiable Credential or an Open Badges 3.0 badge: its digest is SHA-256
@@ -21,18 +21,21 @@ Only the standard library talks to nodes (urllib, through `node.remote`); nothin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ledger.digest import credential_digest, parse_digest
 from ledger.errors import DecodeError, VerificationError
+from ledger.events import reason_label
 from ledger.genesis import Genesis, load_genesis
 from ledger.proof import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
+from ledger.times import iso_ms
 from node.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
 from node.remote import NodeReader
 
@@ -58,7 +61,7 @@ class Check:
     ok: bool
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "ok": self.ok, "detail": self.detail}
 
 
@@ -77,7 +80,7 @@ class SourceFault:
     detail: str
     step: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "kind": self.kind, "step": self.step, "detail": self.detail}
 
 
@@ -136,8 +139,14 @@ class Report:
         """The certified time the answer holds as of."""
         return self.verdict.as_of_ms if self.verdict else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> str:
+        """The report as JSON text (the document `to_dict` returns), as `credledger verify --json` prints it."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict: times both as ISO 8601 and as milliseconds since the epoch."""
         verdict = self.verdict
+        reason = verdict.reason if verdict else None
         return {
             "status": self.status,
             "ok": self.ok,
@@ -157,9 +166,10 @@ class Report:
             "expires": _iso(self.expires_ms),
             "expires_ms": self.expires_ms,
             "status_changed": _iso(verdict.status_changed_ms if verdict else None),
-            "reason": verdict.reason if verdict else None,
-            "checks": [c.to_json() for c in self.checks],
-            "faults": [f.to_json() for f in self.faults],
+            "reason": reason,
+            "reason_name": None if reason is None else reason_label(reason),
+            "checks": [c.to_dict() for c in self.checks],
+            "faults": [f.to_dict() for f in self.faults],
         }
 
 
@@ -334,7 +344,7 @@ def _check(bundle: Bundle, digest: bytes, genesis: Genesis, *, source: str, now_
 
 
 def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+    return None if ms is None else iso_ms(ms)
 
 
 def _duration(ms: int) -> str:

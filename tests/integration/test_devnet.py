@@ -71,6 +71,7 @@ class Devnet:
         poll(f"devnet to print {text!r}", seen, timeout, interval=0.2)
 
     def interrupt(self) -> int:
+        """Ctrl-C, as in its terminal; its exit code."""
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=30)
 
@@ -106,6 +107,18 @@ def test_devnet_starts_prints_a_working_issue_command_and_stops_on_ctrl_c(tmp_pa
         assert re.search(r"committed: event [0-9a-f]{64} at log index 0 in block \d+", issued.stdout)
         height: int = status(urls[3])["height"]
 
+        # A second devnet on the same directory (a second `make run`) says why it cannot start, and starts nothing.
+        second = Devnet(directory, base, 0)
+        try:
+            code = second.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = second.interrupt()  # it started after all: stop its nodes before failing
+        assert code == 2, second.text()
+        assert "is in use by another running node: is a devnet already running from" in second.text()
+        assert "are running" not in second.text()
+        assert status(urls[0])["height"] >= height  # the first one is untouched
+
+        height = status(urls[3])["height"]
         assert devnet.interrupt() == 0
         assert "devnet stopped." in devnet.text()
         for url in urls:  # every node is gone
@@ -129,3 +142,21 @@ def test_devnet_starts_prints_a_working_issue_command_and_stops_on_ctrl_c(tmp_pa
             again.kill()
     finally:
         devnet.kill()
+
+
+def test_devnet_on_a_port_another_program_holds_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    base = free_base_port()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", base + 2))
+        squatter.listen()
+        done = subprocess.run(
+            [*credledger(), "devnet", "--dir", str(tmp_path / "devnet"), "--base-port", str(base)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert f"port {base + 2} on 127.0.0.1 is in use" in done.stderr and "--base-port" in done.stderr
+    assert not list((tmp_path / "devnet").glob("*/node.log"))  # no node was started

@@ -352,7 +352,25 @@ async def test_cli_audit_exit_codes_progress_and_json(
     assert report["discrepancy"]["height"] == ISSUES and not report["clean"]
     missing = ["audit", "--data-dir", str(tmp_path / "nothing"), "--genesis", str(genesis)]
     assert await asyncio.to_thread(run_cli, missing) == 3
-    assert "no LMDB data file" in capsys.readouterr().err
+    assert "nothing: no such directory" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    (empty / "ledger").mkdir(parents=True)
+    assert await asyncio.to_thread(run_cli, ["audit", "--data-dir", str(empty), "--genesis", str(genesis)]) == 3
+    assert f"{empty} holds no ledger: expected a node's data directory" in capsys.readouterr().err
+
+
+async def test_cli_audit_takes_the_data_directory_node_toml_names(
+    chain_dir: Path, network: Network, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"  # as a node lays it out: its lock file, and the LMDB environment in ledger/
+    shutil.copytree(chain_dir, data_dir / "ledger")
+    (data_dir / "node.lock").touch()
+    genesis = tmp_path / "genesis.json"
+    write_genesis(network.genesis, genesis)
+    argv = ["audit", "--data-dir", str(data_dir), "--genesis", str(genesis), "--state", str(tmp_path / "s")]
+    assert await asyncio.to_thread(run_cli, [*argv, "--workers", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"audit of {data_dir}" in out and "CLEAN" in out
 
 
 def test_progress_bar_shows_rate_and_time_left() -> None:

@@ -150,6 +150,26 @@ async def test_a_refusal_exits_1_naming_the_rule(
     assert status_of(node, digest("c")) == Status.ACTIVE
 
 
+async def test_a_node_key_given_as_issuer_key_is_named_as_one(
+    node: ApiNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    member = node.network["m0.test"]
+    directory = tmp_path / "m0"  # as `credledger init` lays it out
+    directory.mkdir()
+    (directory / "node.key").write_text(member.node.skey() + "\n")
+    (directory / "issuer.key").write_text(member.issuer.skey() + "\n")
+    assert await run("issue", digest("c").hex(), "--key", str(directory / "issuer.key"), "--node", node.url) == 0
+    node.decide()
+    capsys.readouterr()
+    for kind in ("issue", "revoke"):
+        assert await run(kind, digest("c").hex(), "--key", str(directory / "node.key"), "--node", node.url) == 2
+        err = capsys.readouterr().err
+        assert f"--key {directory / 'node.key'}: this is the node key of m0.test" in err, err
+        assert f"sign credentials with an issuer key ({directory / 'issuer.key'})" in err
+        assert "governance-power" not in err
+    assert status_of(node, digest("c")) == Status.ACTIVE
+
+
 async def test_status_prints_lines_or_json(node: ApiNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     keys = key_files(tmp_path, node.network)
     assert await run("issue", digest("a").hex(), "--key", str(keys["m0.test.issuer"]), "--node", node.url) == 0

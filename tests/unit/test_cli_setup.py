@@ -35,12 +35,49 @@ def test_init_writes_secret_keys_a_loadable_config_and_the_public_member_file(tm
         "power": 3,
         "node_key": node_key.public.vkey(),
         "issuer_keys": [issuer_key.public.vkey()],
+        "url": "http://127.0.0.1:8801",
     }
     config = load_config(directory / "node.toml", env={})
     assert (config.member_id, config.role, config.api.port) == ("uni-a.example", "validator", 8801)
+    assert config.genesis == (directory / "genesis.json").resolve()
     assert config.p2p.peers == ("http://b:8700",)
     assert config.node_key == (directory / "node.key").resolve()
     assert "# " in (directory / "node.toml").read_text()  # commented for the person who edits it
+
+
+def test_init_listens_where_told_and_publishes_the_url_others_reach_it_at(tmp_path: Path) -> None:
+    public = ["--host", "0.0.0.0", "--public-url", "https://node.uni-a.example:8700/"]
+    directory = init(tmp_path, "uni-a.example", *public)
+    config = load_config(directory / "node.toml", env={})
+    assert config.api.host == "0.0.0.0"
+    assert json.loads((directory / "member.json").read_text())["url"] == "https://node.uni-a.example:8700"
+
+
+def test_init_needs_a_public_url_for_a_node_listening_on_every_interface(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init", "--id", "a.example", "--name", "A", "--dir", str(tmp_path / "a"), "--host", "0.0.0.0"]) == 2
+    assert "give --public-url" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+
+
+def test_init_points_node_toml_at_the_genesis_given_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    directory = init(tmp_path, "uni-a.example", "--genesis", "network/genesis.json")
+    assert 'genesis = "../network/genesis.json"' in (directory / "node.toml").read_text()
+    assert load_config(directory / "node.toml", env={}).genesis == tmp_path / "network" / "genesis.json"
+
+
+def test_run_without_the_genesis_file_says_where_to_put_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = init(tmp_path, "uni-a.example")
+    capsys.readouterr()
+    assert main(["run", "--config", str(directory / "node.toml")]) == 2
+    err = capsys.readouterr().err
+    assert f"no genesis file at {(directory / 'genesis.json').resolve()}" in err
+    assert "put the network's genesis.json there" in err
+    assert not (directory / "data").exists()
 
 
 def test_init_of_a_member_without_power_configures_a_replica(tmp_path: Path) -> None:
@@ -103,6 +140,31 @@ def test_genesis_from_member_files(tmp_path: Path, capsys: pytest.CaptureFixture
     assert genesis.params.heartbeat_ms == 1000
     vkey = json.loads((b / "member.json").read_text())["node_key"]
     assert genesis.members[0].node_key == PublicKey.from_vkey(vkey).raw and genesis.members[0].power == 2
+    # The members' URLs are listed for the peers settings, and are no part of the genesis.
+    assert summary["urls"] == {"uni-b.example": "http://127.0.0.1:8700", "uni-a.example": "http://127.0.0.1:8700"}
+    assert "url" not in output.read_text()
+
+
+@pytest.mark.parametrize(
+    ("powers", "tolerated", "warned"),
+    [
+        ([1, 1, 1], 0, True),
+        ([1, 1, 1, 1], 1, False),
+        ([2, 1], 0, True),
+        ([3, 1], 1, False),
+        ([1] * 7, 2, False),
+        ([1, 0], 0, True),
+    ],
+)
+def test_genesis_says_how_many_faults_the_voting_set_tolerates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], powers: list[int], tolerated: int, warned: bool
+) -> None:
+    files = [str(init(tmp_path, f"m{i}.example", "--power", str(p)) / "member.json") for i, p in enumerate(powers)]
+    capsys.readouterr()
+    assert main(["genesis", "--origin", "x.example/t", "--member", *files, "-o", str(tmp_path / "g.json")]) == 0
+    captured = capsys.readouterr()
+    assert f"tolerates faulty validators holding up to {tolerated} of it" in captured.out
+    assert ("warning: this network tolerates no faulty validator" in captured.err) == warned
 
 
 def test_genesis_errors_name_the_member_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

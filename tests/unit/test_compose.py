@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from cli.devnet import DEVNET_PARAMS
+from cli.devnet import DEFAULT_BASE_PORT, DEVNET_PARAMS, INSTITUTIONS
 from ledger.genesis import Genesis, load_genesis
 from ledger.keys import PublicKey, SigningKey
 from node.config import ApiConfig, LogConfig, MempoolConfig, NodeConfig, P2PConfig, load_config
@@ -154,6 +154,17 @@ def test_each_service_listens_where_compose_publishes_it_on_a_port_of_its_own(al
         assert api["port"] == service.container_port
     host_ports = [s.host_port for s in all_services]
     assert len(set(host_ports)) == len(host_ports)
+
+
+def test_compose_publishes_on_host_ports_the_local_devnet_leaves_free(all_services: list[Service]) -> None:
+    devnet_ports = range(DEFAULT_BASE_PORT, DEFAULT_BASE_PORT + len(INSTITUTIONS))
+    host_ports = {s.host_port for s in all_services}
+    assert host_ports.isdisjoint(devnet_ports)
+    header = COMPOSE.read_text().split("services:")[0]
+    for service in all_services:  # the ports the compose file's own comment announces are the ones it publishes
+        assert str(service.host_port) in header
+        assert f"127.0.0.1:{service.host_port}" in service.config_file.read_text()
+    assert f"{DEFAULT_BASE_PORT}-{DEFAULT_BASE_PORT + len(INSTITUTIONS) - 1} of `make run`" in header
 
 
 def test_each_service_keeps_its_ledger_in_a_volume_of_its_own(

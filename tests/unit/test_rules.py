@@ -187,8 +187,9 @@ def test_issuing_a_digest_twice_is_refused_even_after_revocation(ledger: Ledger,
     refuse(ledger, issue(net[B], digest("x"), time_ms=T0 + 1), rule="already-issued")
 
 
-def test_expiry_not_after_the_issue_time_is_refused(ledger: Ledger, net: Network) -> None:
-    refuse(ledger, issue(net[A], digest("x"), time_ms=T0, expires_ms=T0), rule="expires-before-issue")
+def test_expiry_not_after_the_issue_time_is_refused_naming_both_as_dates(ledger: Ledger, net: Network) -> None:
+    refused = refuse(ledger, issue(net[A], digest("x"), time_ms=T0 + 250, expires_ms=T0), rule="expires-before-issue")
+    assert refused.detail.endswith("expiry 2026-01-01T00:00:00Z is not after the issue time 2026-01-01T00:00:00.250Z")
 
 
 def test_stacked_credential_needs_every_component_issued(ledger: Ledger, net: Network) -> None:

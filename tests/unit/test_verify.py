@@ -18,7 +18,7 @@ import pytest
 import rfc8785
 
 from cli.main import main as run_cli
-from cli.verify import exit_code
+from cli.verify import exit_code, render
 from ledger import merkle
 from ledger.block import Header
 from ledger.errors import DecodeError, VerificationError
@@ -90,7 +90,7 @@ async def test_the_readme_example_runs_as_written(
     text = (PROJECT / "README.md").read_text()
     example = re.search(r"```python\n(.*?)```", text, re.S)
     assert example is not None, "README.md has no Python example"
-    code = example.group(1).replace("http://127.0.0.1:8700", node.url)
+    code = example.group(1).replace("http://127.0.0.1:8701", node.url).replace("devnet/genesis.json", "genesis.json")
     monkeypatch.chdir(tmp_path)
     await asyncio.to_thread(exec, compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out.splitlines()[0] == "valid"
@@ -171,6 +171,10 @@ async def test_a_stale_checkpoint_is_reported_unless_the_status_is_final(node: A
     )
     assert stale.status == "valid" and stale.stale and not stale.ok
     assert stale.checks[-1].step == "freshness" and not stale.checks[-1].ok
+    # The command says what to do about it: a fresh proof from a node, or a --max-age above this proof's age.
+    advice = render(stale).splitlines()[2]
+    assert advice.startswith("  what to do  fetch a fresh proof from a node (--node URL)")
+    assert advice.endswith("or accept this older proof with --max-age 2h")
     fine = await asyncio.to_thread(
         verify_credential,
         digest("a").hex(),
@@ -202,6 +206,9 @@ async def test_cli_verify_exit_codes_text_and_json(
     assert await cli("verify", digest("gone").hex(), "--genesis", genesis, "--node", node.url, "--json") == 1
     answer = json.loads(capsys.readouterr().out)
     assert answer["status"] == "revoked" and answer["reason"] == 1 and answer["checks"]
+    assert answer["reason_name"] == "key-compromise"
+    assert await cli("verify", digest("gone").hex(), "--genesis", genesis, "--node", node.url) == 1
+    assert re.search(r"^  revoked +\S+, reason key-compromise$", capsys.readouterr().out, re.MULTILINE)
     assert await cli("verify", digest("never").hex(), "--genesis", genesis, "--node", node.url) == 1
     assert capsys.readouterr().out.startswith("UNKNOWN")
     assert await cli("verify", str(badge), "--genesis", genesis, "--node", free_port_url(), "--timeout", "2") == 3
@@ -255,6 +262,17 @@ async def test_proof_with_genesis_refuses_to_save_a_bundle_that_fails(
         )
     assert not out.exists()
     assert "invalid-proof (step inclusion)" in capsys.readouterr().err
+
+
+async def test_a_report_gives_json_text_and_the_same_document_as_a_dict(
+    node: ApiNode, badge: Path, tmp_path: Path
+) -> None:
+    issue_badge(node, badge)
+    report = await asyncio.to_thread(verify_credential, badge, genesis=tmp_path / "genesis.json", nodes=[node.url])
+    text = report.to_json()
+    assert isinstance(text, str)
+    assert json.loads(text) == report.to_dict()
+    assert report.to_dict()["status"] == "valid" and report.to_dict()["issued"].endswith("Z")
 
 
 def test_a_tlog_proof_that_lies_is_refused() -> None:

@@ -1,0 +1,71 @@
+"""What every `credledger` call shares: `--version` and `--help` import no command's machinery, the command list
+matches each command's own help, and a reader that closes the pipe early gets no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli.main import COMMANDS, build_parser
+from tests.conftest import PROJECT_ROOT
+
+#: Modules that take most of a second to import and that neither --version nor --help needs.
+HEAVY = ("aiohttp", "lmdb", "nacl", "cryptography", "msgpack", "structlog", "rfc8785", "ledger", "node")
+
+
+def modules_loaded_by(*argv: str) -> list[str]:
+    probe = (
+        "import sys, json; from cli.main import main\n"
+        "try:\n    main(sys.argv[1:])\nfinally:\n"
+        "    sys.stdout.flush(); print(json.dumps(sorted(sys.modules)), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    loaded: list[str] = json.loads(done.stderr.splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+def test_version_and_help_import_no_heavy_module(argv: list[str]) -> None:
+    loaded = modules_loaded_by(*argv)
+    assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
+    assert [m for m in loaded if m.startswith("cli.") and m not in ("cli.main", "cli.exits")] == []
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    loaded = modules_loaded_by("genesis", "--help")
+    assert "cli.genesis" in loaded
+    assert [m for m in loaded if m.split(".")[0] in ("aiohttp", "lmdb")] == []
+    assert [m for m in loaded if m in ("cli.verify", "cli.audit", "cli.run", "node.server")] == []
+
+
+def test_the_command_list_matches_each_commands_own_help() -> None:
+    full = build_parser(None)
+    (commands,) = [a for a in full._actions if isinstance(a, argparse._SubParsersAction)]
+    own = {action.dest: action.help for action in commands._choices_actions}
+    assert own == {name: summary for name, (_, summary) in COMMANDS.items()}
+
+
+def closing_the_pipe_early(*argv: str) -> tuple[int, str]:
+    """Run credledger with its stdout read by nobody (like `| head` having read what it wanted before the command
+    writes): its exit code and what it wrote on stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *argv], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    return process.wait(timeout=60), errors
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    code, errors = closing_the_pipe_early("init", "--id", "uni-a.example", "--name", "A", "--dir", str(tmp_path / "a"))
+    assert (code, errors) == (141, "")
+    assert (tmp_path / "a" / "member.json").exists()  # the work was done; only the report had no reader
+    assert closing_the_pipe_early("verify", "--help") == (0, "")  # argparse's own output ignores the closed pipe
