@@ -137,7 +137,8 @@
     const bytes = new Uint8Array(await file.arrayBuffer());
     const read = await LEDGER.readDocument(bytes);
     if (read.bundle) await verify({ bundle: read.bundle, digest: null, how: null });
-    else await verify({ digest: read.digest, how: `${file.name}, ${read.how}` });
+    else if (read.refused) show("error", { summary: `${file.name}: ${read.refused}.` });
+    else await verify({ digest: read.digest, how: `${file.name}, digest (${read.method})` });
   }
 
   const drop = $("drop");
