@@ -44,3 +44,14 @@ async def test_the_page_and_its_scripts_are_served_with_a_strict_policy() -> Non
             answer = await client.get(f"/static/{name}")
             assert answer.status == 200 and kind in answer.content_type, name
         assert (await client.get("/static/../page.py")).status in (403, 404)
+
+
+async def test_the_node_serves_an_icon_at_favicon_ico() -> None:
+    app = web.Application()
+    app.add_routes(page_routes(genesis_json(hostile_genesis())))
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get("/favicon.ico")
+        assert answer.status == 200 and answer.content_type == "image/x-icon"
+        icon = await answer.read()
+        # An ICO header (reserved 0, type 1 = icon, one image) holding a PNG.
+        assert icon[:6] == b"\x00\x00\x01\x00\x01\x00" and icon[22:30] == b"\x89PNG\r\n\x1a\n"
