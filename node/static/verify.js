@@ -7,6 +7,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const FRESH_MS = 15 * 60 * 1000; // as `credledger verify`: an answer that can still change needs a recent checkpoint
+  const MAX_FILE_BYTES = 64 * 1024 * 1024; // the largest credential file the command line reads (cli/common.py)
   const WORDS = {
     valid: ["Valid", "This credential was issued on the ledger and has not been revoked."],
     revoked: ["Revoked", "The issuer has revoked this credential. It is no longer valid."],
@@ -269,6 +270,14 @@
 
   async function takeFile(file) {
     $("file-name").textContent = file.name;
+    if (file.size > MAX_FILE_BYTES) {
+      show("refused", {
+        summary: `${file.name}: larger than ${MAX_FILE_BYTES} bytes, the most a credential file may be here and on the `
+          + "command line.",
+        facts: [["Checked file", file.name]],
+      });
+      return;
+    }
     const bytes = new Uint8Array(await file.arrayBuffer());
     const read = await LEDGER.readDocument(bytes);
     if (read.bundle) await checkReceipt(read.bundle, file.name);

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from cli.common import MAX_CREDENTIAL_BYTES
 from ledger.events import Suspend
 from ledger.genesis import genesis_json
 from ledger.proof import Bundle
@@ -209,3 +210,25 @@ async def test_on_a_phone_the_page_says_choose_and_the_answer_is_in_view(files: 
         assert box["width"] == 390 and box["top"] >= 0 and box["bottom"] <= box["height"], box
         await tab.screenshot(ARTIFACTS / "verify-page-phone-valid.png", full_page=False)
         assert tab.errors() == []
+
+
+async def test_a_file_larger_than_the_command_line_reads_is_refused_unread(files: Files, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.pdf"
+    with huge.open("wb") as sparse:
+        sparse.truncate(MAX_CREDENTIAL_BYTES + 1)  # sparse: no 64 MiB written, and the page must not read it
+    async with chromium(tmp_path / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(files.url + "/")
+        answer = await choose(tab, huge)
+        assert answer["code"] == "refused", answer
+        assert answer["summary"].startswith(f"huge.pdf: larger than {MAX_CREDENTIAL_BYTES} bytes")
+
+
+async def test_on_a_wide_screen_without_touch_the_page_invites_dropping_a_file(files: Files, tmp_path: Path) -> None:
+    async with chromium(tmp_path / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(files.url + "/")
+        assert await tab.evaluate("document.querySelector('#drop .big').innerText") == "Drop a credential file here"
+        touch = await browser.new_tab(1024, 768, phone=True)  # a tablet: wide, but a finger is no mouse
+        await touch.navigate(files.url + "/")
+        assert await touch.evaluate("document.querySelector('#drop .big').innerText") == "Choose a credential file"
