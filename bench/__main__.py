@@ -21,6 +21,7 @@ BENCHES = {
     "audit": "bench.audit",
     "node": "bench.node",
     "cli": "bench.cli",
+    "digest": "bench.digest",
 }
 
 

@@ -7,12 +7,13 @@ import argparse
 import json
 import os
 import re
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
-from ledger.digest import credential_digest, parse_digest
+from ledger.digest import document_digest, parse_digest
 from ledger.errors import DecodeError
 from ledger.keys import SigningKey
 
@@ -38,8 +39,11 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 MAX_CREDENTIAL_BYTES = 64 * 1024 * 1024
 
 
-def digest_argument(text: str) -> bytes:
-    """A credential named on the command line: 64 hex digits, else a file (JSON: JCS + SHA-256; other: SHA-256)."""
+def digest_argument(text: str, *, raw: bool = False) -> bytes:
+    """A credential named on the command line: 64 hex digits, else a file (JSON: JCS + SHA-256; other: SHA-256).
+
+    For a file, says on stderr which digest it computed. `raw` hashes the file's bytes even if it is JSON.
+    """
     if _HEX64.fullmatch(text):
         return parse_digest(text.lower())
     path = Path(text)
@@ -51,9 +55,20 @@ def digest_argument(text: str) -> bytes:
     if len(data) > MAX_CREDENTIAL_BYTES:
         raise UsageError(f"{text}: larger than {MAX_CREDENTIAL_BYTES} bytes")
     try:
-        return credential_digest(data)
+        result = document_digest(data, raw=raw)
     except DecodeError as exc:
-        raise UsageError(f"{text}: {exc}") from None
+        raise UsageError(f"{text}: {exc}; to hash the file's bytes instead, use --raw") from None
+    print(f"digest ({result.method.value}) {result.digest.hex()}  {text}", file=sys.stderr)
+    return result.digest
+
+
+def add_raw_argument(parser: argparse.ArgumentParser) -> None:
+    """The `--raw` flag of every command that takes a credential file."""
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="hash a credential file's bytes (SHA-256) even if it is JSON, instead of its RFC 8785 form",
+    )
 
 
 def time_argument(text: str, what: str) -> int:

@@ -17,6 +17,7 @@ from cli.common import (
     EXIT_OK,
     UsageError,
     add_node_argument,
+    add_raw_argument,
     digest_argument,
     load_signing_key,
     print_json,
@@ -86,12 +87,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                 help=f"reason: a number 0..255 or one of {_REASONS} (default: unspecified)",
             )
         parser.add_argument("--wait", action="store_true", help="wait until the event is committed")
+        add_raw_argument(parser)
         add_node_argument(parser)
         parser.set_defaults(func=run, kind=kind)
 
 
 def run(args: argparse.Namespace) -> int:
-    digest = digest_argument(args.credential)
+    digest = digest_argument(args.credential, raw=args.raw)
     keys = _signers(args)
     timeout = args.timeout or (WAIT_TIMEOUT if args.wait else DEFAULT_TIMEOUT)
     client = _client(args.node, timeout)
@@ -159,7 +161,7 @@ def _payload(args: argparse.Namespace, digest: bytes, key: SigningKey) -> Payloa
     try:
         if args.kind == "issue":
             expires = time_argument(args.expires, "--expires") if args.expires else None
-            components = tuple(digest_argument(c) for c in args.component)
+            components = tuple(digest_argument(c, raw=args.raw) for c in args.component)
             return Issue(digest, key.name, expires, components)
         if args.kind == "revoke":
             return Revoke(digest, reason_argument(args.reason))

@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "revoke": ("cli.credentials", "revoke a credential for good"),
     "suspend": ("cli.credentials", "put a credential on hold"),
     "reinstate": ("cli.credentials", "lift a credential's suspension"),
-    "status": ("cli.status", "show a node's chain, checkpoint and mempool"),
+    "status": ("cli.status", "show a node's chain, checkpoint and mempool, and whether the network commits"),
     "verify": ("cli.verify", "verify a credential offline against the genesis file"),
     "proof": ("cli.proof", "save a credential's proof bundle to keep beside it"),
     "audit": ("cli.audit", "replay the chain from genesis and check everything"),

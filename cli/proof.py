@@ -12,7 +12,16 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError, digest_argument, error, write_new
+from cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    UsageError,
+    add_raw_argument,
+    digest_argument,
+    error,
+    write_new,
+)
 from ledger.errors import ConfigError
 from ledger.genesis import load_genesis
 from ledger.proof import Bundle
@@ -52,12 +61,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--genesis", metavar="FILE", help="verify the bundle against this genesis before saving it")
     parser.add_argument("--force", action="store_true", help="replace existing files")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per node")
+    add_raw_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     nodes = list(args.node) or [os.environ.get("CREDLEDGER_NODE", DEFAULT_NODE)]
-    digest = digest_argument(args.credential)
+    digest = digest_argument(args.credential, raw=args.raw)
     output = Path(args.output)
     tlog_path = Path(args.tlog_proof) if args.tlog_proof else output.with_suffix(tlogproof.EXTENSION)
     try:

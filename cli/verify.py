@@ -11,7 +11,14 @@ import os
 import re
 from datetime import timedelta
 
-from cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError
+from cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    UsageError,
+    add_raw_argument,
+    digest_argument,
+)
 from ledger.errors import ConfigError, DecodeError
 from node.client import DEFAULT_TIMEOUT
 from node.verify import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
@@ -63,6 +70,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per node")
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")
+    add_raw_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -86,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if not nodes and args.bundle is None:
         nodes = [os.environ.get("CREDLEDGER_NODE", DEFAULT_NODE)]
     max_age = DEFAULT_MAX_AGE if args.max_age is None else parse_duration(args.max_age)
+    credential = digest_argument(args.credential, raw=args.raw).hex()  # says which digest it computed
     try:
         report = verify_credential(
-            args.credential,
+            credential,
             genesis=args.genesis,
             nodes=nodes,
             bundle=args.bundle,

@@ -2,39 +2,63 @@
 
 A JSON credential (a W3C Verifiable Credential, an Open Badges 3.0 badge, ...) is hashed in its RFC 8785 (JCS)
 canonical form, so re-serialising it (other key order, other whitespace, other number spelling) keeps its digest.
-Any other document is hashed as it is.
+A file is a JSON credential when, after an optional byte-order mark, it is UTF-8 JSON text (RFC 8259) whose value
+is an object; JSON that RFC 8785 cannot canonicalise is refused (`NotCanonicalJson`, see ledger/jcs.py), never
+hashed some other way. Any other file -- or any file, when the person asks for it -- is hashed as it is.
+The verification page computes the same digests with the same refusals (node/static/ledger.js `readDocument`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import string
-from typing import Any
-
-import rfc8785
+from dataclasses import dataclass
+from enum import Enum
 
 from ledger.errors import DecodeError
+from ledger.jcs import NotJson, canonical_json
 
 DIGEST_SIZE = 32
 _HEX_DIGITS = frozenset(string.hexdigits)
-_MAX_SAFE_INTEGER = 2**53 - 1
+_JSON_SPACE = " \t\n\r"
+
+
+class DigestMethod(Enum):
+    """How a document was hashed; the value is the phrase the command line and the page show."""
+
+    JCS = "RFC 8785 JSON"
+    RAW = "SHA-256 of the file's bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialDigest:
+    """A document's digest and how it was computed."""
+
+    digest: bytes
+    method: DigestMethod
+
+
+def document_digest(data: bytes, *, raw: bool = False) -> CredentialDigest:
+    """SHA-256 of the JCS form if `data` is a JSON object (and not `raw`), else SHA-256 of `data`.
+
+    Raises `NotCanonicalJson` (a DecodeError) for a JSON object that RFC 8785 cannot canonicalise: hashing its
+    raw bytes instead would give a digest no JCS tool agrees with, so the person must choose `raw` explicitly.
+    """
+    if not raw:
+        text = _json_object_text(data)
+        if text is not None:
+            try:
+                canonical = canonical_json(text)
+            except NotJson:
+                pass  # starts like an object but is not JSON: its bytes are the document
+            else:
+                return CredentialDigest(hashlib.sha256(canonical).digest(), DigestMethod.JCS)
+    return CredentialDigest(hashlib.sha256(data).digest(), DigestMethod.RAW)
 
 
 def credential_digest(data: bytes) -> bytes:
-    """SHA-256 of the JCS form if `data` is a JSON object, else SHA-256 of `data`.
-
-    Raises DecodeError for a JSON object that JCS cannot canonicalise (repeated member names, which RFC 8785's
-    I-JSON input forbids): hashing its raw bytes instead would give a digest no other JCS tool agrees with.
-    """
-    document = _json_object(data)
-    if document is None:
-        return hashlib.sha256(data).digest()
-    try:
-        canonical = rfc8785.dumps(document)
-    except rfc8785.CanonicalizationError as exc:
-        raise DecodeError(f"JSON credential cannot be canonicalised (RFC 8785): {exc}") from None
-    return hashlib.sha256(canonical).digest()
+    """The ledger digest of a document's bytes (see `document_digest`)."""
+    return document_digest(data).digest
 
 
 def parse_digest(text: str) -> bytes:
@@ -47,46 +71,11 @@ def parse_digest(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
-def _json_object(data: bytes) -> dict[str, Any] | None:
-    """The JSON object `data` holds, or None if it is not a JSON object."""
+def _json_object_text(data: bytes) -> str | None:
+    """The text of `data` if it could be a JSON object (UTF-8, first token "{"), else None."""
     try:
         # A byte-order mark is not part of the document: an editor adding one must not change the digest.
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    if not text.lstrip().startswith("{"):
-        return None
-    try:
-        value = json.loads(
-            text, object_pairs_hook=_refuse_repeated_names, parse_constant=_not_json, parse_int=_json_integer
-        )
-    except _NotIJson as exc:
-        raise DecodeError(f"JSON credential is not I-JSON (RFC 7493): {exc}") from None
-    except (ValueError, RecursionError):
-        return None  # not JSON after all (or absurdly deep): its bytes are the document
-    return value if isinstance(value, dict) else None
-
-
-class _NotIJson(ValueError):
-    pass
-
-
-def _refuse_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in result:
-            raise _NotIJson(f"member name {name!r} appears twice in one object")
-        result[name] = value
-    return result
-
-
-def _not_json(name: str) -> Any:
-    # Python's json accepts NaN and Infinity; JSON does not, so a document holding them is not JSON.
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _json_integer(text: str) -> int | float:
-    # JCS treats every number as an IEEE 754 double. Integers beyond 2**53 would be refused by rfc8785 as ints, so
-    # they are read as doubles, exactly as a JavaScript JCS implementation reads them.
-    value = int(text)
-    return value if abs(value) <= _MAX_SAFE_INTEGER else float(text)
+    return text if text.lstrip(_JSON_SPACE).startswith("{") else None

@@ -18,6 +18,8 @@ from aiohttp import web
 from ledger.genesis import genesis_json, parse_genesis
 
 STATIC_DIR = Path(__file__).with_name("static")
+#: The icon browsers ask for at /favicon.ico: a 32x32 PNG check mark in an ICO container.
+FAVICON = STATIC_DIR / "favicon.ico"
 #: Everything the page loads comes from this node; nothing else may run or be fetched.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -35,8 +37,9 @@ def render_index(genesis_json_text: str) -> str:
 
 
 def page_routes(genesis_json_text: str) -> list[web.AbstractRouteDef]:
-    """Routes serving the page at `/` and its scripts and style under `/static/`."""
+    """Routes serving the page at `/`, its icon at `/favicon.ico`, and its scripts and style under `/static/`."""
     body = render_index(genesis_json_text)
+    icon = FAVICON.read_bytes()
 
     async def index(_request: web.Request) -> web.Response:
         return web.Response(
@@ -50,4 +53,11 @@ def page_routes(genesis_json_text: str) -> list[web.AbstractRouteDef]:
             },
         )
 
-    return [web.get("/", index), web.static("/static", STATIC_DIR)]
+    async def favicon(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=icon,
+            content_type="image/x-icon",
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [web.get("/", index), web.get("/favicon.ico", favicon), web.static("/static", STATIC_DIR)]

@@ -673,38 +673,236 @@ const LEDGER = (() => {
     };
   }
 
-  // --- credential digests (RFC 8785 JCS + SHA-256 for JSON, SHA-256 of the bytes otherwise) --------------------
+  // --- C2SP tlog-proof files (node/tlogproof.py) -----------------------------------------------------------------
 
-  function canonicalJson(value) {
-    if (value === null || typeof value !== "object") return JSON.stringify(value);
-    if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-    // Array.prototype.sort compares strings by UTF-16 code units, which is the order RFC 8785 §3.2.3 asks for.
-    const names = Object.keys(value).sort();
-    return `{${names.map((n) => `${JSON.stringify(n)}:${canonicalJson(value[n])}`).join(",")}}`;
+  const TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1\n";
+  const TLOG_MAX_PROOF_LINES = 64;
+
+  // A tlog-proof written by `credledger proof`: its extra data is the credential's issue event, its checkpoint the
+  // commit certificate. Checked against the genesis validators: the issue event is in the certified log. It says
+  // nothing about revocation -- the page asks the node for that. Returns {digest, issuer, index, height}.
+  async function verifyTlogProof(text, genesis, { checks = [] } = {}) {
+    const fail = (detail) => {
+      throw new ProofError("tlog-proof", detail);
+    };
+    const split = text.indexOf("\n\n");
+    if (split < 0) fail("no blank line before the checkpoint");
+    const lines = text.slice(0, split).split("\n").slice(1);
+    const extra = lines.length && lines[0].startsWith("extra ")
+      ? fromBase64(lines.shift().slice("extra ".length), "tlog-proof extra data") : null;
+    if (!lines.length || !/^index (0|[1-9][0-9]{0,15})$/.test(lines[0])) fail("expected an 'index <decimal>' line");
+    const index = Number(lines.shift().slice("index ".length));
+    if (lines.length > TLOG_MAX_PROOF_LINES) fail(`${lines.length} proof lines, more than ${TLOG_MAX_PROOF_LINES}`);
+    const proof = lines.map((line) => fromBase64(line, "tlog-proof inclusion hash"));
+    if (extra === null) fail("it carries no extra data: the issue event it proves is not in the file");
+    const note = parseNote(text.slice(split + 2), "tlog-proof checkpoint");
+    const checkpoint = parseCheckpoint(note.text);
+    if (checkpoint.origin !== genesis.origin) fail(`the checkpoint is for network ${checkpoint.origin}, not ${genesis.origin}`);
+    await verifyCertificate(note, genesis.validators, "certificate");
+    checks.push({ step: "certificate", ok: true, detail: `the checkpoint at height ${checkpoint.height} (log size `
+      + `${checkpoint.size}) carries signatures of more than 2/3 of the genesis validators' voting power` });
+    await verifyInclusion(await sha256(LOG_LEAF, extra), index, checkpoint.size, proof, checkpoint.root);
+    const event = decodeEvent(extra, "tlog-proof event");
+    if (event.payload.kind !== "issue" || !(event.payload.digest instanceof Uint8Array)) {
+      fail("the proven entry is not the issue of a credential");
+    }
+    checks.push({ step: "inclusion", ok: true, detail: `the issue of credential ${toHex(event.payload.digest)} by `
+      + `${event.payload.issuer} is in the certified log at position ${index} of ${checkpoint.size}` });
+    return { digest: event.payload.digest, issuer: event.payload.issuer, index, height: checkpoint.height };
   }
 
-  // What a dropped file is: {bundle} for a kept proof bundle, else {digest, how}.
-  async function readDocument(bytes) {
+  // --- credential digests (RFC 8785 JCS + SHA-256 for JSON objects, SHA-256 of the bytes otherwise) -------------
+
+  // The same reading as ledger/jcs.py and ledger/digest.py, token for token and refusal for refusal, so the page
+  // and the command line give one file one digest. Parsing and writing use explicit stacks, not recursion, so a
+  // document nested thousands deep canonicalises here as it does there. Objects are Maps: a member named
+  // "__proto__" is just a name.
+  const JCS_REFUSAL = "the JSON cannot be canonicalised (RFC 8785)";
+  const DIGEST_METHODS = { jcs: "RFC 8785 JSON", raw: "SHA-256 of the file's bytes" };
+  const TOKEN = new RegExp(
+    '[ \\t\\n\\r]*(?:("[^"\\\\\\x00-\\x1f]*(?:\\\\(?:["\\\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\\\\x00-\\x1f]*)*")'
+      + "|(-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)|(true|false|null)|([\\[\\]{},:]))",
+    "y",
+  );
+  const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  const LITERALS = { true: true, false: false, null: null };
+  const QUOTE_LIMIT = 24;
+  const [VALUE, FIRST_VALUE, FIRST_NAME, NAME, COLON, AFTER, END] = [0, 1, 2, 3, 4, 5, 6];
+
+  class NotJson extends Error {}
+
+  class NotCanonicalJson extends Error {}
+
+  const escapeKey = (key) => `/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+  const childKey = (frame) => (frame.container instanceof Map ? frame.names[frame.names.length - 1]
+    : String(frame.container.length));
+  const pointer = (stack) => stack.slice(0, -1).map((f) => escapeKey(childKey(f))).join("");
+  const objectAt = (stack) => (pointer(stack) ? `the object at ${pointer(stack)}` : "the top-level object");
+  const valueAt = (stack) => (stack.length ? `at ${pointer(stack)}${escapeKey(childKey(stack[stack.length - 1]))}`
+    : "at the top level");
+  const escapeUnit = (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  const abbreviate = (t) => (t.length <= QUOTE_LIMIT ? t : `${t.slice(0, 20)}\u2026 (${t.length} characters)`);
+
+  // Parse JSON text into Maps, arrays, strings, numbers, booleans and null, refusing what I-JSON forbids.
+  function parseJson(text) {
+    const stack = []; // {container, names}: an open container and its pending member names
+    let state = VALUE;
+    let root = null;
+    let position = 0;
+    while (state !== END) {
+      TOKEN.lastIndex = position;
+      const m = TOKEN.exec(text);
+      if (!m) throw new NotJson(`unexpected character at offset ${position}`);
+      position = TOKEN.lastIndex;
+      const [, string, number, literal] = m;
+      const token = m[1] ?? m[2] ?? m[3] ?? m[4];
+      let value;
+      if (state === COLON) {
+        if (token !== ":") throw new NotJson(`expected ':' before offset ${position}`);
+        state = VALUE;
+        continue;
+      }
+      if (state === AFTER) {
+        const top = stack[stack.length - 1];
+        const closer = top.container instanceof Map ? "}" : "]";
+        if (token === ",") {
+          state = top.container instanceof Map ? NAME : VALUE;
+          continue;
+        }
+        if (token !== closer) throw new NotJson(`expected ',' or '${closer}' before offset ${position}`);
+        value = stack.pop().container;
+      } else if (state === FIRST_NAME || state === NAME) {
+        if (state === FIRST_NAME && token === "}") {
+          value = stack.pop().container;
+        } else if (string !== undefined) {
+          const name = JSON.parse(string);
+          const lone = LONE_SURROGATE.exec(name);
+          if (lone) {
+            throw new NotCanonicalJson(`${JCS_REFUSAL}: a member name in ${objectAt(stack)} holds a lone surrogate `
+              + `(${escapeUnit(lone[0])}), which is not Unicode text`);
+          }
+          const top = stack[stack.length - 1];
+          if (top.container.has(name)) {
+            throw new NotCanonicalJson(`${JCS_REFUSAL}: member name ${JSON.stringify(name)} appears twice in `
+              + `${objectAt(stack)}`);
+          }
+          top.names.push(name);
+          state = COLON;
+          continue;
+        } else {
+          throw new NotJson(`expected a member name before offset ${position}`);
+        }
+      } else if (token === "{") {
+        stack.push({ container: new Map(), names: [] });
+        state = FIRST_NAME;
+        continue;
+      } else if (token === "[") {
+        stack.push({ container: [], names: [] });
+        state = FIRST_VALUE;
+        continue;
+      } else if (state === FIRST_VALUE && token === "]") {
+        value = stack.pop().container;
+      } else if (string !== undefined) {
+        value = JSON.parse(string);
+        const lone = LONE_SURROGATE.exec(value);
+        if (lone) {
+          throw new NotCanonicalJson(`${JCS_REFUSAL}: the string ${valueAt(stack)} holds a lone surrogate `
+            + `(${escapeUnit(lone[0])}), which is not Unicode text`);
+        }
+      } else if (number !== undefined) {
+        value = Number(number);
+        if (!Number.isFinite(value)) {
+          throw new NotCanonicalJson(`${JCS_REFUSAL}: the number ${abbreviate(number)} ${valueAt(stack)} is beyond `
+            + "the range of an IEEE 754 double");
+        }
+      } else if (literal !== undefined) {
+        value = LITERALS[literal];
+      } else {
+        throw new NotJson(`expected a value before offset ${position}`);
+      }
+      // A value is complete: it becomes the root or goes into its container.
+      if (stack.length === 0) {
+        root = value;
+        state = END;
+        continue;
+      }
+      const parent = stack[stack.length - 1];
+      if (parent.container instanceof Map) parent.container.set(parent.names.pop(), value);
+      else parent.container.push(value);
+      state = AFTER;
+    }
+    if (/[^ \t\n\r]/.test(text.slice(position))) throw new NotJson(`text after the JSON value at offset ${position}`);
+    return root;
+  }
+
+  // The RFC 8785 canonical form of a parsed value. Member names sort by UTF-16 code units, which is what
+  // Array.prototype.sort compares (§3.2.3); JSON.stringify writes strings and numbers exactly as §3.2.2 asks
+  // (ECMAScript Number serialisation) once lone surrogates and non-finite numbers have been refused.
+  function serialise(root) {
+    const out = [];
+    const work = [root];
+    const emit = (text) => ({ emit: text });
+    while (work.length) {
+      const item = work.pop();
+      if (item instanceof Map) {
+        const names = [...item.keys()].sort();
+        work.push(emit("}"));
+        for (let i = names.length - 1; i >= 0; i--) {
+          work.push({ value: item.get(names[i]) }, emit(`${JSON.stringify(names[i])}:`));
+          if (i) work.push(emit(","));
+        }
+        out.push("{");
+      } else if (Array.isArray(item)) {
+        work.push(emit("]"));
+        for (let i = item.length - 1; i >= 0; i--) {
+          work.push({ value: item[i] });
+          if (i) work.push(emit(","));
+        }
+        out.push("[");
+      } else if (item !== null && typeof item === "object" && "emit" in item) {
+        out.push(item.emit);
+      } else if (item !== null && typeof item === "object" && "value" in item) {
+        work.push(item.value);
+      } else {
+        out.push(JSON.stringify(item));
+      }
+    }
+    return out.join("");
+  }
+
+  // The RFC 8785 canonical form (a string) of JSON text; throws NotJson or NotCanonicalJson.
+  function canonicalJson(text) {
+    return serialise(parseJson(text));
+  }
+
+  // What a dropped file is: {bundle} for a kept proof bundle, {tlogProof} for a C2SP tlog-proof, {refused} for
+  // JSON that RFC 8785 cannot canonicalise, else {digest, method}. With `raw`, any file is hashed as bytes.
+  async function readDocument(bytes, { raw = false } = {}) {
     let text = null;
     try {
       text = utf8Strict.decode(bytes); // drops a byte-order mark, as the Python side does
     } catch {
       text = null;
     }
-    if (text !== null && text.trimStart().startsWith("{")) {
-      let doc;
+    if (!raw && text !== null && text.startsWith(TLOG_PROOF_HEADER)) return { tlogProof: text };
+    if (!raw && text !== null && text.replace(/^[ \t\n\r]+/, "").startsWith("{")) {
+      let value;
       try {
-        doc = JSON.parse(text);
-      } catch {
-        doc = undefined;
+        value = parseJson(text);
+      } catch (error) {
+        if (error instanceof NotCanonicalJson) return { refused: error.message };
+        if (!(error instanceof NotJson)) throw error;
+        value = undefined;
       }
-      if (doc && typeof doc === "object" && !Array.isArray(doc)) {
-        if (doc.format === FORMAT) return { bundle: doc };
-        return { digest: await sha256(utf8.encode(canonicalJson(doc))), how: "JSON credential (RFC 8785 + SHA-256)" };
+      if (value instanceof Map) {
+        if (value.get("format") === FORMAT) return { bundle: JSON.parse(text) };
+        return { digest: await sha256(utf8.encode(serialise(value))), method: DIGEST_METHODS.jcs };
       }
     }
-    return { digest: await sha256(bytes), how: "file (SHA-256 of its bytes)" };
+    return { digest: await sha256(bytes), method: DIGEST_METHODS.raw };
   }
 
-  return { ProofError, loadGenesis, verifyBundle, readDocument, canonicalJson, toHex, fromHex, unpack, pack };
+  return {
+    ProofError, loadGenesis, verifyBundle, verifyTlogProof, readDocument, canonicalJson, toHex, fromHex, unpack, pack,
+  };
 })();

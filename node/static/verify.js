@@ -1,10 +1,13 @@
-// The verification page: take a dropped credential (or a pasted digest, or a kept proof bundle), fetch its proof
-// from the node that served this page, verify it here with ledger.js, and show the answer in plain words.
+// The verification page: take a chosen credential (or a pasted digest, a kept proof bundle, a C2SP tlog-proof),
+// fetch its current proof from the node that served this page, verify it here with ledger.js, and show the
+// answer in plain words. An answer that could still have changed is never shown like a fresh one, and when
+// nothing could be verified the page says so instead of showing passed checks.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const FRESH_MS = 15 * 60 * 1000; // as `credledger verify`: an answer that can still change needs a recent checkpoint
+  const MAX_FILE_BYTES = 64 * 1024 * 1024; // the largest credential file the command line reads (cli/common.py)
   const WORDS = {
     valid: ["Valid", "This credential was issued on the ledger and has not been revoked."],
     revoked: ["Revoked", "The issuer has revoked this credential. It is no longer valid."],
@@ -12,8 +15,15 @@
     expired: ["Expired", "This credential was issued on the ledger but its validity has ended."],
     unknown: ["Not found", "No credential with this fingerprint was ever issued on this ledger."],
     failed: ["Could not be verified", "The proof the node sent failed a check. Do not rely on this credential's status."],
+    stale: ["Could not confirm now", ""],
+    issued: ["Issued \u2014 current status unknown", ""],
+    unreachable: ["Could not check", "The node could not be reached, so nothing was verified. Check your connection "
+      + "and try again, or ask another node of this network."],
+    refused: ["Cannot compute this file's fingerprint", ""],
     error: ["Could not check", ""],
   };
+
+  class Unreachable extends Error {}
 
   let genesis = null;
   const genesisReady = (async () => {
@@ -35,7 +45,7 @@
     return `${Math.round(s / 86400)} days ago`;
   }
 
-  function show(status, { headline, summary, facts = [], checks = [], elapsed = null }) {
+  function show(status, { headline, summary, facts = [], checks = [], elapsed = null, verdict = null }) {
     const result = $("result");
     const [word, sentence] = WORDS[status];
     result.hidden = false;
@@ -67,77 +77,218 @@
       items.append(li);
     }
     const failed = checks.filter((c) => !c.ok).length;
-    $("checks-summary").textContent = `${checks.length} checks made in your browser`
-      + (failed ? `, ${failed} failed` : ", all passed") + (elapsed === null ? "" : ` (${elapsed} ms)`);
+    $("checks-summary").textContent = checks.length === 0 ? "" : `${checks.length} ${checks.length === 1 ? "check" : "checks"} made in your `
+      + `browser${failed ? `, ${failed} failed` : ", all passed"}${elapsed === null ? "" : ` (${elapsed} ms)`}`;
     $("checks").hidden = checks.length === 0;
     $("checks").open = failed > 0;
+    result.dataset.verdict = verdict || status;
     result.dataset.status = status; // set last: the browser tests wait for it
+    if (status !== "checking") {
+      result.scrollIntoView({ block: "start" });
+      $("status").focus({ preventScroll: true });
+    }
   }
 
+  function checking(name) {
+    show("error", { headline: "Checking\u2026", summary: name ? `Checking ${name} in your browser.` : "Checking in your browser." });
+    $("result").className = "result checking";
+    $("result").dataset.status = "checking";
+  }
+
+  // The node's current proof bundle for `digest`; Unreachable if it cannot be asked, Error if it refuses.
   async function fetchBundle(digest) {
-    const response = await fetch(`/v1/credentials/${LEDGER.toHex(digest)}`, { headers: { Accept: "application/json" } });
+    let response;
+    try {
+      response = await fetch(`/v1/credentials/${LEDGER.toHex(digest)}`, { headers: { Accept: "application/json" } });
+    } catch (error) {
+      throw new Unreachable(`${error.message || error}`);
+    }
     const body = await response.json().catch(() => null);
     if (!response.ok) {
-      const detail = body && body.detail ? body.detail : `the node answered ${response.status}`;
-      throw new Error(detail);
+      const detail = body && body.detail ? body.detail : `the node answered HTTP ${response.status}`;
+      throw new Error(`The node could not give a proof: ${detail}`);
     }
     return body;
   }
 
-  async function verify({ digest = null, bundle = null, how = null }) {
-    const started = performance.now();
-    const checks = [];
-    if (digest) checks.push({ step: "digest", ok: true, detail: `fingerprint ${LEDGER.toHex(digest)} (${how})` });
-    show("error", { headline: "Checking\u2026", summary: "Fetching the proof and checking it in your browser." });
-    $("result").dataset.status = "checking";
-    try {
-      await genesisReady;
-      const doc = bundle || (await fetchBundle(digest));
-      const nowMs = Date.now();
-      const verdict = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs, checks });
-      const elapsed = Math.round(performance.now() - started);
-      const final = verdict.status === "revoked" || verdict.status === "expired";
-      const stale = !final && nowMs - verdict.asOfMs > FRESH_MS;
-      checks.push({
+  const isFinal = (verdict) => verdict.status === "revoked" || verdict.status === "expired";
+
+  function freshness(verdict, nowMs, source) {
+    const stale = !isFinal(verdict) && nowMs - verdict.asOfMs > FRESH_MS;
+    return {
+      stale,
+      check: {
         step: "freshness",
         ok: !stale,
-        detail: final
+        detail: isFinal(verdict)
           ? `${verdict.status} is final`
-          : `the certified checkpoint is from ${age(nowMs - verdict.asOfMs)}`
-            + (stale ? "; newer events (such as a revocation) could be missing" : ""),
+          : `${source} certified checkpoint is from ${age(nowMs - verdict.asOfMs)}`
+            + (stale ? "; newer events (such as a revocation or suspension) could be missing" : ""),
+      },
+    };
+  }
+
+  function verdictFacts(verdict, file, method) {
+    return [
+      ["Checked file", file],
+      ["Issued by", verdict.issuer ? `${verdict.issuerName} (${verdict.issuer})` : null],
+      ["Issued on", date(verdict.issuedMs)],
+      ["Expires", verdict.issuer ? date(verdict.expiresMs) || "never" : null],
+      [verdict.status === "valid" ? "Reinstated on" : "Status changed on", date(verdict.changedMs)],
+      ["True as of", `${date(verdict.asOfMs)} (block ${verdict.height})`],
+      [method ? `Fingerprint (${method})` : "Fingerprint", verdict.digest],
+    ];
+  }
+
+  // Show a verified answer. `confirmed` says whether the node was asked successfully just now.
+  function showVerdict(verdict, { checks, started, file, method, stale, confirmed, note = "" }) {
+    const elapsed = Math.round(performance.now() - started);
+    const [word, sentence] = WORDS[verdict.status];
+    const issuedBy = verdict.issuer ? ` Issued by ${verdict.issuerName}.` : "";
+    const facts = verdictFacts(verdict, file, method);
+    if (stale) {
+      const why = confirmed ? "the node's newest certified answer is this old" : "could not confirm now";
+      show("stale", {
+        headline: `${word} as of ${date(verdict.asOfMs)} \u2014 stale, ${why}`,
+        summary: `This was the credential's certified status on ${date(verdict.asOfMs)}.${issuedBy} It may have `
+          + `been revoked or suspended since: do not rely on it until it can be checked again.${note}`,
+        facts, checks, elapsed, verdict: verdict.status,
       });
-      const [word] = WORDS[verdict.status];
-      show(verdict.status, {
-        headline: stale ? `${word} (as of ${date(verdict.asOfMs)})` : word,
-        summary: verdict.issuer
-          ? `${WORDS[verdict.status][1]} Issued by ${verdict.issuerName}.`
-          : WORDS[verdict.status][1],
-        facts: [
-          ["Issued by", verdict.issuer ? `${verdict.issuerName} (${verdict.issuer})` : null],
-          ["Issued on", date(verdict.issuedMs)],
-          ["Expires", verdict.issuer ? date(verdict.expiresMs) || "never" : null],
-          [verdict.status === "valid" ? "Reinstated on" : "Status changed on", date(verdict.changedMs)],
-          ["True as of", `${date(verdict.asOfMs)} (block ${verdict.height})`],
-          ["Fingerprint", verdict.digest],
-        ],
-        checks,
-        elapsed,
-      });
+      return;
+    }
+    show(verdict.status, { summary: `${sentence}${issuedBy}${note}`, facts, checks, elapsed });
+  }
+
+  // A credential (by digest) checked against the node's current proof.
+  async function checkDigest(digest, { file = null, method = null }) {
+    const started = performance.now();
+    const checks = [];
+    checks.push({ step: "digest", ok: true, detail: `fingerprint ${LEDGER.toHex(digest)} (${method || "pasted"})` });
+    checking(file);
+    try {
+      await genesisReady;
+      const doc = await fetchBundle(digest);
+      const nowMs = Date.now();
+      const verdict = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs, checks });
+      const { stale, check } = freshness(verdict, nowMs, "the node's");
+      checks.push(check);
+      showVerdict(verdict, { checks, started, file, method, stale, confirmed: true });
+    } catch (error) {
+      fail(error, { checks, started, file, blame: "node" });
+    }
+  }
+
+  function fail(error, { checks, started, file, blame }) {
+    const elapsed = Math.round(performance.now() - started);
+    const facts = [["Checked file", file]];
+    if (error instanceof Unreachable) {
+      show("unreachable", { facts });
+    } else if (error instanceof LEDGER.ProofError) {
+      checks.push({ step: error.step, ok: false, detail: error.detail });
+      const summary = blame === "node"
+        ? WORDS.failed[1]
+        : `The file you chose (${file}) failed a check: it was altered, or it was not made by this network. `
+          + "Do not rely on it.";
+      show("failed", { summary, facts, checks, elapsed });
+    } else {
+      show("error", { summary: `${error.message || error}`, facts });
+    }
+  }
+
+  // A kept proof bundle: verified offline first, then against the node's current proof, showing the newest answer.
+  async function checkReceipt(doc, file) {
+    const started = performance.now();
+    const checks = [];
+    checking(file);
+    let kept;
+    try {
+      await genesisReady;
+      kept = await LEDGER.verifyBundle(doc, genesis, { nowMs: Date.now(), checks });
+    } catch (error) {
+      fail(error, { checks, started, file, blame: "file" });
+      return;
+    }
+    checks.push({ step: "receipt", ok: true, detail: `the proof file you chose is genuine: certified at block ${kept.height}` });
+    let current = null;
+    let note = "";
+    try {
+      const fresh = await fetchBundle(LEDGER.fromHex(kept.digest));
+      current = await LEDGER.verifyBundle(fresh, genesis, { digest: LEDGER.fromHex(kept.digest), nowMs: Date.now(), checks });
+      checks.push({ step: "current", ok: true, detail: `the node's current proof (block ${current.height}) verifies` });
     } catch (error) {
       if (error instanceof LEDGER.ProofError) {
-        checks.push({ step: error.step, ok: false, detail: error.detail });
-        show("failed", { checks, elapsed: Math.round(performance.now() - started) });
+        checks.push({ step: error.step, ok: false, detail: `the node's current proof: ${error.detail}` });
+        note = " The node's current proof failed a check, so only the proof file you chose was used.";
       } else {
-        show("error", { summary: `${error.message || error}`, checks });
+        checks.push({ step: "current", ok: false, detail: `could not ask the node for the current status: ${error.message || error}` });
+        note = " The node could not be reached to check the current status.";
       }
+    }
+    const newest = current && current.height >= kept.height ? current : kept;
+    const nowMs = Date.now();
+    const { stale, check } = freshness(newest, nowMs, newest === current ? "the node's" : "the proof file's");
+    checks.push(check);
+    showVerdict(newest, { checks, started, file, method: null, stale, confirmed: newest === current, note });
+  }
+
+  // A C2SP tlog-proof: the issue event is in the certified log; the current status comes from the node.
+  async function checkTlogProof(text, file) {
+    const started = performance.now();
+    const checks = [];
+    checking(file);
+    let issued;
+    try {
+      await genesisReady;
+      issued = await LEDGER.verifyTlogProof(text, genesis, { checks });
+    } catch (error) {
+      fail(error, { checks, started, file, blame: "file" });
+      return;
+    }
+    try {
+      const doc = await fetchBundle(issued.digest);
+      const nowMs = Date.now();
+      const verdict = await LEDGER.verifyBundle(doc, genesis, { digest: issued.digest, nowMs, checks });
+      const { stale, check } = freshness(verdict, nowMs, "the node's");
+      checks.push(check);
+      showVerdict(verdict, { checks, started, file, method: "from the tlog-proof", stale, confirmed: true });
+    } catch (error) {
+      if (error instanceof LEDGER.ProofError) {
+        fail(error, { checks, started, file, blame: "node" });
+        return;
+      }
+      checks.push({ step: "current", ok: false, detail: `could not ask the node for the current status: ${error.message || error}` });
+      show("issued", {
+        summary: `This C2SP tlog-proof shows the credential was issued on this ledger by ${issued.issuer} (in the log `
+          + `certified at block ${issued.height}). It says nothing about revocation, and the node could not be `
+          + "reached to check the current status.",
+        facts: [["Checked file", file], ["Fingerprint", LEDGER.toHex(issued.digest)]],
+        checks,
+        elapsed: Math.round(performance.now() - started),
+      });
     }
   }
 
   async function takeFile(file) {
+    $("file-name").textContent = file.name;
+    if (file.size > MAX_FILE_BYTES) {
+      show("refused", {
+        summary: `${file.name}: larger than ${MAX_FILE_BYTES} bytes, the most a credential file may be here and on the `
+          + "command line.",
+        facts: [["Checked file", file.name]],
+      });
+      return;
+    }
     const bytes = new Uint8Array(await file.arrayBuffer());
     const read = await LEDGER.readDocument(bytes);
-    if (read.bundle) await verify({ bundle: read.bundle, digest: null, how: null });
-    else await verify({ digest: read.digest, how: `${file.name}, ${read.how}` });
+    if (read.bundle) await checkReceipt(read.bundle, file.name);
+    else if (read.tlogProof) await checkTlogProof(read.tlogProof, file.name);
+    else if (read.refused) {
+      show("refused", {
+        summary: `${file.name}: ${read.refused}. The command line refuses it in the same words; `
+          + "`credledger verify --raw` hashes the file's bytes instead.",
+        facts: [["Checked file", file.name]],
+      });
+    } else await checkDigest(read.digest, { file: file.name, method: read.method });
   }
 
   const drop = $("drop");
@@ -151,8 +302,10 @@
     drop.classList.remove("over");
     if (e.dataTransfer.files.length) takeFile(e.dataTransfer.files[0]);
   });
+  $("choose").addEventListener("click", () => $("file").click());
   $("file").addEventListener("change", (e) => {
     if (e.target.files.length) takeFile(e.target.files[0]);
+    e.target.value = ""; // choosing the same file again checks it again
   });
   $("digest-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -161,7 +314,7 @@
       show("error", { summary: "A fingerprint is 64 hexadecimal digits (0-9, a-f)." });
       return;
     }
-    verify({ digest: LEDGER.fromHex(text), how: "pasted" });
+    checkDigest(LEDGER.fromHex(text), {});
   });
   if (!window.crypto || !crypto.subtle) {
     show("error", { summary: "This browser offers no WebCrypto here: open the page over HTTPS (or on localhost)." });

@@ -1,8 +1,9 @@
 """A minimal Chrome DevTools Protocol driver for headless Chromium, over aiohttp's websocket client.
 
-Just what the page tests need: open a tab, navigate, evaluate JavaScript, set a file input, read console errors
-and take a screenshot. Chromium is Debian's `/usr/bin/chromium`, started with its own temporary profile and
-`--remote-debugging-port=0`; the port it chose is read from the profile's DevToolsActivePort file.
+Just what the page tests need: open a tab (desktop or phone-sized with touch), navigate, evaluate JavaScript,
+set a file input, press keys, answer a file chooser, cut the network, read console errors and take a screenshot.
+Chromium is Debian's `/usr/bin/chromium`, started with its own temporary profile and `--remote-debugging-port=0`;
+the port it chose is read from the profile's DevToolsActivePort file.
 """
 
 from __future__ import annotations
@@ -76,8 +77,35 @@ class Tab:
         node = await self.send("DOM.querySelector", nodeId=document["root"]["nodeId"], selector=selector)
         await self.send("DOM.setFileInputFiles", files=[str(path)], nodeId=node["nodeId"])
 
-    async def screenshot(self, path: Path) -> None:
-        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+    async def press(self, key: str) -> None:
+        """Press and release one key ("Tab", "Enter" or " "), as a person at the keyboard would."""
+        code, text = _KEYS[key]
+        common = {"key": key, "code": "Space" if key == " " else key, "windowsVirtualKeyCode": code}
+        await self.send("Input.dispatchKeyEvent", type="keyDown", text=text, **common)
+        await self.send("Input.dispatchKeyEvent", type="keyUp", **common)
+
+    async def intercept_file_chooser(self) -> None:
+        """From now on a file dialog the page opens is not shown; `answer_file_chooser` picks the file instead."""
+        await self.send("Page.setInterceptFileChooserDialog", enabled=True)
+
+    async def answer_file_chooser(self, path: Path) -> None:
+        """Wait until the page opens a file dialog and choose `path` in it."""
+        opened = [p for m, p, s in self.browser.events if m == "Page.fileChooserOpened" and s == self.session]
+        if not opened:
+            await asyncio.wait_for(self.browser.expect("Page.fileChooserOpened", self.session), COMMAND_TIMEOUT)
+            opened = [p for m, p, s in self.browser.events if m == "Page.fileChooserOpened" and s == self.session]
+        await self.send("DOM.setFileInputFiles", files=[str(path)], backendNodeId=opened[-1]["backendNodeId"])
+
+    async def go_offline(self) -> None:
+        """Cut this tab's network, so the node cannot be reached (the page stays loaded)."""
+        await self.send("Network.enable")
+        await self.send(
+            "Network.emulateNetworkConditions", offline=True, latency=0, downloadThroughput=-1, uploadThroughput=-1
+        )
+
+    async def screenshot(self, path: Path, *, full_page: bool = True) -> None:
+        """A PNG of the whole page, or with `full_page=False` of what the screen shows."""
+        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=full_page)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
 
@@ -92,6 +120,9 @@ class Tab:
             elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
                 found.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
         return found
+
+
+_KEYS = {"Tab": (9, ""), "Enter": (13, "\r"), " ": (32, " ")}
 
 
 class Browser:
@@ -140,15 +171,18 @@ class Browser:
         self._waiters.append((method, session, future))
         return future
 
-    async def new_tab(self, width: int = 900, height: int = 1500) -> Tab:
+    async def new_tab(self, width: int = 900, height: int = 1500, *, phone: bool = False) -> Tab:
+        """A tab with a screen this size; `phone` makes it a mobile screen with a touch screen and no mouse."""
         target = await self.send("Target.createTarget", {"url": "about:blank"})
         attached = await self.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
         tab = Tab(self, attached["sessionId"])
         for domain in ("Page.enable", "Runtime.enable", "DOM.enable"):
             await tab.send(domain)
         await tab.send(
-            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False
+            "Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=phone
         )
+        if phone:
+            await tab.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
         return tab
 
     async def close(self) -> None:

@@ -120,12 +120,9 @@ async def test_the_page_checks_valid_revoked_unknown_and_tampered_credentials(si
         assert await tab.evaluate("document.title") == "Verify a credential · credledger.test/unit"
 
         # A person chooses the diploma file: digest by RFC 8785 in the browser, proof fetched and checked there.
-        started = time.perf_counter()
         await tab.set_file("#file", tmp_path / "diploma.json")
         valid = await result_of(tab)
-        elapsed = time.perf_counter() - started
         assert valid["code"] == "valid" and valid["status"] == "Valid", valid
-        assert elapsed < 1.0, f"the answer took {elapsed:.2f} s"
         assert "M0.TEST (m0.test)" in valid["facts"] and "Issued on" in valid["facts"] and "never" in valid["facts"]
         steps = [text.split(":")[0][1:] for _, text in valid["checks"]]
         assert steps == [

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from cli.common import MAX_CREDENTIAL_BYTES
 from ledger.events import MemberAdd
 from ledger.genesis import Genesis, Params, genesis_json
-from node.page import CONTENT_SECURITY_POLICY, page_routes, render_index
+from node.page import CONTENT_SECURITY_POLICY, STATIC_DIR, page_routes, render_index
 from tests.factories import T0, make_member
 
 
@@ -44,3 +46,21 @@ async def test_the_page_and_its_scripts_are_served_with_a_strict_policy() -> Non
             answer = await client.get(f"/static/{name}")
             assert answer.status == 200 and kind in answer.content_type, name
         assert (await client.get("/static/../page.py")).status in (403, 404)
+
+
+async def test_the_node_serves_an_icon_at_favicon_ico() -> None:
+    app = web.Application()
+    app.add_routes(page_routes(genesis_json(hostile_genesis())))
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get("/favicon.ico")
+        assert answer.status == 200 and answer.content_type == "image/x-icon"
+        icon = await answer.read()
+        # An ICO header (reserved 0, type 1 = icon, one image) holding a PNG.
+        assert icon[:6] == b"\x00\x00\x01\x00\x01\x00" and icon[22:30] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_page_and_the_command_line_bound_credential_files_alike() -> None:
+    script = (STATIC_DIR / "verify.js").read_text(encoding="utf-8")
+    bound = re.search(r"const MAX_FILE_BYTES = ([0-9 *]+);", script)
+    assert bound is not None
+    assert math.prod(int(factor) for factor in bound.group(1).split("*")) == MAX_CREDENTIAL_BYTES
