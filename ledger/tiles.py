@@ -322,16 +322,18 @@ class TileReader:
         self.size = size
         self.root = root
         self._fetch = fetch
-        self._verified: dict[tuple[int, int], bytes] = {}
+        # Per authenticated tile, its subtree rows: rows[r][i] is node i of the tile at tree level 8·L + r.
+        self._rows: dict[tuple[int, int], list[list[bytes]]] = {}
         if size == 0:
             if root != EMPTY_ROOT:
                 raise VerificationError(f"tile reader: a tree of size 0 must have root {b64(EMPTY_ROOT)}")
             return
-        edge = {(t.level, t.index): self._read(t) for t in tiles_for_size(size) if not t.is_full}
-        self._verified.update(edge)  # provisionally, to compute the root from them
+        for tile in tiles_for_size(size):
+            if not tile.is_full:  # provisionally authenticated, to compute the root from them
+                self._rows[(tile.level, tile.index)] = _subtree_rows(self._read(tile))
         computed = self._range_root(0, size)
         if computed != root:
-            self._verified.clear()
+            self._rows.clear()
             raise VerificationError(
                 f"tiles of the tree of size {size} lead to root {b64(computed)}, the checkpoint says {b64(root)}"
             )
@@ -379,9 +381,9 @@ class TileReader:
         if data is None:
             raise TileUnavailable(f"{bundle.path()} is not available")
         entries = decode_bundle(data, bundle.width)
-        hashes = self._verified_tile(0, bundle_index)
+        hashes = self._verified_rows(0, bundle_index)[0]
         for position, entry in enumerate(entries):
-            if leaf_hash(entry) != hashes[position * HASH_SIZE : (position + 1) * HASH_SIZE]:
+            if leaf_hash(entry) != hashes[position]:
                 raise VerificationError(
                     f"{bundle.path()}: entry {position} does not hash to its leaf hash in {tile.path()}"
                 )
@@ -419,31 +421,27 @@ class TileReader:
             raise VerificationError(f"{tile.path()}: expected {tile.size} bytes, got {len(data)}")
         return data
 
-    def _verified_tile(self, level: int, index: int) -> bytes:
-        """Tile (level, index) of the checkpoint's tree, authenticated up to the signed root."""
-        data = self._verified.get((level, index))
-        if data is not None:
-            return data
+    def _verified_rows(self, level: int, index: int) -> list[list[bytes]]:
+        """The subtree rows of tile (level, index) of the checkpoint's tree, authenticated up to the signed root."""
+        rows = self._rows.get((level, index))
+        if rows is not None:
+            return rows
         tile = self._tile_for(level, index)  # partial tiles were all verified by the constructor
-        data = self._read(tile)
-        parent = self._verified_tile(level + 1, index // TILE_WIDTH)
-        expected = parent[(index % TILE_WIDTH) * HASH_SIZE : (index % TILE_WIDTH + 1) * HASH_SIZE]
-        computed = _perfect_root([data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)])
+        rows = _subtree_rows(self._read(tile))
+        computed = _sha256(LOG_NODE + rows[-1][0] + rows[-1][1]).digest()
+        expected = self._node(TILE_HEIGHT * (level + 1), index)
         if computed != expected:
             raise VerificationError(
                 f"{tile.path()}: hashes to {b64(computed)}, its parent tile level {level + 1} says {b64(expected)}"
             )
-        self._verified[(level, index)] = data
-        return data
+        self._rows[(level, index)] = rows
+        return rows
 
     def _node(self, level: int, index: int) -> bytes:
-        """Complete node (level, index) of the tree: the root of 2^r hashes of one tile at level ⌊level/8⌋."""
+        """Complete node (level, index) of the tree, from the tile at level ⌊level/8⌋ that holds its subtree."""
         tile_level, r = divmod(level, TILE_HEIGHT)
-        first = index << r
-        data = self._verified_tile(tile_level, first // TILE_WIDTH)
-        offset = first % TILE_WIDTH
-        row = [data[(offset + i) * HASH_SIZE : (offset + i + 1) * HASH_SIZE] for i in range(1 << r)]
-        return _perfect_root(row)
+        tile_index = (index << r) // TILE_WIDTH
+        return self._verified_rows(tile_level, tile_index)[r][index - tile_index * (TILE_WIDTH >> r)]
 
     def _range_root(self, start: int, end: int) -> bytes:
         """MTH of entries [start, end), where start is a multiple of a power of two >= end - start (RFC 9162 §2.1.1)."""
@@ -472,6 +470,15 @@ class TileReader:
             last >>= 1
             level += 1
         return proof
+
+
+def _subtree_rows(data: bytes) -> list[list[bytes]]:
+    """The tile's hashes, then each level of complete nodes above them inside the tile (an odd last node has none)."""
+    rows = [[data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]]
+    for _ in range(TILE_HEIGHT - 1):
+        below = rows[-1]
+        rows.append([_sha256(LOG_NODE + below[i] + below[i + 1]).digest() for i in range(0, len(below) - 1, 2)])
+    return rows
 
 
 def _bundle_prefix(data: bytes, width: int) -> bytes:
