@@ -218,6 +218,20 @@ def tiles_for_size(size: int, *, since: int = 0) -> Iterator[Tile]:
         level += 1
 
 
+def partial_tiles(size: int) -> list[Tile]:
+    """The partial tiles of the tree of `size` entries, lowest level first: its right edge (§Partial Tiles)."""
+    if not 0 <= size <= MAX_TREE_SIZE:
+        raise TileRangeError(f"tree size must be in [0, {MAX_TREE_SIZE}], got {size}")
+    tiles = []
+    level = 0
+    while size >> (TILE_HEIGHT * level):
+        width = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+        if width:
+            tiles.append(Tile(level, size >> (TILE_HEIGHT * (level + 1)), width))
+        level += 1
+    return tiles
+
+
 def bundles_for_size(size: int, *, since: int = 0) -> Iterator[EntryBundle]:
     """The entry bundles of the tree of `size` entries that the tree of `since` entries lacks."""
     for tile in tiles_for_size(size, since=since):
@@ -328,9 +342,8 @@ class TileReader:
             if root != EMPTY_ROOT:
                 raise VerificationError(f"tile reader: a tree of size 0 must have root {b64(EMPTY_ROOT)}")
             return
-        for tile in tiles_for_size(size):
-            if not tile.is_full:  # provisionally authenticated, to compute the root from them
-                self._rows[(tile.level, tile.index)] = _subtree_rows(self._read(tile))
+        for tile in partial_tiles(size):  # provisionally authenticated, to compute the root from them
+            self._rows[(tile.level, tile.index)] = _subtree_rows(self._read(tile))
         computed = self._range_root(0, size)
         if computed != root:
             self._rows.clear()

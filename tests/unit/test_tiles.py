@@ -21,6 +21,7 @@ from ledger.tiles import (
     encode_index,
     hashes_from_leaves,
     parse_path,
+    partial_tiles,
     tile_data,
     tiles_for_size,
 )
@@ -280,3 +281,23 @@ def test_reader_queries_outside_the_checkpoint_are_out_of_range() -> None:
         reader.consistency_proof(0)
     with pytest.raises(TileRangeError):
         reader.entries(1)
+
+
+def test_partial_tiles_are_the_right_edge_of_the_tree() -> None:
+    assert partial_tiles(70_000) == [Tile(0, 273, 112), Tile(1, 1, 17), Tile(2, 0, 1)]
+    assert partial_tiles(256) == [Tile(1, 0, 1)]
+    assert partial_tiles(0) == []
+
+
+def test_opening_a_huge_tree_reads_only_its_right_edge() -> None:
+    size = 2**62 + 12345
+    log = {t.path(): bytes(t.size) for t in partial_tiles(size)}
+    fetched: list[str] = []
+
+    def fetch(path: str) -> bytes | None:
+        fetched.append(path)
+        return log.get(path)
+
+    with pytest.raises(VerificationError, match="lead to root"):
+        TileReader(size, bytes(32), fetch)
+    assert fetched == [t.path() for t in partial_tiles(size)]
