@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.cosignature import Cosignature, CosignerKey, QuorumNotMet, verify_cosignature
-from ledger.errors import DecodeError
+from ledger.errors import DecodeError, VerificationError
 from ledger.keys import PublicKey
 from ledger.note import SignedNote, open_note
+from ledger.treehead import TreeHead
 
 #: Largest policy file read (tlog-policy §Implementation limits asks for at least 32 logs, witnesses and groups).
 MAX_POLICY_BYTES = 256 * 1024
@@ -88,11 +89,12 @@ class WitnessPolicy:
     def check(self, note: SignedNote) -> dict[str, Cosignature]:
         """Check `note` is signed by a listed log and witnessed by the quorum; return the cosignatures by name.
 
-        Raises `VerificationError` (no log signed), `BadSignature` (a known key's line is invalid) or
-        `QuorumNotMet` naming the witnesses whose cosignatures are missing.
+        Raises `VerificationError` (no listed log of the checkpoint's origin signed it), `BadSignature` (a known
+        key's line is invalid) or `QuorumNotMet` naming the witnesses whose cosignatures are missing. A policy with
+        no log lines checks only the cosignatures (tlog-policy: the log may be known from context).
         """
         if self.logs:
-            open_note(note, self.logs)
+            self._check_log(note)
         by_key = {(key.name, key.key_id): (name, key) for name, key in self.witnesses}
         found: dict[str, Cosignature] = {}
         for sig in note.signatures:
@@ -110,6 +112,17 @@ class WitnessPolicy:
                 missing,
             )
         return found
+
+    def _check_log(self, note: SignedNote) -> None:
+        """tlog-policy §Defining a log: a listed log's key signed it, and that key's name is the origin line."""
+        try:
+            origin = TreeHead.parse(note.text).origin
+        except DecodeError as exc:
+            raise VerificationError(f"policy: {exc}") from None
+        logs = [key for key in self.logs if key.name == origin]
+        if not logs:
+            raise VerificationError(f"policy: no listed log has the origin {origin[:100]!r}")
+        open_note(note, logs)
 
     def _witnessed(self, name: str, groups: dict[str, Group], cosigned: set[str]) -> bool:
         group = groups.get(name)

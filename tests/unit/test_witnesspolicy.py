@@ -121,3 +121,11 @@ def test_a_flat_quorum_beyond_the_witnesses_is_refused(quorum: int, complaint: s
 def test_a_flat_policy_refuses_the_same_witness_twice() -> None:
     with pytest.raises(DecodeError, match="appears twice"):
         WitnessPolicy.flat([LOG.public], [CosignerKey.of(X[0]).vkey()] * 2, 1)
+
+
+def test_a_log_key_only_vouches_for_the_origin_it_is_named_after() -> None:
+    other = key_for("example.com/other-log", "log")
+    policy = WitnessPolicy.parse(f"log {other.public.vkey()}\nquorum none\n".encode())
+    note = SignedNote(BODY, (sign_note(BODY, other),))
+    with pytest.raises(VerificationError, match=r"no listed log has the origin 'example\.com/log'"):
+        policy.check(note)
