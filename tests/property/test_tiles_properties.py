@@ -12,6 +12,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.errors import VerificationError
 from ledger.merkle import consistency_path, inclusion_path, root_from_leaf_hashes, verify_consistency, verify_inclusion
 from ledger.tiles import TileReader, hashes_from_leaves, tile_data, tiles_for_size
 
@@ -134,3 +135,20 @@ def test_proofs_between_two_checkpoints_come_from_the_newer_ones_tiles(size: int
     index = data.draw(st.integers(min_value=0, max_value=second - 1), label="index")
     assert reader.consistency_proof(first, second) == _subproof(first, leaves[:second], True)
     assert reader.inclusion_proof(index, second) == _path(index, leaves[:second])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(st.sampled_from([256, 257, 65536, 65537 + 256]), st.integers(min_value=1, max_value=3000)), st.data())
+def test_any_bit_flipped_in_any_served_tile_is_caught(size: int, data: st.DataObject) -> None:
+    leaves, files = _served(size)
+    path = data.draw(st.sampled_from(sorted(files)), label="tile")
+    bit = data.draw(st.integers(min_value=0, max_value=len(files[path]) * 8 - 1), label="bit")
+    changed = bytearray(files[path])
+    changed[bit // 8] ^= 1 << (bit % 8)
+    files[path] = bytes(changed)
+    try:
+        reader = TileReader(size, _mth(leaves), files.get)
+        read = [reader.leaf_hash(i) for i in range(size)]
+    except VerificationError:
+        return
+    raise AssertionError(f"a flipped bit {bit} in {path} went unnoticed (read {len(read)} leaves)")
