@@ -387,13 +387,16 @@ class TileReader:
         """The entries of bundle `bundle_index` of the tree, checked against its authenticated level-0 tile."""
         tile = self._tile_for(0, bundle_index)
         bundle = EntryBundle(bundle_index, tile.width)
-        data = self._fetch(bundle.path())
-        if data is None and not bundle.is_full:
-            full = self._fetch(EntryBundle(bundle_index).path())
-            data = None if full is None else _bundle_prefix(full, bundle.width)
-        if data is None:
-            raise TileUnavailable(f"{bundle.path()} is not available")
-        entries = decode_bundle(data, bundle.width)
+        try:
+            data = self._fetch(bundle.path())
+            if data is None and not bundle.is_full:
+                full = self._fetch(EntryBundle(bundle_index).path())
+                data = None if full is None else _bundle_prefix(full, bundle.width)
+            if data is None:
+                raise TileUnavailable(f"{bundle.path()} is not available")
+            entries = decode_bundle(data, bundle.width)
+        except DecodeError as exc:
+            raise VerificationError(f"{bundle.path()}: {exc}") from None
         hashes = self._verified_rows(0, bundle_index)[0]
         for position, entry in enumerate(entries):
             if leaf_hash(entry) != hashes[position]:

@@ -301,3 +301,11 @@ def test_opening_a_huge_tree_reads_only_its_right_edge() -> None:
     with pytest.raises(VerificationError, match="lead to root"):
         TileReader(size, bytes(32), fetch)
     assert fetched == [t.path() for t in partial_tiles(size)]
+
+
+def test_a_bundle_with_the_wrong_number_of_entries_is_refused_by_name() -> None:
+    log = _Log(_entries(5))
+    log.files["tile/entries/000.p/5"] = encode_bundle([b"entry 0"])
+    reader = TileReader(5, log.root, log.fetch)
+    with pytest.raises(VerificationError, match=r"tile/entries/000\.p/5: entry bundle: expected 5 entries, got 1"):
+        reader.entries(0)
