@@ -56,7 +56,8 @@ class DocumentLoader:
             document = self.documents[url]
         except (KeyError, TypeError):
             raise DocumentRefused(f"document {url!r} is not shipped with credledger; refusing to load it") from None
-        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document)}
+        # tag "static": the document never changes, so pyld may keep the processed context across operations.
+        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document), "tag": "static"}
 
     def with_documents(self, extra: Mapping[str, Any]) -> DocumentLoader:
         """A loader that also serves `extra` (e.g. a DID document already resolved by the caller)."""

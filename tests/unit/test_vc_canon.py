@@ -115,3 +115,25 @@ def test_a_literal_with_a_control_character_pyld_would_not_escape_is_refused(cha
 def test_tabs_newlines_quotes_and_backslashes_are_escaped_as_rdfc_requires() -> None:
     document = {"@context": [CREDENTIALS_V2], "id": "urn:x", "name": 'a\tb\nc\rd"e\\f'}
     assert canonicalize(document) == '<urn:x> <https://schema.org/name> "a\\tb\\nc\\rd\\"e\\\\f" .\n'
+
+
+class _CountingDocuments(dict[str, Any]):
+    """The shipped contexts, counting how often each is loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(shipped_loader().documents)
+        self.loads: list[str] = []
+
+    def __getitem__(self, url: str) -> Any:
+        self.loads.append(url)
+        return super().__getitem__(url)
+
+
+def test_each_context_is_loaded_once_per_loader_however_many_documents_use_it() -> None:
+    documents = _CountingDocuments()
+    loader = DocumentLoader(documents)
+    badge = json.loads((VECTORS / "ob-v3p0" / "signed.json").read_text())
+    del badge["proof"]
+    first = canonicalize(badge, loader)
+    assert canonicalize(badge, loader) == first
+    assert sorted(documents.loads) == sorted(badge["@context"])
