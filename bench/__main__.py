@@ -20,6 +20,7 @@ BENCHES = {
     "verify": "bench.verify",
     "audit": "bench.audit",
     "node": "bench.node",
+    "vc": "bench.vc",
 }
 
 
