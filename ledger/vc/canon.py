@@ -5,8 +5,9 @@ The work is done by pyld (Digital Bazaar's JSON-LD processor for Python): JSON-L
 algorithm specified here"; SHA-256 is its hash). We add what a ledger facing the public needs:
 
 - the only documents pyld may load are ours (`ledger.vc.loader`), never the network;
-- "safe mode" as Data Integrity verifiers use it: a property or type that the contexts do not define would be
-  dropped silently by JSON-LD, so it could be changed without breaking a signature; here it is an error;
+- "safe mode" as Data Integrity verifiers use it: a property or type that the contexts do not define, or an
+  ``@id`` that is not an absolute IRI, would be dropped silently by JSON-LD, so it could be changed without
+  breaking a signature; here it is an error;
 - pyld escapes only ``\\ \t \n \r "`` in literals, while RDFC-1.0 (RDF 1.2 canonical N-Quads) also escapes
   ``\b``, ``\f`` and every other control character (``\u000b``...). A literal holding such a character would
   canonicalize differently here than in other verifiers, so it is refused (`UNESCAPED_CONTROL`);
@@ -43,6 +44,8 @@ MAX_CACHED_CONTEXTS = 64
 
 NQUADS = "application/n-quads"
 #: Control characters that RDFC-1.0 escapes and pyld's serializer does not (it handles only \t, \n and \r).
+#: RFC 3987 scheme followed by ':' (what makes an IRI absolute).
+ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 UCHAR = re.compile(r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}")
 UNESCAPED_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -72,6 +75,27 @@ class _BoundedURDNA2015(URDNA2015):  # type: ignore[misc]  # pyld is untyped
 
 def _refuse_dropped(term: str | None) -> None:
     raise CanonicalizationError(f"term {term!r} is not defined by the document's contexts (it would be ignored)")
+
+
+def _is_absolute_or_blank(iri: Any) -> bool:
+    return isinstance(iri, str) and (iri.startswith("_:") or ABSOLUTE_IRI.match(iri) is not None)
+
+
+def _refuse_relative(node: Any) -> None:
+    """Safe mode: an ``@id`` or ``@type`` that is not an absolute IRI would be dropped from the RDF silently."""
+    if isinstance(node, list):
+        for item in node:
+            _refuse_relative(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "@id" and not _is_absolute_or_blank(value):
+                raise CanonicalizationError(f"{value!r} is not an absolute IRI (it would be ignored)")
+            if key == "@type":
+                for kind in value if isinstance(value, list) else [value]:
+                    if not _is_absolute_or_blank(kind):
+                        raise CanonicalizationError(f"type {kind!r} is not defined by the document's contexts")
+            elif key != "@value":
+                _refuse_relative(value)
 
 
 def _resolver(loader: DocumentLoader) -> ContextResolver:
@@ -108,8 +132,11 @@ def to_dataset(document: dict[str, Any], loader: DocumentLoader | None = None) -
         raise CanonicalizationError(f"document is {size} bytes, more than the {MAX_DOCUMENT_BYTES} allowed")
     loader = loader or shipped_loader()
     options = {"documentLoader": loader, "contextResolver": _resolver(loader), "base": None}
+    processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
     try:
-        dataset = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped).to_rdf(document, options)
+        expanded = processor.expand(document, options)
+        _refuse_relative(expanded)
+        dataset = processor.to_rdf(expanded, options)
     except (jsonld.JsonLdError, TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
         own = _own_error(exc)
         if own is not None:

@@ -77,6 +77,19 @@ def test_an_undefined_property_is_refused_instead_of_silently_dropped() -> None:
         canonicalize(document)
 
 
+def test_an_undefined_type_is_refused_instead_of_silently_dropped() -> None:
+    document = {"@context": [CREDENTIALS_V2], "id": "urn:x", "type": ["VerifiableCredential", "MadeUpType"]}
+    with pytest.raises(CanonicalizationError, match="type 'MadeUpType' is not defined"):
+        canonicalize(document)
+
+
+@pytest.mark.parametrize("field", ["id", "issuer"])
+def test_a_relative_iri_is_refused_instead_of_silently_dropped(field: str) -> None:
+    document = {"@context": [CREDENTIALS_V2], "id": "urn:x", "type": "VerifiableCredential", field: "a/relative/path"}
+    with pytest.raises(CanonicalizationError, match="'a/relative/path' is not an absolute IRI"):
+        canonicalize(document)
+
+
 def test_a_document_over_the_size_limit_is_refused_with_its_size() -> None:
     document = {"@context": [CREDENTIALS_V2], "name": "x" * MAX_DOCUMENT_BYTES}
     with pytest.raises(CanonicalizationError, match="more than the 262144 allowed"):

@@ -136,6 +136,7 @@ def _tampered(change: Any) -> dict[str, Any]:
         (lambda d: d["proof"].update(verificationMethod=f"{ISSUER_DID}#ffffffff"), "verification-method"),
         (lambda d: d.pop("proof"), "proof-present"),
         (lambda d: d.update(undefinedTerm=1), "canonicalization"),
+        (lambda d: d["type"].append("UndefinedType"), "canonicalization"),
     ],
 )
 def test_a_changed_credential_fails_naming_the_check(change: Any, check: str) -> None:
