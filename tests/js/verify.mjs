@@ -4,6 +4,12 @@
 //       Verifies CREDENTIAL with @digitalbazaar/vc (DataIntegrityProof, eddsa-rdfc-2022, assertionMethod) and,
 //       when it has credentialStatus, checks it with @digitalbazaar/vc-bitstring-status-list. Prints
 //       {"verified": bool, "errors": [...], "status": [...]} and exits 0 if verified, 1 if not.
+//   node verify.mjs verifier-core CREDENTIAL.json
+//       Verifies CREDENTIAL with @digitalcredentials/verifier-core, the Digital Credentials Consortium's wallet and
+//       verifier library. It has its own document loader (bundled contexts, did:key resolved locally) and no
+//       way to pass ours, so fetch is disabled for it: anything it would fetch (did:web documents, Open Badges
+//       JSON schemas) fails and is reported in its log. Prints {"verified": bool, "log": [{id, valid}]}, where
+//       verified = valid signature and not expired; exits 0 if verified, 1 if not.
 //   node verify.mjs sign DOCUMENTS.json UNSIGNED.json KEY.json
 //       Signs UNSIGNED with the Multikey in KEY ({id, controller, publicKeyMultibase, secretKeyMultibase,
 //       created}) and prints the signed credential.
@@ -78,6 +84,22 @@ async function verify(documentsPath, credentialPath) {
   return result.verified ? 0 : 1;
 }
 
+async function verifyWithVerifierCore(credentialPath) {
+  globalThis.fetch = async url => {
+    throw new Error(`network disabled: ${url}`);
+  };
+  // verifier-core logs its diagnostics to stdout; keep stdout for our one line of JSON.
+  console.log = console.error;
+  const {verifyCredential} = await import('@digitalcredentials/verifier-core');
+  const credential = await readJson(credentialPath);
+  const result = await verifyCredential({credential, knownDIDRegistries: []});
+  const log = (result.log || []).map(({id, valid}) => ({id, valid}));
+  const valid = id => log.some(entry => entry.id === id && entry.valid);
+  const verified = valid('valid_signature') && valid('expiration');
+  process.stdout.write(JSON.stringify({verified, log, errors: result.errors || []}) + '\n');
+  return verified ? 0 : 1;
+}
+
 async function sign(documentsPath, unsignedPath, keyPath) {
   const documentLoader = offlineLoader(await readJson(documentsPath));
   const credential = await readJson(unsignedPath);
@@ -90,9 +112,10 @@ async function sign(documentsPath, unsignedPath, keyPath) {
 }
 
 const [command, ...args] = process.argv.slice(2);
-const commands = {verify: [verify, 2], sign: [sign, 3]};
+const commands = {verify: [verify, 2], 'verifier-core': [verifyWithVerifierCore, 1], sign: [sign, 3]};
 if(!Object.hasOwn(commands, command) || args.length !== commands[command][1]) {
-  process.stderr.write('usage: node verify.mjs verify DOCUMENTS CREDENTIAL | sign DOCUMENTS UNSIGNED KEY\n');
+  process.stderr.write(
+    'usage: node verify.mjs verify DOCUMENTS CREDENTIAL | verifier-core CREDENTIAL | sign DOCUMENTS UNSIGNED KEY\n');
   process.exit(2);
 }
 try {

@@ -21,7 +21,7 @@ from ledger.keys import SigningKey
 from ledger.vc.did import IssuerKey, KeyStatus, did_document, did_document_resolver, verification_method_id
 from ledger.vc.errors import ProofError
 from ledger.vc.loader import OB_V3P0, shipped_loader
-from ledger.vc.multikey import encode_public_key, multibase_base58btc
+from ledger.vc.multikey import did_key, did_key_verification_method, encode_public_key, multibase_base58btc
 from ledger.vc.proof import sign_credential, verify_credential
 from ledger.vc.statuslist import Bitstring, status_entries, status_list_credential
 from tests.conftest import PROJECT_ROOT, VECTORS
@@ -159,3 +159,34 @@ def test_a_badge_signed_in_javascript_verifies_in_credledger(node: str, tmp_path
     with pytest.raises(ProofError) as raised:
         verify_credential(signed, did_document_resolver([_did_document()]))
     assert raised.value.check == "signature"
+
+
+def _did_key_badge() -> dict[str, Any]:
+    key = _issuer_key(3)
+    badge = {k: v for k, v in _badge(0).items() if k != "credentialStatus"}
+    badge["issuer"] = {**badge["issuer"], "id": did_key(key.public.raw)}
+    return sign_credential(badge, key, did_key_verification_method(key.public.raw), T_2026)
+
+
+def _verifier_core(node: str, tmp_path: Path, credential: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    path = tmp_path / "credential.json"
+    path.write_text(json.dumps(credential))
+    done = _run(node, Path("verifier-core"), path)
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_a_did_key_badge_signed_by_credledger_passes_the_dcc_verifier_core_signature_check(
+    node: str, tmp_path: Path
+) -> None:
+    code, result = _verifier_core(node, tmp_path, _did_key_badge())
+    assert (code, result["verified"]) == (0, True)
+    assert {"id": "valid_signature", "valid": True} in result["log"]
+
+
+def test_a_tampered_did_key_badge_fails_the_dcc_verifier_core(node: str, tmp_path: Path) -> None:
+    tampered = _did_key_badge()
+    tampered["name"] = "Changed"
+    code, result = _verifier_core(node, tmp_path, tampered)
+    assert (code, result["verified"]) == (1, False)
+    assert [e["name"] for e in result["errors"]] == ["invalid_signature"]
