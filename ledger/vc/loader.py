@@ -64,7 +64,11 @@ class DocumentLoader:
         for url, document in extra.items():
             if url in self.documents and self.documents[url] != document:
                 raise DocumentRefused(f"document {url!r} would replace a shipped context")
-            if len(json.dumps(document)) > MAX_LOADED_DOCUMENT_BYTES:
+            try:
+                size = len(json.dumps(document).encode())
+            except (TypeError, ValueError, RecursionError):
+                raise DocumentRefused(f"document {url!r} is not JSON") from None
+            if size > MAX_LOADED_DOCUMENT_BYTES:
                 raise DocumentRefused(f"document {url!r} is larger than {MAX_LOADED_DOCUMENT_BYTES} bytes")
         return DocumentLoader({**self.documents, **extra})
 

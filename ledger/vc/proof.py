@@ -12,6 +12,7 @@ The Ed25519 signature covers the hash data alone: Data Integrity fixes the messa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -81,7 +82,7 @@ def sign_credential(
         "verificationMethod": verification_method,
         "proofPurpose": ASSERTION_METHOD,
     }
-    unsecured = dict(document)
+    unsecured = copy.deepcopy(dict(document))  # the signed copy shares nothing with the caller's document
     signature = key.sign(b"", _hash_data({**options, "@context": unsecured["@context"]}, unsecured, loader))
     return {**unsecured, "proof": {**options, "proofValue": multibase_base58btc(signature)}}
 

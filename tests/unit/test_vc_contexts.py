@@ -90,3 +90,8 @@ def test_expanding_a_credential_with_the_shipped_loader_needs_no_network() -> No
     finally:
         jsonld.set_document_loader(saved)
     assert expanded[0]["@type"] == ["https://www.w3.org/2018/credentials#VerifiableCredential"]
+
+
+def test_loader_with_documents_refuses_a_document_that_is_not_json() -> None:
+    with pytest.raises(DocumentRefused, match="is not JSON"):
+        shipped_loader().with_documents({"did:web:uni.example": {"id": {1, 2}}})

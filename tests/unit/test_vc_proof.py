@@ -172,3 +172,11 @@ def test_did_key_resolver_returns_the_key_in_the_identifier() -> None:
     raw = w3c_key().public.raw
     assert resolve_did_key(did_key_verification_method(raw)) == raw
     assert decode_public_key(encode_public_key(raw)) == raw
+
+
+def test_signing_leaves_the_callers_document_untouched_and_unshared() -> None:
+    document = {k: v for k, v in _json("ob-v3p0/signed.json").items() if k != "proof"}
+    before = copy.deepcopy(document)
+    signed = sign_credential(document, ob_key(), "https://example.edu/issuers/565049#k", 0)
+    signed["credentialSubject"]["achievement"]["name"] = "Changed"
+    assert document == before
