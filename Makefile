@@ -29,8 +29,14 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the page tests need Chromium: install Debian's chromium package (apt-get install chromium)"; exit 1; fi; }
 
+# The reference JavaScript verifiers (tests/js), reinstalled only when their lockfile changes.
+JS_STAMP := tests/js/node_modules/.installed
+$(JS_STAMP): tests/js/package-lock.json
+	cd tests/js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
 # pytest exits 5 when it collected nothing; that is not a failure of the suite.
-pytest: $(STAMP) chromium
+pytest: $(STAMP) chromium $(JS_STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 test: lint typecheck pytest

@@ -22,6 +22,8 @@ BENCHES = {
     "node": "bench.node",
     "cli": "bench.cli",
     "digest": "bench.digest",
+    "vc": "bench.vc",
+    "tiles": "bench.tiles",
 }
 
 

@@ -1,0 +1,200 @@
+"""RDF Dataset Canonicalization (RDFC-1.0) of a JSON-LD document, with bounds.
+
+The work is done by pyld (Digital Bazaar's JSON-LD processor for Python): JSON-LD 1.1 toRdf, then its
+``URDNA2015`` algorithm, whose output RDFC-1.0 defines to be identical (RDFC-1.0 §1: "URDNA2015 ... is the
+algorithm specified here"; SHA-256 is its hash). We add what a ledger facing the public needs:
+
+- the only documents pyld may load are ours (`ledger.vc.loader`), never the network;
+- "safe mode" as Data Integrity verifiers use it: a property or type that the contexts do not define, or an
+  ``@id`` that is not an absolute IRI, would be dropped silently by JSON-LD, so it could be changed without
+  breaking a signature; here it is an error;
+- pyld escapes only ``\\ \t \n \r "`` in literals, while RDFC-1.0 (RDF 1.2 canonical N-Quads) also escapes
+  ``\b``, ``\f`` and every other control character (``\u000b``...). A literal holding such a character would
+  canonicalize differently here than in other verifiers, so it is refused (`UNESCAPED_CONTROL`);
+- bounded input: document size, number of quads and blank nodes, and the Hash N-Degree Quads work limit that
+  RDFC-1.0 §4.4 asks implementations to set against poison graphs: each blank node at most n² deep iterations
+  for n blank nodes (work factor 2, enough for the W3C suite's "computable" poison graphs, which need 43 for
+  n = 12) and at most `MAX_DEEP_ITERATIONS` in all, so the work stays bounded however large n is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cachetools import LRUCache
+from pyld import jsonld
+from pyld.canon import URDNA2015
+from pyld.context_resolver import ContextResolver
+
+from ledger.vc.errors import CanonicalizationError, DocumentRefused
+from ledger.vc.loader import DocumentLoader, shipped_loader
+
+#: Largest JSON-LD document (UTF-8 JSON) we canonicalize. A badge with images inlined stays well below this.
+MAX_DOCUMENT_BYTES = 256 * 1024
+#: Largest number of quads a document may expand to.
+MAX_QUADS = 10_000
+#: Largest number of blank nodes in one document.
+MAX_BLANK_NODES = 1_000
+#: Most Hash N-Degree Quads calls in one canonicalization (the W3C suite's hardest computable graph needs 468).
+MAX_DEEP_ITERATIONS = 10_000
+#: Resolved contexts pyld may cache per loader.
+MAX_CACHED_CONTEXTS = 64
+
+NQUADS = "application/n-quads"
+#: Control characters that RDFC-1.0 escapes and pyld's serializer does not (it handles only \t, \n and \r).
+#: RFC 3987 scheme followed by ':' (what makes an IRI absolute).
+ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+UCHAR = re.compile(r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}")
+UNESCAPED_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class _WorkLimitExceeded(Exception):
+    """Raised inside pyld's canonicalization; turned into `CanonicalizationError` outside it."""
+
+
+class _BoundedURDNA2015(URDNA2015):  # type: ignore[misc]  # pyld is untyped
+    """URDNA2015 with RDFC-1.0's limit on deep iterations of Hash N-Degree Quads (per blank node and in all)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deep_iterations: dict[str, int] = {}
+        self._total = 0
+
+    def hash_n_degree_quads(self, id_: str, issuer: Any) -> Any:
+        done = self._deep_iterations.get(id_, 0)
+        if done >= len(self.blank_node_info) ** 2:
+            raise _WorkLimitExceeded(f"blank node {id_} needs more than {done} deep iterations")
+        if self._total >= MAX_DEEP_ITERATIONS:
+            raise _WorkLimitExceeded(f"more than {MAX_DEEP_ITERATIONS} deep iterations in all")
+        self._deep_iterations[id_] = done + 1
+        self._total += 1
+        return super().hash_n_degree_quads(id_, issuer)
+
+
+def _refuse_dropped(term: str | None) -> None:
+    raise CanonicalizationError(f"term {term!r} is not defined by the document's contexts (it would be ignored)")
+
+
+def _is_absolute_or_blank(iri: Any) -> bool:
+    return isinstance(iri, str) and (iri.startswith("_:") or ABSOLUTE_IRI.match(iri) is not None)
+
+
+def _refuse_relative(node: Any) -> None:
+    """Safe mode: an ``@id`` or ``@type`` that is not an absolute IRI would be dropped from the RDF silently."""
+    if isinstance(node, list):
+        for item in node:
+            _refuse_relative(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key == "@id" and not _is_absolute_or_blank(value):
+                raise CanonicalizationError(f"{value!r} is not an absolute IRI (it would be ignored)")
+            if key == "@type":
+                for kind in value if isinstance(value, list) else [value]:
+                    if not _is_absolute_or_blank(kind):
+                        raise CanonicalizationError(f"type {kind!r} is not defined by the document's contexts")
+            elif key != "@value":
+                _refuse_relative(value)
+
+
+def _resolver(loader: DocumentLoader) -> ContextResolver:
+    if "resolver_cache" not in loader.cache:
+        loader.cache["resolver_cache"] = LRUCache(maxsize=MAX_CACHED_CONTEXTS)
+    return ContextResolver(loader.cache["resolver_cache"], loader)
+
+
+def _own_error(exc: BaseException) -> DocumentRefused | CanonicalizationError | None:
+    """Our own error somewhere in pyld's chain of causes, if it raised one of ours."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DocumentRefused | CanonicalizationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _innermost_message(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def to_dataset(document: dict[str, Any], loader: DocumentLoader | None = None) -> Any:
+    """The RDF dataset of a JSON-LD document, in pyld's form, after checking size and safe-mode rules."""
+    if not isinstance(document, dict):
+        raise CanonicalizationError(f"expected a JSON object, got {type(document).__name__}")
+    try:
+        size = len(json.dumps(document, ensure_ascii=False).encode())
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise CanonicalizationError(f"document is not JSON: {exc}") from None
+    if size > MAX_DOCUMENT_BYTES:
+        raise CanonicalizationError(f"document is {size} bytes, more than the {MAX_DOCUMENT_BYTES} allowed")
+    loader = loader or shipped_loader()
+    options = {"documentLoader": loader, "contextResolver": _resolver(loader), "base": None}
+    processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)
+    try:
+        expanded = processor.expand(document, options)
+        _refuse_relative(expanded)
+        dataset = processor.to_rdf(expanded, options)
+    except (jsonld.JsonLdError, TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        own = _own_error(exc)
+        if own is not None:
+            raise own from None
+        raise CanonicalizationError(f"not valid JSON-LD: {_innermost_message(exc)}") from None
+    _check_dataset(dataset)
+    return dataset
+
+
+def _check_dataset(dataset: Any) -> None:
+    quads = sum(len(triples) for triples in dataset.values())
+    if quads > MAX_QUADS:
+        raise CanonicalizationError(f"document expands to {quads} quads, more than the {MAX_QUADS} allowed")
+    blank_nodes = {
+        term["value"]
+        for triples in dataset.values()
+        for triple in triples
+        for term in (triple["subject"], triple["object"])
+        if term["type"] == "blank node"
+    }
+    blank_nodes.update(name for name in dataset if name.startswith("_:"))
+    for triples in dataset.values():
+        for triple in triples:
+            obj = triple["object"]
+            found = UNESCAPED_CONTROL.search(obj["value"]) if obj["type"] == "literal" else None
+            if found:
+                raise CanonicalizationError(
+                    f"a value holds control character U+{ord(found.group()):04X}, which credledger does not sign"
+                )
+    if len(blank_nodes) > MAX_BLANK_NODES:
+        raise CanonicalizationError(
+            f"document has {len(blank_nodes)} blank nodes, more than the {MAX_BLANK_NODES} allowed"
+        )
+
+
+def canonicalize(document: dict[str, Any], loader: DocumentLoader | None = None) -> str:
+    """RDFC-1.0 canonical N-Quads of a JSON-LD document, loading contexts only through `loader`."""
+    return _canonicalize_dataset(to_dataset(document, loader))
+
+
+def _canonicalize_dataset(dataset: Any) -> str:
+    try:
+        return str(_BoundedURDNA2015().main(dataset, {"format": NQUADS}))
+    except _WorkLimitExceeded as exc:
+        raise CanonicalizationError(f"canonicalization work limit reached: {exc}") from None
+
+
+def canonicalize_nquads(nquads: str) -> str:
+    """RDFC-1.0 canonical form of an N-Quads dataset (used to run the W3C rdf-canon test suite).
+
+    pyld's N-Quads parser does not decode ``\\u``/``\\U`` escapes (UCHAR), so input holding one is refused.
+    """
+    found = UCHAR.search(nquads)
+    if found:
+        raise CanonicalizationError(f"N-Quads escape {found.group()!r} is not supported")
+    try:
+        dataset = jsonld.JsonLdProcessor.parse_nquads(nquads)
+    except (jsonld.JsonLdError, ValueError, KeyError) as exc:
+        raise CanonicalizationError(f"not valid N-Quads: {_innermost_message(exc)}") from None
+    _check_dataset(dataset)
+    return _canonicalize_dataset(dataset)
