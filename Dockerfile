@@ -15,6 +15,7 @@ COPY pyproject.toml README.md ./
 COPY ledger ./ledger
 COPY consensus ./consensus
 COPY node ./node
+COPY verifier ./verifier
 COPY cli ./cli
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /var/lib/credledger --shell /usr/sbin/nologin credledger \

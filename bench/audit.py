@@ -4,7 +4,7 @@ against the bound that matters -- Ed25519 verification on both cores, measured i
 The chain (default 1,000,000 events: issues by four members, with a revocation and a suspension in every block)
 is built as `bench.store` builds one: signatures made in a process pool, blocks built, certified by the four node
 keys and committed through `Store.commit_block`. The audit then replays it from genesis into a fresh store with
-`node.audit.Auditor` (every certificate, signature and rule, log and state roots, and the node's stored log and
+`verifier.audit.Auditor` (every certificate, signature and rule, log and state roots, and the node's stored log and
 state-map nodes compared), with one worker per core checking signatures ahead of the replay and comparing the
 node's files behind it.
 
@@ -28,9 +28,9 @@ from ledger.events import Event, Issue, MemberAdd, Revoke, Suspend, UnsignedEven
 from ledger.genesis import Genesis, Params
 from ledger.keys import SigningKey, verify_signature
 from ledger.note import SignedNote
-from ledger.store import Store
-from node.audit import Auditor
-from node.auditsource import StoredChain
+from ledger.storage.store import Store
+from verifier.audit import Auditor
+from verifier.auditsource import DataDir
 
 ORIGIN = "credledger.bench/audit"
 T0 = 1_767_225_600_000
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         built_in = time.perf_counter() - started
         load_before = os.getloadavg()[0]
         bound_wall, bound_cpu = _bound(args.workers, 20_000)
-        source = StoredChain(chain)
+        source = DataDir(chain)
         try:
             result = Auditor(source, genesis, Path(tmp) / "audit", workers=args.workers).run()
         finally:

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.verify import _chain
+from ledger.bundle import Bundle
 from ledger.genesis import write_genesis
-from ledger.proof import Bundle
 
 TARGETS_S = {"--version": 0.2, "--help": 0.2, "verify (kept bundle)": 0.4}
 

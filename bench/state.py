@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ledger.codec import encode
-from ledger.schema import open_env
 from ledger.smt import StateProof, verify_proof
-from ledger.statemap import StateMap
+from ledger.storage.schema import open_env
+from ledger.storage.statemap import StateMap
 
 VALUE_SIZE = 100
 

@@ -29,7 +29,7 @@ from ledger.events import Event, Issue, MemberAdd, UnsignedEvent, decode_event, 
 from ledger.genesis import Genesis, Params
 from ledger.keys import SigningKey
 from ledger.note import SignedNote
-from ledger.store import Store
+from ledger.storage.store import Store
 
 ORIGIN = "credledger.bench/store"
 T0 = 1_767_225_600_000

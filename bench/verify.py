@@ -2,7 +2,7 @@
 
 A chain of `--events` issue events (and some revocations) is committed to a temporary store; the bundle of a
 revoked credential -- the most work: two events, two inclusion proofs, three state proofs -- is served as JSON,
-and each round parses it and runs `ledger.proof.verify_bundle`, timed with `time.process_time` (CPU, not wall).
+and each round parses it and runs `ledger.bundle.verify_bundle`, timed with `time.process_time` (CPU, not wall).
 Reported beside it, in the same run: the median CPU time of the 5 Ed25519 verifications a bundle needs (4
 certificate signatures, 1 issue signature), the floor any verifier pays.
 
@@ -21,13 +21,13 @@ from pathlib import Path
 
 from ledger import domains
 from ledger.block import sign_checkpoint
+from ledger.bundle import Bundle, verify_bundle
 from ledger.events import Event, Issue, MemberAdd, Revoke, UnsignedEvent, sign_event
 from ledger.genesis import Genesis, Params
 from ledger.keys import SigningKey, verify_signature
 from ledger.note import SignedNote
-from ledger.proof import Bundle, verify_bundle
-from ledger.prover import build_bundle
-from ledger.store import Store
+from ledger.storage.bundles import build_bundle
+from ledger.storage.store import Store
 
 ORIGIN = "credledger.bench/verify"
 T0 = 1_767_225_600_000

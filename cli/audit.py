@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 from cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError, error, print_json
+from cli.progress import Progress
 from ledger.errors import ConfigError, StorageError
 from ledger.genesis import load_genesis
-from node.audit import Auditor, AuditResult, default_state_dir
-from node.auditsource import ChainSource, NodeSource, StoredChain
-from node.client import NodeProblem, NodeUnreachable
-from node.progress import Progress
+from verifier.audit import Auditor, AuditResult, default_state_dir
+from verifier.auditsource import BlockSource, DataDir, NodeSource
+from verifier.client import NodeProblem, NodeUnreachable
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be 0 (do all the work in this process) or more")
     state = Path(args.state) if args.state else default_state_dir(genesis)
     try:
-        source: ChainSource = (
-            StoredChain(args.data_dir) if args.data_dir else NodeSource(args.node, timeout=args.timeout)
-        )
+        source: BlockSource = DataDir(args.data_dir) if args.data_dir else NodeSource(args.node, timeout=args.timeout)
     except ValueError as exc:
         raise UsageError(f"--node: {exc}") from None
     except StorageError as exc:

@@ -36,7 +36,7 @@ from ledger.events import (
     sign_event,
 )
 from ledger.keys import SigningKey
-from node.client import NodeClient, NodeProblem, NodeUnreachable
+from verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 DEFAULT_TIMEOUT = 10.0
 #: With --wait the node holds the answer until commit (30 s by default), so the client waits longer.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from cli.exits import EXIT_BROKEN_PIPE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
 
 if TYPE_CHECKING:
-    from node.client import NodeProblem
+    from verifier.client import NodeProblem
 
 #: Every command: the module that defines its options (`register(subparsers)`, setting `func` to the function
 #: that runs it) and its line in `credledger --help` (the same as the module's own, which a test checks).
@@ -104,7 +104,7 @@ def _main(arguments: list[str]) -> int:
 def _run(args: argparse.Namespace) -> int:
     # Imported here, once the command's own module (which needs them anyway) has been: see the module docstring.
     from ledger.errors import CredledgerError  # noqa: PLC0415
-    from node.client import NodeProblem, NodeUnreachable  # noqa: PLC0415
+    from verifier.client import NodeProblem, NodeUnreachable  # noqa: PLC0415
 
     try:
         code: int = args.func(args)

@@ -12,8 +12,8 @@ import sys
 from cli.common import EXIT_OK, EXIT_REFUSED, UsageError, print_json
 from ledger.errors import ConfigError
 from ledger.genesis import load_genesis
-from node.client import DEFAULT_TIMEOUT
-from node.monitor import Fault, Monitor, Seen, SplitView
+from verifier.client import DEFAULT_TIMEOUT
+from verifier.monitor import Fault, Monitor, Seen, SplitView
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

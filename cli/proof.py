@@ -22,12 +22,12 @@ from cli.common import (
     error,
     write_new,
 )
+from ledger import tlogproof
+from ledger.bundle import Bundle
 from ledger.errors import ConfigError
 from ledger.genesis import load_genesis
-from ledger.proof import Bundle
-from node import tlogproof
-from node.client import DEFAULT_TIMEOUT
-from node.verify import SourceFault, fetch_bundle, verify_credential
+from verifier.client import DEFAULT_TIMEOUT
+from verifier.credential import SourceFault, fetch_bundle, verify_credential
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
 #: Saving a receipt needs a bundle that verifies, however old: freshness matters when it is used, not kept.

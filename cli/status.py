@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cli.common import EXIT_OK, UsageError, add_node_argument, print_json
-from node.client import DEFAULT_TIMEOUT, NodeClient
+from verifier.client import DEFAULT_TIMEOUT, NodeClient
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

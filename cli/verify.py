@@ -20,8 +20,8 @@ from cli.common import (
     digest_argument,
 )
 from ledger.errors import ConfigError, DecodeError
-from node.client import DEFAULT_TIMEOUT
-from node.verify import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
+from verifier.client import DEFAULT_TIMEOUT
+from verifier.credential import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?")

@@ -5,7 +5,7 @@ canonical form, so re-serialising it (other key order, other whitespace, other n
 A file is a JSON credential when, after an optional byte-order mark, it is UTF-8 JSON text (RFC 8259) whose value
 is an object; JSON that RFC 8785 cannot canonicalise is refused (`NotCanonicalJson`, see ledger/jcs.py), never
 hashed some other way. Any other file -- or any file, when the person asks for it -- is hashed as it is.
-The verification page computes the same digests with the same refusals (node/static/ledger.js `readDocument`).
+The verification page computes the same digests with the same refusals (node/api/static/ledger.js `readDocument`).
 """
 
 from __future__ import annotations

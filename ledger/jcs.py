@@ -7,7 +7,7 @@ writes it back with a second explicit stack -- so a document nested 5,000 deep c
 
 Text that breaks the JSON grammar raises `NotJson` (the caller hashes such a file as bytes). JSON that RFC 8785
 cannot canonicalise -- it requires I-JSON (RFC 7493) -- raises `NotCanonicalJson` with a message the
-verification page (node/static/ledger.js, `canonicalJson`) words identically: a repeated member name, a number
+verification page (node/api/static/ledger.js, `canonicalJson`) words identically: a repeated member name, a number
 beyond the range of an IEEE 754 double (JCS reads every number as a double; a long integer within the range is
 rounded exactly as JavaScript rounds it), or a string or member name holding a lone surrogate.
 """

@@ -3,7 +3,7 @@
 The log (DESIGN §4) is one Merkle Tree Hash (MTH) over every committed event, in order. This module holds the
 hashing (RFC 9162 §2.1.1), the two proof verifiers (§2.1.3.2 and §2.1.4.2, implemented step by step), and small
 reference implementations of the tree hash and of proof generation over an in-memory list of leaf hashes
-(§2.1.1, §2.1.3.1, §2.1.4.1) for tests and small callers. The persistent tree lives in `ledger.log`.
+(§2.1.1, §2.1.3.1, §2.1.4.1) for tests and small callers. The persistent tree lives in `ledger.storage.log`.
 
 Verifiers never return a bool: they return None or raise `VerificationError` saying what was expected and what
 was found. A consistency proof from size 0 is always refused, even 0 → 0: the empty tree proves nothing, and a
@@ -68,7 +68,7 @@ def _largest_power_of_two_below(n: int) -> int:
 def inclusion_path(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     """Reference inclusion proof PATH(m, D[n]) (RFC 9162 §2.1.3.1) for leaf `index` of `leaf_hashes`.
 
-    Reads the whole list: meant for tests and small trees; `ledger.log.MerkleLog` serves real proofs.
+    Reads the whole list: meant for tests and small trees; `ledger.storage.log.MerkleLog` serves real proofs.
     """
     if not 0 <= index < len(leaf_hashes):
         raise ValueError(f"leaf index must be in [0, {len(leaf_hashes)}), got {index}")
@@ -88,7 +88,7 @@ def inclusion_path(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
 def consistency_path(leaf_hashes: Sequence[bytes], size1: int) -> list[bytes]:
     """Reference consistency proof PROOF(m, D[n]) (RFC 9162 §2.1.4.1) from size `size1` to `len(leaf_hashes)`.
 
-    Reads the whole list: meant for tests and small trees; `ledger.log.MerkleLog` serves real proofs.
+    Reads the whole list: meant for tests and small trees; `ledger.storage.log.MerkleLog` serves real proofs.
     """
     if not 0 < size1 <= len(leaf_hashes):
         raise ValueError(f"size1 must be in [1, {len(leaf_hashes)}], got {size1}")

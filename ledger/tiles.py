@@ -473,7 +473,7 @@ class TileReader:
         return root
 
     def _path(self, level: int, index: int, size: int) -> list[bytes]:
-        """Siblings of node (level, index) up to the root of the tree of `size` entries (as in ledger.log)."""
+        """Siblings of node (level, index) up to the root of the tree of `size` entries (as in ledger.storage.log)."""
         proof: list[bytes] = []
         last = (size - 1) >> level
         while last:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ledger import schema
 from ledger.errors import ConfigError
+from ledger.storage import schema
 
 ENV_PREFIX = "CREDLEDGER_"
 
@@ -57,7 +57,7 @@ class MempoolConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     #: Slots in LMDB's reader table: read transactions open at once, over every process reading the store. The
-    #: API refuses requests (503) once fewer than `node.api.RESERVED_READ_SLOTS` are left, keeping them for
+    #: API refuses requests (503) once fewer than `node.api.app.RESERVED_READ_SLOTS` are left, keeping them for
     #: consensus and catch-up.
     max_readers: int = schema.DEFAULT_MAX_READERS
 

@@ -50,7 +50,7 @@ from ledger.errors import CredledgerError, InvalidEvent, StorageError
 from ledger.events import ReportEvidence, UnsignedEvent, sign_event
 from ledger.keys import SigningKey
 from ledger.votes import Evidence, decode_message, encode_message
-from node.chain import Admitted, Chain
+from node.application import Admitted, LedgerApplication
 from node.mempool import MempoolError
 from node.peers import KIND_CONSENSUS, KIND_EVENT, PeerNetwork
 
@@ -80,7 +80,7 @@ class Driver:
 
     def __init__(
         self,
-        chain: Chain,
+        chain: LedgerApplication,
         *,
         signer: SigningKey | None,
         peers: PeerNetwork | None = None,

@@ -22,18 +22,18 @@ from ledger.events import Event
 from ledger.genesis import Genesis, load_genesis
 from ledger.keys import PublicKey, SigningKey
 from ledger.state import get_member
-from ledger.store import Store
-from node.api import RESERVED_READ_SLOTS, make_app
-from node.api_common import LiveStatus
-from node.chain import Chain
+from ledger.storage.store import Store
+from node.api.app import RESERVED_READ_SLOTS, make_app
+from node.api.common import LiveStatus
+from node.api.http_errors import ProblemAppRunner
+from node.api.page import page_routes
+from node.application import LedgerApplication
 from node.config import NodeConfig
 from node.driver import Driver, NodeHalted
 from node.health import Observation, RoundView, why_not_committing
-from node.http_errors import ProblemAppRunner
 from node.logs import configure_logging
 from node.mempool import Mempool
 from node.metrics import Metrics
-from node.page import page_routes
 from node.peers import PEER_PATH, PeerNetwork
 from node.sync import Syncer
 
@@ -105,7 +105,7 @@ class Node:
 
     def _build(self, config: NodeConfig, genesis: Genesis, key: SigningKey) -> None:
         mempool = Mempool[Event](max_events=config.mempool.max_events, max_bytes=config.mempool.max_bytes)
-        self.chain = Chain(self.store, genesis, mempool=mempool, metrics=self.metrics)
+        self.chain = LedgerApplication(self.store, genesis, mempool=mempool, metrics=self.metrics)
         validator = config.role == "validator"
         self.peers: PeerNetwork | None = None
         if validator:

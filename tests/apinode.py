@@ -1,7 +1,7 @@
 """A node's API on a real store and a real HTTP server on 127.0.0.1, for API and CLI tests.
 
 Consensus is not wired in: `ApiNode.decide` builds the next block from the mempool, validates it, certifies it
-with every validator's node key and commits it through `Chain.commit`, as the consensus driver will.
+with every validator's node key and commits it through `LedgerApplication.commit`, as the consensus driver will.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger.block import CertifiedBlock
 from ledger.eventjson import event_to_json
 from ledger.events import Event
-from ledger.schema import DEFAULT_MAX_READERS
-from ledger.store import Store
-from node.api import make_app
-from node.api_common import StatusSource
-from node.api_events import MAX_WAITERS
-from node.chain import Chain
+from ledger.storage.schema import DEFAULT_MAX_READERS
+from ledger.storage.store import Store
+from node.api.app import make_app
+from node.api.common import StatusSource
+from node.api.events import MAX_WAITERS
+from node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
+from node.application import LedgerApplication
 from node.config import ApiConfig, NodeConfig
 from node.mempool import Mempool
-from node.problems import CONTENT_TYPE as PROBLEM_TYPE
-from tests.chain import certify
+from tests.blocks import certify
 from tests.factories import T0, Network, make_network
 
 #: Limits small enough to hit in tests.
@@ -38,7 +38,7 @@ TEST_API = ApiConfig(max_body_bytes=64 * 1024, max_batch=8, commit_wait_ms=2_000
 @dataclass
 class ApiNode:
     network: Network
-    chain: Chain
+    application: LedgerApplication
     client: TestClient[Any, Any]
     clock: list[float]
 
@@ -48,7 +48,7 @@ class ApiNode:
 
     def decide(self, events: list[Event] | None = None) -> CertifiedBlock:
         """Commit the next block: the given events, or what the mempool holds."""
-        chain = self.chain
+        chain = self.application
         if events is None:
             block = chain.build_block(chain.height + 1, 0, chain.now_ms(), self.network.ids[0])
         else:
@@ -65,7 +65,7 @@ class ApiNode:
         return await self.client.post("/v1/events" + ("?wait=commit" if wait else ""), json=body)
 
     def log_size(self) -> int:
-        with self.chain.store.snapshot() as snap:
+        with self.application.store.snapshot() as snap:
             return snap.log_size
 
 
@@ -84,7 +84,7 @@ async def api_node(
     network = network or make_network(4)
     now = [T0 / 1000 + 5]
     store = Store(tmp_path / "ledger", max_readers=max_readers)
-    chain = Chain(
+    chain = LedgerApplication(
         store,
         network.genesis,
         mempool=Mempool(max_events=100, max_bytes=1 << 20),

@@ -18,16 +18,17 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger import codec, merkle, schema
+from ledger import codec, merkle
 from ledger.block import Block, Header, decode_header, sign_checkpoint
+from ledger.bundle import Bundle, StateEntry
 from ledger.events import Event, Signature
 from ledger.note import SignedNote
-from ledger.proof import Bundle, StateEntry
-from ledger.prover import build_bundle
 from ledger.state import IssuerKeyRecord, cred_key, issuer_key_key, member_key
-from ledger.statemap import StateMap
-from ledger.store import Store
-from tests.chain import certify
+from ledger.storage import schema
+from ledger.storage.bundles import build_bundle
+from ledger.storage.statemap import StateMap
+from ledger.storage.store import Store
+from tests.blocks import certify
 from tests.factories import BLOCK_INTERVAL_MS, T0, Network
 
 

@@ -22,18 +22,18 @@ from aiohttp.test_utils import TestServer
 
 from ledger.events import Revoke
 from ledger.genesis import genesis_json
-from ledger.store import Store
-from node.api import make_app
-from node.chain import Chain
+from ledger.storage.store import Store
+from node.api.app import make_app
+from node.api.page import page_routes
+from node.application import LedgerApplication
 from node.config import NodeConfig
 from node.mempool import Mempool
-from node.page import page_routes
-from node.remote import NodeReader
-from node.verify import digest_of
-from tests.chain import certify
+from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import flip_byte
+from verifier.credential import digest_of
+from verifier.remote import NodeReader
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DIPLOMA: dict[str, Any] = {
@@ -59,7 +59,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     """A node with a valid, a revoked and a tampered-with credential, serving its API and the page."""
     network = make_network(4)
     store = Store(tmp_path / "ledger")
-    chain = Chain(store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=time.time)
+    chain = LedgerApplication(
+        store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=time.time
+    )
     diploma = tmp_path / "diploma.json"
     diploma.write_text(json.dumps(DIPLOMA, indent=4, ensure_ascii=False))
     m0 = network["m0.test"]

@@ -18,23 +18,23 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cli.common import MAX_CREDENTIAL_BYTES
+from ledger import tlogproof
+from ledger.bundle import Bundle
 from ledger.events import Suspend
 from ledger.genesis import genesis_json
-from ledger.proof import Bundle
-from ledger.store import Store
-from node import tlogproof
-from node.api import make_app
-from node.chain import Chain
+from ledger.storage.store import Store
+from node.api.app import make_app
+from node.api.page import page_routes
+from node.application import LedgerApplication
 from node.config import NodeConfig
 from node.mempool import Mempool
-from node.page import page_routes
-from node.remote import NodeReader
-from node.verify import digest_of
-from tests.chain import certify
+from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
 from tests.e2e.test_page import ARTIFACTS, result_of
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import flip_byte
+from verifier.credential import digest_of
+from verifier.remote import NodeReader
 
 HOUR_MS = 3_600_000
 VALID_GREEN = "rgb(19, 122, 58)"
@@ -54,7 +54,9 @@ class Files:
 async def files(tmp_path: Path) -> AsyncIterator[Files]:
     network = make_network(4)
     store = Store(tmp_path / "ledger")
-    chain = Chain(store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=time.time)
+    chain = LedgerApplication(
+        store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=time.time
+    )
     m0 = network["m0.test"]
     badge = tmp_path / "badge.json"
     badge.write_text(json.dumps({"type": ["VerifiableCredential"], "name": "Keyboard badge"}, indent=2))

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from ledger.digest import document_digest
 from ledger.errors import DecodeError
 from ledger.genesis import genesis_json
-from node.page import page_routes
+from node.api.page import page_routes
 from tests.e2e.cdp import Tab, chromium
 from tests.factories import make_network
 

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ledger.bundle import Bundle, Verdict, verify_bundle
 from ledger.events import Event, Issue, Payload, UnsignedEvent, sign_event
 from ledger.genesis import Genesis, Params, write_genesis
 from ledger.keys import SigningKey
 from ledger.note import SignedNote
-from ledger.proof import Bundle, Verdict, verify_bundle
-from node.client import NodeClient, NodeProblem, NodeUnreachable
 from tests.conftest import PROJECT_ROOT
 from tests.factories import TestMember, make_member
+from verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 ORIGIN = "credledger.test/integration"
 #: Loopback timeouts, shorter than the devnet's: a lost proposer costs half a second, an idle network makes a

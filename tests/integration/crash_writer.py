@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ledger.store import Store
-from tests.chain import commit
+from ledger.storage.store import Store
+from tests.blocks import commit
 from tests.crash_chain import NETWORK, events_for
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ledger import merkle, smt
 from ledger.events import decode_event
 from ledger.state import cred_key
-from ledger.store import Store
+from ledger.storage.store import Store
 from tests.conftest import PROJECT_ROOT
 from tests.crash_chain import EVENTS_PER_BLOCK, NETWORK, events_for
 

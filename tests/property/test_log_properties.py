@@ -11,9 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import schema
 from ledger.errors import VerificationError
-from ledger.log import MerkleLog
 from ledger.merkle import (
     consistency_path,
     inclusion_path,
@@ -22,6 +20,8 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.storage import schema
+from ledger.storage.log import MerkleLog
 
 MAP_SIZE = 1 << 26
 TILE_HEIGHTS = st.sampled_from([1, 2, 3, 5])

@@ -1,7 +1,7 @@
 """The state map against a plain dict model and a from-scratch reference tree, over random batch histories.
 
 The reference below is written straight from DESIGN §5 and shares no code with `ledger.smt` or
-`ledger.statemap`, so agreement on roots means both follow the design, not each other.
+`ledger.storage.statemap`, so agreement on roots means both follow the design, not each other.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import VerificationError
-from ledger.schema import open_env
 from ledger.smt import ProofLeaf, StateProof, verify_proof
-from ledger.statemap import StateMap
+from ledger.storage.schema import open_env
+from ledger.storage.statemap import StateMap
 
 MAP_SIZE = 1 << 26
 

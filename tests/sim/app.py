@@ -14,7 +14,7 @@ from ledger.errors import DecodeError, InvalidBlock, InvalidEvent
 from ledger.events import Event, decode_event
 from ledger.merkle import leaf_hash
 from ledger.rules import check_event
-from ledger.store import Snapshot, Store
+from ledger.storage.store import Snapshot, Store
 from ledger.validators import ValidatorSet
 from tests.factories import Network
 

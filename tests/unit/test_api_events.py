@@ -15,7 +15,7 @@ import pytest
 from ledger.eventjson import event_to_json
 from ledger.events import Revoke, Suspend
 from ledger.merkle import leaf_hash
-from node.api_events import MAX_WAITERS, WAITERS, await_commit
+from node.api.events import MAX_WAITERS, WAITERS, await_commit
 from tests.apinode import TEST_API, ApiNode, api_node, problem_of
 from tests.factories import T0, digest, issue, signed
 
@@ -29,7 +29,7 @@ async def node(tmp_path: Path) -> AsyncIterator[ApiNode]:
 
 
 def unchanged(node: ApiNode, pending: int, log_size: int = 0) -> None:
-    assert len(node.chain.mempool) == pending
+    assert len(node.application.mempool) == pending
     assert node.log_size() == log_size
 
 
@@ -51,7 +51,7 @@ async def test_json_field_form_is_admitted_as_the_same_canonical_event(node: Api
     event = issue(node.network["m0.test"], digest("a"), time_ms=TIME, expires_ms=TIME + 10**9)
     response = await node.submit(event, encoded=False)
     assert response.status == 202
-    pending = node.chain.mempool.get(event.id)
+    pending = node.application.mempool.get(event.id)
     assert pending is not None and pending.encoded == event.encode()
 
 
@@ -235,7 +235,7 @@ async def test_a_pending_duplicate_is_409(node: ApiNode) -> None:
 
 
 async def _commit_when_pending(node: ApiNode, count: int) -> None:
-    while len(node.chain.mempool) < count:
+    while len(node.application.mempool) < count:
         await asyncio.sleep(0.005)
     node.decide()
 
@@ -252,7 +252,7 @@ async def test_wait_commit_answers_with_index_height_and_checkpoint(node: ApiNod
         {"id": events[0].id.hex(), "status": "committed", "index": 0, "height": 1},
         {"id": events[1].id.hex(), "status": "committed", "index": 1, "height": 1},
     ]
-    with node.chain.store.snapshot() as snap:
+    with node.application.store.snapshot() as snap:
         assert body["checkpoint"] == snap.certificate(1)
 
 
@@ -261,7 +261,7 @@ async def test_wait_commit_times_out_with_504_listing_the_ids(tmp_path: Path) ->
         event = issue(node.network["m0.test"], digest("a"), time_ms=TIME)
         body = await problem_of(await node.submit(event, wait=True), 504, "commit-timeout", "within 50 ms")
         assert body["ids"] == [event.id.hex()] and body["pending"] == [event.id.hex()]
-        assert event.id in node.chain.mempool
+        assert event.id in node.application.mempool
         assert node.client.app is not None
         assert node.client.app[WAITERS].room == MAX_WAITERS  # the timed-out waiter was cleaned up
 
@@ -274,7 +274,7 @@ async def test_wait_commit_reports_an_event_a_block_made_invalid(node: ApiNode) 
     revoke = signed(Revoke(digest("a"), 1), m0.issuer, time_ms=TIME + 1)
 
     async def commit_conflicting_revoke() -> None:
-        while suspend.id not in node.chain.mempool:
+        while suspend.id not in node.application.mempool:
             await asyncio.sleep(0.005)
         node.decide([revoke])  # as if another node's proposal won: the suspend can no longer apply
 

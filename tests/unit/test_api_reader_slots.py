@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ledger.events import Issue, Revoke
 from ledger.keys import SigningKey
-from node.api import RESERVED_READ_SLOTS
+from node.api.app import RESERVED_READ_SLOTS
 from tests.apinode import TEST_API, api_node, problem_of
 from tests.factories import T0, digest, issue, signed
 
@@ -34,7 +34,7 @@ async def test_a_batch_of_a_thousand_refused_events_leaves_every_reader_slot_fre
         response = await node.submit(*events)
         body = await problem_of(response, 422, "batch-refused", "1000 of 1000 events were refused")
         assert {r["status"] for r in body["results"]} == {"refused"}
-        assert node.chain.store.read_slots_free == FEW_READERS
+        assert node.application.store.read_slots_free == FEW_READERS
         status = await node.client.get("/v1/status")
         assert status.status == 200
 
@@ -46,7 +46,7 @@ async def test_parallel_batches_of_refused_events_keep_the_node_answering(tmp_pa
         batches = [[issue(m0, digest(f"{b}-{i}"), key=outsider, time_ms=TIME) for i in range(250)] for b in range(6)]
         answers = await asyncio.gather(*(node.submit(*batch) for batch in batches))
         assert [a.status for a in answers] == [422] * len(batches)
-        assert node.chain.store.read_slots_free == FEW_READERS
+        assert node.application.store.read_slots_free == FEW_READERS
         good = issue(m0, digest("good"), time_ms=TIME)
         assert (await node.submit(good)).status == 202
         node.decide()
@@ -55,7 +55,7 @@ async def test_parallel_batches_of_refused_events_keep_the_node_answering(tmp_pa
 
 async def test_requests_are_refused_before_they_take_the_reader_slots_consensus_needs(tmp_path: Path) -> None:
     async with api_node(tmp_path, max_readers=FEW_READERS) as node:
-        store = node.chain.store
+        store = node.application.store
         with contextlib.ExitStack() as held:
             for _ in range(FEW_READERS - RESERVED_READ_SLOTS):
                 held.enter_context(store.snapshot())

@@ -10,11 +10,11 @@ import pytest
 
 from ledger import codec, merkle
 from ledger.block import CertifiedBlock
+from ledger.bundle import Bundle, verify_bundle
 from ledger.events import KeyAdd, KeyRetire, MemberRemove, Revoke
 from ledger.keys import SigningKey
 from ledger.note import Checkpoint, SignedNote
-from ledger.proof import Bundle, verify_bundle
-from node.api_common import LiveStatus
+from node.api.common import LiveStatus
 from tests.apinode import ApiNode, api_node, problem_of
 from tests.factories import T0, by_governance, digest, issue, key_for, signed
 
@@ -138,7 +138,7 @@ async def test_entries_are_bounded_ranges_of_the_log(node: ApiNode) -> None:
 async def test_block_as_json_and_as_canonical_msgpack(node: ApiNode) -> None:
     event = issue(node.network["m0.test"], digest("a"), time_ms=TIME)
     await commit(node, event)
-    with node.chain.store.snapshot() as snap:
+    with node.application.store.snapshot() as snap:
         stored = snap.block(1)
     body = await (await node.client.get("/v1/blocks/1")).json()
     assert body["height"] == 1 and body["certificate"] == stored.certificate
@@ -225,7 +225,7 @@ async def test_status_and_readiness_say_when_the_network_cannot_commit_and_catch
 async def test_health_and_readiness(node: ApiNode) -> None:
     assert await (await node.client.get("/healthz")).json() == {"status": "ok"}
     assert await (await node.client.get("/readyz")).json() == {"status": "ready", "height": 0}
-    node.chain.store.close()
+    node.application.store.close()
     await problem_of(await node.client.get("/readyz"), 503, "not-ready", "the store cannot be read")
 
 

@@ -14,20 +14,21 @@ from unittest import mock
 import pytest
 
 from cli.main import main as run_cli
-from ledger import merkle, schema
+from cli.progress import Progress
+from ledger import merkle
 from ledger.block import decode_header
 from ledger.events import Event, KeyAdd, MemberAdd, Reinstate, Revoke, Suspend, decode_event
 from ledger.genesis import write_genesis
 from ledger.note import SignedNote
-from ledger.store import Store
-from node.audit import Auditor, AuditResult, read_checkpoint
-from node.auditbatches import Keys, event_parts, verify_batch
-from node.auditsource import NodeSource, StoredChain
-from node.progress import Progress
+from ledger.storage import schema
+from ledger.storage.store import Store
 from tests.apinode import api_node
-from tests.chain import commit
+from tests.blocks import commit
 from tests.factories import T0, Network, by_governance, digest, issue, key_for, make_member, make_network, signed
 from tests.forge import with_bad_signature
+from verifier.audit import Auditor, AuditResult, read_checkpoint
+from verifier.auditbatches import Keys, event_parts, verify_batch
+from verifier.auditsource import DataDir, NodeSource
 
 #: Heights of the chain `chain_dir` builds, by what happens in them.
 ISSUES, NEW_MEMBER, NEWCOMER_ISSUES, STATUS_CHANGES, LAST = 1, 2, 4, 5, 6
@@ -81,7 +82,7 @@ def copy(tmp_path: Path, chain_dir: Path) -> Path:
 def run_audit(
     path: Path, network: Network, state: Path, *, workers: int = 0, resume: bool = False, to: int | None = None
 ) -> AuditResult:
-    source = StoredChain(path)
+    source = DataDir(path)
     try:
         return Auditor(source, network.genesis, state, workers=workers).run(resume=resume, to_height=to)
     finally:
@@ -107,7 +108,7 @@ def flip(data: bytes, position: int) -> bytes:
 
 def test_a_clean_chain_passes_with_the_summary(chain_dir: Path, network: Network, tmp_path: Path) -> None:
     # Tiny batches: the 20-event block is split over several worker tasks, and every block goes to the pool.
-    with mock.patch("node.auditbatches.BATCH_EVENTS", 4):
+    with mock.patch("verifier.auditbatches.BATCH_EVENTS", 4):
         result = run_audit(chain_dir, network, tmp_path / "state", workers=2)
     assert result.clean, result.discrepancy
     assert (result.from_height, result.height, result.events) == (0, LAST, 49)
@@ -135,7 +136,7 @@ def test_a_key_id_two_keys_claim_is_never_trusted(network: Network) -> None:
     assert keys.directory[slot] == m0.issuer.public.raw
     keys.learn([("m0.test", m0.issuer.public.raw)])  # the same key again changes nothing
     assert slot in keys.directory
-    with mock.patch("node.auditbatches.key_id", return_value=m0.issuer.key_id):
+    with mock.patch("verifier.auditbatches.key_id", return_value=m0.issuer.key_id):
         keys.learn([("m0.test", b"\x01" * 32)])
         keys.learn([("m0.test", m0.issuer.public.raw)])
     assert slot not in keys.directory
@@ -147,7 +148,7 @@ def test_an_altered_event_is_caught_at_its_block(
 ) -> None:
     alter(copy, schema.CHAIN_ENTRIES, schema.u64(index), lambda raw: flip(raw, len(raw) - 10))
     result = run_audit(copy, network, tmp_path / "state")
-    with mock.patch("node.auditbatches.BATCH_EVENTS", 4):
+    with mock.patch("verifier.auditbatches.BATCH_EVENTS", 4):
         pooled = run_audit(copy, network, tmp_path / "pooled", workers=2)
     # The pool may not know a key added a few blocks before: the replay's rules name the bad signature then.
     assert pooled.discrepancy is not None
@@ -197,7 +198,7 @@ def test_a_certificate_signed_by_too_few_is_caught(copy: Path, network: Network,
 def test_an_altered_log_node_is_caught_at_the_block_that_wrote_it(
     copy: Path, network: Network, tmp_path: Path, leaf: int, height: int
 ) -> None:
-    # Tile (0, j) has key 32j + 1; its first row holds the leaf hashes 32j..32j+31 (see ledger.log). Tile (0, 0)
+    # Tile (0, j) has key 32j + 1; its first row holds the leaf hashes 32j..32j+31 (see ledger.storage.log). Tile (0, 0)
     # is complete after block 1 and compared then; tile (0, 1) is the partly filled one at the right edge.
     tile = leaf // 32
     alter(copy, schema.LOG_NODES, schema.u64(32 * tile + 1), lambda data: flip(data, leaf % 32 * 32 + 5))
@@ -285,7 +286,7 @@ def test_comparisons_in_the_pool_catch_an_altered_state_node(copy: Path, network
         victim = bytes(cursor.key())
     env.close()
     alter(copy, schema.SMT_NODES, victim, lambda record: flip(record, len(record) - 1))
-    with mock.patch("node.auditbatches.BATCH_EVENTS", 4):  # enough work for the pool to be used
+    with mock.patch("verifier.auditbatches.BATCH_EVENTS", 4):  # enough work for the pool to be used
         result = run_audit(copy, network, tmp_path / "state", workers=2)
     assert result.discrepancy is not None
     assert (result.discrepancy.height, result.discrepancy.kind) == (NEW_MEMBER, "state-node")
@@ -311,7 +312,7 @@ def test_resume_checks_the_log_extends_the_audited_one(copy: Path, network: Netw
     state = tmp_path / "state"
     assert run_audit(copy, network, state, to=NEWCOMER_ISSUES).clean
 
-    class Rewritten(StoredChain):
+    class Rewritten(DataDir):
         def consistency(self, size1: int, size2: int) -> list[bytes]:
             return [bytes(32)] * len(super().consistency(size1, size2))
 
@@ -327,8 +328,8 @@ def test_resume_checks_the_log_extends_the_audited_one(copy: Path, network: Netw
 async def test_a_node_is_audited_over_http(tmp_path: Path) -> None:
     async with api_node(tmp_path) as node:
         m0 = node.network["m0.test"]
-        node.decide([issue(m0, digest(f"a{i}"), time_ms=node.chain.now_ms()) for i in range(5)])
-        node.decide([signed(Revoke(digest("a1"), 0), m0.issuer, time_ms=node.chain.now_ms())])
+        node.decide([issue(m0, digest(f"a{i}"), time_ms=node.application.now_ms()) for i in range(5)])
+        node.decide([signed(Revoke(digest("a1"), 0), m0.issuer, time_ms=node.application.now_ms())])
         source = NodeSource(node.url)
         auditor = Auditor(source, node.network.genesis, tmp_path / "state", workers=0)
         result = await asyncio.to_thread(auditor.run)

@@ -23,9 +23,9 @@ from aiohttp.test_utils import TestServer
 from cli.main import main
 from ledger.events import Issue, Reinstate, Revoke, Suspend, decode_event
 from ledger.state import Status, get_credential
-from node.client import NodeClient, NodeProblem, NodeUnreachable
 from tests.apinode import TEST_API, ApiNode, api_node
 from tests.factories import Network, digest
+from verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 CREDENTIAL: dict[str, Any] = {
     "@context": ["https://www.w3.org/ns/credentials/v2"],
@@ -60,7 +60,7 @@ async def run_and_commit(node: ApiNode, *argv: str) -> int:
     """Run a --wait command while this loop commits whatever it submits."""
 
     async def commit_when_pending() -> None:
-        while not node.chain.mempool:
+        while not node.application.mempool:
             await asyncio.sleep(0.005)
         node.decide()
 
@@ -71,7 +71,7 @@ async def run_and_commit(node: ApiNode, *argv: str) -> int:
 
 
 def status_of(node: ApiNode, credential: bytes) -> str | None:
-    with node.chain.store.snapshot() as snap:
+    with node.application.store.snapshot() as snap:
         record = get_credential(snap.state_view(), credential)
     return None if record is None else record.status
 
@@ -105,7 +105,7 @@ async def test_issue_with_expiry_and_components_prints_json(
     answer = json.loads(capsys.readouterr().out)
     assert answer["kind"] == "issue" and answer["digest"] == digest("whole").hex()
     assert answer["results"][0]["status"] == "pending"
-    pending = node.chain.mempool.get(bytes.fromhex(answer["results"][0]["id"]))
+    pending = node.application.mempool.get(bytes.fromhex(answer["results"][0]["id"]))
     assert pending is not None
     assert pending.event.payload == Issue(digest("whole"), "m0.test", 1_893_456_000_000, (digest("part"),))
     assert pending.event.origin == node.network.genesis.origin  # asked from the node's status
@@ -127,7 +127,7 @@ async def test_suspend_reinstate_and_revoke_by_the_issuer_and_by_governance(
     governance = [arg for i in range(3) for arg in ("--governance", str(keys[f"m{i}.test.node"]))]
     assert await run_and_commit(node, "revoke", cred, *governance, "--reason", "17", "--node", node.url, "--wait") == 0
     assert status_of(node, digest("c")) == Status.REVOKED
-    with node.chain.store.snapshot() as snap:
+    with node.application.store.snapshot() as snap:
         kinds = [type(decode_event(snap.entry(i)).payload) for i in range(snap.log_size)]
     assert kinds == [Issue, Suspend, Reinstate, Revoke]
     assert "committed" in capsys.readouterr().out
@@ -191,7 +191,7 @@ async def test_wait_that_times_out_exits_3_and_names_the_pending_event(
         code = await run("issue", digest("a").hex(), "--key", str(keys["m0.test.issuer"]), "--node", node.url, "--wait")
         assert code == 3
         err = capsys.readouterr().err
-        event_id = next(iter(node.chain.mempool.take(1, 1 << 20))).event_id.hex()
+        event_id = next(iter(node.application.mempool.take(1, 1 << 20))).event_id.hex()
         assert "504 commit-timeout" in err and f"still pending: {event_id}" in err
 
 
@@ -212,7 +212,7 @@ async def test_usage_errors_exit_2(node: ApiNode, tmp_path: Path, capsys: pytest
     assert await run("revoke", digest("a").hex(), *repeated, "--node", node.url) == 2
     assert "more than one key of m0.test" in capsys.readouterr().err
     assert await run("status", "--node", "ftp://example") == 2
-    assert len(node.chain.mempool) == 0
+    assert len(node.application.mempool) == 0
 
 
 async def test_an_unreachable_node_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from ledger.block import CertifiedBlock
 from ledger.errors import DecodeError
 from ledger.validators import Validator, ValidatorSet
 from ledger.votes import Message, Precommit, Proposal, decode_message, encode_message, sign_prevote, verify_vote
-from tests.chain import certify
+from tests.blocks import certify
 from tests.factories import make_member
 from tests.sim.harness import Harness, decisions, own, tampered, timeouts
 

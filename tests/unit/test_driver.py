@@ -16,12 +16,12 @@ from ledger.block import CertifiedBlock
 from ledger.errors import DecodeError, InvalidEvent, StorageError, Unauthorized
 from ledger.events import Event
 from ledger.genesis import Params
-from ledger.store import Store
-from node.chain import Chain
+from ledger.storage.store import Store
+from node.application import LedgerApplication
 from node.driver import Driver, NodeHalted
 from node.mempool import Mempool
 from node.peers import KIND_CONSENSUS, KIND_EVENT
-from tests.chain import certify
+from tests.blocks import certify
 from tests.factories import T0, Network, digest, issue, make_network, signed
 
 NOW = T0 / 1000 + 5
@@ -30,8 +30,8 @@ NOW = T0 / 1000 + 5
 @dataclass
 class Rig:
     network: Network
-    chain: Chain
-    peer: Chain  # another node's chain, which builds the blocks the driver is handed
+    chain: LedgerApplication
+    peer: LedgerApplication  # another node's chain, which builds the blocks the driver is handed
     driver: Driver
 
     def certified(self, signers: list[str] | None = None) -> CertifiedBlock:
@@ -44,8 +44,10 @@ class Rig:
         return issue(self.network["m1.test"], digest(name), time_ms=int(NOW * 1000))
 
 
-def chain_at(path: Path, network: Network) -> Chain:
-    return Chain(Store(path), network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=lambda: NOW)
+def chain_at(path: Path, network: Network) -> LedgerApplication:
+    return LedgerApplication(
+        Store(path), network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=lambda: NOW
+    )
 
 
 @pytest.fixture

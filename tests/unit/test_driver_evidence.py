@@ -9,19 +9,19 @@ from ledger import codec
 from ledger.block import CertifiedBlock
 from ledger.events import ReportEvidence
 from ledger.state import EquivocationRecord, evidence_key
-from ledger.store import Store
+from ledger.storage.store import Store
 from ledger.votes import make_evidence, sign_prevote
-from node.chain import Chain
+from node.application import LedgerApplication
 from node.driver import Driver
 from node.mempool import Mempool
-from tests.chain import certify
+from tests.blocks import certify
 from tests.factories import ORIGIN, T0, make_network
 
 
 async def test_recorded_evidence_is_submitted_and_committed(tmp_path: Path) -> None:
     network = make_network(4)
     store = Store(tmp_path / "ledger")
-    chain = Chain(
+    chain = LedgerApplication(
         store, network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=lambda: T0 / 1000 + 5
     )
     driver = Driver(chain, signer=network["m0.test"].node, clock=chain.clock)

@@ -7,9 +7,7 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from ledger import schema
 from ledger.errors import CredledgerError, StorageError
-from ledger.log import DEFAULT_TILE_HEIGHT, LogRangeError, MerkleLog
 from ledger.merkle import (
     EMPTY_ROOT,
     consistency_path,
@@ -19,6 +17,8 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.storage import schema
+from ledger.storage.log import DEFAULT_TILE_HEIGHT, LogRangeError, MerkleLog
 
 MAP_SIZE = 1 << 28
 

@@ -16,10 +16,10 @@ from cli.main import main as run_cli
 from ledger.block import verify_certificate
 from ledger.genesis import write_genesis
 from ledger.note import SignedNote
-from node.monitor import Monitor, MonitorResult
 from tests.apinode import ApiNode, api_node
 from tests.factories import digest, issue, make_network
 from tests.forge import serve
+from verifier.monitor import Monitor, MonitorResult
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def nodes(tmp_path: Path) -> AsyncIterator[tuple[ApiNode, ApiNode]]:
         a = await stack.enter_async_context(api_node(tmp_path / "a", network=network))
         b = await stack.enter_async_context(api_node(tmp_path / "b", network=network))
         m0 = network["m0.test"]
-        shared = [issue(m0, digest("shared"), time_ms=a.chain.now_ms())]
+        shared = [issue(m0, digest("shared"), time_ms=a.application.now_ms())]
         a.decide(shared)
         b.decide(shared)
         yield a, b
@@ -39,8 +39,8 @@ async def nodes(tmp_path: Path) -> AsyncIterator[tuple[ApiNode, ApiNode]]:
 def fork(a: ApiNode, b: ApiNode) -> None:
     """Every validator signs a different block at height 2 on each node: equivocation."""
     m1 = a.network["m1.test"]
-    a.decide([issue(m1, digest("only on a"), time_ms=a.chain.now_ms())])
-    b.decide([issue(m1, digest("only on b"), time_ms=b.chain.now_ms())])
+    a.decide([issue(m1, digest("only on a"), time_ms=a.application.now_ms())])
+    b.decide([issue(m1, digest("only on b"), time_ms=b.application.now_ms())])
 
 
 async def monitor(urls: list[str], node: ApiNode, tmp_path: Path, rounds: int = 1) -> MonitorResult:
@@ -52,7 +52,7 @@ async def test_honest_nodes_one_lagging_show_no_split_view(nodes: tuple[ApiNode,
     a, b = nodes
     m0 = a.network["m0.test"]
     for i in range(3):
-        a.decide([issue(m0, digest(f"more{i}"), time_ms=a.chain.now_ms())])
+        a.decide([issue(m0, digest(f"more{i}"), time_ms=a.application.now_ms())])
     result = await monitor([a.url, b.url], a, tmp_path, rounds=2)
     assert result.rounds == 2 and not result.split_views and not result.faults
     assert {node: seen.checkpoint.height for node, seen in result.latest.items()} == {a.url: 4, b.url: 1}
@@ -85,7 +85,7 @@ async def test_a_fork_at_a_lower_height_is_found_through_the_consistency_proof(
     fork(a, b)
     m0 = a.network["m0.test"]
     for i in range(2):
-        b.decide([issue(m0, digest(f"b{i}"), time_ms=b.chain.now_ms())])
+        b.decide([issue(m0, digest(f"b{i}"), time_ms=b.application.now_ms())])
     result = await monitor([a.url, b.url], a, tmp_path)  # a at height 2, b at height 4: no height in common
     assert len(result.split_views) == 1
     split = result.split_views[0]
@@ -116,7 +116,7 @@ async def test_a_node_that_switches_forks_is_caught_by_its_own_successive_checkp
     a, b = nodes
     fork(a, b)
     m0 = a.network["m0.test"]
-    b.decide([issue(m0, digest("b later"), time_ms=b.chain.now_ms())])
+    b.decide([issue(m0, digest("b later"), time_ms=b.application.now_ms())])
     app, choice = switching_proxy([a.url, b.url])
     async with serve(app) as rigged:
         watcher = Monitor([rigged], a.network.genesis, sleep=lambda _s: None)

@@ -22,8 +22,8 @@ from ledger.events import (
     Revoke,
     Suspend,
 )
-from node.api import ROUTES
-from node.openapi import openapi_document
+from node.api.app import ROUTES
+from node.api.openapi import openapi_document
 from tests.apinode import ApiNode, api_node
 from tests.factories import T0, by_governance, digest, issue, key_for, make_member, signed
 
@@ -160,7 +160,7 @@ async def node(tmp_path: Path) -> AsyncIterator[ApiNode]:
 
 
 async def test_real_answers_conform_to_their_documented_schemas(node: ApiNode) -> None:
-    pending = next(iter(node.chain.mempool.take(1, 1 << 20))).event_id.hex()
+    pending = next(iter(node.application.mempool.take(1, 1 << 20))).event_id.hex()
     committed = issue(node.network["m0.test"], digest("a"), time_ms=TIME).id.hex()
     cases = [
         ("/v1/events/{id}", f"/v1/events/{pending}"),

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cli.common import MAX_CREDENTIAL_BYTES
 from ledger.events import MemberAdd
 from ledger.genesis import Genesis, Params, genesis_json
-from node.page import CONTENT_SECURITY_POLICY, STATIC_DIR, page_routes, render_index
+from node.api.page import CONTENT_SECURITY_POLICY, STATIC_DIR, page_routes, render_index
 from tests.factories import T0, make_member
 
 

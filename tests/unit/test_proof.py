@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from ledger import codec
+from ledger.bundle import Bundle, ProofError, StateEntry, verify_bundle
 from ledger.events import KeyRetire, MemberAdd, Reinstate, Revoke, Suspend
 from ledger.note import SignedNote
-from ledger.proof import Bundle, ProofError, StateEntry, verify_bundle
-from ledger.prover import build_bundle
 from ledger.state import cred_key
-from ledger.store import Store
+from ledger.storage.bundles import build_bundle
+from ledger.storage.store import Store
 from ledger.validators import ValidatorSet
-from tests.chain import certify, commit, next_block
+from tests.blocks import certify, commit, next_block
 from tests.factories import T0, Network, by_governance, digest, issue, make_member, make_network, signed
 
 

@@ -14,9 +14,9 @@ import lmdb
 import pytest
 
 from ledger.errors import StorageError, VerificationError
-from ledger.schema import SMT_NODES, open_env, u64
 from ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
-from ledger.statemap import StateMap, _PresenceFilter
+from ledger.storage.schema import SMT_NODES, open_env, u64
+from ledger.storage.statemap import StateMap, _PresenceFilter
 
 MAP_SIZE = 1 << 28
 

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestServer
 
 from ledger import codec
 from ledger.genesis import Params
-from ledger.store import Store
-from node.chain import Chain
+from ledger.storage.store import Store
+from node.application import LedgerApplication
 from node.driver import Driver
 from node.mempool import Mempool
 from node.sync import Syncer, max_certified_block_bytes
@@ -28,7 +28,7 @@ PARAMS = Params()
 
 @dataclass
 class Follower:
-    chain: Chain
+    chain: LedgerApplication
     driver: Driver
 
 
@@ -41,7 +41,9 @@ async def peer(tmp_path: Path) -> AsyncIterator[ApiNode]:
 @pytest.fixture
 async def follower(tmp_path: Path, peer: ApiNode) -> AsyncIterator[Follower]:
     store = Store(tmp_path / "follower")
-    chain = Chain(store, peer.network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=lambda: NOW)
+    chain = LedgerApplication(
+        store, peer.network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=lambda: NOW
+    )
     driver = Driver(chain, signer=None, clock=lambda: NOW)
     driver.start()
     try:
@@ -59,7 +61,7 @@ def full_block(peer: ApiNode) -> None:
 
 async def test_a_block_of_the_largest_size_is_read_whole_and_applied(peer: ApiNode, follower: Follower) -> None:
     full_block(peer)
-    with peer.chain.store.snapshot() as snap:
+    with peer.application.store.snapshot() as snap:
         size = len(codec.encode(snap.block(1)))
     assert size > 300_000
     syncer = Syncer(follower.driver, (peer.url,))

@@ -19,18 +19,17 @@ import rfc8785
 
 from cli.main import main as run_cli
 from cli.verify import exit_code, render
-from ledger import merkle
+from ledger import merkle, tlogproof
 from ledger.block import Header
+from ledger.bundle import Bundle
 from ledger.errors import DecodeError, VerificationError
 from ledger.events import Revoke, Suspend
 from ledger.genesis import write_genesis
-from ledger.proof import Bundle
-from node import tlogproof
-from node.remote import NodeReader
-from node.verify import UNVERIFIED, digest_of, verify_credential
 from tests.apinode import ApiNode, api_node
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import bundle_app, certify_header, flip_byte, serve
+from verifier.credential import UNVERIFIED, digest_of, verify_credential
+from verifier.remote import NodeReader
 
 PROJECT = Path(__file__).resolve().parents[2]
 BADGE: dict[str, Any] = {
@@ -59,7 +58,7 @@ def badge(tmp_path: Path) -> Path:
 
 def issue_badge(node: ApiNode, badge: Path) -> bytes:
     credential = digest_of(badge)
-    node.decide([issue(node.network["m0.test"], credential, time_ms=node.chain.now_ms())])
+    node.decide([issue(node.network["m0.test"], credential, time_ms=node.application.now_ms())])
     return credential
 
 
@@ -98,7 +97,7 @@ async def test_the_readme_example_runs_as_written(
 
 async def test_valid_revoked_suspended_expired_and_unknown_from_a_node(node: ApiNode, tmp_path: Path) -> None:
     m0 = node.network["m0.test"]
-    now = node.chain.now_ms()
+    now = node.application.now_ms()
     node.decide(
         [
             issue(m0, digest("ok"), time_ms=now),
@@ -161,7 +160,7 @@ async def test_no_verifying_source_is_unverified_not_a_verdict(node: ApiNode, ba
 
 async def test_a_stale_checkpoint_is_reported_unless_the_status_is_final(node: ApiNode, tmp_path: Path) -> None:
     m0 = node.network["m0.test"]
-    now = node.chain.now_ms()
+    now = node.application.now_ms()
     node.decide([issue(m0, digest("a"), time_ms=now), issue(m0, digest("b"), time_ms=now)])
     node.decide([signed(Revoke(digest("b"), 0), m0.issuer, time_ms=now)])
     later = now + 3_600_000
@@ -197,8 +196,8 @@ async def test_cli_verify_exit_codes_text_and_json(
 ) -> None:
     m0 = node.network["m0.test"]
     issue_badge(node, badge)
-    node.decide([issue(m0, digest("gone"), time_ms=node.chain.now_ms())])
-    node.decide([signed(Revoke(digest("gone"), 1), m0.issuer, time_ms=node.chain.now_ms())])
+    node.decide([issue(m0, digest("gone"), time_ms=node.application.now_ms())])
+    node.decide([signed(Revoke(digest("gone"), 1), m0.issuer, time_ms=node.application.now_ms())])
     genesis = str(tmp_path / "genesis.json")
     assert await cli("verify", str(badge), "--genesis", genesis, "--node", node.url) == 0
     out = capsys.readouterr().out
@@ -298,6 +297,9 @@ def test_the_verifier_library_imports_no_server_code() -> None:
     import subprocess
     import sys
 
-    probe = "import sys, node.verify, node.tlogproof; print(sorted(m for m in sys.modules if m.startswith('aiohttp')))"
+    probe = (
+        "import sys, verifier.credential, ledger.tlogproof; "
+        "print(sorted(m for m in sys.modules if m.startswith('aiohttp')))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PROJECT)
     assert out.stdout.strip() == "[]"

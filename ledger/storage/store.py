@@ -33,16 +33,17 @@ from dataclasses import dataclass
 
 import lmdb
 
-from ledger import codec, merkle, schema
+from ledger import codec, merkle
 from ledger.block import Block, CertifiedBlock, Header, decode_header, verify_certified_header
 from ledger.errors import DecodeError, InvalidBlock, InvalidEvent, StorageError, VerificationError
 from ledger.events import Event, decode_event
 from ledger.genesis import Genesis
-from ledger.log import MerkleLog
 from ledger.note import SignedNote
 from ledger.rules import BlockEffects, Selection, apply_block, select_events
 from ledger.smt import StateProof
-from ledger.statemap import StateMap
+from ledger.storage import schema
+from ledger.storage.log import MerkleLog
+from ledger.storage.statemap import StateMap
 from ledger.validators import ValidatorSet
 
 _GENESIS_KEY = b"genesis"

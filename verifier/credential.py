@@ -1,7 +1,7 @@
 """Verify a credential against the ledger, offline, trusting only the genesis file: the API wallets and admissions
 systems call.
 
-    from node.verify import verify_credential
+    from verifier.credential import verify_credential
     report = verify_credential("badge.json", genesis="devnet/genesis.json", nodes=["http://127.0.0.1:8701"])
     print(report.status)
 
@@ -9,14 +9,14 @@ A credential is a JSON document (a W3C Verifiable Credential or an Open Badges 3
 of the RFC 8785 canonical form), any other document (SHA-256 of its bytes), or its digest as 64 hex digits. The
 proof is a `credledger-proof/v1` bundle, fetched from any one node (each in turn until one gives a bundle that
 verifies and is fresh enough) or read from a file the holder kept. It is checked with the ledger's pure verifier
-(`ledger.proof.verify_bundle`), so a node is never believed because it answered: a node whose bundle fails a
+(`ledger.bundle.verify_bundle`), so a node is never believed because it answered: a node whose bundle fails a
 check is reported as misbehaving, by the step that failed, and the next node is asked.
 
 Freshness: a bundle answers "as of" the certified time of its checkpoint. An answer that could still change --
 valid, suspended, unknown -- needs a checkpoint no older than `max_age`; an older one is reported as stale (the
 status is still given, but `Report.ok` is false). Revoked and expired are final, so they never go stale.
 
-Only the standard library talks to nodes (urllib, through `node.remote`); nothing here imports a server.
+Only the standard library talks to nodes (urllib, through `verifier.remote`); nothing here imports a server.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from ledger.bundle import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
 from ledger.digest import credential_digest, parse_digest
 from ledger.errors import DecodeError, VerificationError
 from ledger.events import reason_label
 from ledger.genesis import Genesis, load_genesis
-from ledger.proof import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
 from ledger.times import iso_ms
-from node.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
-from node.remote import NodeReader
+from verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
+from verifier.remote import NodeReader
 
 #: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
 DEFAULT_MAX_AGE = timedelta(minutes=15)

@@ -42,10 +42,10 @@ from collections.abc import Sequence
 
 import lmdb
 
-from ledger import schema
 from ledger.domains import LOG_NODE
 from ledger.errors import CredledgerError, StorageError
 from ledger.merkle import EMPTY_ROOT, HASH_SIZE
+from ledger.storage import schema
 
 #: Tree levels per tile: 5 makes a tile 1,984 bytes, so two fill one 4 KiB LMDB page.
 DEFAULT_TILE_HEIGHT = 5

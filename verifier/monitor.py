@@ -5,7 +5,7 @@ Theory of operation
 Every round, the monitor fetches each node's latest checkpoint note (`GET /v1/checkpoint`) and verifies its
 certificate: more than 2/3 of the voting power of the validator set that certifies its height. That set comes
 from the genesis file and the certified validator-set chain, which the monitor learns from a node's proof bundle
-(verified with `ledger.proof.verify_bundle`) whenever a note does not verify under the sets it knows already.
+(verified with `ledger.bundle.verify_bundle`) whenever a note does not verify under the sets it knows already.
 
 Each verified checkpoint is then held against what the monitor has seen:
 
@@ -37,13 +37,13 @@ from typing import Any
 
 from ledger import codec, merkle
 from ledger.block import decode_header, verify_certificate
+from ledger.bundle import ProofError, verify_bundle
 from ledger.errors import DecodeError, VerificationError
 from ledger.genesis import Genesis
 from ledger.note import Checkpoint, SignedNote
-from ledger.proof import ProofError, verify_bundle
 from ledger.validators import ValidatorSet
-from node.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
-from node.remote import NodeReader
+from verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
+from verifier.remote import NodeReader
 
 #: A digest no credential has: the monitor fetches its (absence) bundle only for the validator-set chain.
 PROBE_DIGEST = bytes(32)

@@ -16,7 +16,7 @@ Workers read events with msgpack's C unpacker rather than the strict codec: the 
 strictly anyway. (Sending strictly decoded events back would cost the replay as much to unpickle as to decode.)
 
 With a data directory, `Comparisons` hands each replayed block's comparison of the node's stored log and
-state-map nodes with the replay's (`StoredChain.compare_block`) to the pool too: it only reads both stores, so
+state-map nodes with the replay's (`DataDir.compare_block`) to the pool too: it only reads both stores, so
 it can trail the replay by a few blocks and keeps that reading off the replay's core.
 
 Workers start from a fork server, never from a fork of a process holding LMDB maps, and run at
@@ -38,7 +38,7 @@ from typing import Any
 
 import msgpack
 
-from ledger import domains, merkle, schema
+from ledger import domains, merkle
 from ledger.block import CertifiedBlock, Header, decode_header
 from ledger.errors import BadSignature, DecodeError
 from ledger.events import (
@@ -54,7 +54,8 @@ from ledger.events import (
 )
 from ledger.genesis import Genesis
 from ledger.keys import key_id, verify_signature
-from node.auditsource import AuditDiscrepancy, ChainSource, Discrepancy, ReplayView, StoredChain
+from ledger.storage import schema
+from verifier.auditsource import AuditDiscrepancy, BlockSource, DataDir, Discrepancy, ReplayView
 
 #: Events per task sent to a worker: large enough to amortise the pickling, small enough to keep all cores busy.
 BATCH_EVENTS = 2_000
@@ -216,7 +217,7 @@ class Batches:
 
     def __init__(
         self,
-        source: ChainSource,
+        source: BlockSource,
         start: int,
         target: int,
         *,
@@ -306,11 +307,11 @@ def _yield_to_the_replay() -> None:
 # --- comparing a node's files, beside the replay -------------------------------------------------------------------
 
 #: In a worker process: the data directories and replay stores it has opened read-only, by (node path, replay path).
-_OPENED: dict[tuple[str, str], tuple[StoredChain, ReplayView]] = {}
+_OPENED: dict[tuple[str, str], tuple[DataDir, ReplayView]] = {}
 
 
 def compare_in_worker(node_dir: str, replay_dir: str, raw_header: bytes) -> tuple[Discrepancy | None, float]:
-    """`StoredChain.compare_block` for one replayed block, run in a worker: the first discrepancy (or None), and the
+    """`DataDir.compare_block` for one replayed block, run in a worker: the first discrepancy (or None), and the
     CPU seconds it took.
 
     Both stores are opened read-only once per worker process. The replay store is written by the auditor's
@@ -319,7 +320,7 @@ def compare_in_worker(node_dir: str, replay_dir: str, raw_header: bytes) -> tupl
     opened = _OPENED.get((node_dir, replay_dir))
     if opened is None:
         opened = _OPENED[(node_dir, replay_dir)] = (
-            StoredChain(node_dir),
+            DataDir(node_dir),
             ReplayView(schema.open_env(replay_dir, readonly=True)),
         )
     stored, view = opened
@@ -338,7 +339,7 @@ class Comparisons:
     few blocks; `check` raises the first discrepancy among those finished, `drain` waits for all of them.
     """
 
-    def __init__(self, stored: StoredChain, view: ReplayView, replay_dir: Path, pool: Executor | None) -> None:
+    def __init__(self, stored: DataDir, view: ReplayView, replay_dir: Path, pool: Executor | None) -> None:
         self._stored = stored
         self._view = view
         self._replay_dir = os.fspath(replay_dir)
@@ -367,7 +368,7 @@ class Comparisons:
 
     def finish(self, log_size: int) -> None:
         """After the last block: wait for every comparison, then compare what the node keeps for the latest state
-        only (`StoredChain.compare_tail`), with the replay's log at `log_size`."""
+        only (`DataDir.compare_tail`), with the replay's log at `log_size`."""
         self.drain()
         self._stored.compare_tail(self._view, log_size)
 

@@ -1,7 +1,7 @@
 """Every LMDB database name and key layout, in one place, under one schema version.
 
 One LMDB environment per node holds all of these named databases. A block's events, log nodes, state-map nodes,
-header and certificate are written in one write transaction (see `ledger.store`), so after a crash the
+header and certificate are written in one write transaction (see `ledger.storage.store`), so after a crash the
 environment holds a prefix of the certified chain, never half a block.
 
 Integers in keys are 8-byte big-endian so that LMDB's byte order is numeric order.
@@ -17,16 +17,18 @@ import lmdb
 
 SCHEMA_VERSION = 1
 
-# ledger.log: the RFC 6962 tree.
+# ledger.storage.log: the RFC 6962 tree.
 LOG_META = b"log/meta"  # b"size" -> u64 number of leaves; b"tile-height" -> u64 H
-LOG_NODES = b"log/nodes"  # u64 tree size at which a tile got its first hash -> 2^(H+1)-2 hashes (see ledger.log)
+LOG_NODES = (
+    b"log/nodes"  # u64 tree size at which a tile got its first hash -> 2^(H+1)-2 hashes (see ledger.storage.log)
+)
 
-# ledger.statemap: the sparse Merkle state map (hashing in ledger.smt). A node is named by a 40-byte ref,
+# ledger.storage.statemap: the sparse Merkle state map (hashing in ledger.smt). A node is named by a 40-byte ref,
 # u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
 SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
 
-# ledger.store: the chain itself.
+# ledger.storage.store: the chain itself.
 CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
 CHAIN_HEADERS = b"chain/headers"  # u64 height -> header bytes
 CHAIN_CERTS = b"chain/certs"  # u64 height -> checkpoint note text

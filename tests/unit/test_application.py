@@ -9,10 +9,10 @@ import pytest
 from ledger.block import Block, CertifiedBlock
 from ledger.errors import DecodeError, InvalidBlock, InvalidEvent, Unauthorized
 from ledger.events import Revoke, Suspend
-from ledger.store import Store
-from node.chain import Chain, Committed
+from ledger.storage.store import Store
+from node.application import Committed, LedgerApplication
 from node.mempool import DuplicateEvent, Mempool
-from tests.chain import certify
+from tests.blocks import certify
 from tests.factories import T0, Network, digest, issue, make_network, signed
 
 
@@ -22,15 +22,17 @@ def network() -> Network:
 
 
 @pytest.fixture
-def chain(tmp_path: Path, network: Network) -> Iterator[Chain]:
+def chain(tmp_path: Path, network: Network) -> Iterator[LedgerApplication]:
     store = Store(tmp_path / "ledger")
     clock = [T0 / 1000 + 5]
-    c = Chain(store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=lambda: clock[0])
+    c = LedgerApplication(
+        store, network.genesis, mempool=Mempool(max_events=100, max_bytes=1 << 20), clock=lambda: clock[0]
+    )
     yield c
     store.close()
 
 
-def decide(chain: Chain, network: Network) -> CertifiedBlock:
+def decide(chain: LedgerApplication, network: Network) -> CertifiedBlock:
     block = chain.build_block(chain.height + 1, 0, chain.now_ms(), network.ids[0])
     chain.validate_block(block)
     certified = CertifiedBlock(block, certify(network, block))
@@ -38,7 +40,9 @@ def decide(chain: Chain, network: Network) -> CertifiedBlock:
     return certified
 
 
-def test_revoke_of_a_pending_issue_is_admitted_and_both_commit_in_order(chain: Chain, network: Network) -> None:
+def test_revoke_of_a_pending_issue_is_admitted_and_both_commit_in_order(
+    chain: LedgerApplication, network: Network
+) -> None:
     m0 = network["m0.test"]
     chain.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
     chain.admit(signed(Revoke(digest("a"), 0), m0.issuer, time_ms=T0 + 1001))
@@ -51,7 +55,7 @@ def test_revoke_of_a_pending_issue_is_admitted_and_both_commit_in_order(chain: C
     assert seen[0].height == 1 and seen[0].first_index == 0 and len(seen[0].event_ids) == 2
 
 
-def test_refusals_change_nothing(chain: Chain, network: Network) -> None:
+def test_refusals_change_nothing(chain: LedgerApplication, network: Network) -> None:
     m0, m1 = network["m0.test"], network["m1.test"]
     chain.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
     with pytest.raises(Unauthorized):
@@ -65,7 +69,7 @@ def test_refusals_change_nothing(chain: Chain, network: Network) -> None:
     assert len(chain.mempool) == 1
 
 
-def test_committed_event_cannot_be_admitted_again(chain: Chain, network: Network) -> None:
+def test_committed_event_cannot_be_admitted_again(chain: LedgerApplication, network: Network) -> None:
     event = issue(network["m0.test"], digest("a"), time_ms=T0 + 1000)
     chain.admit(event)
     decide(chain, network)
@@ -80,8 +84,12 @@ def test_pending_events_invalidated_by_a_peer_block_are_dropped(tmp_path: Path, 
     def clock() -> float:
         return T0 / 1000 + 5
 
-    a = Chain(Store(tmp_path / "a"), network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=clock)
-    b = Chain(Store(tmp_path / "b"), network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=clock)
+    a = LedgerApplication(
+        Store(tmp_path / "a"), network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=clock
+    )
+    b = LedgerApplication(
+        Store(tmp_path / "b"), network.genesis, mempool=Mempool(max_events=10, max_bytes=1 << 20), clock=clock
+    )
     a.admit(issue(m0, digest("a"), time_ms=T0 + 1000))
     b.commit(decide(a, network))
     a.admit(signed(Revoke(digest("a"), 0), m0.issuer, time_ms=T0 + 1001))
@@ -92,7 +100,7 @@ def test_pending_events_invalidated_by_a_peer_block_are_dropped(tmp_path: Path, 
     assert b.height == a.height == 2
 
 
-def test_block_with_wrong_roots_or_future_time_is_invalid(chain: Chain, network: Network) -> None:
+def test_block_with_wrong_roots_or_future_time_is_invalid(chain: LedgerApplication, network: Network) -> None:
     chain.admit(issue(network["m0.test"], digest("a"), time_ms=T0 + 1000))
     block = chain.build_block(1, 0, chain.now_ms(), network.ids[0])
     wrong = Block(dataclasses.replace(block.header, state_root=b"\x00" * 32), block.events)

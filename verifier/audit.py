@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-The auditor trusts only the genesis file. It reads certified blocks in order from a `ChainSource` (a node's API,
+The auditor trusts only the genesis file. It reads certified blocks in order from a `BlockSource` (a node's API,
 or a node's data directory opened read-only) and commits each into its own *replay store* with
 `Store.commit_block`, which checks everything a node checks before it writes: the header's link to the previous
 one, the validator sets the chain's governance produced, the commit certificate (more than 2/3 of the certifying
@@ -10,12 +10,12 @@ set's power), every ledger rule, and the log and state roots the header commits 
 checks the certificate names this header, so a stored header altered after the fact is named as such.
 
 Signatures dominate the cost (DESIGN §12), so they are checked ahead of the replay in a process pool on every
-core (`node.auditbatches`); the leaf hashes of events whose signatures were checked go to
+core (`verifier.auditbatches`); the leaf hashes of events whose signatures were checked go to
 `commit_block(verified=...)`, which then skips those Ed25519 checks but still looks up every key and applies
 every rule. A signature that fails under a key the workers know is a discrepancy at once.
 
 With a data directory, the node's own stored log nodes, state-map nodes and state root are compared with the
-replay's after each block (`node.auditsource.StoredChain`), in the pool when there is one, trailing the replay by
+replay's after each block (`verifier.auditsource.StoredChain`), in the pool when there is one, trailing the replay by
 a few blocks; every comparison is finished before a checkpoint is saved. A discrepancy the audit stops at is
 saved with the checkpoint, so `--resume` names it again rather than continuing past it.
 
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cli.progress import Progress
 from ledger import merkle
 from ledger.block import CertifiedBlock, verify_certified_header
 from ledger.errors import DecodeError, InvalidBlock, VerificationError
@@ -44,10 +45,9 @@ from ledger.events import Issue, Reinstate, Revoke, Suspend
 from ledger.genesis import Genesis
 from ledger.note import Checkpoint, SignedNote
 from ledger.state import active_members
-from ledger.store import Store
-from node.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
-from node.auditsource import AuditDiscrepancy, ChainSource, Discrepancy, ReplayView, StoredChain
-from node.progress import Progress
+from ledger.storage.store import Store
+from verifier.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
+from verifier.auditsource import AuditDiscrepancy, BlockSource, DataDir, Discrepancy, ReplayView
 
 CHECKPOINT_FILE = "checkpoint.json"
 TALLY_FILE = "tally.json"
@@ -186,7 +186,7 @@ class Auditor:
 
     def __init__(
         self,
-        source: ChainSource,
+        source: BlockSource,
         genesis: Genesis,
         state_dir: str | os.PathLike[str],
         *,
@@ -306,7 +306,7 @@ class Auditor:
 
     def _comparisons(self, replay: Store, pool: Executor | None) -> Comparisons | None:
         """With a data directory as the source, the comparisons of its files with the replay; else None."""
-        if not isinstance(self.source, StoredChain):
+        if not isinstance(self.source, DataDir):
             return None
         return Comparisons(self.source, ReplayView(replay.env), self.state_dir / REPLAY_DIR, pool)
 

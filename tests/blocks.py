@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ledger.block import Block, sign_checkpoint
 from ledger.events import Event
 from ledger.note import SignedNote
-from ledger.store import Store
+from ledger.storage.store import Store
 from tests.factories import BLOCK_INTERVAL_MS, T0, Network
 
 

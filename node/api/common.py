@@ -16,9 +16,9 @@ from aiohttp import web
 
 from ledger.digest import parse_digest
 from ledger.errors import DecodeError
-from node.chain import Chain
+from node.api.problems import Problem
+from node.application import LedgerApplication
 from node.config import NodeConfig
-from node.problems import Problem
 
 #: Largest integer a query or path parameter may hold (heights, sizes and indexes are 63-bit).
 MAX_PARAMETER = 2**63 - 1
@@ -49,7 +49,7 @@ def no_live_status() -> LiveStatus:
     return LiveStatus()
 
 
-CHAIN = web.AppKey("chain", Chain)
+APPLICATION = web.AppKey("chain", LedgerApplication)
 CONFIG = web.AppKey("config", NodeConfig)
 STATUS: web.AppKey[StatusSource] = web.AppKey("status")
 

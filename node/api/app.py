@@ -2,19 +2,19 @@
 
 Theory of operation
 -------------------
-The API is a thin shell over `node.chain.Chain`: handlers parse and bound what comes in, call the chain or read
-one store snapshot, and turn the result into JSON. Every error is an exception: ledger errors
-(`CredledgerError` subclasses, including `node.problems.Problem` for purely HTTP conditions) become RFC 9457
-``application/problem+json`` answers in `problem_middleware`, which also answers unknown routes (404) and wrong
-methods (405) as problems, turns anything unexpected into a 500 problem without leaking a traceback (the
-exception goes to the log), and records every request's latency by route template and status.
+The API is a thin shell over `node.application.LedgerApplication`: handlers parse and bound what comes in, call the
+application or read one store snapshot, and turn the result into JSON. Every error is an exception: ledger errors
+(`CredledgerError` subclasses, including `node.api.problems.Problem` for purely HTTP conditions) become RFC 9457
+``application/problem+json`` answers in `problem_middleware`, which also answers unknown routes (404) and wrong methods
+(405) as problems, turns anything unexpected into a 500 problem without leaking a traceback (the exception goes to the
+log), and records every request's latency by route template and status.
 
-Handlers live in `node.api_events` (submission, event lookup) and `node.api_reads` (proofs, blocks, entries,
+Handlers live in `node.api.events` (submission, event lookup) and `node.api.reads` (proofs, blocks, entries,
 members); this module holds the small ones and `ROUTES`, the one list of what the API serves. Every route in it
-is documented in `node.openapi` (a test holds the two equal), so adding a route means adding both.
+is documented in `node.api.openapi` (a test holds the two equal), so adding a route means adding both.
 
 The server mounts the app from `make_app` and may add its own routes (the peer websocket); the chain, config and
-status source are reachable through the `web.AppKey`s in `node.api_common`.
+status source are reachable through the `web.AppKey`s in `node.api.common`.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from aiohttp import web
 
 from ledger.errors import CredledgerError
 from ledger.note import Checkpoint, SignedNote
-from ledger.store import Snapshot
-from node.api_common import CHAIN, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
-from node.api_events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
-from node.api_forward import forward_session, submit_events
-from node.api_reads import (
+from ledger.storage.store import Snapshot
+from node.api.common import APPLICATION, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
+from node.api.events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
+from node.api.forward import forward_session, submit_events
+from node.api.openapi import openapi_document
+from node.api.problems import Problem, from_error, problem
+from node.api.reads import (
     ROSTER,
     Roster,
     get_block,
@@ -46,11 +48,9 @@ from node.api_reads import (
     get_inclusion_proof,
     get_members,
 )
-from node.chain import Chain
+from node.application import LedgerApplication
 from node.config import NodeConfig
 from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from node.openapi import openapi_document
-from node.problems import Problem, from_error, problem
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,7 +68,7 @@ _log = structlog.get_logger("credledger.api")
 
 async def get_status(request: web.Request) -> web.Response:
     """Who this node is and where its chain stands, plus what the consensus driver and peers report."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     config = request.app[CONFIG]
     with chain.store.snapshot() as snap:
         height = snap.height
@@ -117,7 +117,7 @@ async def get_health(_request: web.Request) -> web.Response:
 
 async def get_ready(request: web.Request) -> web.Response:
     """The store is open and holds a genesis, and the node is not stuck behind its peers: it can answer reads."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     if chain.store.genesis is None:
         raise Problem(503, "not-ready", "the store holds no genesis yet")
     try:
@@ -133,7 +133,7 @@ async def get_ready(request: web.Request) -> web.Response:
 
 async def get_metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition of the node's metrics."""
-    body = request.app[CHAIN].metrics.render()
+    body = request.app[APPLICATION].metrics.render()
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
@@ -179,11 +179,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        request.app[CHAIN].metrics.request_latency.labels(route, str(status)).observe(time.perf_counter() - started)
+        request.app[APPLICATION].metrics.request_latency.labels(route, str(status)).observe(
+            time.perf_counter() - started
+        )
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    store = request.app[CHAIN].store
+    store = request.app[APPLICATION].store
     if store.read_slots_free <= RESERVED_READ_SLOTS and request.path not in _NO_STORE_ROUTES:
         return problem(
             503,
@@ -230,12 +232,12 @@ def _http_problem(request: web.Request, exc: web.HTTPException) -> web.Response:
 
 
 def make_app(
-    chain: Chain, config: NodeConfig, *, status: StatusSource | None = None, max_waiters: int = MAX_WAITERS
+    chain: LedgerApplication, config: NodeConfig, *, status: StatusSource | None = None, max_waiters: int = MAX_WAITERS
 ) -> web.Application:
     """The API application for `chain`. `status` adds live consensus and peer figures to `GET /v1/status`;
     `max_waiters` bounds the events `?wait=commit` requests wait on at once."""
     app = web.Application(middlewares=[problem_middleware], client_max_size=config.api.max_body_bytes)
-    app[CHAIN] = chain
+    app[APPLICATION] = chain
     app[CONFIG] = config
     app[STATUS] = status or no_live_status
     app[WAITERS] = CommitWaiters(chain, max_waiters)

@@ -1,7 +1,7 @@
 """What verifiers, auditors and monitors read from a node: bundles, checkpoints, certified blocks, log proofs.
 
-A thin extension of `node.client.NodeClient` (standard library only, no aiohttp), so a wallet that imports
-`node.verify` pulls in no server code. Every answer is parsed and bounded here; whether it is *true* is for the
+A thin extension of `verifier.client.NodeClient` (standard library only, no aiohttp), so a wallet that imports
+`verifier.credential` pulls in no server code. Every answer is parsed and bounded here; whether it is *true* is for the
 caller to check with the ledger's pure verifiers -- nothing a node says is trusted because it said it.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 
 from ledger import codec
 from ledger.block import CertifiedBlock
+from ledger.bundle import Bundle
 from ledger.errors import DecodeError
 from ledger.note import MAX_NOTE_BYTES
-from ledger.proof import Bundle
-from node.client import NodeClient, NodeUnreachable
+from verifier.client import NodeClient, NodeUnreachable
 
 MSGPACK_TYPE = "application/msgpack"
 #: Largest certified block read (a block of 10,000 events of 16 KiB each, with room for its certificate).

@@ -13,7 +13,7 @@ A node is named by a 40-byte *ref*: ``u64 version || node hash``, where version 
 Refs make the names of one version's new nodes share a prefix greater than every older name, so each block's
 nodes are appended at the end of the B-tree (``putmulti`` with ``append``) instead of being scattered over random
 pages -- scattered writes made every commit rewrite thousands of pages. Layout (database names in
-`ledger.schema`):
+`ledger.storage.schema`):
 
 ``SMT_NODES``: ref -> node record
 
@@ -64,8 +64,8 @@ import lmdb
 
 from ledger.domains import SMT_LEAF, SMT_NODE
 from ledger.errors import StorageError
-from ledger.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
 from ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
+from ledger.storage.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
 CACHE_DEPTH = 16

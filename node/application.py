@@ -30,7 +30,7 @@ from ledger.events import Event, decode_event
 from ledger.genesis import Genesis
 from ledger.rules import BlockEffects, apply_block, select_events
 from ledger.state import StateView
-from ledger.store import Snapshot, Store
+from ledger.storage.store import Snapshot, Store
 from ledger.validators import ValidatorSet
 from node.mempool import DuplicateEvent, Mempool, MempoolError, Pending
 from node.metrics import Metrics
@@ -76,9 +76,9 @@ class _Overlay:
 class _StateCache:
     """Entries of the latest committed state, as admission and the mempool re-check read them (present or absent).
 
-    Kept exact across commits: `Chain.commit` hands it each block's changes, and the entries it holds take their
-    new values. A snapshot at any other height than the one the cache follows (a commit that did not pass through
-    `Chain.commit`) empties it first. When it is full it is emptied too, and the records every event needs
+    Kept exact across commits: `LedgerApplication.commit` hands it each block's changes, and the entries it holds take
+    their new values. A snapshot at any other height than the one the cache follows (a commit that did not pass through
+    `LedgerApplication.commit`) empties it first. When it is full it is emptied too, and the records every event needs
     (members, issuer keys) come back at the next read.
     """
 
@@ -124,7 +124,7 @@ class _CachedView:
             return value
 
 
-class Chain:
+class LedgerApplication:
     def __init__(
         self,
         store: Store,

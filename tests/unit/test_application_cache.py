@@ -10,10 +10,10 @@ import pytest
 from ledger.block import CertifiedBlock
 from ledger.errors import InvalidBlock, InvalidEvent
 from ledger.events import Revoke
-from ledger.store import Store
-from node.chain import Chain
+from ledger.storage.store import Store
+from node.application import LedgerApplication
 from node.mempool import Mempool
-from tests.chain import certify, commit
+from tests.blocks import certify, commit
 from tests.factories import T0, Network, digest, issue, make_network, signed
 
 NOW = T0 / 1000 + 5
@@ -26,8 +26,8 @@ def network() -> Network:
 
 
 @pytest.fixture
-def chain(tmp_path: Path, network: Network) -> Chain:
-    return Chain(
+def chain(tmp_path: Path, network: Network) -> LedgerApplication:
+    return LedgerApplication(
         Store(tmp_path / "chain"),
         network.genesis,
         mempool=Mempool(max_events=100, max_bytes=1 << 20),
@@ -35,7 +35,7 @@ def chain(tmp_path: Path, network: Network) -> Chain:
     )
 
 
-def decide(chain: Chain, network: Network) -> CertifiedBlock:
+def decide(chain: LedgerApplication, network: Network) -> CertifiedBlock:
     block = chain.build_block(chain.height + 1, 0, chain.now_ms(), network.ids[0])
     chain.validate_block(block)
     certified = CertifiedBlock(block, certify(network, block))
@@ -43,7 +43,7 @@ def decide(chain: Chain, network: Network) -> CertifiedBlock:
     return certified
 
 
-def test_admission_after_a_commit_sees_what_the_commit_wrote(chain: Chain, network: Network) -> None:
+def test_admission_after_a_commit_sees_what_the_commit_wrote(chain: LedgerApplication, network: Network) -> None:
     m0 = network["m0.test"]
     credential = digest("cached")
     revoke = signed(Revoke(credential, 0), m0.issuer, time_ms=TIME)
@@ -59,12 +59,12 @@ def test_admission_after_a_commit_sees_what_the_commit_wrote(chain: Chain, netwo
         chain.admit(signed(Revoke(credential, 1), m0.issuer, time_ms=TIME))
 
 
-def test_a_block_committed_around_the_chain_is_seen_all_the_same(chain: Chain, network: Network) -> None:
+def test_a_block_committed_around_the_chain_is_seen_all_the_same(chain: LedgerApplication, network: Network) -> None:
     m0 = network["m0.test"]
     credential = digest("around")
     with pytest.raises(InvalidEvent, match="not-issued"):
         chain.admit(signed(Revoke(credential, 0), m0.issuer, time_ms=TIME))
-    # Written to the store directly, not through Chain.commit.
+    # Written to the store directly, not through LedgerApplication.commit.
     commit(chain.store, network, issue(m0, credential, time_ms=T0 + 1000))
     chain.admit(signed(Revoke(credential, 0), m0.issuer, time_ms=TIME))
 

@@ -1,5 +1,5 @@
 // credledger's proof verifier for the browser: a credledger-proof/v1 bundle checked against a genesis file,
-// the same steps as ledger/proof.py (DESIGN §8), with nothing but the browser's WebCrypto (SHA-256, Ed25519).
+// the same steps as ledger/bundle.py (DESIGN §8), with nothing but the browser's WebCrypto (SHA-256, Ed25519).
 //
 // Written from the specifications the Python code cites: canonical msgpack (nil, bool, int, str, bin, array
 // only), RFC 6962 / RFC 9162 Merkle inclusion proofs, the sparse Merkle map of DESIGN §5, C2SP signed notes and
@@ -673,7 +673,7 @@ const LEDGER = (() => {
     };
   }
 
-  // --- C2SP tlog-proof files (node/tlogproof.py) -----------------------------------------------------------------
+  // --- C2SP tlog-proof files (ledger/tlogproof.py) -----------------------------------------------------------------
 
   const TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1\n";
   const TLOG_MAX_PROOF_LINES = 64;

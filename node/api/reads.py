@@ -16,11 +16,11 @@ from ledger.eventjson import header_to_json, member_to_json
 from ledger.events import KeyAdd, MemberAdd, decode_event
 from ledger.genesis import Genesis
 from ledger.keys import key_id
-from ledger.prover import build_bundle
 from ledger.state import IssuerKeyRecord, get_issuer_key, get_member
-from ledger.store import Snapshot
-from node.api_common import CHAIN, b64, json_response, parse_count, parse_hex32, query_int
-from node.problems import Problem
+from ledger.storage.bundles import build_bundle
+from ledger.storage.store import Snapshot
+from node.api.common import APPLICATION, b64, json_response, parse_count, parse_hex32, query_int
+from node.api.problems import Problem
 
 #: Most log entries one `GET /v1/entries` returns.
 MAX_ENTRIES = 1000
@@ -33,7 +33,7 @@ def _no_block() -> Problem:
 
 async def get_credential(request: web.Request) -> web.Response:
     """The `credledger-proof/v1` bundle for a credential digest (it proves absence too)."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     digest = parse_hex32(request.match_info["digest"], "credential digest")
     with chain.store.snapshot() as snap:
         if snap.height == 0:
@@ -44,7 +44,7 @@ async def get_credential(request: web.Request) -> web.Response:
 
 async def get_checkpoint(request: web.Request) -> web.Response:
     """The latest commit certificate: a C2SP checkpoint note, as text."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     with chain.store.snapshot() as snap:
         if snap.height == 0:
             raise _no_block()
@@ -54,7 +54,7 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 async def get_inclusion_proof(request: web.Request) -> web.Response:
     """The RFC 9162 inclusion proof of the entry at `index` in the tree of `size` (default: the whole log)."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     with chain.store.snapshot() as snap:
         size = query_int(request, "size", snap.log_size)
         index = query_int(request, "index")
@@ -68,7 +68,7 @@ async def get_inclusion_proof(request: web.Request) -> web.Response:
 
 async def get_consistency_proof(request: web.Request) -> web.Response:
     """The RFC 9162 consistency proof between the trees of sizes `from` and `to` (default: the whole log)."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     with chain.store.snapshot() as snap:
         size2 = query_int(request, "to", snap.log_size)
         size1 = query_int(request, "from")
@@ -87,7 +87,7 @@ async def get_consistency_proof(request: web.Request) -> web.Response:
 
 async def get_block(request: web.Request) -> web.Response:
     """A certified block: JSON by default, the canonical `CertifiedBlock` encoding for `Accept: application/msgpack`."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     height = parse_count(request.match_info["height"], "block height")
     with chain.store.snapshot() as snap:
         if not 1 <= height <= snap.height:
@@ -130,7 +130,7 @@ def wants_msgpack(accept: str) -> bool:
 
 async def get_entries(request: web.Request) -> web.Response:
     """Log entries [start, end): at most `MAX_ENTRIES`, `end` defaulting to as many as allowed."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     with chain.store.snapshot() as snap:
         size = snap.log_size
         start = query_int(request, "start", 0)
@@ -203,6 +203,6 @@ ROSTER = web.AppKey("roster", Roster)
 
 async def get_members(request: web.Request) -> web.Response:
     """Every member (active or removed) with its node key and every issuer key's validity."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     with chain.store.snapshot() as snap:
         return json_response({"height": snap.height, "members": request.app[ROSTER].members(snap)})

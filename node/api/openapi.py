@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the node API, served at `/openapi.json`.
 
 Built as a Python structure rather than kept as a file, so event payload schemas follow the event records
-(`ledger.events`) field by field. A test holds the documented paths equal to the routes `node.api` registers and
+(`ledger.events`) field by field. A test holds the documented paths equal to the routes `node.api.app` registers and
 checks real answers against the schemas here.
 """
 
@@ -13,12 +13,12 @@ import types
 import typing
 from typing import Annotated, Any
 
+from ledger.bundle import FORMAT as BUNDLE_FORMAT
 from ledger.codec import U63, Range
 from ledger.eventjson import PAYLOAD_KINDS
 from ledger.events import Reason
 from ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
-from ledger.proof import FORMAT as BUNDLE_FORMAT
-from node.api_reads import MAX_ENTRIES
+from node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
 

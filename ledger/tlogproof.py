@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from ledger import merkle
 from ledger.block import verify_certificate
+from ledger.bundle import Bundle
 from ledger.errors import DecodeError, VerificationError
 from ledger.note import Checkpoint, SignedNote
-from ledger.proof import Bundle
 from ledger.validators import ValidatorSet
 
 HEADER = "c2sp.org/tlog-proof@v1"

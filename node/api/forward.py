@@ -20,10 +20,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from node.api_common import CONFIG
-from node.api_events import WAITERS, Submission, admit_events, parse_submission
-from node.problems import CONTENT_TYPE as PROBLEM_TYPE
-from node.problems import Problem
+from node.api.common import CONFIG
+from node.api.events import WAITERS, Submission, admit_events, parse_submission
+from node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
+from node.api.problems import Problem
 from node.sync import BodyTooLarge, read_whole
 
 #: Largest answer read back from a validator (a batch's results with problems, well under this).

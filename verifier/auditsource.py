@@ -6,15 +6,15 @@ A source hands the auditor certified blocks by height, its current height, and c
 sizes (for `--resume`). Neither kind is trusted: the auditor replays every block it is given.
 
 A data directory is read through raw LMDB read transactions on an environment opened read-only -- not through
-`ledger.store.Store`, which writes on open -- so an auditor can examine a node's files while the node runs, and
+`ledger.storage.store.Store`, which writes on open -- so an auditor can examine a node's files while the node runs, and
 reads exactly the bytes the node stored. It can also say more than a node's API: after each replayed block,
-`StoredChain.compare_block` checks the node's own stored log nodes, state-map nodes and state root against what
+`DataDir.compare_block` checks the node's own stored log nodes, state-map nodes and state root against what
 the replay produced, so an altered file is caught at the block the altered data belongs to, even where the
 altered data would only show in some later proof. At the end, `compare_tail` checks the indexes the node keeps
 for the latest state only: event ids and the validator-set schedule.
 
-Key layouts follow `ledger.schema`; log tiles follow the layout documented in `ledger.log` (tile height H from
-``LOG_META b"tile-height"``; tile (t, j) under key ((j << H) | 1) << tH holding rows of 2^(H-r) hashes of level
+Key layouts follow `ledger.storage.schema`; log tiles follow the layout documented in `ledger.storage.log` (tile height
+H from ``LOG_META b"tile-height"``; tile (t, j) under key ((j << H) | 1) << tH holding rows of 2^(H-r) hashes of level
 tH + r).
 """
 
@@ -28,12 +28,13 @@ from typing import Protocol
 
 import lmdb
 
-from ledger import merkle, schema
+from ledger import merkle
 from ledger.block import Block, CertifiedBlock, Header, decode_header
 from ledger.errors import CredledgerError, DecodeError, StorageError
-from ledger.log import MerkleLog
 from ledger.merkle import HASH_SIZE
-from node.remote import NodeReader
+from ledger.storage import schema
+from ledger.storage.log import MerkleLog
+from verifier.remote import NodeReader
 
 #: The directory inside a node's data_dir that holds its LMDB environment (the node opens data_dir / "ledger").
 LEDGER_DIR = "ledger"
@@ -41,7 +42,7 @@ LEDGER_DIR = "ledger"
 LMDB_DATA_FILE = "data.mdb"
 #: The largest 8-byte key prefix, which has no successor.
 _LAST_U64 = b"\xff" * 8
-#: The LOG_META key holding the tile height (see `ledger.log`).
+#: The LOG_META key holding the tile height (see `ledger.storage.log`).
 TILE_HEIGHT_KEY = b"tile-height"
 
 
@@ -67,7 +68,7 @@ class AuditDiscrepancy(CredledgerError):
         self.discrepancy = discrepancy
 
 
-class ChainSource(Protocol):
+class BlockSource(Protocol):
     """What the auditor reads."""
 
     name: str
@@ -133,7 +134,7 @@ def ledger_path(path: str | os.PathLike[str]) -> Path:
     )
 
 
-class StoredChain:
+class DataDir:
     """A node's data directory, opened read-only (no lock file is written, nothing is changed)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -158,7 +159,7 @@ class StoredChain:
     def close(self) -> None:
         self.env.close()
 
-    # --- ChainSource --------------------------------------------------------------------------------------------
+    # --- BlockSource --------------------------------------------------------------------------------------------
 
     def height(self) -> int:
         with self.env.begin() as txn, txn.cursor(db=self._headers) as cursor:

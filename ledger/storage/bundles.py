@@ -1,11 +1,11 @@
-"""Building `credledger-proof/v1` bundles from a store snapshot (the serving side of `ledger.proof`)."""
+"""Building `credledger-proof/v1` bundles from a store snapshot (the serving side of `ledger.bundle`)."""
 
 from __future__ import annotations
 
 from ledger import codec
-from ledger.proof import Bundle, LoggedEvent, StateEntry, ValidatorLink
+from ledger.bundle import Bundle, LoggedEvent, StateEntry, ValidatorLink
 from ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
-from ledger.store import Snapshot
+from ledger.storage.store import Snapshot
 
 
 def build_bundle(snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str) -> Bundle:

@@ -10,8 +10,8 @@ Semantics, in order:
 
 1. The whole body is parsed first. Anything malformed (not JSON, wrong field types, non-canonical msgpack, too
    many events) refuses the whole request with a 400/413 problem naming the field, and admits nothing.
-2. Each event is then admitted in order (`Chain.admit_batch`: signatures, rules against the committed state plus
-   the pending events, duplicates, size limits). One event's refusal does not stop the others.
+2. Each event is then admitted in order (`LedgerApplication.admit_batch`: signatures, rules against the committed
+   state plus the pending events, duplicates, size limits). One event's refusal does not stop the others.
 3. The answer: 202 with one result per event when all were admitted. A single event that is refused gets its own
    problem (403 unauthorised, 409 duplicate, 422 rule broken, ...) naming the rule. A batch in which any event is
    refused gets a 422 ``batch-refused`` problem whose ``results`` say, per event, "pending" or "refused" with the
@@ -23,7 +23,7 @@ Semantics, in order:
    mempool; its waiter gets a 409 ``event-dropped`` problem.
 
 A read replica parses the body the same way but forwards it to the validators instead of admitting it
-(`node.api_forward`).
+(`node.api.forward`).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from ledger.errors import CredledgerError, DecodeError
 from ledger.eventjson import event_from_json, event_to_json, json_type
 from ledger.events import Event, decode_event
 from ledger.limits import MAX_EVENT_BYTES
-from node.api_common import CHAIN, CONFIG, b64, json_response, parse_hex32
-from node.chain import Admitted, Chain, Committed
-from node.problems import Problem, error_body, problem_body, response
+from node.api.common import APPLICATION, CONFIG, b64, json_response, parse_hex32
+from node.api.problems import Problem, error_body, problem_body, response
+from node.application import Admitted, Committed, LedgerApplication
 
 #: Media types a msgpack body may be sent as.
 MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})
@@ -78,7 +78,7 @@ class CommitWaiters:
     is cancelled. Commits arriving from another thread are handed to the loop the waiters were bound on.
     """
 
-    def __init__(self, chain: Chain, limit: int = MAX_WAITERS) -> None:
+    def __init__(self, chain: LedgerApplication, limit: int = MAX_WAITERS) -> None:
         self._chain = chain
         self._limit = limit
         self._waiting: dict[bytes, list[asyncio.Future[Inclusion]]] = {}
@@ -207,7 +207,7 @@ async def post_events(request: web.Request) -> web.Response:
 
 async def admit_events(request: web.Request, submission: Submission) -> web.Response:
     """Admit a parsed submission to this node's mempool and answer as the module docstring says."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     api = request.app[CONFIG].api
     events, single, wait = submission.events, submission.single, submission.wait
     waiters = request.app[WAITERS]
@@ -402,7 +402,7 @@ async def await_commit(
 
 async def get_event(request: web.Request) -> web.Response:
     """A committed or pending event: its JSON form and encoding, and for a committed one its index and height."""
-    chain = request.app[CHAIN]
+    chain = request.app[APPLICATION]
     event_id = parse_hex32(request.match_info["id"], "event id")
     with chain.store.snapshot() as snap:
         index = snap.event_index(event_id)
