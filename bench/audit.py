@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from ledger import domains, merkle
-from ledger.block import sign_checkpoint
-from ledger.events import Event, Issue, MemberAdd, Revoke, Suspend, UnsignedEvent, decode_event, sign_event
-from ledger.genesis import Genesis, Params
-from ledger.keys import SigningKey, verify_signature
-from ledger.note import SignedNote
-from ledger.storage.store import Store
-from verifier.audit import Auditor
-from verifier.auditsource import DataDir
+from credledger.ledger import domains, merkle
+from credledger.ledger.block import sign_checkpoint
+from credledger.ledger.events import Event, Issue, MemberAdd, Revoke, Suspend, UnsignedEvent, decode_event, sign_event
+from credledger.ledger.genesis import Genesis, Params
+from credledger.ledger.keys import SigningKey, verify_signature
+from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.datadir import DataDir
+from credledger.ledger.storage.store import Store
+from credledger.verifier.audit import Auditor
 
 ORIGIN = "credledger.bench/audit"
 T0 = 1_767_225_600_000

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.verify import _chain
-from ledger.bundle import Bundle
-from ledger.genesis import write_genesis
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.genesis import write_genesis
 
 TARGETS_S = {"--version": 0.2, "--help": 0.2, "verify (kept bundle)": 0.4}
 
@@ -35,7 +35,7 @@ TARGETS_S = {"--version": 0.2, "--help": 0.2, "verify (kept bundle)": 0.4}
 def credledger() -> list[str]:
     """The installed command beside this interpreter, as a user runs it; else the module."""
     script = Path(sys.executable).parent / "credledger"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "credledger.cli.main"]
 
 
 def _wall(command: list[str], expected: int) -> float:

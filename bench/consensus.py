@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import consensus.machine
-from consensus.actions import Action, Broadcast, Decide
-from consensus.machine import Machine
-from consensus.proposer import ProposerSchedule
-from consensus.timeouts import TimeoutConfig
-from ledger.events import Event
-from ledger.keys import SigningKey
-from ledger.votes import decode_message, encode_message, verify_vote
+from credledger.consensus import machine as consensus_machine
+from credledger.consensus.actions import Action, Broadcast, Decide
+from credledger.consensus.machine import Machine
+from credledger.consensus.proposer import ProposerSchedule
+from credledger.consensus.timeouts import TimeoutConfig
+from credledger.ledger.events import Event
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.votes import decode_message, encode_message, verify_vote
 from tests.factories import T0, digest, issue, make_network
 from tests.sim.app import LedgerApp
 
@@ -56,12 +56,12 @@ def instrumented(timer: Timer) -> Iterator[None]:
     """Time consensus signing and verification in place (restored on exit); neither calls the other."""
     sign = SigningKey.sign
     SigningKey.sign = timer.wrap("signing", sign)  # type: ignore[method-assign]
-    setattr(consensus.machine, "verify_vote", timer.wrap("verification", verify_vote))  # noqa: B010
+    setattr(consensus_machine, "verify_vote", timer.wrap("verification", verify_vote))  # noqa: B010
     try:
         yield
     finally:
         SigningKey.sign = sign  # type: ignore[method-assign]
-        setattr(consensus.machine, "verify_vote", verify_vote)  # noqa: B010
+        setattr(consensus_machine, "verify_vote", verify_vote)  # noqa: B010
 
 
 @dataclass

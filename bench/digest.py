@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import rfc8785
 
-from ledger.digest import document_digest
+from credledger.ledger.digest import document_digest
 
 
 def _median_ms(action: Callable[[], object], rounds: int) -> float:

@@ -105,9 +105,9 @@ def _append_all(params: Params, append_block: Callable[[list[bytes]], None], res
 
 def run_credledger(params: Params) -> Result:
     """The credledger side: a persistent `MerkleLog` in a fresh LMDB environment."""
-    from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
-    from ledger.storage.log import MerkleLog
-    from ledger.storage.schema import open_env
+    from credledger.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+    from credledger.ledger.storage.log import MerkleLog
+    from credledger.ledger.storage.schema import open_env
 
     with tempfile.TemporaryDirectory(prefix="credledger-bench-log-", dir=params.directory) as directory:
         env = open_env(directory)

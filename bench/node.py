@@ -38,9 +38,9 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from cli.devnet import ORIGIN, Member, create, members, start_node, stop_all, wait_ready
-from ledger.events import Issue, UnsignedEvent, sign_event
-from ledger.keys import SigningKey
+from credledger.cli.devnet import ORIGIN, Member, create, members, start_node, stop_all, wait_ready
+from credledger.ledger.events import Issue, UnsignedEvent, sign_event
+from credledger.ledger.keys import SigningKey
 
 MSGPACK = "application/msgpack"
 #: Node settings for the load: room for the load's window in every mempool.

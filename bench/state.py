@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.codec import encode
-from ledger.smt import StateProof, verify_proof
-from ledger.storage.schema import open_env
-from ledger.storage.statemap import StateMap
+from credledger.ledger.codec import encode
+from credledger.ledger.smt import StateProof, verify_proof
+from credledger.ledger.storage.schema import open_env
+from credledger.ledger.storage.statemap import StateMap
 
 VALUE_SIZE = 100
 

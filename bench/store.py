@@ -23,13 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench.memory import heap_mib, peak_rss_mib
-from ledger import merkle
-from ledger.block import sign_checkpoint
-from ledger.events import Event, Issue, MemberAdd, UnsignedEvent, decode_event, sign_event
-from ledger.genesis import Genesis, Params
-from ledger.keys import SigningKey
-from ledger.note import SignedNote
-from ledger.storage.store import Store
+from credledger.ledger import merkle
+from credledger.ledger.block import sign_checkpoint
+from credledger.ledger.events import Event, Issue, MemberAdd, UnsignedEvent, decode_event, sign_event
+from credledger.ledger.genesis import Genesis, Params
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.store import Store
 
 ORIGIN = "credledger.bench/store"
 T0 = 1_767_225_600_000

@@ -19,8 +19,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ledger.merkle import root_from_leaf_hashes, verify_consistency, verify_inclusion
-from ledger.tiles import TileReader, hashes_from_leaves, tile_data, tiles_for_size
+from credledger.ledger.merkle import root_from_leaf_hashes, verify_consistency, verify_inclusion
+from credledger.ledger.tiles import TileReader, hashes_from_leaves, tile_data, tiles_for_size
 
 #: Consistency proofs checked against a root recomputed from the leaves (each costs a pass over them).
 CONSISTENCY_CHECKED = 5

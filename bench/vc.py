@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ledger.keys import SigningKey, verify_signature
-from ledger.vc.canon import canonicalize
-from ledger.vc.did import IssuerKey, KeyStatus, did_document, did_document_resolver, verification_method_id
-from ledger.vc.loader import CREDENTIALS_V2, OB_V3P0
-from ledger.vc.proof import sign_credential, verify_credential
-from ledger.vc.statuslist import status_entries
+from credledger.ledger.keys import SigningKey, verify_signature
+from credledger.ledger.vc.canon import canonicalize
+from credledger.ledger.vc.did import IssuerKey, KeyStatus, did_document, did_document_resolver, verification_method_id
+from credledger.ledger.vc.loader import CREDENTIALS_V2, OB_V3P0
+from credledger.ledger.vc.proof import sign_credential, verify_credential
+from credledger.ledger.vc.statuslist import status_entries
 
 DID = "did:web:uni.bench"
 T0 = 1_767_225_600_000

@@ -19,15 +19,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger import domains
-from ledger.block import sign_checkpoint
-from ledger.bundle import Bundle, verify_bundle
-from ledger.events import Event, Issue, MemberAdd, Revoke, UnsignedEvent, sign_event
-from ledger.genesis import Genesis, Params
-from ledger.keys import SigningKey, verify_signature
-from ledger.note import SignedNote
-from ledger.storage.bundles import build_bundle
-from ledger.storage.store import Store
+from credledger.ledger import domains
+from credledger.ledger.block import sign_checkpoint
+from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.events import Event, Issue, MemberAdd, Revoke, UnsignedEvent, sign_event
+from credledger.ledger.genesis import Genesis, Params
+from credledger.ledger.keys import SigningKey, verify_signature
+from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.bundles import build_bundle
+from credledger.ledger.storage.store import Store
 
 ORIGIN = "credledger.bench/verify"
 T0 = 1_767_225_600_000

@@ -10,13 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError, error, print_json
-from cli.progress import Progress
-from ledger.errors import ConfigError, StorageError
-from ledger.genesis import load_genesis
-from verifier.audit import Auditor, AuditResult, default_state_dir
-from verifier.auditsource import BlockSource, DataDir, NodeSource
-from verifier.client import NodeProblem, NodeUnreachable
+from credledger.cli.common import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, UsageError, error, print_json
+from credledger.cli.progress import Progress
+from credledger.ledger.errors import ConfigError, StorageError
+from credledger.ledger.genesis import load_genesis
+from credledger.ledger.storage.datadir import DataDir
+from credledger.verifier.audit import Auditor, AuditResult, default_state_dir
+from credledger.verifier.auditsource import BlockSource, NodeSource
+from credledger.verifier.client import NodeProblem, NodeUnreachable
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
-from ledger.digest import document_digest, parse_digest
-from ledger.errors import DecodeError
-from ledger.keys import SigningKey
+from credledger.cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
+from credledger.ledger.digest import document_digest, parse_digest
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.keys import SigningKey
 
 __all__ = [
     "EXIT_OK",

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.common import (
+from credledger.cli.common import (
     EXIT_OK,
     UsageError,
     add_node_argument,
@@ -23,8 +23,8 @@ from cli.common import (
     print_json,
     time_argument,
 )
-from cli.init import ISSUER_KEY_FILE
-from ledger.events import (
+from credledger.cli.init import ISSUER_KEY_FILE
+from credledger.ledger.events import (
     Issue,
     Payload,
     Reason,
@@ -35,8 +35,8 @@ from ledger.events import (
     reason_label,
     sign_event,
 )
-from ledger.keys import SigningKey
-from verifier.client import NodeClient, NodeProblem, NodeUnreachable
+from credledger.ledger.keys import SigningKey
+from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 DEFAULT_TIMEOUT = 10.0
 #: With --wait the node holds the answer until commit (30 s by default), so the client waits longer.

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from cli.common import EXIT_OK, EXIT_UNREACHABLE, UsageError, write_private
-from ledger.errors import ConfigError
-from ledger.events import MemberAdd
-from ledger.genesis import Genesis, Params, write_genesis
-from ledger.keys import SigningKey
-from node.server import lock_data_dir
+from credledger.cli.common import EXIT_OK, EXIT_UNREACHABLE, UsageError, write_private
+from credledger.ledger.errors import ConfigError
+from credledger.ledger.events import MemberAdd
+from credledger.ledger.genesis import Genesis, Params, write_genesis
+from credledger.ledger.keys import SigningKey
+from credledger.node.server import lock_data_dir
 
 DEFAULT_DIR = Path("devnet")
 #: The first node's API port; the others follow. docker-compose.yml publishes its network on 8801.. instead.
@@ -237,7 +237,7 @@ def start_node(m: Member, env: Mapping[str, str] | None = None) -> subprocess.Po
         log_file.flush()
         # Our own interpreter and module with a path we created: no untrusted input reaches the command line.
         return subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "cli.main", "run", "--config", str(m.directory / "node.toml")],
+            [sys.executable, "-m", "credledger.cli.main", "run", "--config", str(m.directory / "node.toml")],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_OK, UsageError, error, print_json, time_argument, write_new
-from ledger.errors import ConfigError
-from ledger.genesis import Params, genesis_json, parse_genesis
+from credledger.cli.common import EXIT_OK, UsageError, error, print_json, time_argument, write_new
+from credledger.ledger.errors import ConfigError
+from credledger.ledger.genesis import Params, genesis_json, parse_genesis
 
 _PARAM_NAMES = tuple(f.name for f in dataclasses.fields(Params))
 #: The member file's field for the node's public URL (`credledger init` writes it).

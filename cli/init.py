@@ -13,12 +13,12 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from cli.common import EXIT_OK, UsageError, print_json, write_new, write_private
-from cli.genesis import MEMBER_URL
-from ledger.events import check_name
-from ledger.keys import SigningKey
-from ledger.limits import MAX_POWER
-from ledger.validators import check_member_id
+from credledger.cli.common import EXIT_OK, UsageError, print_json, write_new, write_private
+from credledger.cli.genesis import MEMBER_URL
+from credledger.ledger.events import check_name
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.limits import MAX_POWER
+from credledger.ledger.validators import check_member_id
 
 NODE_KEY_FILE = "node.key"
 ISSUER_KEY_FILE = "issuer.key"

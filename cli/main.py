@@ -16,27 +16,27 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cli.exits import EXIT_BROKEN_PIPE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
+from credledger.cli.exits import EXIT_BROKEN_PIPE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
 
 if TYPE_CHECKING:
-    from verifier.client import NodeProblem
+    from credledger.verifier.client import NodeProblem
 
 #: Every command: the module that defines its options (`register(subparsers)`, setting `func` to the function
 #: that runs it) and its line in `credledger --help` (the same as the module's own, which a test checks).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("cli.init", "create a node's keys, node.toml and member.json"),
-    "genesis": ("cli.genesis", "build a genesis file from member files"),
-    "run": ("cli.run", "run a node"),
-    "devnet": ("cli.devnet", "run a local network of validator institutions"),
-    "issue": ("cli.credentials", "record a credential as issued by the member whose issuer key signs"),
-    "revoke": ("cli.credentials", "revoke a credential for good"),
-    "suspend": ("cli.credentials", "put a credential on hold"),
-    "reinstate": ("cli.credentials", "lift a credential's suspension"),
-    "status": ("cli.status", "show a node's chain, checkpoint and mempool, and whether the network commits"),
-    "verify": ("cli.verify", "verify a credential offline against the genesis file"),
-    "proof": ("cli.proof", "save a credential's proof bundle to keep beside it"),
-    "audit": ("cli.audit", "replay the chain from genesis and check everything"),
-    "monitor": ("cli.monitor", "follow nodes' checkpoints and catch split views"),
+    "init": ("credledger.cli.init", "create a node's keys, node.toml and member.json"),
+    "genesis": ("credledger.cli.genesis", "build a genesis file from member files"),
+    "run": ("credledger.cli.run", "run a node"),
+    "devnet": ("credledger.cli.devnet", "run a local network of validator institutions"),
+    "issue": ("credledger.cli.credentials", "record a credential as issued by the member whose issuer key signs"),
+    "revoke": ("credledger.cli.credentials", "revoke a credential for good"),
+    "suspend": ("credledger.cli.credentials", "put a credential on hold"),
+    "reinstate": ("credledger.cli.credentials", "lift a credential's suspension"),
+    "status": ("credledger.cli.status", "show a node's chain, checkpoint and mempool, and whether the network commits"),
+    "verify": ("credledger.cli.verify", "verify a credential offline against the genesis file"),
+    "proof": ("credledger.cli.proof", "save a credential's proof bundle to keep beside it"),
+    "audit": ("credledger.cli.audit", "replay the chain from genesis and check everything"),
+    "monitor": ("credledger.cli.monitor", "follow nodes' checkpoints and catch split views"),
 }
 
 
@@ -103,8 +103,8 @@ def _main(arguments: list[str]) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here, once the command's own module (which needs them anyway) has been: see the module docstring.
-    from ledger.errors import CredledgerError  # noqa: PLC0415
-    from verifier.client import NodeProblem, NodeUnreachable  # noqa: PLC0415
+    from credledger.ledger.errors import CredledgerError  # noqa: PLC0415
+    from credledger.verifier.client import NodeProblem, NodeUnreachable  # noqa: PLC0415
 
     try:
         code: int = args.func(args)
@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _node_problem(exc: NodeProblem, as_json: bool) -> int:
-    from cli.common import print_json  # noqa: PLC0415
+    from credledger.cli.common import print_json  # noqa: PLC0415
 
     if as_json:
         print_json(exc.body)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import EXIT_OK, EXIT_REFUSED, UsageError, print_json
-from ledger.errors import ConfigError
-from ledger.genesis import load_genesis
-from verifier.client import DEFAULT_TIMEOUT
-from verifier.monitor import Fault, Monitor, Seen, SplitView
+from credledger.cli.common import EXIT_OK, EXIT_REFUSED, UsageError, print_json
+from credledger.ledger.errors import ConfigError
+from credledger.ledger.genesis import load_genesis
+from credledger.verifier.client import DEFAULT_TIMEOUT
+from credledger.verifier.monitor import Fault, Monitor, Seen, SplitView
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

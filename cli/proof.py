@@ -12,7 +12,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from cli.common import (
+from credledger.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -22,12 +22,12 @@ from cli.common import (
     error,
     write_new,
 )
-from ledger import tlogproof
-from ledger.bundle import Bundle
-from ledger.errors import ConfigError
-from ledger.genesis import load_genesis
-from verifier.client import DEFAULT_TIMEOUT
-from verifier.credential import SourceFault, fetch_bundle, verify_credential
+from credledger.ledger import tlogproof
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.errors import ConfigError
+from credledger.ledger.genesis import load_genesis
+from credledger.verifier.client import DEFAULT_TIMEOUT
+from credledger.verifier.credential import SourceFault, fetch_bundle, verify_credential
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
 #: Saving a receipt needs a bundle that verifies, however old: freshness matters when it is used, not kept.

@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from cli.common import EXIT_OK, UsageError
-from node.config import load_config
-from node.server import run as run_node
+from credledger.cli.common import EXIT_OK, UsageError
+from credledger.node.config import load_config
+from credledger.node.server import run as run_node
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,8 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from cli.common import EXIT_OK, UsageError, add_node_argument, print_json
-from verifier.client import DEFAULT_TIMEOUT, NodeClient
+from credledger.cli.common import EXIT_OK, UsageError, add_node_argument, print_json
+from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 
-from cli.common import (
+from credledger.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -19,9 +19,9 @@ from cli.common import (
     add_raw_argument,
     digest_argument,
 )
-from ledger.errors import ConfigError, DecodeError
-from verifier.client import DEFAULT_TIMEOUT
-from verifier.credential import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
+from credledger.ledger.errors import ConfigError, DecodeError
+from credledger.verifier.client import DEFAULT_TIMEOUT
+from credledger.verifier.credential import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus.proposer import ProposerSchedule
-from consensus.safety import SafetyRecord
-from consensus.timeouts import Timeout
-from ledger.block import CertifiedBlock
-from ledger.votes import Evidence, Message
+from credledger.consensus.proposer import ProposerSchedule
+from credledger.consensus.safety import SafetyRecord
+from credledger.consensus.timeouts import Timeout
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.votes import Evidence, Message
 
 
 @dataclass(frozen=True, slots=True)

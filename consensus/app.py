@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ledger.block import Block
-from ledger.validators import ValidatorSet
+from credledger.ledger.block import Block
+from credledger.ledger.validators import ValidatorSet
 
 
 class Application(Protocol):

@@ -9,7 +9,7 @@ Nothing the machine raises ever changes its state.
 
 from __future__ import annotations
 
-from ledger.errors import CredledgerError, PeerMisbehaved
+from credledger.ledger.errors import CredledgerError, PeerMisbehaved
 
 
 class MessageRejected(PeerMisbehaved):

@@ -42,19 +42,25 @@ Departures from the paper's letter, none of which touches safety:
 
 from __future__ import annotations
 
-from consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
-from consensus.app import Application
-from consensus.errors import BadCertificate, BadMessageSignature, MessageOutOfWindow, NotProposer, UnknownSigner
-from consensus.proposer import ProposerSchedule, Rotation
-from consensus.safety import MAX_STATEMENTS, SafetyRecord
-from consensus.tally import Added, HeightLog
-from consensus.timeouts import Timeout, TimeoutConfig, TimeoutKind
-from ledger.block import Block, CertifiedBlock, verify_certified_header
-from ledger.errors import BadSignature, DecodeError, InvalidBlock, InvalidEvent, VerificationError
-from ledger.keys import SigningKey
-from ledger.note import SignedNote
-from ledger.validators import ValidatorSet
-from ledger.votes import (
+from credledger.consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
+from credledger.consensus.app import Application
+from credledger.consensus.errors import (
+    BadCertificate,
+    BadMessageSignature,
+    MessageOutOfWindow,
+    NotProposer,
+    UnknownSigner,
+)
+from credledger.consensus.proposer import ProposerSchedule, Rotation
+from credledger.consensus.safety import MAX_STATEMENTS, SafetyRecord
+from credledger.consensus.tally import Added, HeightLog
+from credledger.consensus.timeouts import Timeout, TimeoutConfig, TimeoutKind
+from credledger.ledger.block import Block, CertifiedBlock, verify_certified_header
+from credledger.ledger.errors import BadSignature, DecodeError, InvalidBlock, InvalidEvent, VerificationError
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import SignedNote
+from credledger.ledger.validators import ValidatorSet
+from credledger.ledger.votes import (
     BlockRef,
     Message,
     Precommit,

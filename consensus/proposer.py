@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from ledger.codec import Range, Size
-from ledger.limits import MAX_MEMBERS
-from ledger.validators import Validator, ValidatorSet
+from credledger.ledger.codec import Range, Size
+from credledger.ledger.limits import MAX_MEMBERS
+from credledger.ledger.validators import Validator, ValidatorSet
 
 Priority = Annotated[int, Range(-(2**63), 2**63 - 1)]
 

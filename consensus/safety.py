@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from ledger.block import Block
-from ledger.codec import Bytes32, Range, Size
-from ledger.votes import Height, PolRound, Round, Step, Vote
+from credledger.ledger.block import Block
+from credledger.ledger.codec import Bytes32, Range, Size
+from credledger.ledger.votes import Height, PolRound, Round, Step, Vote
 
 Slot = tuple[int, int, int]
 

@@ -13,9 +13,9 @@ import enum
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from ledger.block import Block
-from ledger.validators import ValidatorSet
-from ledger.votes import BlockRef, Message, Precommit, Prevote, Proposal
+from credledger.ledger.block import Block
+from credledger.ledger.validators import ValidatorSet
+from credledger.ledger.votes import BlockRef, Message, Precommit, Prevote, Proposal
 
 V = TypeVar("V", Prevote, Precommit)
 

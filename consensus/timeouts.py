@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ledger.genesis import Params
+from credledger.ledger.genesis import Params
 
 
 class TimeoutKind(enum.IntEnum):

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger import domains
-from ledger.errors import BadSignature, InvalidEvent, Unauthorized
-from ledger.events import Event, ReportEvidence, Signature
-from ledger.keys import verify_signature
-from ledger.state import (
+from credledger.ledger import domains
+from credledger.ledger.errors import BadSignature, InvalidEvent, Unauthorized
+from credledger.ledger.events import Event, ReportEvidence, Signature
+from credledger.ledger.keys import verify_signature
+from credledger.ledger.state import (
     IssuerKeyRecord,
     MemberRecord,
     StateOverlay,

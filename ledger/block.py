@@ -16,13 +16,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
-from ledger import codec, domains
-from ledger.codec import Bytes32, Size
-from ledger.errors import DecodeError, VerificationError
-from ledger.keys import SigningKey
-from ledger.limits import MAX_BLOCK_EVENTS, MAX_EVENT_BYTES, MAX_ORIGIN
-from ledger.note import Checkpoint, NoteSignature, SignedNote, sign_note, verify_note_signature
-from ledger.validators import MemberId, ValidatorSet
+from credledger.ledger import codec, domains
+from credledger.ledger.codec import Bytes32, Size
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.limits import MAX_BLOCK_EVENTS, MAX_EVENT_BYTES, MAX_ORIGIN
+from credledger.ledger.note import Checkpoint, NoteSignature, SignedNote, sign_note, verify_note_signature
+from credledger.ledger.validators import MemberId, ValidatorSet
 
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 EncodedEvent = Annotated[bytes, Size(1, MAX_EVENT_BYTES)]

@@ -26,15 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ledger import codec, domains, merkle, smt
-from ledger.block import Header, decode_header, verify_certified_header
-from ledger.errors import DecodeError, VerificationError
-from ledger.events import Event, Issue, Reinstate, Revoke, Suspend, decode_event
-from ledger.genesis import Genesis
-from ledger.keys import PublicKey
-from ledger.note import Checkpoint, SignedNote
-from ledger.smt import ProofLeaf, StateProof
-from ledger.state import (
+from credledger.ledger import codec, domains, merkle, smt
+from credledger.ledger.block import Header, decode_header, verify_certified_header
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.events import Event, Issue, Reinstate, Revoke, Suspend, decode_event
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.keys import PublicKey
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.smt import ProofLeaf, StateProof
+from credledger.ledger.state import (
     CredentialRecord,
     IssuerKeyRecord,
     MemberRecord,
@@ -43,8 +43,8 @@ from ledger.state import (
     issuer_key_key,
     member_key,
 )
-from ledger.times import iso_ms
-from ledger.validators import ValidatorSet
+from credledger.ledger.times import iso_ms
+from credledger.ledger.validators import ValidatorSet
 
 FORMAT = "credledger-proof/v1"
 #: Largest bundle a verifier will parse.

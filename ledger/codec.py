@@ -34,8 +34,8 @@ from typing import Annotated, Any, ClassVar, Protocol, TypeVar, get_args, get_or
 
 import msgpack
 
-from ledger.errors import DecodeError
-from ledger.limits import MAX_RECORD_BYTES
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.limits import MAX_RECORD_BYTES
 
 
 @dataclass(frozen=True, slots=True)

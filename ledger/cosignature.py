@@ -20,9 +20,9 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ledger.errors import BadSignature, DecodeError, VerificationError
-from ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PublicKey, SigningKey, verify_signature
-from ledger.note import NoteSignature, SignedNote
+from credledger.ledger.errors import BadSignature, DecodeError, VerificationError
+from credledger.ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE, SIGNATURE_SIZE, PublicKey, SigningKey, verify_signature
+from credledger.ledger.note import NoteSignature, SignedNote
 
 #: c2sp.org/signed-note §Signature types: 0x04, timestamped Ed25519 witness cosignatures.
 COSIGNATURE_TYPE = 0x04

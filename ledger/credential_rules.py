@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from ledger.authority import Context, require_issuer, require_member_or_governance
-from ledger.errors import InvalidEvent, Unauthorized
-from ledger.events import Issue, Reinstate, Revoke, Suspend
-from ledger.state import CredentialRecord, Status, get_credential
-from ledger.times import iso_ms
+from credledger.ledger.authority import Context, require_issuer, require_member_or_governance
+from credledger.ledger.errors import InvalidEvent, Unauthorized
+from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend
+from credledger.ledger.state import CredentialRecord, Status, get_credential
+from credledger.ledger.times import iso_ms
 
 
 def apply_issue(ctx: Context, payload: Issue) -> None:

@@ -15,8 +15,8 @@ import string
 from dataclasses import dataclass
 from enum import Enum
 
-from ledger.errors import DecodeError
-from ledger.jcs import NotJson, canonical_json
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.jcs import NotJson, canonical_json
 
 DIGEST_SIZE = 32
 _HEX_DIGITS = frozenset(string.hexdigits)

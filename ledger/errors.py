@@ -61,6 +61,12 @@ class StorageError(CredledgerError):
     code = "storage"
 
 
+class StoreUnavailable(StorageError):
+    """The store could not be read just now (its reader table is full, the disk failed): retry, nothing changed."""
+
+    code = "store-unavailable"
+
+
 class ConfigError(CredledgerError):
     """A configuration or genesis file is missing, malformed or inconsistent."""
 

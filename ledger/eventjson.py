@@ -32,17 +32,17 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from ledger import codec
-from ledger.block import Header
-from ledger.errors import DecodeError
-from ledger.events import (
+from credledger.ledger import codec
+from credledger.ledger.block import Header
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.events import (
     Event,
     Payload,
     Signature,
 )
-from ledger.keys import PublicKey
-from ledger.limits import MAX_EVENT_BYTES
-from ledger.state import CredentialRecord, IssuerKeyRecord, MemberRecord
+from credledger.ledger.keys import PublicKey
+from credledger.ledger.limits import MAX_EVENT_BYTES
+from credledger.ledger.state import CredentialRecord, IssuerKeyRecord, MemberRecord
 
 JSON = dict[str, Any]
 

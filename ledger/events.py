@@ -20,12 +20,19 @@ from typing import Annotated, ClassVar
 
 import msgpack
 
-from ledger import codec, domains
-from ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
-from ledger.keys import SigningKey
-from ledger.limits import MAX_COMPONENTS, MAX_EVENT_BYTES, MAX_ISSUER_KEYS, MAX_NAME, MAX_ORIGIN, MAX_SIGNATURES
-from ledger.validators import MemberId, Power, check_member_id
-from ledger.votes import Evidence
+from credledger.ledger import codec, domains
+from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.limits import (
+    MAX_COMPONENTS,
+    MAX_EVENT_BYTES,
+    MAX_ISSUER_KEYS,
+    MAX_NAME,
+    MAX_ORIGIN,
+    MAX_SIGNATURES,
+)
+from credledger.ledger.validators import MemberId, Power, check_member_id
+from credledger.ledger.votes import Evidence
 
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 Name = Annotated[str, Size(1, MAX_NAME)]

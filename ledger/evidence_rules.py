@@ -7,11 +7,11 @@ reported by several nodes is recorded once. What follows from it (lowering power
 
 from __future__ import annotations
 
-from ledger.authority import Context, Reporter
-from ledger.errors import InvalidEvent, Unauthorized, VerificationError
-from ledger.events import ReportEvidence
-from ledger.state import EquivocationRecord, evidence_key, validator_set
-from ledger.votes import verify_evidence
+from credledger.ledger.authority import Context, Reporter
+from credledger.ledger.errors import InvalidEvent, Unauthorized, VerificationError
+from credledger.ledger.events import ReportEvidence
+from credledger.ledger.state import EquivocationRecord, evidence_key, validator_set
+from credledger.ledger.votes import verify_evidence
 
 
 def apply_report_evidence(ctx: Context, payload: ReportEvidence) -> None:

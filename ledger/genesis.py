@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from ledger import codec, domains
-from ledger.codec import U63, Range, Size
-from ledger.errors import ConfigError, DecodeError
-from ledger.events import MemberAdd, Origin
-from ledger.keys import PublicKey, key_id
-from ledger.limits import (
+from credledger.ledger import codec, domains
+from credledger.ledger.codec import U63, Range, Size
+from credledger.ledger.errors import ConfigError, DecodeError
+from credledger.ledger.events import MemberAdd, Origin
+from credledger.ledger.keys import PublicKey, key_id
+from credledger.ledger.limits import (
     MAX_BLOCK_EVENTS,
     MAX_EVENT_BYTES,
     MAX_ISSUER_KEYS,
@@ -46,9 +46,9 @@ from ledger.limits import (
     MAX_ORIGIN,
     MAX_RECORD_BYTES,
 )
-from ledger.membership_rules import admit_member
-from ledger.state import StateOverlay
-from ledger.validators import Validator, ValidatorSet, check_member_id
+from credledger.ledger.membership_rules import admit_member
+from credledger.ledger.state import StateOverlay
+from credledger.ledger.validators import Validator, ValidatorSet, check_member_id
 
 #: Largest block a genesis may allow (bytes of encoded events): half the codec's record limit leaves room for the
 #: header and framing of a block record.

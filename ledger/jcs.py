@@ -21,7 +21,7 @@ from typing import Any
 
 import rfc8785
 
-from ledger.errors import DecodeError
+from credledger.ledger.errors import DecodeError
 
 #: What every refusal message starts with (the page's words are the same).
 REFUSAL = "the JSON cannot be canonicalised (RFC 8785)"

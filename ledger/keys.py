@@ -19,7 +19,7 @@ import nacl.exceptions
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from ledger.errors import BadSignature, DecodeError
+from credledger.ledger.errors import BadSignature, DecodeError
 
 ALG_ED25519 = 0x01
 PUBLIC_KEY_SIZE = 32

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from ledger.authority import Context, IssuerAuthority, require_governance, require_member_or_governance
-from ledger.errors import InvalidEvent
-from ledger.events import KeyAdd, KeyRetire, MemberAdd, MemberRemove, MemberUpdate
-from ledger.keys import key_id
-from ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
-from ledger.state import (
+from credledger.ledger.authority import Context, IssuerAuthority, require_governance, require_member_or_governance
+from credledger.ledger.errors import InvalidEvent
+from credledger.ledger.events import KeyAdd, KeyRetire, MemberAdd, MemberRemove, MemberUpdate
+from credledger.ledger.keys import key_id
+from credledger.ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
+from credledger.ledger.state import (
     IssuerKeyRecord,
     MemberRecord,
     StateOverlay,

@@ -16,8 +16,8 @@ import base64
 import hashlib
 from collections.abc import Sequence
 
-from ledger.domains import LOG_LEAF, LOG_NODE
-from ledger.errors import VerificationError
+from credledger.ledger.domains import LOG_LEAF, LOG_NODE
+from credledger.ledger.errors import VerificationError
 
 #: SHA-256 output size; every leaf hash, node hash, root and proof element has exactly this length.
 HASH_SIZE = 32

@@ -19,9 +19,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger import domains
-from ledger.errors import BadSignature, DecodeError, VerificationError
-from ledger.keys import KEY_ID_SIZE, SIGNATURE_SIZE, PublicKey, SigningKey
+from credledger.ledger import domains
+from credledger.ledger.errors import BadSignature, DecodeError, VerificationError
+from credledger.ledger.keys import KEY_ID_SIZE, SIGNATURE_SIZE, PublicKey, SigningKey
 
 EM_DASH = "\u2014"
 SIGNATURE_PREFIX = EM_DASH + " "

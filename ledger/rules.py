@@ -40,10 +40,10 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
-from ledger.authority import Context, IssuerAuthority, authenticate
-from ledger.credential_rules import apply_issue, apply_reinstate, apply_revoke, apply_suspend
-from ledger.errors import InvalidEvent
-from ledger.events import (
+from credledger.ledger.authority import Context, IssuerAuthority, authenticate
+from credledger.ledger.credential_rules import apply_issue, apply_reinstate, apply_revoke, apply_suspend
+from credledger.ledger.errors import InvalidEvent
+from credledger.ledger.events import (
     Event,
     Issue,
     KeyAdd,
@@ -57,18 +57,18 @@ from ledger.events import (
     Revoke,
     Suspend,
 )
-from ledger.evidence_rules import apply_report_evidence
-from ledger.genesis import Params
-from ledger.membership_rules import (
+from credledger.ledger.evidence_rules import apply_report_evidence
+from credledger.ledger.genesis import Params
+from credledger.ledger.membership_rules import (
     apply_key_add,
     apply_key_retire,
     apply_member_add,
     apply_member_remove,
     apply_member_update,
 )
-from ledger.merkle import leaf_hash
-from ledger.state import StateOverlay, StateView, validator_set
-from ledger.validators import ValidatorSet
+from credledger.ledger.merkle import leaf_hash
+from credledger.ledger.state import StateOverlay, StateView, validator_set
+from credledger.ledger.validators import ValidatorSet
 
 __all__ = ["RULES", "BlockEffects", "Selection", "StateView", "apply_block", "check_event", "select_events"]
 

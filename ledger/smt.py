@@ -27,9 +27,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
-from ledger.codec import Bytes32, Size
-from ledger.domains import SMT_LEAF, SMT_NODE
-from ledger.errors import VerificationError
+from credledger.ledger.codec import Bytes32, Size
+from credledger.ledger.domains import SMT_LEAF, SMT_NODE
+from credledger.ledger.errors import VerificationError
 
 KEY_BITS = 256
 KEY_SIZE = 32

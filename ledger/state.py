@@ -28,12 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol, TypeVar
 
-from ledger import codec, domains, keys
-from ledger.codec import Bytes32, KeyId, Range, Size
-from ledger.errors import StorageError
-from ledger.events import Name
-from ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
-from ledger.validators import MemberId, Power, Validator, ValidatorSet, check_member_id
+from credledger.ledger import codec, domains, keys
+from credledger.ledger.codec import Bytes32, KeyId, Range, Size
+from credledger.ledger.errors import StorageError
+from credledger.ledger.events import Name
+from credledger.ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
+from credledger.ledger.validators import MemberId, Power, Validator, ValidatorSet, check_member_id
 
 R = TypeVar("R")
 

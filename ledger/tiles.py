@@ -28,9 +28,9 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ledger.domains import LOG_NODE
-from ledger.errors import CredledgerError, DecodeError, StorageError, VerificationError
-from ledger.merkle import EMPTY_ROOT, HASH_SIZE, b64, leaf_hash
+from credledger.ledger.domains import LOG_NODE
+from credledger.ledger.errors import CredledgerError, DecodeError, StorageError, VerificationError
+from credledger.ledger.merkle import EMPTY_ROOT, HASH_SIZE, b64, leaf_hash
 
 #: tlog-tiles §Merkle Tree: tiles are subtrees of height 8, so a full tile is 256 hashes wide (8,192 bytes).
 TILE_HEIGHT = 8

@@ -23,12 +23,12 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from ledger import merkle
-from ledger.block import verify_certificate
-from ledger.bundle import Bundle
-from ledger.errors import DecodeError, VerificationError
-from ledger.note import Checkpoint, SignedNote
-from ledger.validators import ValidatorSet
+from credledger.ledger import merkle
+from credledger.ledger.block import verify_certificate
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.validators import ValidatorSet
 
 HEADER = "c2sp.org/tlog-proof@v1"
 #: The file extension the spec recommends.

@@ -11,8 +11,8 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from ledger.errors import DecodeError
-from ledger.merkle import HASH_SIZE
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.merkle import HASH_SIZE
 
 #: Tree sizes are read as at most 2^63 - 1, like ledger.note.
 MAX_TREE_SIZE = 2**63 - 1

@@ -12,10 +12,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from ledger import codec, domains
-from ledger.codec import Bytes32, Range, Size
-from ledger.keys import PublicKey
-from ledger.limits import MAX_MEMBER_ID, MAX_MEMBERS, MAX_POWER, MEMBER_ID_PATTERN
+from credledger.ledger import codec, domains
+from credledger.ledger.codec import Bytes32, Range, Size
+from credledger.ledger.keys import PublicKey
+from credledger.ledger.limits import MAX_MEMBER_ID, MAX_MEMBERS, MAX_POWER, MEMBER_ID_PATTERN
 
 MemberId = Annotated[str, Size(1, MAX_MEMBER_ID)]
 Power = Annotated[int, Range(0, MAX_POWER)]

@@ -29,14 +29,14 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Annotated, ClassVar
 
-from ledger import codec, domains
-from ledger.block import Block, Header, Origin
-from ledger.codec import Bytes32, Bytes64, Range
-from ledger.errors import DecodeError, VerificationError
-from ledger.keys import SigningKey
-from ledger.limits import MAX_RECORD_BYTES
-from ledger.note import Checkpoint, NoteSignature, sign_note, verify_note_signature
-from ledger.validators import MemberId, Validator, ValidatorSet
+from credledger.ledger import codec, domains
+from credledger.ledger.block import Block, Header, Origin
+from credledger.ledger.codec import Bytes32, Bytes64, Range
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.limits import MAX_RECORD_BYTES
+from credledger.ledger.note import Checkpoint, NoteSignature, sign_note, verify_note_signature
+from credledger.ledger.validators import MemberId, Validator, ValidatorSet
 
 #: Heights start at 1 (block 1 links to the genesis hash).
 Height = Annotated[int, Range(1, 2**63 - 1)]

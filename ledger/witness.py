@@ -33,12 +33,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger.cosignature import Cosignature, CosignerKey, cosign, verify_cosignature
-from ledger.errors import CredledgerError, DecodeError, VerificationError
-from ledger.keys import PublicKey, SigningKey
-from ledger.merkle import EMPTY_ROOT, HASH_SIZE, b64, verify_consistency
-from ledger.note import MAX_NOTE_BYTES, SignedNote, verify_note_signature
-from ledger.treehead import MAX_TREE_SIZE, TreeHead
+from credledger.ledger.cosignature import Cosignature, CosignerKey, cosign, verify_cosignature
+from credledger.ledger.errors import CredledgerError, DecodeError, VerificationError
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.ledger.merkle import EMPTY_ROOT, HASH_SIZE, b64, verify_consistency
+from credledger.ledger.note import MAX_NOTE_BYTES, SignedNote, verify_note_signature
+from credledger.ledger.treehead import MAX_TREE_SIZE, TreeHead
 
 #: tlog-witness §add-checkpoint: "The client MUST NOT send more than 63 consistency proof lines."
 MAX_PROOF_LINES = 63

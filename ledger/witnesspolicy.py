@@ -15,11 +15,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ledger.cosignature import Cosignature, CosignerKey, QuorumNotMet, verify_cosignature
-from ledger.errors import DecodeError, VerificationError
-from ledger.keys import PublicKey
-from ledger.note import SignedNote, open_note
-from ledger.treehead import TreeHead
+from credledger.ledger.cosignature import Cosignature, CosignerKey, QuorumNotMet, verify_cosignature
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.keys import PublicKey
+from credledger.ledger.note import SignedNote, open_note
+from credledger.ledger.treehead import TreeHead
 
 #: Largest policy file read (tlog-policy §Implementation limits asks for at least 32 logs, witnesses and groups).
 MAX_POLICY_BYTES = 256 * 1024

@@ -23,17 +23,17 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ledger import merkle
-from ledger.block import Block, CertifiedBlock
-from ledger.errors import DecodeError, InvalidBlock, InvalidEvent
-from ledger.events import Event, decode_event
-from ledger.genesis import Genesis
-from ledger.rules import BlockEffects, apply_block, select_events
-from ledger.state import StateView
-from ledger.storage.store import Snapshot, Store
-from ledger.validators import ValidatorSet
-from node.mempool import DuplicateEvent, Mempool, MempoolError, Pending
-from node.metrics import Metrics
+from credledger.ledger import merkle
+from credledger.ledger.block import Block, CertifiedBlock
+from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent
+from credledger.ledger.events import Event, decode_event
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.rules import BlockEffects, apply_block, select_events
+from credledger.ledger.state import StateView
+from credledger.ledger.storage.store import Snapshot, Store
+from credledger.ledger.validators import ValidatorSet
+from credledger.node.mempool import DuplicateEvent, Mempool, MempoolError, Pending
+from credledger.node.metrics import Metrics
 
 _E = TypeVar("_E", bound=BaseException)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ledger.errors import ConfigError
-from ledger.storage import schema
+from credledger.ledger.errors import ConfigError
+from credledger.ledger.storage import schema
 
 ENV_PREFIX = "CREDLEDGER_"
 

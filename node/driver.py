@@ -38,21 +38,21 @@ from collections.abc import Callable
 
 import structlog
 
-from consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
-from consensus.errors import MessageOutOfWindow, MessageRejected
-from consensus.machine import Machine
-from consensus.proposer import ProposerSchedule
-from consensus.safety import SafetyRecord
-from consensus.timeouts import Timeout, TimeoutConfig
-from ledger import codec
-from ledger.block import CertifiedBlock
-from ledger.errors import CredledgerError, InvalidEvent, StorageError
-from ledger.events import ReportEvidence, UnsignedEvent, sign_event
-from ledger.keys import SigningKey
-from ledger.votes import Evidence, decode_message, encode_message
-from node.application import Admitted, LedgerApplication
-from node.mempool import MempoolError
-from node.peers import KIND_CONSENSUS, KIND_EVENT, PeerNetwork
+from credledger.consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
+from credledger.consensus.errors import MessageOutOfWindow, MessageRejected
+from credledger.consensus.machine import Machine
+from credledger.consensus.proposer import ProposerSchedule
+from credledger.consensus.safety import SafetyRecord
+from credledger.consensus.timeouts import Timeout, TimeoutConfig
+from credledger.ledger import codec
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.errors import CredledgerError, InvalidEvent, StorageError
+from credledger.ledger.events import ReportEvidence, UnsignedEvent, sign_event
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.votes import Evidence, decode_message, encode_message
+from credledger.node.application import Admitted, LedgerApplication
+from credledger.node.mempool import MempoolError
+from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT, PeerNetwork
 
 SCHEDULE_KEY = b"schedule"
 SAFETY_KEY = b"safety"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.genesis import Params
+from credledger.ledger.genesis import Params
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ledger.errors import CredledgerError
+from credledger.ledger.errors import CredledgerError
 
 T = TypeVar("T")
 

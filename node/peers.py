@@ -37,13 +37,13 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ledger import codec, domains
-from ledger.codec import Bytes32, Bytes64, Size
-from ledger.errors import BadSignature, CredledgerError, DecodeError, PeerMisbehaved
-from ledger.keys import PublicKey, SigningKey
-from ledger.validators import MemberId
-from node.config import P2PConfig
-from node.metrics import Metrics
+from credledger.ledger import codec, domains
+from credledger.ledger.codec import Bytes32, Bytes64, Size
+from credledger.ledger.errors import BadSignature, CredledgerError, DecodeError, PeerMisbehaved
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.ledger.validators import MemberId
+from credledger.node.config import P2PConfig
+from credledger.node.metrics import Metrics
 
 PEER_PATH: Final = "/v1/peer"
 HANDSHAKE_TIMEOUT_S: Final = 5.0

@@ -17,25 +17,25 @@ from typing import BinaryIO
 import structlog
 from aiohttp import web
 
-from ledger.errors import ConfigError, DecodeError
-from ledger.events import Event
-from ledger.genesis import Genesis, load_genesis
-from ledger.keys import PublicKey, SigningKey
-from ledger.state import get_member
-from ledger.storage.store import Store
-from node.api.app import RESERVED_READ_SLOTS, make_app
-from node.api.common import LiveStatus
-from node.api.http_errors import ProblemAppRunner
-from node.api.page import page_routes
-from node.application import LedgerApplication
-from node.config import NodeConfig
-from node.driver import Driver, NodeHalted
-from node.health import Observation, RoundView, why_not_committing
-from node.logs import configure_logging
-from node.mempool import Mempool
-from node.metrics import Metrics
-from node.peers import PEER_PATH, PeerNetwork
-from node.sync import Syncer
+from credledger.ledger.errors import ConfigError, DecodeError
+from credledger.ledger.events import Event
+from credledger.ledger.genesis import Genesis, load_genesis
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.ledger.state import get_member
+from credledger.ledger.storage.store import Store
+from credledger.node.api.app import RESERVED_READ_SLOTS, make_app
+from credledger.node.api.common import LiveStatus
+from credledger.node.api.http_errors import ProblemAppRunner
+from credledger.node.api.page import page_routes
+from credledger.node.application import LedgerApplication
+from credledger.node.config import NodeConfig
+from credledger.node.driver import Driver, NodeHalted
+from credledger.node.health import Observation, RoundView, why_not_committing
+from credledger.node.logs import configure_logging
+from credledger.node.mempool import Mempool
+from credledger.node.metrics import Metrics
+from credledger.node.peers import PEER_PATH, PeerNetwork
+from credledger.node.sync import Syncer
 
 log = structlog.get_logger("credledger.server")
 

@@ -26,13 +26,13 @@ import time
 import aiohttp
 import structlog
 
-from consensus.errors import MessageOutOfWindow
-from ledger import codec
-from ledger.block import CertifiedBlock
-from ledger.errors import CredledgerError, InvalidBlock
-from ledger.genesis import Params
-from ledger.note import MAX_NOTE_BYTES
-from node.driver import Driver
+from credledger.consensus.errors import MessageOutOfWindow
+from credledger.ledger import codec
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.errors import CredledgerError, InvalidBlock
+from credledger.ledger.genesis import Params
+from credledger.ledger.note import MAX_NOTE_BYTES
+from credledger.node.driver import Driver
 
 MSGPACK = "application/msgpack"
 #: Largest status document read from a peer (a real one is well under a kilobyte).

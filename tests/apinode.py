@@ -16,18 +16,18 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from ledger.block import CertifiedBlock
-from ledger.eventjson import event_to_json
-from ledger.events import Event
-from ledger.storage.schema import DEFAULT_MAX_READERS
-from ledger.storage.store import Store
-from node.api.app import make_app
-from node.api.common import StatusSource
-from node.api.events import MAX_WAITERS
-from node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
-from node.application import LedgerApplication
-from node.config import ApiConfig, NodeConfig
-from node.mempool import Mempool
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.eventjson import event_to_json
+from credledger.ledger.events import Event
+from credledger.ledger.storage.schema import DEFAULT_MAX_READERS
+from credledger.ledger.storage.store import Store
+from credledger.node.api.app import make_app
+from credledger.node.api.common import StatusSource
+from credledger.node.api.events import MAX_WAITERS
+from credledger.node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
+from credledger.node.application import LedgerApplication
+from credledger.node.config import ApiConfig, NodeConfig
+from credledger.node.mempool import Mempool
 from tests.blocks import certify
 from tests.factories import T0, Network, make_network
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ledger.block import Block, sign_checkpoint
-from ledger.events import Event
-from ledger.note import SignedNote
-from ledger.storage.store import Store
+from credledger.ledger.block import Block, sign_checkpoint
+from credledger.ledger.events import Event
+from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.store import Store
 from tests.factories import BLOCK_INTERVAL_MS, T0, Network
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.events import Event
+from credledger.ledger.events import Event
 from tests.factories import BLOCK_INTERVAL_MS, T0, digest, issue, make_network
 
 NETWORK = make_network(4)

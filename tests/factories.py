@@ -9,10 +9,10 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ledger.events import Event, Issue, MemberAdd, Payload, UnsignedEvent, sign_event
-from ledger.genesis import Genesis, Params
-from ledger.keys import SigningKey
-from ledger.rules import BlockEffects, apply_block, check_event
+from credledger.ledger.events import Event, Issue, MemberAdd, Payload, UnsignedEvent, sign_event
+from credledger.ledger.genesis import Genesis, Params
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.rules import BlockEffects, apply_block, check_event
 
 ORIGIN = "credledger.test/unit"
 #: Genesis time of every test network (2026-01-01T00:00:00Z).

@@ -18,16 +18,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger import codec, merkle
-from ledger.block import Block, Header, decode_header, sign_checkpoint
-from ledger.bundle import Bundle, StateEntry
-from ledger.events import Event, Signature
-from ledger.note import SignedNote
-from ledger.state import IssuerKeyRecord, cred_key, issuer_key_key, member_key
-from ledger.storage import schema
-from ledger.storage.bundles import build_bundle
-from ledger.storage.statemap import StateMap
-from ledger.storage.store import Store
+from credledger.ledger import codec, merkle
+from credledger.ledger.block import Block, Header, decode_header, sign_checkpoint
+from credledger.ledger.bundle import Bundle, StateEntry
+from credledger.ledger.events import Event, Signature
+from credledger.ledger.note import SignedNote
+from credledger.ledger.state import IssuerKeyRecord, cred_key, issuer_key_key, member_key
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.bundles import build_bundle
+from credledger.ledger.storage.statemap import StateMap
+from credledger.ledger.storage.store import Store
 from tests.blocks import certify
 from tests.factories import BLOCK_INTERVAL_MS, T0, Network
 

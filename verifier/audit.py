@@ -35,25 +35,33 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from cli.progress import Progress
-from ledger import merkle
-from ledger.block import CertifiedBlock, verify_certified_header
-from ledger.errors import DecodeError, InvalidBlock, VerificationError
-from ledger.events import Issue, Reinstate, Revoke, Suspend
-from ledger.genesis import Genesis
-from ledger.note import Checkpoint, SignedNote
-from ledger.state import active_members
-from ledger.storage.store import Store
-from verifier.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
-from verifier.auditsource import AuditDiscrepancy, BlockSource, DataDir, Discrepancy, ReplayView
+from credledger.ledger import merkle
+from credledger.ledger.block import CertifiedBlock, verify_certified_header
+from credledger.ledger.errors import DecodeError, InvalidBlock, VerificationError
+from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.state import active_members
+from credledger.ledger.storage.datadir import AuditDiscrepancy, DataDir, Discrepancy, ReplayView
+from credledger.ledger.storage.store import Store
+from credledger.verifier.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
+from credledger.verifier.auditsource import BlockSource
 
 CHECKPOINT_FILE = "checkpoint.json"
 TALLY_FILE = "tally.json"
 REPLAY_DIR = "replay"
 #: How often the resume checkpoint is rewritten during a long audit (seconds).
 SAVE_INTERVAL = 5.0
+
+
+class Progress(Protocol):
+    """What the audit reports its progress to (the command line draws it as a bar on stderr)."""
+
+    def advance(self, count: int, note: str = "") -> None: ...
+
+    def finish(self, note: str = "") -> None: ...
 
 
 @dataclass
@@ -308,7 +316,7 @@ class Auditor:
         """With a data directory as the source, the comparisons of its files with the replay; else None."""
         if not isinstance(self.source, DataDir):
             return None
-        return Comparisons(self.source, ReplayView(replay.env), self.state_dir / REPLAY_DIR, pool)
+        return Comparisons(self.source, ReplayView.of(replay), self.state_dir / REPLAY_DIR, pool)
 
     def _commit(self, replay: Store, certified: CertifiedBlock, verified: frozenset[bytes]) -> None:
         """Check the certificate names the header, then commit the block into the replay store."""

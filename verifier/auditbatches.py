@@ -38,10 +38,10 @@ from typing import Any
 
 import msgpack
 
-from ledger import domains, merkle
-from ledger.block import CertifiedBlock, Header, decode_header
-from ledger.errors import BadSignature, DecodeError
-from ledger.events import (
+from credledger.ledger import domains, merkle
+from credledger.ledger.block import CertifiedBlock, Header, decode_header
+from credledger.ledger.errors import BadSignature, DecodeError
+from credledger.ledger.events import (
     Issue,
     KeyAdd,
     MemberAdd,
@@ -52,10 +52,10 @@ from ledger.events import (
     Suspend,
     decode_event,
 )
-from ledger.genesis import Genesis
-from ledger.keys import key_id, verify_signature
-from ledger.storage import schema
-from verifier.auditsource import AuditDiscrepancy, BlockSource, DataDir, Discrepancy, ReplayView
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.keys import key_id, verify_signature
+from credledger.ledger.storage.datadir import AuditDiscrepancy, DataDir, Discrepancy, ReplayView
+from credledger.verifier.auditsource import BlockSource
 
 #: Events per task sent to a worker: large enough to amortise the pickling, small enough to keep all cores busy.
 BATCH_EVENTS = 2_000
@@ -321,7 +321,7 @@ def compare_in_worker(node_dir: str, replay_dir: str, raw_header: bytes) -> tupl
     if opened is None:
         opened = _OPENED[(node_dir, replay_dir)] = (
             DataDir(node_dir),
-            ReplayView(schema.open_env(replay_dir, readonly=True)),
+            ReplayView.open(replay_dir),
         )
     stored, view = opened
     started = time.process_time()

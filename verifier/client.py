@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from ledger.errors import CredledgerError
-from ledger.events import Event
+from credledger.ledger.errors import CredledgerError
+from credledger.ledger.events import Event
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:credledger:problem:"

@@ -1,7 +1,7 @@
 """Verify a credential against the ledger, offline, trusting only the genesis file: the API wallets and admissions
 systems call.
 
-    from verifier.credential import verify_credential
+    from credledger.verifier.credential import verify_credential
     report = verify_credential("badge.json", genesis="devnet/genesis.json", nodes=["http://127.0.0.1:8701"])
     print(report.status)
 
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from ledger.bundle import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
-from ledger.digest import credential_digest, parse_digest
-from ledger.errors import DecodeError, VerificationError
-from ledger.events import reason_label
-from ledger.genesis import Genesis, load_genesis
-from ledger.times import iso_ms
-from verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
-from verifier.remote import NodeReader
+from credledger.ledger.bundle import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
+from credledger.ledger.digest import credential_digest, parse_digest
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.events import reason_label
+from credledger.ledger.genesis import Genesis, load_genesis
+from credledger.ledger.times import iso_ms
+from credledger.verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
+from credledger.verifier.remote import NodeReader
 
 #: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
 DEFAULT_MAX_AGE = timedelta(minutes=15)

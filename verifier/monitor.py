@@ -35,15 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger import codec, merkle
-from ledger.block import decode_header, verify_certificate
-from ledger.bundle import ProofError, verify_bundle
-from ledger.errors import DecodeError, VerificationError
-from ledger.genesis import Genesis
-from ledger.note import Checkpoint, SignedNote
-from ledger.validators import ValidatorSet
-from verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
-from verifier.remote import NodeReader
+from credledger.ledger import codec, merkle
+from credledger.ledger.block import decode_header, verify_certificate
+from credledger.ledger.bundle import ProofError, verify_bundle
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.validators import ValidatorSet
+from credledger.verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
+from credledger.verifier.remote import NodeReader
 
 #: A digest no credential has: the monitor fetches its (absence) bundle only for the validator-set chain.
 PROBE_DIGEST = bytes(32)

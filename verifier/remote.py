@@ -12,12 +12,12 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from ledger import codec
-from ledger.block import CertifiedBlock
-from ledger.bundle import Bundle
-from ledger.errors import DecodeError
-from ledger.note import MAX_NOTE_BYTES
-from verifier.client import NodeClient, NodeUnreachable
+from credledger.ledger import codec
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.note import MAX_NOTE_BYTES
+from credledger.verifier.client import NodeClient, NodeUnreachable
 
 MSGPACK_TYPE = "application/msgpack"
 #: Largest certified block read (a block of 10,000 events of 16 KiB each, with room for its certificate).

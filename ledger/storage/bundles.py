@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ledger import codec
-from ledger.bundle import Bundle, LoggedEvent, StateEntry, ValidatorLink
-from ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
-from ledger.storage.store import Snapshot
+from credledger.ledger import codec
+from credledger.ledger.bundle import Bundle, LoggedEvent, StateEntry, ValidatorLink
+from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
+from credledger.ledger.storage.store import Snapshot
 
 
 def build_bundle(snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str) -> Bundle:

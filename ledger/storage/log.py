@@ -42,10 +42,10 @@ from collections.abc import Sequence
 
 import lmdb
 
-from ledger.domains import LOG_NODE
-from ledger.errors import CredledgerError, StorageError
-from ledger.merkle import EMPTY_ROOT, HASH_SIZE
-from ledger.storage import schema
+from credledger.ledger.domains import LOG_NODE
+from credledger.ledger.errors import CredledgerError, StorageError
+from credledger.ledger.merkle import EMPTY_ROOT, HASH_SIZE
+from credledger.ledger.storage import schema
 
 #: Tree levels per tile: 5 makes a tile 1,984 bytes, so two fill one 4 KiB LMDB page.
 DEFAULT_TILE_HEIGHT = 5
@@ -53,7 +53,7 @@ DEFAULT_TILE_HEIGHT = 5
 MAX_TILE_HEIGHT = 5
 
 _SIZE_KEY = b"size"
-_TILE_HEIGHT_KEY = b"tile-height"
+TILE_HEIGHT_KEY = b"tile-height"
 _sha256 = hashlib.sha256
 _U64 = struct.Struct(">Q")
 #: Tree sizes are u64, so no tree has more than 64 levels below its root.
@@ -196,7 +196,7 @@ class MerkleLog:
             return old
         # Checked again here, not only when opening: another instance may have begun the log since.
         if not self._check_tile_height(txn):
-            txn.put(_TILE_HEIGHT_KEY, schema.u64(self._height), db=self._meta)
+            txn.put(TILE_HEIGHT_KEY, schema.u64(self._height), db=self._meta)
         new = old + len(leaf_hashes)
         tiles = self._tiles(txn)
 
@@ -301,7 +301,7 @@ class MerkleLog:
 
     def _check_tile_height(self, txn: lmdb.Transaction) -> bool:
         """Whether a tile height is stored; raises `StorageError` if it is not this instance's."""
-        stored = txn.get(_TILE_HEIGHT_KEY, db=self._meta)
+        stored = txn.get(TILE_HEIGHT_KEY, db=self._meta)
         if stored is None:
             return False
         if schema.from_u64(bytes(stored)) != self._height:

@@ -62,10 +62,10 @@ from operator import itemgetter
 
 import lmdb
 
-from ledger.domains import SMT_LEAF, SMT_NODE
-from ledger.errors import StorageError
-from ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
-from ledger.storage.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
+from credledger.ledger.domains import SMT_LEAF, SMT_NODE
+from credledger.ledger.errors import StorageError
+from credledger.ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
+from credledger.ledger.storage.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
 CACHE_DEPTH = 16

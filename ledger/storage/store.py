@@ -33,18 +33,25 @@ from dataclasses import dataclass
 
 import lmdb
 
-from ledger import codec, merkle
-from ledger.block import Block, CertifiedBlock, Header, decode_header, verify_certified_header
-from ledger.errors import DecodeError, InvalidBlock, InvalidEvent, StorageError, VerificationError
-from ledger.events import Event, decode_event
-from ledger.genesis import Genesis
-from ledger.note import SignedNote
-from ledger.rules import BlockEffects, Selection, apply_block, select_events
-from ledger.smt import StateProof
-from ledger.storage import schema
-from ledger.storage.log import MerkleLog
-from ledger.storage.statemap import StateMap
-from ledger.validators import ValidatorSet
+from credledger.ledger import codec, merkle
+from credledger.ledger.block import Block, CertifiedBlock, Header, decode_header, verify_certified_header
+from credledger.ledger.errors import (
+    DecodeError,
+    InvalidBlock,
+    InvalidEvent,
+    StorageError,
+    StoreUnavailable,
+    VerificationError,
+)
+from credledger.ledger.events import Event, decode_event
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.note import SignedNote
+from credledger.ledger.rules import BlockEffects, Selection, apply_block, select_events
+from credledger.ledger.smt import StateProof
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.log import MerkleLog
+from credledger.ledger.storage.statemap import StateMap
+from credledger.ledger.validators import ValidatorSet
 
 _GENESIS_KEY = b"genesis"
 _HEIGHT_KEY = b"height"
@@ -135,10 +142,17 @@ class Store:
 
     @contextmanager
     def snapshot(self) -> Iterator[Snapshot]:
-        """A consistent read view of the chain as of the last committed block."""
-        with self.env.begin() as txn:
-            self._readers.add(txn)
-            yield Snapshot(self, txn)
+        """A consistent read view of the chain as of the last committed block.
+
+        A failure of the database while the view is open (a full reader table, a failed disk) is `StoreUnavailable`,
+        so no caller above storage needs to know the database's own errors.
+        """
+        try:
+            with self.env.begin() as txn:
+                self._readers.add(txn)
+                yield Snapshot(self, txn)
+        except lmdb.Error as exc:
+            raise StoreUnavailable(f"the store cannot be read ({type(exc).__name__}): {exc}") from None
 
     @property
     def read_slots_free(self) -> int:

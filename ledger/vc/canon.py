@@ -28,8 +28,8 @@ from pyld import jsonld
 from pyld.canon import URDNA2015
 from pyld.context_resolver import ContextResolver
 
-from ledger.vc.errors import CanonicalizationError, DocumentRefused
-from ledger.vc.loader import DocumentLoader, shipped_loader
+from credledger.ledger.vc.errors import CanonicalizationError, DocumentRefused
+from credledger.ledger.vc.loader import DocumentLoader, shipped_loader
 
 #: Largest JSON-LD document (UTF-8 JSON) we canonicalize. A badge with images inlined stays well below this.
 MAX_DOCUMENT_BYTES = 256 * 1024

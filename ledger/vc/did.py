@@ -17,12 +17,12 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from ledger.errors import DecodeError
-from ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE
-from ledger.vc.errors import ProofError
-from ledger.vc.loader import DID_V1, MULTIKEY_V1
-from ledger.vc.multikey import DID_KEY_PREFIX, decode_public_key, encode_public_key, parse_did_key
-from ledger.vc.proof import KeyResolver
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE
+from credledger.ledger.vc.errors import ProofError
+from credledger.ledger.vc.loader import DID_V1, MULTIKEY_V1
+from credledger.ledger.vc.multikey import DID_KEY_PREFIX, decode_public_key, encode_public_key, parse_did_key
+from credledger.ledger.vc.proof import KeyResolver
 
 DID_WEB_PREFIX = "did:web:"
 MULTIKEY = "Multikey"

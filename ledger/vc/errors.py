@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.errors import DecodeError, VerificationError
+from credledger.ledger.errors import DecodeError, VerificationError
 
 
 class DocumentRefused(DecodeError):

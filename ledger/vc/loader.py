@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ledger.vc.errors import DocumentRefused
+from credledger.ledger.vc.errors import DocumentRefused
 
 CONTEXTS_DIR = Path(__file__).parent / "contexts"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 
-from ledger.errors import DecodeError
-from ledger.keys import PUBLIC_KEY_SIZE
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.keys import PUBLIC_KEY_SIZE
 
 BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {c: i for i, c in enumerate(BASE58_ALPHABET)}

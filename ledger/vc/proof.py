@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.errors import BadSignature, CredledgerError
-from ledger.keys import SIGNATURE_SIZE, SigningKey, verify_signature
-from ledger.vc.canon import canonicalize
-from ledger.vc.errors import ProofError
-from ledger.vc.loader import DocumentLoader, shipped_loader
-from ledger.vc.multikey import decode_multibase_base58btc, multibase_base58btc, parse_did_key
+from credledger.ledger.errors import BadSignature, CredledgerError
+from credledger.ledger.keys import SIGNATURE_SIZE, SigningKey, verify_signature
+from credledger.ledger.vc.canon import canonicalize
+from credledger.ledger.vc.errors import ProofError
+from credledger.ledger.vc.loader import DocumentLoader, shipped_loader
+from credledger.ledger.vc.multikey import decode_multibase_base58btc, multibase_base58btc, parse_did_key
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-rdfc-2022"

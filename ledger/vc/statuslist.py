@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.errors import DecodeError
-from ledger.vc.errors import StatusListError
-from ledger.vc.loader import CREDENTIALS_V2
-from ledger.vc.multikey import decode_multibase_base64url, multibase_base64url
-from ledger.vc.proof import format_datetime
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.vc.errors import StatusListError
+from credledger.ledger.vc.loader import CREDENTIALS_V2
+from credledger.ledger.vc.multikey import decode_multibase_base64url, multibase_base64url
+from credledger.ledger.vc.proof import format_datetime
 
 #: §6.1: a list has at least this many entries (herd privacy).
 MIN_LIST_ENTRIES = 131_072

@@ -25,19 +25,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
 from typing import Any
 
-import lmdb
 import structlog
 from aiohttp import web
 
-from ledger.errors import CredledgerError
-from ledger.note import Checkpoint, SignedNote
-from ledger.storage.store import Snapshot
-from node.api.common import APPLICATION, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
-from node.api.events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
-from node.api.forward import forward_session, submit_events
-from node.api.openapi import openapi_document
-from node.api.problems import Problem, from_error, problem
-from node.api.reads import (
+from credledger.ledger.errors import CredledgerError, StoreUnavailable
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.storage.store import Snapshot
+from credledger.node.api.common import APPLICATION, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
+from credledger.node.api.events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
+from credledger.node.api.forward import forward_session, submit_events
+from credledger.node.api.openapi import openapi_document
+from credledger.node.api.problems import Problem, from_error, problem
+from credledger.node.api.reads import (
     ROSTER,
     Roster,
     get_block,
@@ -48,9 +47,9 @@ from node.api.reads import (
     get_inclusion_proof,
     get_members,
 )
-from node.application import LedgerApplication
-from node.config import NodeConfig
-from node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from credledger.node.application import LedgerApplication
+from credledger.node.config import NodeConfig
+from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -123,8 +122,8 @@ async def get_ready(request: web.Request) -> web.Response:
     try:
         with chain.store.snapshot() as snap:
             height = snap.height
-    except lmdb.Error as exc:
-        raise Problem(503, "not-ready", f"the store cannot be read: {exc}") from None
+    except StoreUnavailable as exc:
+        raise Problem(503, "not-ready", str(exc)) from None
     failure = request.app[STATUS]().catch_up_failure
     if failure is not None:
         raise Problem(503, "not-ready", f"catch-up failing, the node serves stale answers: {failure}")
@@ -199,13 +198,13 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise  # redirects and the like are answers, not errors
         return _http_problem(request, exc)
-    except CredledgerError as exc:
-        return from_error(exc)
-    except lmdb.Error as exc:
+    except StoreUnavailable as exc:
         # A read for this request failed (the reader table is full, the disk failed): the request fails, not the
         # node, and the cause is logged for the operator.
-        _log.warning("store read failed", method=request.method, path=request.path, error=f"{type(exc).__name__}")
-        return problem(503, "store-unavailable", f"the node could not read its store ({type(exc).__name__}); retry")
+        _log.warning("store read failed", method=request.method, path=request.path, error=str(exc))
+        return problem(503, "store-unavailable", f"the node could not read its store; retry ({exc})")
+    except CredledgerError as exc:
+        return from_error(exc)
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -14,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger.digest import parse_digest
-from ledger.errors import DecodeError
-from node.api.problems import Problem
-from node.application import LedgerApplication
-from node.config import NodeConfig
+from credledger.ledger.digest import parse_digest
+from credledger.ledger.errors import DecodeError
+from credledger.node.api.problems import Problem
+from credledger.node.application import LedgerApplication
+from credledger.node.config import NodeConfig
 
 #: Largest integer a query or path parameter may hold (heights, sizes and indexes are 63-bit).
 MAX_PARAMETER = 2**63 - 1

@@ -39,14 +39,14 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from ledger import merkle
-from ledger.errors import CredledgerError, DecodeError
-from ledger.eventjson import event_from_json, event_to_json, json_type
-from ledger.events import Event, decode_event
-from ledger.limits import MAX_EVENT_BYTES
-from node.api.common import APPLICATION, CONFIG, b64, json_response, parse_hex32
-from node.api.problems import Problem, error_body, problem_body, response
-from node.application import Admitted, Committed, LedgerApplication
+from credledger.ledger import merkle
+from credledger.ledger.errors import CredledgerError, DecodeError
+from credledger.ledger.eventjson import event_from_json, event_to_json, json_type
+from credledger.ledger.events import Event, decode_event
+from credledger.ledger.limits import MAX_EVENT_BYTES
+from credledger.node.api.common import APPLICATION, CONFIG, b64, json_response, parse_hex32
+from credledger.node.api.problems import Problem, error_body, problem_body, response
+from credledger.node.application import Admitted, Committed, LedgerApplication
 
 #: Media types a msgpack body may be sent as.
 MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack"})

@@ -20,11 +20,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from node.api.common import CONFIG
-from node.api.events import WAITERS, Submission, admit_events, parse_submission
-from node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
-from node.api.problems import Problem
-from node.sync import BodyTooLarge, read_whole
+from credledger.node.api.common import CONFIG
+from credledger.node.api.events import WAITERS, Submission, admit_events, parse_submission
+from credledger.node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
+from credledger.node.api.problems import Problem
+from credledger.node.sync import BodyTooLarge, read_whole
 
 #: Largest answer read back from a validator (a batch's results with problems, well under this).
 MAX_ANSWER_BYTES = 16 * 1024 * 1024

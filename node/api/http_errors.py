@@ -15,7 +15,7 @@ from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from node.api.problems import problem
+from credledger.node.api.problems import problem
 
 log = structlog.get_logger("credledger.http")
 

@@ -13,12 +13,12 @@ import types
 import typing
 from typing import Annotated, Any
 
-from ledger.bundle import FORMAT as BUNDLE_FORMAT
-from ledger.codec import U63, Range
-from ledger.eventjson import PAYLOAD_KINDS
-from ledger.events import Reason
-from ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
-from node.api.reads import MAX_ENTRIES
+from credledger.ledger.bundle import FORMAT as BUNDLE_FORMAT
+from credledger.ledger.codec import U63, Range
+from credledger.ledger.eventjson import PAYLOAD_KINDS
+from credledger.ledger.events import Reason
+from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from credledger.node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ledger.genesis import genesis_json, parse_genesis
+from credledger.ledger.genesis import genesis_json, parse_genesis
 
 STATIC_DIR = Path(__file__).with_name("static")
 #: The icon browsers ask for at /favicon.ico: a 32x32 PNG check mark in an ICO container.

@@ -11,17 +11,18 @@ from typing import Any
 
 from aiohttp import web
 
-from ledger.errors import (
+from credledger.ledger.errors import (
     ConfigError,
     CredledgerError,
     DecodeError,
     InvalidBlock,
     InvalidEvent,
     StorageError,
+    StoreUnavailable,
     Unauthorized,
     VerificationError,
 )
-from node.mempool import DuplicateEvent, MempoolFull
+from credledger.node.mempool import DuplicateEvent, MempoolFull
 
 CONTENT_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:credledger:problem:"
@@ -35,6 +36,7 @@ _STATUS: list[tuple[type[CredledgerError], int]] = [
     (VerificationError, 422),
     (InvalidBlock, 422),
     (ConfigError, 500),
+    (StoreUnavailable, 503),
     (StorageError, 500),
 ]
 

@@ -11,16 +11,16 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from ledger import codec, merkle
-from ledger.eventjson import header_to_json, member_to_json
-from ledger.events import KeyAdd, MemberAdd, decode_event
-from ledger.genesis import Genesis
-from ledger.keys import key_id
-from ledger.state import IssuerKeyRecord, get_issuer_key, get_member
-from ledger.storage.bundles import build_bundle
-from ledger.storage.store import Snapshot
-from node.api.common import APPLICATION, b64, json_response, parse_count, parse_hex32, query_int
-from node.api.problems import Problem
+from credledger.ledger import codec, merkle
+from credledger.ledger.eventjson import header_to_json, member_to_json
+from credledger.ledger.events import KeyAdd, MemberAdd, decode_event
+from credledger.ledger.genesis import Genesis
+from credledger.ledger.keys import key_id
+from credledger.ledger.state import IssuerKeyRecord, get_issuer_key, get_member
+from credledger.ledger.storage.bundles import build_bundle
+from credledger.ledger.storage.store import Snapshot
+from credledger.node.api.common import APPLICATION, b64, json_response, parse_count, parse_hex32, query_int
+from credledger.node.api.problems import Problem
 
 #: Most log entries one `GET /v1/entries` returns.
 MAX_ENTRIES = 1000

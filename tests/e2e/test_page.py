@@ -20,20 +20,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger.events import Revoke
-from ledger.genesis import genesis_json
-from ledger.storage.store import Store
-from node.api.app import make_app
-from node.api.page import page_routes
-from node.application import LedgerApplication
-from node.config import NodeConfig
-from node.mempool import Mempool
+from credledger.ledger.events import Revoke
+from credledger.ledger.genesis import genesis_json
+from credledger.ledger.storage.store import Store
+from credledger.node.api.app import make_app
+from credledger.node.api.page import page_routes
+from credledger.node.application import LedgerApplication
+from credledger.node.config import NodeConfig
+from credledger.node.mempool import Mempool
+from credledger.verifier.credential import digest_of
+from credledger.verifier.remote import NodeReader
 from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import flip_byte
-from verifier.credential import digest_of
-from verifier.remote import NodeReader
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DIPLOMA: dict[str, Any] = {

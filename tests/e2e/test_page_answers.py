@@ -17,24 +17,24 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from cli.common import MAX_CREDENTIAL_BYTES
-from ledger import tlogproof
-from ledger.bundle import Bundle
-from ledger.events import Suspend
-from ledger.genesis import genesis_json
-from ledger.storage.store import Store
-from node.api.app import make_app
-from node.api.page import page_routes
-from node.application import LedgerApplication
-from node.config import NodeConfig
-from node.mempool import Mempool
+from credledger.cli.common import MAX_CREDENTIAL_BYTES
+from credledger.ledger import tlogproof
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.events import Suspend
+from credledger.ledger.genesis import genesis_json
+from credledger.ledger.storage.store import Store
+from credledger.node.api.app import make_app
+from credledger.node.api.page import page_routes
+from credledger.node.application import LedgerApplication
+from credledger.node.config import NodeConfig
+from credledger.node.mempool import Mempool
+from credledger.verifier.credential import digest_of
+from credledger.verifier.remote import NodeReader
 from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
 from tests.e2e.test_page import ARTIFACTS, result_of
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import flip_byte
-from verifier.credential import digest_of
-from verifier.remote import NodeReader
 
 HOUR_MS = 3_600_000
 VALID_GREEN = "rgb(19, 122, 58)"

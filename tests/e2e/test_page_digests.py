@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger.digest import document_digest
-from ledger.errors import DecodeError
-from ledger.genesis import genesis_json
-from node.api.page import page_routes
+from credledger.ledger.digest import document_digest
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.genesis import genesis_json
+from credledger.node.api.page import page_routes
 from tests.e2e.cdp import Tab, chromium
 from tests.factories import make_network
 

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ledger.bundle import Bundle, Verdict, verify_bundle
-from ledger.events import Event, Issue, Payload, UnsignedEvent, sign_event
-from ledger.genesis import Genesis, Params, write_genesis
-from ledger.keys import SigningKey
-from ledger.note import SignedNote
+from credledger.ledger.bundle import Bundle, Verdict, verify_bundle
+from credledger.ledger.events import Event, Issue, Payload, UnsignedEvent, sign_event
+from credledger.ledger.genesis import Genesis, Params, write_genesis
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import SignedNote
+from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
 from tests.conftest import PROJECT_ROOT
 from tests.factories import TestMember, make_member
-from verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 ORIGIN = "credledger.test/integration"
 #: Loopback timeouts, shorter than the devnet's: a lost proposer costs half a second, an idle network makes a
@@ -218,7 +218,7 @@ format = "json"
                 raise AssertionError(f"{node.id} is running already")
             with node.log.open("ab") as log:
                 node.process = subprocess.Popen(
-                    [sys.executable, "-m", "cli.main", "run", "--config", str(node.config)],
+                    [sys.executable, "-m", "credledger.cli.main", "run", "--config", str(node.config)],
                     cwd=PROJECT_ROOT,
                     stdout=log,
                     stderr=subprocess.STDOUT,

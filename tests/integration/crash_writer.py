@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ledger.storage.store import Store
+from credledger.ledger.storage.store import Store
 from tests.blocks import commit
 from tests.crash_chain import NETWORK, events_for
 

@@ -26,11 +26,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ledger import codec, domains
-from ledger.events import Event, Revoke, Signature, UnsignedEvent, sign_event
-from ledger.keys import SigningKey
-from ledger.votes import encode_message, sign_prevote
-from node.peers import KIND_CONSENSUS, KIND_EVENT, PEER_PATH, Hello, Proof, challenge
+from credledger.ledger import codec, domains
+from credledger.ledger.events import Event, Revoke, Signature, UnsignedEvent, sign_event
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.votes import encode_message, sign_prevote
+from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT, PEER_PATH, Hello, Proof, challenge
 from tests.conftest import PROJECT_ROOT
 from tests.factories import digest
 from tests.integration.cluster import Cluster, Node, free_port, now_ms, running
@@ -370,7 +370,7 @@ async def counted(check: Callable[[], bool], timeout: float = 1.0) -> bool:
 def run_second(node: Node, **env: str) -> subprocess.CompletedProcess[bytes]:
     """Run another node process from `node`'s config, with environment overrides; it should refuse to start."""
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "--config", str(node.config)],
+        [sys.executable, "-m", "credledger.cli.main", "run", "--config", str(node.config)],
         cwd=PROJECT_ROOT,
         env={**os.environ, **env},
         capture_output=True,

@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from ledger import merkle, smt
-from ledger.events import decode_event
-from ledger.state import cred_key
-from ledger.storage.store import Store
+from credledger.ledger import merkle, smt
+from credledger.ledger.events import decode_event
+from credledger.ledger.state import cred_key
+from credledger.ledger.storage.store import Store
 from tests.conftest import PROJECT_ROOT
 from tests.crash_chain import EVENTS_PER_BLOCK, NETWORK, events_for
 

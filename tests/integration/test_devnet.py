@@ -42,7 +42,7 @@ def free_base_port(count: int = 4) -> int:
 def credledger() -> list[str]:
     """The installed command beside this interpreter (as `make run` runs it), else the module."""
     script = Path(sys.executable).parent / "credledger"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "credledger.cli.main"]
 
 
 class Devnet:

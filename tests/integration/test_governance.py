@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.events import MemberRemove
+from credledger.ledger.events import MemberRemove
 from tests.factories import digest, make_member
 from tests.integration.cluster import Cluster, Node, poll, running, signature_lines
 from tests.integration.conftest import CLUSTERS

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from ledger.bundle import Bundle, verify_bundle
-from ledger.events import Payload, Reinstate, Revoke, Suspend
+from credledger.cli.main import main
+from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.events import Payload, Reinstate, Revoke, Suspend
 from tests.factories import digest
 from tests.integration.cluster import Cluster, Node, note_body, poll, running, signature_lines
 from tests.integration.conftest import CLUSTERS

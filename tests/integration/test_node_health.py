@@ -12,8 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ledger.events import Event, Issue, Revoke, UnsignedEvent, sign_event
-from ledger.keys import SigningKey
+from credledger.ledger.events import Event, Issue, Revoke, UnsignedEvent, sign_event
+from credledger.ledger.keys import SigningKey
 from tests.factories import digest
 from tests.integration.cluster import Cluster, Load, Node, now_ms, poll, running
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from node.config import load_config
+from credledger.node.config import load_config
 from tests.conftest import PROJECT_ROOT
 from tests.integration.cluster import poll
 from tests.integration.test_devnet import BANNER_END, free_base_port

@@ -7,10 +7,10 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.proposer import ProposerSchedule
-from ledger import codec
-from ledger.validators import Validator, ValidatorSet
-from ledger.votes import Precommit, Prevote, decode_message, encode_message
+from credledger.consensus.proposer import ProposerSchedule
+from credledger.ledger import codec
+from credledger.ledger.validators import Validator, ValidatorSet
+from credledger.ledger.votes import Precommit, Prevote, decode_message, encode_message
 
 powers = st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=8)
 

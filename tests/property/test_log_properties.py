@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import VerificationError
-from ledger.merkle import (
+from credledger.ledger.errors import VerificationError
+from credledger.ledger.merkle import (
     consistency_path,
     inclusion_path,
     leaf_hash,
@@ -20,8 +20,8 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.storage import schema
-from ledger.storage.log import MerkleLog
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.log import MerkleLog
 
 MAP_SIZE = 1 << 26
 TILE_HEIGHTS = st.sampled_from([1, 2, 3, 5])

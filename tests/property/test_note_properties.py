@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.block import Header, sign_checkpoint, verify_certificate
-from ledger.errors import DecodeError, VerificationError
-from ledger.note import SignedNote
-from ledger.validators import Validator, ValidatorSet
+from credledger.ledger.block import Header, sign_checkpoint, verify_certificate
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.note import SignedNote
+from credledger.ledger.validators import Validator, ValidatorSet
 from tests.factories import key_for
 
 KEYS = [key_for(f"v{i}.test", "node") for i in range(4)]

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import InvalidEvent
-from ledger.events import Event, Reinstate, Revoke, Suspend
-from ledger.rules import select_events
-from ledger.state import Status, get_credential
+from credledger.ledger.errors import InvalidEvent
+from credledger.ledger.events import Event, Reinstate, Revoke, Suspend
+from credledger.ledger.rules import select_events
+from credledger.ledger.state import Status, get_credential
 from tests.factories import T0, Ledger, Network, digest, issue, make_network, signed
 
 NET: Network = make_network(2)

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import VerificationError
-from ledger.smt import ProofLeaf, StateProof, verify_proof
-from ledger.storage.schema import open_env
-from ledger.storage.statemap import StateMap
+from credledger.ledger.errors import VerificationError
+from credledger.ledger.smt import ProofLeaf, StateProof, verify_proof
+from credledger.ledger.storage.schema import open_env
+from credledger.ledger.storage.statemap import StateMap
 
 MAP_SIZE = 1 << 26
 

@@ -12,9 +12,15 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import VerificationError
-from ledger.merkle import consistency_path, inclusion_path, root_from_leaf_hashes, verify_consistency, verify_inclusion
-from ledger.tiles import TileReader, hashes_from_leaves, tile_data, tiles_for_size
+from credledger.ledger.errors import VerificationError
+from credledger.ledger.merkle import (
+    consistency_path,
+    inclusion_path,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
+)
+from credledger.ledger.tiles import TileReader, hashes_from_leaves, tile_data, tiles_for_size
 
 WIDTH = 256
 # Sizes around every tile boundary up to the third level, plus anything Hypothesis picks.

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.block import Block, CertifiedBlock
-from ledger.errors import DecodeError, InvalidBlock, InvalidEvent
-from ledger.events import Event, decode_event
-from ledger.merkle import leaf_hash
-from ledger.rules import check_event
-from ledger.storage.store import Snapshot, Store
-from ledger.validators import ValidatorSet
+from credledger.ledger.block import Block, CertifiedBlock
+from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent
+from credledger.ledger.events import Event, decode_event
+from credledger.ledger.merkle import leaf_hash
+from credledger.ledger.rules import check_event
+from credledger.ledger.storage.store import Snapshot, Store
+from credledger.ledger.validators import ValidatorSet
 from tests.factories import Network
 
 

@@ -11,13 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
-from consensus.machine import Machine
-from consensus.proposer import ProposerSchedule
-from consensus.safety import SafetyRecord
-from consensus.timeouts import Timeout, TimeoutConfig, TimeoutKind
-from ledger.block import Block
-from ledger.votes import Message, Precommit, Prevote, Proposal, sign_precommit, sign_prevote, sign_proposal
+from credledger.consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
+from credledger.consensus.machine import Machine
+from credledger.consensus.proposer import ProposerSchedule
+from credledger.consensus.safety import SafetyRecord
+from credledger.consensus.timeouts import Timeout, TimeoutConfig, TimeoutKind
+from credledger.ledger.block import Block
+from credledger.ledger.votes import Message, Precommit, Prevote, Proposal, sign_precommit, sign_prevote, sign_proposal
 from tests.factories import BLOCK_INTERVAL_MS, T0, make_network
 from tests.sim.app import LedgerApp
 

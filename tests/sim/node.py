@@ -17,16 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
-from consensus.machine import Machine
-from consensus.proposer import ProposerSchedule
-from consensus.safety import SafetyRecord
-from consensus.timeouts import Timeout, TimeoutConfig
-from ledger import codec
-from ledger.block import CertifiedBlock, Header
-from ledger.errors import InvalidBlock
-from ledger.keys import SigningKey
-from ledger.votes import (
+from credledger.consensus.actions import Action, Broadcast, Decide, PersistSafety, RecordEvidence, ScheduleTimeout
+from credledger.consensus.machine import Machine
+from credledger.consensus.proposer import ProposerSchedule
+from credledger.consensus.safety import SafetyRecord
+from credledger.consensus.timeouts import Timeout, TimeoutConfig
+from credledger.ledger import codec
+from credledger.ledger.block import CertifiedBlock, Header
+from credledger.ledger.errors import InvalidBlock
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.votes import (
     Evidence,
     Message,
     Prevote,

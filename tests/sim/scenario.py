@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consensus.timeouts import TimeoutConfig
-from ledger.events import MemberUpdate
+from credledger.consensus.timeouts import TimeoutConfig
+from credledger.ledger.events import MemberUpdate
 from tests.factories import T0, by_governance, digest, issue, make_network
 from tests.sim.app import LedgerApp
 from tests.sim.network import LinkProfile, Network

@@ -27,12 +27,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consensus.errors import MessageOutOfWindow, MessageRejected
-from consensus.timeouts import Timeout
-from ledger import codec
-from ledger.block import CertifiedBlock, verify_certified_header
-from ledger.errors import DecodeError, InvalidBlock, VerificationError
-from ledger.votes import Evidence, Message, Proposal, Vote, decode_message, signing_payload, verify_evidence
+from credledger.consensus.errors import MessageOutOfWindow, MessageRejected
+from credledger.consensus.timeouts import Timeout
+from credledger.ledger import codec
+from credledger.ledger.block import CertifiedBlock, verify_certified_header
+from credledger.ledger.errors import DecodeError, InvalidBlock, VerificationError
+from credledger.ledger.votes import Evidence, Message, Proposal, Vote, decode_message, signing_payload, verify_evidence
 from tests.sim.node import BLOCK, CONSENSUS, SimNode
 
 

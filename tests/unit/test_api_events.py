@@ -12,10 +12,10 @@ from typing import Any
 import msgpack
 import pytest
 
-from ledger.eventjson import event_to_json
-from ledger.events import Revoke, Suspend
-from ledger.merkle import leaf_hash
-from node.api.events import MAX_WAITERS, WAITERS, await_commit
+from credledger.ledger.eventjson import event_to_json
+from credledger.ledger.events import Revoke, Suspend
+from credledger.ledger.merkle import leaf_hash
+from credledger.node.api.events import MAX_WAITERS, WAITERS, await_commit
 from tests.apinode import TEST_API, ApiNode, api_node, problem_of
 from tests.factories import T0, digest, issue, signed
 

@@ -7,9 +7,9 @@ import contextlib
 from dataclasses import replace
 from pathlib import Path
 
-from ledger.events import Issue, Revoke
-from ledger.keys import SigningKey
-from node.api.app import RESERVED_READ_SLOTS
+from credledger.ledger.events import Issue, Revoke
+from credledger.ledger.keys import SigningKey
+from credledger.node.api.app import RESERVED_READ_SLOTS
 from tests.apinode import TEST_API, api_node, problem_of
 from tests.factories import T0, digest, issue, signed
 

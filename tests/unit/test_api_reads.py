@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ledger import codec, merkle
-from ledger.block import CertifiedBlock
-from ledger.bundle import Bundle, verify_bundle
-from ledger.events import KeyAdd, KeyRetire, MemberRemove, Revoke
-from ledger.keys import SigningKey
-from ledger.note import Checkpoint, SignedNote
-from node.api.common import LiveStatus
+from credledger.ledger import codec, merkle
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.events import KeyAdd, KeyRetire, MemberRemove, Revoke
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.node.api.common import LiveStatus
 from tests.apinode import ApiNode, api_node, problem_of
 from tests.factories import T0, by_governance, digest, issue, key_for, signed
 

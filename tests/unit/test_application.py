@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.block import Block, CertifiedBlock
-from ledger.errors import DecodeError, InvalidBlock, InvalidEvent, Unauthorized
-from ledger.events import Revoke, Suspend
-from ledger.storage.store import Store
-from node.application import Committed, LedgerApplication
-from node.mempool import DuplicateEvent, Mempool
+from credledger.ledger.block import Block, CertifiedBlock
+from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent, Unauthorized
+from credledger.ledger.events import Revoke, Suspend
+from credledger.ledger.storage.store import Store
+from credledger.node.application import Committed, LedgerApplication
+from credledger.node.mempool import DuplicateEvent, Mempool
 from tests.blocks import certify
 from tests.factories import T0, Network, digest, issue, make_network, signed
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.block import CertifiedBlock
-from ledger.errors import InvalidBlock, InvalidEvent
-from ledger.events import Revoke
-from ledger.storage.store import Store
-from node.application import LedgerApplication
-from node.mempool import Mempool
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.errors import InvalidBlock, InvalidEvent
+from credledger.ledger.events import Revoke
+from credledger.ledger.storage.store import Store
+from credledger.node.application import LedgerApplication
+from credledger.node.mempool import Mempool
 from tests.blocks import certify, commit
 from tests.factories import T0, Network, digest, issue, make_network, signed
 

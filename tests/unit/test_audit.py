@@ -13,22 +13,23 @@ from unittest import mock
 
 import pytest
 
-from cli.main import main as run_cli
-from cli.progress import Progress
-from ledger import merkle
-from ledger.block import decode_header
-from ledger.events import Event, KeyAdd, MemberAdd, Reinstate, Revoke, Suspend, decode_event
-from ledger.genesis import write_genesis
-from ledger.note import SignedNote
-from ledger.storage import schema
-from ledger.storage.store import Store
+from credledger.cli.main import main as run_cli
+from credledger.cli.progress import Progress
+from credledger.ledger import merkle
+from credledger.ledger.block import decode_header
+from credledger.ledger.events import Event, KeyAdd, MemberAdd, Reinstate, Revoke, Suspend, decode_event
+from credledger.ledger.genesis import write_genesis
+from credledger.ledger.note import SignedNote
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.datadir import DataDir
+from credledger.ledger.storage.store import Store
+from credledger.verifier.audit import Auditor, AuditResult, read_checkpoint
+from credledger.verifier.auditbatches import Keys, event_parts, verify_batch
+from credledger.verifier.auditsource import NodeSource
 from tests.apinode import api_node
 from tests.blocks import commit
 from tests.factories import T0, Network, by_governance, digest, issue, key_for, make_member, make_network, signed
 from tests.forge import with_bad_signature
-from verifier.audit import Auditor, AuditResult, read_checkpoint
-from verifier.auditbatches import Keys, event_parts, verify_batch
-from verifier.auditsource import DataDir, NodeSource
 
 #: Heights of the chain `chain_dir` builds, by what happens in them.
 ISSUES, NEW_MEMBER, NEWCOMER_ISSUES, STATUS_CHANGES, LAST = 1, 2, 4, 5, 6
@@ -136,7 +137,7 @@ def test_a_key_id_two_keys_claim_is_never_trusted(network: Network) -> None:
     assert keys.directory[slot] == m0.issuer.public.raw
     keys.learn([("m0.test", m0.issuer.public.raw)])  # the same key again changes nothing
     assert slot in keys.directory
-    with mock.patch("verifier.auditbatches.key_id", return_value=m0.issuer.key_id):
+    with mock.patch("credledger.verifier.auditbatches.key_id", return_value=m0.issuer.key_id):
         keys.learn([("m0.test", b"\x01" * 32)])
         keys.learn([("m0.test", m0.issuer.public.raw)])
     assert slot not in keys.directory

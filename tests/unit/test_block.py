@@ -4,12 +4,19 @@ import dataclasses
 
 import pytest
 
-from ledger import codec
-from ledger.block import Block, Header, decode_header, sign_checkpoint, verify_certificate, verify_certified_header
-from ledger.errors import VerificationError
-from ledger.keys import SigningKey
-from ledger.note import SignedNote, sign_note
-from ledger.validators import Validator, ValidatorSet
+from credledger.ledger import codec
+from credledger.ledger.block import (
+    Block,
+    Header,
+    decode_header,
+    sign_checkpoint,
+    verify_certificate,
+    verify_certified_header,
+)
+from credledger.ledger.errors import VerificationError
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import SignedNote, sign_note
+from credledger.ledger.validators import Validator, ValidatorSet
 
 
 def make_validators(powers: list[int]) -> tuple[ValidatorSet, list[SigningKey]]:

@@ -20,12 +20,12 @@ import rfc8785
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from cli.main import main
-from ledger.events import Issue, Reinstate, Revoke, Suspend, decode_event
-from ledger.state import Status, get_credential
+from credledger.cli.main import main
+from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend, decode_event
+from credledger.ledger.state import Status, get_credential
+from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
 from tests.apinode import TEST_API, ApiNode, api_node
 from tests.factories import Network, digest
-from verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 CREDENTIAL: dict[str, Any] = {
     "@context": ["https://www.w3.org/ns/credentials/v2"],

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.common import UsageError, digest_argument
-from cli.main import main
-from ledger.genesis import genesis_json
+from credledger.cli.common import UsageError, digest_argument
+from credledger.cli.main import main
+from credledger.ledger.genesis import genesis_json
 from tests.factories import make_network
 
 LONE_SURROGATE = b'{"\\ud83d": 1}'

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from ledger.genesis import load_genesis
-from ledger.keys import PublicKey, SigningKey
-from node.config import load_config
+from credledger.cli.main import main
+from credledger.ledger.genesis import load_genesis
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.node.config import load_config
 
 
 def init(tmp_path: Path, member_id: str, *extra: str) -> Path:

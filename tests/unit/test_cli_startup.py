@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import COMMANDS, build_parser
+from credledger.cli.main import COMMANDS, build_parser
 from tests.conftest import PROJECT_ROOT
 
 #: Modules that take most of a second to import and that neither --version nor --help needs.
@@ -35,14 +35,22 @@ def modules_loaded_by(*argv: str) -> list[str]:
 def test_version_and_help_import_no_heavy_module(argv: list[str]) -> None:
     loaded = modules_loaded_by(*argv)
     assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
-    assert [m for m in loaded if m.startswith("cli.") and m not in ("cli.main", "cli.exits")] == []
+    assert [
+        m
+        for m in loaded
+        if m.startswith("credledger.cli.") and m not in ("credledger.cli.main", "credledger.cli.exits")
+    ] == []
 
 
 def test_a_command_imports_only_its_own_module() -> None:
     loaded = modules_loaded_by("genesis", "--help")
-    assert "cli.genesis" in loaded
+    assert "credledger.cli.genesis" in loaded
     assert [m for m in loaded if m.split(".")[0] in ("aiohttp", "lmdb")] == []
-    assert [m for m in loaded if m in ("cli.verify", "cli.audit", "cli.run", "node.server")] == []
+    assert [
+        m
+        for m in loaded
+        if m in ("credledger.cli.verify", "credledger.cli.audit", "credledger.cli.run", "credledger.node.server")
+    ] == []
 
 
 def test_the_command_list_matches_each_commands_own_help() -> None:
@@ -56,7 +64,10 @@ def closing_the_pipe_early(*argv: str) -> tuple[int, str]:
     """Run credledger with its stdout read by nobody (like `| head` having read what it wanted before the command
     writes): its exit code and what it wrote on stderr."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", *argv], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "credledger.cli.main", *argv],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.status import _lines
+from credledger.cli.status import _lines
 
 BASE: dict[str, Any] = {
     "version": "1",

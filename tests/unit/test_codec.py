@@ -6,8 +6,8 @@ from typing import Annotated, ClassVar
 import msgpack
 import pytest
 
-from ledger.codec import Bytes32, Range, Size, decode, encode
-from ledger.errors import DecodeError
+from credledger.ledger.codec import Bytes32, Range, Size, decode, encode
+from credledger.ledger.errors import DecodeError
 
 
 @dataclass(frozen=True, slots=True)

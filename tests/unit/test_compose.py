@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from cli.devnet import DEFAULT_BASE_PORT, DEVNET_PARAMS, INSTITUTIONS
-from ledger.genesis import Genesis, load_genesis
-from ledger.keys import PublicKey, SigningKey
-from node.config import ApiConfig, LogConfig, MempoolConfig, NodeConfig, P2PConfig, load_config
+from credledger.cli.devnet import DEFAULT_BASE_PORT, DEVNET_PARAMS, INSTITUTIONS
+from credledger.ledger.genesis import Genesis, load_genesis
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.node.config import ApiConfig, LogConfig, MempoolConfig, NodeConfig, P2PConfig, load_config
 from tests.conftest import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import ConfigError
-from node.config import NodeConfig, StoreConfig, load_config
-from node.server import MIN_READERS, Node
+from credledger.ledger.errors import ConfigError
+from credledger.node.config import NodeConfig, StoreConfig, load_config
+from credledger.node.server import MIN_READERS, Node
 from tests.factories import make_network
 
 MINIMAL = """

@@ -8,14 +8,28 @@ from pathlib import Path
 
 import pytest
 
-import consensus.machine
-from consensus.errors import BadCertificate, BadMessageSignature, MessageOutOfWindow, NotProposer, UnknownSigner
-from consensus.machine import ROUND_WINDOW
-from consensus.timeouts import TimeoutKind
-from ledger.block import CertifiedBlock
-from ledger.errors import DecodeError
-from ledger.validators import Validator, ValidatorSet
-from ledger.votes import Message, Precommit, Proposal, decode_message, encode_message, sign_prevote, verify_vote
+from credledger.consensus import machine as consensus_machine
+from credledger.consensus.errors import (
+    BadCertificate,
+    BadMessageSignature,
+    MessageOutOfWindow,
+    NotProposer,
+    UnknownSigner,
+)
+from credledger.consensus.machine import ROUND_WINDOW
+from credledger.consensus.timeouts import TimeoutKind
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.validators import Validator, ValidatorSet
+from credledger.ledger.votes import (
+    Message,
+    Precommit,
+    Proposal,
+    decode_message,
+    encode_message,
+    sign_prevote,
+    verify_vote,
+)
 from tests.blocks import certify
 from tests.factories import make_member
 from tests.sim.harness import Harness, decisions, own, tampered, timeouts
@@ -132,7 +146,7 @@ def test_each_signature_is_verified_once(h: Harness, monkeypatch: pytest.MonkeyP
         calls.append(vote)
         return verify_vote(vote, validators, origin)
 
-    monkeypatch.setattr(consensus.machine, "verify_vote", counting)
+    monkeypatch.setattr(consensus_machine, "verify_vote", counting)
     h.start()
     (vote,) = h.prevotes(0, None, "m1.test")
     h.feed(vote, vote, vote)

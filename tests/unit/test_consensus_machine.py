@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from consensus.timeouts import TimeoutConfig, TimeoutKind
-from ledger.block import Block, verify_certified_header
-from ledger.votes import Precommit, Prevote, Proposal, Step, verify_evidence
+from credledger.consensus.timeouts import TimeoutConfig, TimeoutKind
+from credledger.ledger.block import Block, verify_certified_header
+from credledger.ledger.votes import Precommit, Prevote, Proposal, Step, verify_evidence
 from tests.sim.harness import Harness, decisions, evidence, own, sent, tampered, timeouts
 
 

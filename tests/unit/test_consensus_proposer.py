@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from consensus.proposer import ProposerSchedule, Rotation
-from ledger import codec
-from ledger.validators import Validator, ValidatorSet
+from credledger.consensus.proposer import ProposerSchedule, Rotation
+from credledger.ledger import codec
+from credledger.ledger.validators import Validator, ValidatorSet
 
 
 def vset(**powers: int) -> ValidatorSet:

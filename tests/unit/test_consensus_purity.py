@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from consensus.timeouts import TimeoutConfig, TimeoutKind
-from ledger.genesis import Params
+from credledger.consensus.timeouts import TimeoutConfig, TimeoutKind
+from credledger.ledger.genesis import Params
 
 CONSENSUS = Path(__file__).resolve().parents[2] / "consensus"
 FORBIDDEN = {"asyncio", "aiohttp", "lmdb", "socket", "time", "random", "threading", "node", "cli", "os"}
@@ -21,11 +21,14 @@ def test_consensus_module_imports_nothing_impure(path: Path) -> None:
     tree = ast.parse(path.read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert {name.split(".")[0] for name in imported} & FORBIDDEN == set()
+    assert {name.removeprefix("credledger.").split(".")[0] for name in imported} & FORBIDDEN == set()
 
 
 def test_importing_the_machine_loads_no_io_library() -> None:
-    code = "import sys, consensus.machine; print(sorted(m for m in ('asyncio', 'aiohttp', 'lmdb') if m in sys.modules))"
+    code = (
+        "import sys, credledger.consensus.machine; "
+        "print(sorted(m for m in ('asyncio', 'aiohttp', 'lmdb') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from consensus.actions import Broadcast, PersistSafety
-from consensus.machine import Machine
-from consensus.safety import SafetyRecord
-from consensus.timeouts import TimeoutKind
-from ledger import codec
-from ledger.votes import Precommit, Prevote, Proposal, Step
+from credledger.consensus.actions import Broadcast, PersistSafety
+from credledger.consensus.machine import Machine
+from credledger.consensus.safety import SafetyRecord
+from credledger.consensus.timeouts import TimeoutKind
+from credledger.ledger import codec
+from credledger.ledger.votes import Precommit, Prevote, Proposal, Step
 from tests.sim.harness import Harness, decisions, own, records, sent
 
 

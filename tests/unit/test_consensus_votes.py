@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import codec
-from ledger.block import Block, verify_certificate
-from ledger.errors import BadSignature, DecodeError, VerificationError
-from ledger.note import SignedNote
-from ledger.votes import (
+from credledger.ledger import codec
+from credledger.ledger.block import Block, verify_certificate
+from credledger.ledger.errors import BadSignature, DecodeError, VerificationError
+from credledger.ledger.note import SignedNote
+from credledger.ledger.votes import (
     Evidence,
     Message,
     Precommit,

@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
-from ledger.block import Header, sign_checkpoint, verify_certificate
-from ledger.cosignature import (
+from credledger.ledger.block import Header, sign_checkpoint, verify_certificate
+from credledger.ledger.cosignature import (
     COSIGNATURE_TYPE,
     Cosignature,
     CosignerKey,
@@ -20,10 +20,10 @@ from ledger.cosignature import (
     verified_cosignatures,
     verify_cosignature,
 )
-from ledger.errors import BadSignature, DecodeError, VerificationError
-from ledger.keys import KEY_ID_SIZE
-from ledger.note import NoteSignature, SignedNote, open_note, sign_note
-from ledger.validators import Validator, ValidatorSet
+from credledger.ledger.errors import BadSignature, DecodeError, VerificationError
+from credledger.ledger.keys import KEY_ID_SIZE
+from credledger.ledger.note import NoteSignature, SignedNote, open_note, sign_note
+from credledger.ledger.validators import Validator, ValidatorSet
 from tests.factories import key_for
 
 BODY = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"

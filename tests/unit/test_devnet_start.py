@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.devnet import START_MARK, Member, last_words, start_node, stop_all, wait_ready
+from credledger.cli.devnet import START_MARK, Member, last_words, start_node, stop_all, wait_ready
 
 
 def test_the_reason_a_node_stopped_comes_from_its_latest_run(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from ledger.digest import DigestMethod, credential_digest, document_digest, parse_digest
-from ledger.errors import DecodeError
+from credledger.ledger.digest import DigestMethod, credential_digest, document_digest, parse_digest
+from credledger.ledger.errors import DecodeError
 
 CREDENTIAL = b"""{
   "@context": ["https://www.w3.org/ns/credentials/v2"],

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from consensus.errors import BadCertificate
-from ledger.block import CertifiedBlock
-from ledger.errors import DecodeError, InvalidEvent, StorageError, Unauthorized
-from ledger.events import Event
-from ledger.genesis import Params
-from ledger.storage.store import Store
-from node.application import LedgerApplication
-from node.driver import Driver, NodeHalted
-from node.mempool import Mempool
-from node.peers import KIND_CONSENSUS, KIND_EVENT
+from credledger.consensus.errors import BadCertificate
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.errors import DecodeError, InvalidEvent, StorageError, Unauthorized
+from credledger.ledger.events import Event
+from credledger.ledger.genesis import Params
+from credledger.ledger.storage.store import Store
+from credledger.node.application import LedgerApplication
+from credledger.node.driver import Driver, NodeHalted
+from credledger.node.mempool import Mempool
+from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT
 from tests.blocks import certify
 from tests.factories import T0, Network, digest, issue, make_network, signed
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from consensus.actions import RecordEvidence
-from ledger import codec
-from ledger.block import CertifiedBlock
-from ledger.events import ReportEvidence
-from ledger.state import EquivocationRecord, evidence_key
-from ledger.storage.store import Store
-from ledger.votes import make_evidence, sign_prevote
-from node.application import LedgerApplication
-from node.driver import Driver
-from node.mempool import Mempool
+from credledger.consensus.actions import RecordEvidence
+from credledger.ledger import codec
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.events import ReportEvidence
+from credledger.ledger.state import EquivocationRecord, evidence_key
+from credledger.ledger.storage.store import Store
+from credledger.ledger.votes import make_evidence, sign_prevote
+from credledger.node.application import LedgerApplication
+from credledger.node.driver import Driver
+from credledger.node.mempool import Mempool
 from tests.blocks import certify
 from tests.factories import ORIGIN, T0, make_network
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from ledger.block import Header
-from ledger.errors import DecodeError
-from ledger.eventjson import event_from_json, event_to_json, header_to_json, issuer_key_to_json
-from ledger.events import Issue, KeyRetire, MemberAdd, Payload, Revoke
-from ledger.keys import key_id
-from ledger.limits import MAX_COMPONENTS
-from ledger.state import IssuerKeyRecord
+from credledger.ledger.block import Header
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.eventjson import event_from_json, event_to_json, header_to_json, issuer_key_to_json
+from credledger.ledger.events import Issue, KeyRetire, MemberAdd, Payload, Revoke
+from credledger.ledger.keys import key_id
+from credledger.ledger.limits import MAX_COMPONENTS
+from credledger.ledger.state import IssuerKeyRecord
 from tests.factories import T0, by_governance, digest, issue, key_for, make_member, make_network, signed
 from tests.unit.test_openapi import PAYLOADS
 

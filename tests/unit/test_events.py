@@ -7,9 +7,9 @@ import hashlib
 import msgpack
 import pytest
 
-from ledger import codec, domains
-from ledger.errors import DecodeError
-from ledger.events import (
+from credledger.ledger import codec, domains
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.events import (
     Event,
     Issue,
     KeyAdd,
@@ -28,7 +28,7 @@ from ledger.events import (
     decode_event,
     sign_event,
 )
-from ledger.keys import PublicKey
+from credledger.ledger.keys import PublicKey
 from tests.factories import ORIGIN, T0, digest, key_for, signed
 
 KEY = key_for("uni.example", "issuer")
@@ -173,8 +173,8 @@ def test_sign_event_needs_a_key() -> None:
 
 
 def test_decoded_events_derive_the_same_signed_bytes_and_id_as_encoding_would() -> None:
-    from ledger.events import KeyRetire, MemberRemove, ReportEvidence, Revoke, UnsignedEvent, decode_event
-    from ledger.votes import make_evidence, sign_prevote
+    from credledger.ledger.events import KeyRetire, MemberRemove, ReportEvidence, Revoke, UnsignedEvent, decode_event
+    from credledger.ledger.votes import make_evidence, sign_prevote
     from tests.factories import ORIGIN, by_governance, digest, issue, make_network, signed
 
     network = make_network(4)

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from ledger import codec
-from ledger.errors import InvalidEvent, Unauthorized
-from ledger.events import Event, ReportEvidence, decode_event
-from ledger.state import EquivocationRecord, evidence_key
-from ledger.votes import Evidence, make_evidence, sign_prevote
+from credledger.ledger import codec
+from credledger.ledger.errors import InvalidEvent, Unauthorized
+from credledger.ledger.events import Event, ReportEvidence, decode_event
+from credledger.ledger.state import EquivocationRecord, evidence_key
+from credledger.ledger.votes import Evidence, make_evidence, sign_prevote
 from tests.factories import ORIGIN, T0, Ledger, Network, make_network, signed
 
 
@@ -90,7 +90,7 @@ def test_evidence_must_be_reported_with_one_node_key(network: Network) -> None:
 def test_evidence_event_round_trips_through_its_json_form(network: Network) -> None:
     import json
 
-    from ledger.eventjson import event_from_json, event_to_json
+    from credledger.ledger.eventjson import event_from_json, event_to_json
 
     event = report(network, equivocation(network))
     form = json.loads(json.dumps(event_to_json(event)))

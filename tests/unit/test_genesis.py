@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from ledger import codec
-from ledger.errors import ConfigError
-from ledger.genesis import Genesis, Params, genesis_json, load_genesis, parse_genesis, write_genesis
-from ledger.state import get_directory, get_issuer_key, get_member, validator_set
+from credledger.ledger import codec
+from credledger.ledger.errors import ConfigError
+from credledger.ledger.genesis import Genesis, Params, genesis_json, load_genesis, parse_genesis, write_genesis
+from credledger.ledger.state import get_directory, get_issuer_key, get_member, validator_set
 from tests.factories import make_member, make_network
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ledger.genesis import Params
-from node.health import Observation, RoundView, stall_after_ms, why_not_committing
+from credledger.ledger.genesis import Params
+from credledger.node.health import Observation, RoundView, stall_after_ms, why_not_committing
 
 PARAMS = Params()
 NOW = 10_000_000

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.digest import document_digest
-from ledger.errors import DecodeError
-from ledger.jcs import NotJson, canonical_json
+from credledger.ledger.digest import document_digest
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.jcs import NotJson, canonical_json
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "jcs"
 REFERENCE = sorted(p.name for p in (VECTORS / "rfc8785" / "input").iterdir())

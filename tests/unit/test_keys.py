@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from ledger.errors import BadSignature, DecodeError
-from ledger.keys import PublicKey, SigningKey, key_id
+from credledger.ledger.errors import BadSignature, DecodeError
+from credledger.ledger.keys import PublicKey, SigningKey, key_id
 
 
 def test_vkey_round_trips_and_names_the_key() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import lmdb
 import pytest
 
-from ledger.errors import CredledgerError, StorageError
-from ledger.merkle import (
+from credledger.ledger.errors import CredledgerError, StorageError
+from credledger.ledger.merkle import (
     EMPTY_ROOT,
     consistency_path,
     inclusion_path,
@@ -17,8 +17,8 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.storage import schema
-from ledger.storage.log import DEFAULT_TILE_HEIGHT, LogRangeError, MerkleLog
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.log import DEFAULT_TILE_HEIGHT, LogRangeError, MerkleLog
 
 MAP_SIZE = 1 << 28
 

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from ledger import membership_rules
-from ledger.errors import InvalidEvent
-from ledger.events import Event, KeyAdd, KeyRetire, MemberAdd, MemberRemove, MemberUpdate, Revoke
-from ledger.keys import key_id
-from ledger.state import (
+from credledger.ledger import membership_rules
+from credledger.ledger.errors import InvalidEvent
+from credledger.ledger.events import Event, KeyAdd, KeyRetire, MemberAdd, MemberRemove, MemberUpdate, Revoke
+from credledger.ledger.keys import key_id
+from credledger.ledger.state import (
     get_credential,
     get_directory,
     get_issuer_key,
@@ -18,7 +18,7 @@ from ledger.state import (
     key_valid_at,
     validator_set,
 )
-from ledger.validators import Validator, ValidatorSet
+from credledger.ledger.validators import Validator, ValidatorSet
 from tests.factories import (
     T0,
     Ledger,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.mempool import DuplicateEvent, Mempool, MempoolFull
+from credledger.node.mempool import DuplicateEvent, Mempool, MempoolFull
 
 
 def test_events_leave_in_arrival_order_within_limits() -> None:

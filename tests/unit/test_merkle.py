@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ledger.errors import VerificationError
-from ledger.merkle import (
+from credledger.ledger.errors import VerificationError
+from credledger.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     consistency_path,

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, web
 
-from cli.main import main as run_cli
-from ledger.block import verify_certificate
-from ledger.genesis import write_genesis
-from ledger.note import SignedNote
+from credledger.cli.main import main as run_cli
+from credledger.ledger.block import verify_certificate
+from credledger.ledger.genesis import write_genesis
+from credledger.ledger.note import SignedNote
+from credledger.verifier.monitor import Monitor, MonitorResult
 from tests.apinode import ApiNode, api_node
 from tests.factories import digest, issue, make_network
 from tests.forge import serve
-from verifier.monitor import Monitor, MonitorResult
 
 
 @pytest.fixture

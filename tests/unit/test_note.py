@@ -4,9 +4,9 @@ import base64
 
 import pytest
 
-from ledger.errors import BadSignature, DecodeError, VerificationError
-from ledger.keys import PublicKey, SigningKey
-from ledger.note import Checkpoint, NoteSignature, SignedNote, open_note, sign_note
+from credledger.ledger.errors import BadSignature, DecodeError, VerificationError
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.ledger.note import Checkpoint, NoteSignature, SignedNote, open_note, sign_note
 
 # The signed-note example shared by the Go, Rust, JavaScript and PHP implementations of C2SP signed notes.
 NEUMANN_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"

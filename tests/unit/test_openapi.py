@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ledger.eventjson import event_to_json
-from ledger.events import (
+from credledger.ledger.eventjson import event_to_json
+from credledger.ledger.events import (
     Issue,
     KeyAdd,
     KeyRetire,
@@ -22,8 +22,8 @@ from ledger.events import (
     Revoke,
     Suspend,
 )
-from node.api.app import ROUTES
-from node.api.openapi import openapi_document
+from credledger.node.api.app import ROUTES
+from credledger.node.api.openapi import openapi_document
 from tests.apinode import ApiNode, api_node
 from tests.factories import T0, by_governance, digest, issue, key_for, make_member, signed
 

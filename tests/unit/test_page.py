@@ -9,10 +9,10 @@ import re
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cli.common import MAX_CREDENTIAL_BYTES
-from ledger.events import MemberAdd
-from ledger.genesis import Genesis, Params, genesis_json
-from node.api.page import CONTENT_SECURITY_POLICY, STATIC_DIR, page_routes, render_index
+from credledger.cli.common import MAX_CREDENTIAL_BYTES
+from credledger.ledger.events import MemberAdd
+from credledger.ledger.genesis import Genesis, Params, genesis_json
+from credledger.node.api.page import CONTENT_SECURITY_POLICY, STATIC_DIR, page_routes, render_index
 from tests.factories import T0, make_member
 
 

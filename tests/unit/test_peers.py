@@ -12,10 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger.keys import PublicKey, SigningKey
-from node.config import P2PConfig
-from node.metrics import Metrics
-from node.peers import (
+from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.node.config import P2PConfig
+from credledger.node.metrics import Metrics
+from credledger.node.peers import (
     KIND_CONSENSUS,
     KIND_EVENT,
     MAX_CLOSE_REASON_BYTES,

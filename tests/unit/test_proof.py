@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from ledger import codec
-from ledger.bundle import Bundle, ProofError, StateEntry, verify_bundle
-from ledger.events import KeyRetire, MemberAdd, Reinstate, Revoke, Suspend
-from ledger.note import SignedNote
-from ledger.state import cred_key
-from ledger.storage.bundles import build_bundle
-from ledger.storage.store import Store
-from ledger.validators import ValidatorSet
+from credledger.ledger import codec
+from credledger.ledger.bundle import Bundle, ProofError, StateEntry, verify_bundle
+from credledger.ledger.events import KeyRetire, MemberAdd, Reinstate, Revoke, Suspend
+from credledger.ledger.note import SignedNote
+from credledger.ledger.state import cred_key
+from credledger.ledger.storage.bundles import build_bundle
+from credledger.ledger.storage.store import Store
+from credledger.ledger.validators import ValidatorSet
 from tests.blocks import certify, commit, next_block
 from tests.factories import T0, Network, by_governance, digest, issue, make_member, make_network, signed
 
@@ -97,7 +97,7 @@ def test_tampered_record_is_caught(issued: Bundle, network: Network) -> None:
 
 
 def test_wrong_state_root_is_caught(issued: Bundle, network: Network) -> None:
-    from ledger.block import decode_header
+    from credledger.ledger.block import decode_header
 
     header = dataclasses.replace(decode_header(issued.header), state_root=b"\x07" * 32)
     expect_step(dataclasses.replace(issued, header=header.encode()), network, "certificate")
@@ -123,7 +123,7 @@ def test_duplicated_signer_is_not_counted_twice(issued: Bundle, network: Network
 
 
 def test_signers_outside_the_certifying_set_do_not_count(issued: Bundle, network: Network) -> None:
-    from ledger.note import sign_note
+    from credledger.ledger.note import sign_note
     from tests.factories import key_for
 
     note = SignedNote.parse(issued.checkpoint)
@@ -191,7 +191,7 @@ def test_bundle_for_another_network_is_refused(issued: Bundle) -> None:
 
 
 def test_malformed_bundle_json_is_a_decode_error() -> None:
-    from ledger.errors import DecodeError
+    from credledger.ledger.errors import DecodeError
 
     for text in ("{", "[]", '{"format": "other"}', '{"format": "credledger-proof/v1", "origin": 3}'):
         with pytest.raises(DecodeError):

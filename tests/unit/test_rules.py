@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from ledger import codec
-from ledger.errors import DecodeError, InvalidEvent, Unauthorized
-from ledger.events import Event, Issue, MemberUpdate, Reinstate, Revoke, Signature, Suspend
-from ledger.genesis import Params
-from ledger.merkle import leaf_hash
-from ledger.rules import RULES, select_events
-from ledger.state import Status, cred_key, get_credential
+from credledger.ledger import codec
+from credledger.ledger.errors import DecodeError, InvalidEvent, Unauthorized
+from credledger.ledger.events import Event, Issue, MemberUpdate, Reinstate, Revoke, Signature, Suspend
+from credledger.ledger.genesis import Params
+from credledger.ledger.merkle import leaf_hash
+from credledger.ledger.rules import RULES, select_events
+from credledger.ledger.state import Status, cred_key, get_credential
 from tests.factories import (
     T0,
     Ledger,

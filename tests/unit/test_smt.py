@@ -7,10 +7,10 @@ import hashlib
 import msgpack
 import pytest
 
-from ledger import smt
-from ledger.codec import decode, encode
-from ledger.errors import DecodeError, VerificationError
-from ledger.smt import EMPTY, EMPTY_ROOT, ProofLeaf, StateProof, proof_root, verify_proof
+from credledger.ledger import smt
+from credledger.ledger.codec import decode, encode
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.smt import EMPTY, EMPTY_ROOT, ProofLeaf, StateProof, proof_root, verify_proof
 
 
 def sha(data: bytes) -> bytes:

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from ledger import codec
-from ledger.errors import DecodeError, StorageError
-from ledger.keys import key_id
-from ledger.state import (
+from credledger.ledger import codec
+from credledger.ledger.errors import DecodeError, StorageError
+from credledger.ledger.keys import key_id
+from credledger.ledger.state import (
     DIRECTORY_KEY,
     CredentialRecord,
     IssuerKeyRecord,

@@ -13,10 +13,10 @@ from unittest import mock
 import lmdb
 import pytest
 
-from ledger.errors import StorageError, VerificationError
-from ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
-from ledger.storage.schema import SMT_NODES, open_env, u64
-from ledger.storage.statemap import StateMap, _PresenceFilter
+from credledger.ledger.errors import StorageError, VerificationError
+from credledger.ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
+from credledger.ledger.storage.schema import SMT_NODES, open_env, u64
+from credledger.ledger.storage.statemap import StateMap, _PresenceFilter
 
 MAP_SIZE = 1 << 28
 

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from ledger import merkle, smt
-from ledger.block import Block
-from ledger.errors import InvalidBlock, StorageError
-from ledger.events import KeyRetire, MemberAdd, Revoke, decode_event
-from ledger.state import cred_key, get_credential
-from ledger.storage import schema
-from ledger.storage.store import Store
+from credledger.ledger import merkle, smt
+from credledger.ledger.block import Block
+from credledger.ledger.errors import InvalidBlock, StorageError
+from credledger.ledger.events import KeyRetire, MemberAdd, Revoke, decode_event
+from credledger.ledger.state import cred_key, get_credential
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.store import Store
 from tests.blocks import certify, commit, next_block
 from tests.factories import by_governance, digest, issue, make_member, make_network, signed
 

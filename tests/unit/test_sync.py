@@ -11,13 +11,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from ledger import codec
-from ledger.genesis import Params
-from ledger.storage.store import Store
-from node.application import LedgerApplication
-from node.driver import Driver
-from node.mempool import Mempool
-from node.sync import Syncer, max_certified_block_bytes
+from credledger.ledger import codec
+from credledger.ledger.genesis import Params
+from credledger.ledger.storage.store import Store
+from credledger.node.application import LedgerApplication
+from credledger.node.driver import Driver
+from credledger.node.mempool import Mempool
+from credledger.node.sync import Syncer, max_certified_block_bytes
 from tests.apinode import ApiNode, api_node
 from tests.factories import T0, digest, issue, make_network
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import VerificationError
-from ledger.keys import PublicKey
-from ledger.merkle import verify_consistency, verify_inclusion
-from ledger.note import SignedNote, open_note
-from ledger.tiles import Tile, TileReader, parse_path
-from ledger.treehead import TreeHead
+from credledger.ledger.errors import VerificationError
+from credledger.ledger.keys import PublicKey
+from credledger.ledger.merkle import verify_consistency, verify_inclusion
+from credledger.ledger.note import SignedNote, open_note
+from credledger.ledger.tiles import Tile, TileReader, parse_path
+from credledger.ledger.treehead import TreeHead
 from tests.conftest import VECTORS
 
 TESSERA = VECTORS / "tessera"

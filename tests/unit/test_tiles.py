@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from ledger.errors import DecodeError, StorageError, VerificationError
-from ledger.merkle import EMPTY_ROOT, consistency_path, inclusion_path, leaf_hash, root_from_leaf_hashes
-from ledger.tiles import (
+from credledger.ledger.errors import DecodeError, StorageError, VerificationError
+from credledger.ledger.merkle import EMPTY_ROOT, consistency_path, inclusion_path, leaf_hash, root_from_leaf_hashes
+from credledger.ledger.tiles import (
     MAX_ENTRY_SIZE,
     EntryBundle,
     Tile,

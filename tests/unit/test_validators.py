@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import codec
-from ledger.limits import MAX_POWER
-from ledger.validators import Validator, ValidatorSet
+from credledger.ledger import codec
+from credledger.ledger.limits import MAX_POWER
+from credledger.ledger.validators import Validator, ValidatorSet
 
 
 def v(name: str, power: int = 1) -> Validator:

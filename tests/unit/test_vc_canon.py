@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from ledger.vc.canon import MAX_DOCUMENT_BYTES, canonicalize, canonicalize_nquads
-from ledger.vc.errors import CanonicalizationError, DocumentRefused
-from ledger.vc.loader import CREDENTIALS_V2, DocumentLoader, shipped_loader
+from credledger.ledger.vc.canon import MAX_DOCUMENT_BYTES, canonicalize, canonicalize_nquads
+from credledger.ledger.vc.errors import CanonicalizationError, DocumentRefused
+from credledger.ledger.vc.loader import CREDENTIALS_V2, DocumentLoader, shipped_loader
 from tests.conftest import VECTORS
 
 RDF_CANON = VECTORS / "rdf-canon"

@@ -5,8 +5,8 @@ import hashlib
 import pytest
 from pyld import jsonld
 
-from ledger.vc.errors import DocumentRefused
-from ledger.vc.loader import (
+from credledger.ledger.vc.errors import DocumentRefused
+from credledger.ledger.vc.loader import (
     CREDENTIALS_V2,
     DATA_INTEGRITY_V2,
     DID_V1,

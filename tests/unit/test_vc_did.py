@@ -4,10 +4,10 @@ import hashlib
 
 import pytest
 
-from ledger.errors import DecodeError
-from ledger.keys import SigningKey
-from ledger.vc.canon import canonicalize
-from ledger.vc.did import (
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.vc.canon import canonicalize
+from credledger.ledger.vc.did import (
     IssuerKey,
     KeyStatus,
     did_document,
@@ -17,10 +17,10 @@ from ledger.vc.did import (
     url_did_web,
     verification_method_id,
 )
-from ledger.vc.errors import ProofError
-from ledger.vc.multikey import did_key, did_key_verification_method, encode_public_key
-from ledger.vc.proof import sign_credential, verify_credential
-from ledger.vc.statuslist import Bitstring, status_list_credential
+from credledger.ledger.vc.errors import ProofError
+from credledger.ledger.vc.multikey import did_key, did_key_verification_method, encode_public_key
+from credledger.ledger.vc.proof import sign_credential, verify_credential
+from credledger.ledger.vc.statuslist import Bitstring, status_list_credential
 
 DID = "did:web:uni.example"
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from ledger.keys import SigningKey
-from ledger.vc.did import IssuerKey, KeyStatus, did_document, did_document_resolver, verification_method_id
-from ledger.vc.errors import ProofError
-from ledger.vc.loader import OB_V3P0, shipped_loader
-from ledger.vc.multikey import did_key, did_key_verification_method, encode_public_key, multibase_base58btc
-from ledger.vc.proof import sign_credential, verify_credential
-from ledger.vc.statuslist import Bitstring, status_entries, status_list_credential
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.vc.did import IssuerKey, KeyStatus, did_document, did_document_resolver, verification_method_id
+from credledger.ledger.vc.errors import ProofError
+from credledger.ledger.vc.loader import OB_V3P0, shipped_loader
+from credledger.ledger.vc.multikey import did_key, did_key_verification_method, encode_public_key, multibase_base58btc
+from credledger.ledger.vc.proof import sign_credential, verify_credential
+from credledger.ledger.vc.statuslist import Bitstring, status_entries, status_list_credential
 from tests.conftest import PROJECT_ROOT, VECTORS
 
 JS_DIR = PROJECT_ROOT / "tests" / "js"

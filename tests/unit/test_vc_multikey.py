@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import DecodeError
-from ledger.vc.multikey import (
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.vc.multikey import (
     base58_decode,
     base58_encode,
     decode_multibase_base58btc,
@@ -69,7 +69,7 @@ def test_public_key_of_another_key_type_is_refused_naming_the_codec() -> None:
 
 
 def test_public_key_of_the_wrong_length_is_refused() -> None:
-    from ledger.vc.multikey import multibase_base58btc
+    from credledger.ledger.vc.multikey import multibase_base58btc
 
     with pytest.raises(DecodeError, match="31-byte key"):
         decode_public_key(multibase_base58btc(b"\xed\x01" + bytes(31)))

@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from ledger.keys import SigningKey
-from ledger.vc.canon import canonicalize
-from ledger.vc.errors import ProofError
-from ledger.vc.multikey import (
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.vc.canon import canonicalize
+from credledger.ledger.vc.errors import ProofError
+from credledger.ledger.vc.multikey import (
     decode_multibase_base58btc,
     decode_public_key,
     did_key_verification_method,
     encode_public_key,
     multibase_base58btc,
 )
-from ledger.vc.proof import (
+from credledger.ledger.vc.proof import (
     format_datetime,
     resolve_did_key,
     sign_credential,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pyld import jsonld
 
-from ledger.vc.canon import canonicalize
-from ledger.vc.errors import DocumentRefused
-from ledger.vc.loader import CREDENTIALS_V2
+from credledger.ledger.vc.canon import canonicalize
+from credledger.ledger.vc.errors import DocumentRefused
+from credledger.ledger.vc.loader import CREDENTIALS_V2
 from tests.conftest import PROJECT_ROOT
 
 VC = PROJECT_ROOT / "ledger" / "vc"
@@ -22,7 +22,7 @@ def test_vc_module_imports_nothing_impure(path: Path) -> None:
     tree = ast.parse(path.read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert {name.split(".")[0] for name in imported} & FORBIDDEN == set()
+    assert {name.removeprefix("credledger.").split(".")[0] for name in imported} & FORBIDDEN == set()
     assert "urllib.request" not in imported
 
 

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.keys import SigningKey
-from ledger.vc.errors import StatusListError
-from ledger.vc.loader import CREDENTIALS_V2
-from ledger.vc.multikey import multibase_base64url
-from ledger.vc.proof import sign_credential, verify_credential
-from ledger.vc.statuslist import (
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.vc.errors import StatusListError
+from credledger.ledger.vc.loader import CREDENTIALS_V2
+from credledger.ledger.vc.multikey import multibase_base64url
+from credledger.ledger.vc.proof import sign_credential, verify_credential
+from credledger.ledger.vc.statuslist import (
     MAX_LIST_ENTRIES,
     MIN_LIST_ENTRIES,
     Bitstring,

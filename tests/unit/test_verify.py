@@ -17,19 +17,19 @@ from typing import Any
 import pytest
 import rfc8785
 
-from cli.main import main as run_cli
-from cli.verify import exit_code, render
-from ledger import merkle, tlogproof
-from ledger.block import Header
-from ledger.bundle import Bundle
-from ledger.errors import DecodeError, VerificationError
-from ledger.events import Revoke, Suspend
-from ledger.genesis import write_genesis
+from credledger.cli.main import main as run_cli
+from credledger.cli.verify import exit_code, render
+from credledger.ledger import merkle, tlogproof
+from credledger.ledger.block import Header
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.events import Revoke, Suspend
+from credledger.ledger.genesis import write_genesis
+from credledger.verifier.credential import UNVERIFIED, digest_of, verify_credential
+from credledger.verifier.remote import NodeReader
 from tests.apinode import ApiNode, api_node
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import bundle_app, certify_header, flip_byte, serve
-from verifier.credential import UNVERIFIED, digest_of, verify_credential
-from verifier.remote import NodeReader
 
 PROJECT = Path(__file__).resolve().parents[2]
 BADGE: dict[str, Any] = {

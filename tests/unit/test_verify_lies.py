@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from ledger import codec
-from ledger.block import decode_header
-from ledger.bundle import Bundle, ProofError, StateEntry, verify_bundle
-from ledger.events import KeyRetire, MemberAdd, MemberRemove, Revoke
-from ledger.state import IssuerKeyRecord
-from ledger.storage.store import Store
+from credledger.ledger import codec
+from credledger.ledger.block import decode_header
+from credledger.ledger.bundle import Bundle, ProofError, StateEntry, verify_bundle
+from credledger.ledger.events import KeyRetire, MemberAdd, MemberRemove, Revoke
+from credledger.ledger.state import IssuerKeyRecord
+from credledger.ledger.storage.store import Store
+from credledger.verifier.credential import verify_credential
 from tests.blocks import certify, commit, next_block
 from tests.factories import Network, by_governance, digest, issue, make_member, make_network, signed
 from tests.forge import bundle_of, certify_header, commit_unchecked, forge_key_record, with_bad_signature
-from verifier.credential import verify_credential
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import threading
 
 import pytest
 
-from ledger.cosignature import Cosignature, CosignerKey, cosign, require_cosignatures
-from ledger.errors import DecodeError
-from ledger.merkle import EMPTY_ROOT, consistency_path, leaf_hash, root_from_leaf_hashes
-from ledger.note import SignedNote, sign_note
-from ledger.treehead import TreeHead
-from ledger.witness import (
+from credledger.ledger.cosignature import Cosignature, CosignerKey, cosign, require_cosignatures
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.merkle import EMPTY_ROOT, consistency_path, leaf_hash, root_from_leaf_hashes
+from credledger.ledger.note import SignedNote, sign_note
+from credledger.ledger.treehead import TreeHead
+from credledger.ledger.witness import (
     MAX_PROOF_LINES,
     AddCheckpointRequest,
     Cosigned,

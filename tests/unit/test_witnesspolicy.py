@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.cosignature import CosignerKey, QuorumNotMet, cosign
-from ledger.errors import DecodeError, VerificationError
-from ledger.keys import SigningKey
-from ledger.note import SignedNote, sign_note
-from ledger.witnesspolicy import Group, WitnessPolicy
+from credledger.ledger.cosignature import CosignerKey, QuorumNotMet, cosign
+from credledger.ledger.errors import DecodeError, VerificationError
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import SignedNote, sign_note
+from credledger.ledger.witnesspolicy import Group, WitnessPolicy
 from tests.factories import key_for
 
 BODY = "example.com/log\n8\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
