@@ -26,8 +26,6 @@ Semantics, in order:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +34,7 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from ledger import merkle
+from ledger import encoding, merkle
 from ledger.errors import CredledgerError, DecodeError
 from ledger.eventjson import event_from_json, event_to_json, json_type
 from ledger.events import Event, decode_event
@@ -273,10 +271,7 @@ def _json_item(item: Any, where: str) -> Event:
         encoded = item["encoded"]
         if not isinstance(encoded, str):
             raise DecodeError(f"{where}.encoded: expected a base64 string, got {json_type(encoded)}")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise DecodeError(f"{where}.encoded: not standard base64") from None
+        raw = encoding.from_base64(encoded, f"{where}.encoded", canonical=False)
         return _decode(raw, f"{where}.encoded")
     return event_from_json(item, where)
 

@@ -19,11 +19,10 @@ state proof, which the full `credledger-proof/v1` bundle carries.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
-from ledger import merkle
+from ledger import encoding, merkle
 from ledger.block import verify_certificate
 from ledger.errors import DecodeError, VerificationError
 from ledger.note import Checkpoint, SignedNote
@@ -109,10 +108,6 @@ def verify(proof: TlogProof, validators: ValidatorSet, entry: bytes | None = Non
 
 
 def _base64(text: str, what: str) -> bytes:
-    try:
-        value = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise DecodeError(f"tlog-proof: {what} is not standard base64") from None
-    if not text or base64.b64encode(value).decode() != text:
-        raise DecodeError(f"tlog-proof: {what} must be non-empty canonical base64")
-    return value
+    if not text:
+        raise DecodeError(f"tlog-proof: {what} is empty")
+    return encoding.from_base64(text, f"tlog-proof: {what}")
