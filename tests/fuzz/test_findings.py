@@ -3,22 +3,34 @@ error with a traceback) is now refused as a `DecodeError` naming where it was, o
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import msgpack
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from ledger import encoding
-from ledger.errors import DecodeError
+from ledger.block import decode_header
+from ledger.errors import ConfigError, DecodeError
 from ledger.eventjson import event_from_json, event_to_json
+from ledger.genesis import parse_genesis
 from ledger.keys import PublicKey, SigningKey
 from ledger.note import Checkpoint, SignedNote
 from ledger.proof import Bundle
+from node.client import NodeClient, NodeUnreachable
+from node.config import MAX_CONFIG_BYTES, load_config, parse_config
+from node.sync import Syncer
 from node.tlogproof import TlogProof
 from tests.apinode import ApiNode, api_node, problem_of
 from tests.factories import T0, digest, issue, make_member
+from tests.fuzz.corpus import corpus
 
 #: A non-ASCII character where base64 is expected: `base64.b64decode` raises a bare ValueError for it.
 NON_ASCII = "\u0084"
@@ -159,3 +171,92 @@ def test_non_ascii_where_an_evidence_payload_carries_its_record_is_a_decode_erro
     doc["payload"] = {"kind": "evidence", "evidence": NON_ASCII}
     with pytest.raises(DecodeError, match=r"^event\.payload\.evidence: expected base64 of a canonical Evidence"):
         event_from_json(doc)
+
+
+# --- found by the decoder fuzzers -----------------------------------------------------------------------------
+
+
+def test_a_header_whose_origin_is_not_one_printable_line_does_not_decode() -> None:
+    # A peer serving such a block during catch-up once reached the checkpoint check as a ValueError, which the
+    # consensus driver treats as its own failure and halts on.
+    header = decode_header(corpus().headers[0])
+    for origin in ("\x00redledger.test/unit", "two\nlines", "tab\there"):
+        forged = replace_origin(header.encode(), header.origin, origin)
+        with pytest.raises(DecodeError, match=r"header origin .* must be one printable line"):
+            decode_header(forged)
+
+
+def replace_origin(encoded: bytes, old: str, new: str) -> bytes:
+    """The header bytes with its origin string (msgpack fixstr) replaced by another of the same length."""
+    assert len(new.encode()) < 32
+    start = encoded.index(old.encode()) - 1
+    return encoded[:start] + msgpack.packb(new) + encoded[start + 1 + len(old.encode()) :]
+
+
+def test_genesis_json_nested_too_deeply_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_genesis("[" * 100_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"a = " + b"[" * 100_000, "nested too deeply"),
+        (b'member_id = "\xff"', "not UTF-8"),
+        (b'member_id = "a"\ndata_dir = "\\u0000"\ngenesis = "g"\nnode_key = "k"\n', "data_dir: expected a path string"),
+        (b"#" * (MAX_CONFIG_BYTES + 1), "exceeds the limit"),
+    ],
+)
+def test_config_text_that_cannot_be_a_config_is_a_config_error(text: bytes, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text, tmp_path, {})
+    path = tmp_path / "node.toml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError, match=f"config file {path}: .*{message}"):
+        load_config(path, env={})
+
+
+def test_a_config_path_that_cannot_be_read_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_config(tmp_path, env={})
+
+
+def test_a_node_answering_json_nested_too_deeply_is_unreachable_not_a_traceback() -> None:
+    deep = b"[" * 100_000
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(deep)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = NodeClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)
+        with pytest.raises(NodeUnreachable, match="malformed JSON"):
+            client.status()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_peer_status_nested_too_deeply_counts_as_no_height() -> None:
+    async def status(_request: web.Request) -> web.Response:
+        return web.Response(body=b"[" * 60_000, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/status", status)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        syncer = Syncer(None, ())  # type: ignore[arg-type]  # asking a peer's height needs no driver
+        async with aiohttp.ClientSession() as session:
+            assert await syncer._height(session, str(server.make_url("")).rstrip("/")) is None
+    finally:
+        await server.close()
