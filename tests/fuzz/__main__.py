@@ -2,13 +2,16 @@
 
     python -m tests.fuzz decoders --runs 100000 --seed 1 [--engine atheris|hypothesis] [--target NAME ...]
     python -m tests.fuzz api --examples 2000 --seed 1
+    python -m tests.fuzz peers --frames 20000 --seed 1
     python -m tests.fuzz all --runs 80000 --examples 2000 --seed 1 --out fuzz-report.json
 
 `decoders` runs each target of tests/fuzz/targets.py for `--runs` inputs (atheris, coverage-guided, one process
 per target with libFuzzer's per-input timeout and memory limit; or Hypothesis). `api` starts a one-validator
 network of real node processes on 127.0.0.1 and runs schemathesis against it with up to `--examples` generated
-requests per operation and mode. Every run prints, and with `--out` writes as JSON, the inputs tried per target,
-the 5xx count and every finding; the exit status is 1 if anything was found. Crash inputs are kept under `--work`.
+requests per operation and mode. `peers` starts three of four validators and has a fake peer holding the
+fourth's node key send `--frames` mutated frames to one of them (tests/fuzz/peer.py). Every run prints, and with
+`--out` writes as JSON, the inputs tried per target, the 5xx count and every finding; the exit status is 1 if
+anything was found. Crash inputs are kept under `--work`.
 """
 
 from __future__ import annotations
@@ -125,11 +128,44 @@ def fuzz_api_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return summary
 
 
+def fuzz_peers_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import asyncio
+
+    from tests.fuzz.peer import fuzz_peer
+    from tests.integration.cluster import Cluster
+
+    started = time.monotonic()
+    cluster = Cluster.create(work / "peer-net")
+    honest = cluster.validators[:3]
+    try:
+        cluster.start(*honest)
+        cluster.wait_height(1)
+        before = cluster.height(honest[0])
+        report = asyncio.run(fuzz_peer(cluster, honest[0], args.frames, args.seed))
+        cluster.wait_progress(3, honest)
+        summary = {
+            "frames": sum(report.sent.values()),
+            "sent": report.sent,
+            "received": report.received,
+            "still_connected": report.still_connected,
+            "heights_committed": cluster.height(honest[0]) - before,
+            "target_running": honest[0].running,
+            "refusals_counted": cluster.metric(honest[0], "credledger_peer_errors_total", reason="malformed"),
+        }
+    finally:
+        cluster.close()
+    summary["logged_errors"] = cluster.logged_errors()[:10]
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    print(f"peers: {summary['frames']} frames, {summary['heights_committed']} heights committed meanwhile", flush=True)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["decoders", "api", "all"])
+    parser.add_argument("what", choices=["decoders", "api", "peers", "all"])
     parser.add_argument("--runs", type=int, default=10_000, help="inputs per decoder target")
     parser.add_argument("--examples", type=int, default=200, help="generated requests per API operation and mode")
+    parser.add_argument("--frames", type=int, default=2_000, help="mutated frames the fake peer sends")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--engine", choices=["atheris", "hypothesis"], default="atheris")
     parser.add_argument("--target", action="append", choices=sorted(BY_NAME), help="only these decoder targets")
@@ -144,22 +180,28 @@ def main(argv: list[str] | None = None) -> int:
             report["decoders"] = fuzz_decoders(args, work)
         if args.what in ("api", "all"):
             report["api"] = fuzz_api_run(args, work)
+        if args.what in ("peers", "all"):
+            report["peers"] = fuzz_peers_run(args, work)
+        peers = report.get("peers", {})
+        peer_failed = bool(peers) and (bool(peers["logged_errors"]) or not peers["target_running"])
         decoder_inputs = sum(r["inputs"] for r in report.get("decoders", {}).values())
         api_requests = report.get("api", {}).get("requests", 0)
         findings = [n for n, r in report.get("decoders", {}).items() if r["finding"]]
         report["totals"] = {
             "decoder_inputs": decoder_inputs,
             "api_requests": api_requests,
-            "inputs": decoder_inputs + api_requests,
+            "peer_frames": peers.get("frames", 0),
+            "inputs": decoder_inputs + api_requests + peers.get("frames", 0),
             "server_errors": report.get("api", {}).get("server_errors", 0),
             "decoder_findings": findings,
             "api_failures": len(report.get("api", {}).get("failures", {})),
+            "peer_failure": peer_failed,
         }
         text = json.dumps(report, indent=1)
         if args.out:
             args.out.write_text(text + "\n")
         print(json.dumps(report["totals"], indent=1))
-    return 1 if findings or report["totals"]["api_failures"] else 0
+    return 1 if findings or report["totals"]["api_failures"] or peer_failed else 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ evidence, and go on committing with the honest validators.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import random
@@ -39,7 +40,9 @@ from ledger.votes import (
     signing_payload,
 )
 from node.peers import KIND_CONSENSUS, KIND_EVENT, PEER_PATH, Hello, Proof, challenge
+from tests.factories import digest
 from tests.fuzz.mutations import INTERESTING_BYTES
+from tests.integration.cluster import Cluster, Node
 
 #: How long the fake peer waits for each handshake step.
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -51,8 +54,10 @@ class PeerFuzzReport:
 
     received: int = 0
     sent: dict[str, int] = field(default_factory=lambda: {"resigned": 0, "mutated": 0, "event": 0})
-    #: Set if the node closed the connection (it should not: every frame kept a known kind).
-    closed: str | None = None
+    #: Whether the connection was still open after the attack (every frame kept a known kind, so it should be).
+    still_connected: bool = False
+    #: A credential issued through the attacked node while the attack went on.
+    credential: bytes = b""
 
 
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
@@ -149,7 +154,6 @@ class FakePeer:
                 except DecodeError:
                     continue
                 del self.seen[:-200]
-        report.closed = f"closed with {self.ws.close_code}"
 
     async def attack(self, frames: int, seed: int, events: tuple[bytes, ...], report: PeerFuzzReport) -> None:
         """Send `frames` mutated frames, a little apart so consensus keeps running between them."""
@@ -172,3 +176,29 @@ class FakePeer:
                 await self.ws.send_bytes(bytes([KIND_EVENT]) + mutate_bytes(rng.choice(events), rng))
                 report.sent["event"] += 1
             await asyncio.sleep(0.005)
+
+
+async def fuzz_peer(cluster: Cluster, target: Node, frames: int, seed: int) -> PeerFuzzReport:
+    """Attack `target` (a running validator of `cluster`) as m3.test with `frames` mutated frames; returns once
+    the attack is over and an issue event submitted during it has been committed."""
+    report = PeerFuzzReport()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        genesis, key = cluster.genesis, cluster.members["m3.test"].node
+        peer = await FakePeer.connect(session, target.url, key, genesis.origin, genesis.hash())
+        listener = asyncio.create_task(peer.listen(report))
+        for _ in range(100):  # material to mutate: the node's own consensus messages
+            if len(peer.seen) >= 5:
+                break
+            await asyncio.sleep(0.1)
+        gossip = tuple(cluster.issue("m1.test", digest(f"gossip {seed} {i}")).encode() for i in range(4))
+        attack = asyncio.create_task(peer.attack(frames, seed, gossip, report))
+        # Honest work goes on during the attack.
+        report.credential = digest(f"committed under attack {seed}")
+        await asyncio.to_thread(cluster.submit, target, cluster.issue("m0.test", report.credential))
+        await attack
+        report.still_connected = not peer.ws.closed
+        await peer.ws.close()
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    return report

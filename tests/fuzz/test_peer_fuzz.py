@@ -8,18 +8,15 @@ so its re-signed statements pass the signature check and meet the consensus rule
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from tests.factories import digest
-from tests.fuzz.peer import FakePeer, PeerFuzzReport
+from tests.fuzz.peer import fuzz_peer
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import CLUSTERS
 
-#: Frames the fake peer sends in the suite (a long run can send more: see `attack`).
+#: Frames the fake peer sends in the suite (`python -m tests.fuzz peers --frames N` sends more).
 FRAMES = 400
 SEED = 20261126
 
@@ -31,32 +28,13 @@ async def test_a_node_fed_mutated_frames_by_an_authenticated_peer_keeps_committi
     request.node.stash.setdefault(CLUSTERS, []).append(cluster)
     honest = cluster.validators[:3]
     target = honest[0]
-    report = PeerFuzzReport()
     try:
         await asyncio.to_thread(cluster.start, *honest)
         await asyncio.to_thread(cluster.wait_height, 1)
         before = cluster.metric(target, "credledger_peer_errors_total", reason="malformed")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-            genesis = cluster.genesis
-            peer = await FakePeer.connect(
-                session, target.url, cluster.members["m3.test"].node, genesis.origin, genesis.hash()
-            )
-            listener = asyncio.create_task(peer.listen(report))
-            for _ in range(100):  # material to mutate: the node's own consensus messages
-                if len(peer.seen) >= 5:
-                    break
-                await asyncio.sleep(0.1)
-            gossip = tuple(cluster.issue("m1.test", digest(f"gossip {i}")).encode() for i in range(4))
-            await peer.attack(FRAMES, SEED, gossip, report)
-            # Honest work goes on meanwhile and afterwards.
-            credential = digest("committed while under attack")
-            await asyncio.to_thread(cluster.submit, target, cluster.issue("m0.test", credential))
-            await asyncio.to_thread(cluster.wait_progress, 3, honest)
-            assert report.closed is None, report.closed
-            await peer.ws.close()
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        report = await fuzz_peer(cluster, target, FRAMES, SEED)
+        await asyncio.to_thread(cluster.wait_progress, 3, honest)
+        assert report.still_connected
         assert target.running
         assert report.received > 0 and report.sent["resigned"] > 0 and report.sent["mutated"] > 0
         assert cluster.metric(target, "credledger_peer_errors_total", reason="malformed") > before
@@ -64,7 +42,7 @@ async def test_a_node_fed_mutated_frames_by_an_authenticated_peer_keeps_committi
         height = min(cluster.height(n) for n in honest)
         for h in range(1, height + 1):
             assert len({str(cluster.block(n, h)["header"]) for n in honest}) == 1, f"nodes differ at height {h}"
-        assert {cluster.verdict(n, credential).status for n in honest} == {"valid"}
+        assert {cluster.verdict(n, report.credential).status for n in honest} == {"valid"}
         # The safety record the node kept reads back: it restarts and votes on.
         await asyncio.to_thread(cluster.stop, target)
         await asyncio.to_thread(cluster.start, target)
