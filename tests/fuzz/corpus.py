@@ -9,11 +9,14 @@ same on every run.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgpack
 
 from ledger import codec
 from ledger.eventjson import event_to_json
@@ -70,6 +73,9 @@ class Corpus:
     handshakes: tuple[bytes, ...]
     genesis: tuple[bytes, ...]
     configs: tuple[bytes, ...]
+    #: Bodies of `POST /v1/events`: JSON (encoded and field forms, one and a batch) and msgpack.
+    json_bodies: tuple[bytes, ...]
+    msgpack_bodies: tuple[bytes, ...]
 
     @property
     def genesis_record(self) -> Genesis:
@@ -134,4 +140,13 @@ def _build(directory: Path) -> Corpus:
         ),
         genesis=(genesis_json(network.genesis).encode(),),
         configs=(CONFIG.encode(),),
+        json_bodies=(
+            json.dumps({"event": {"encoded": base64.b64encode(events[0].encode()).decode()}}).encode(),
+            json.dumps({"events": [event_to_json(e) for e in events[:2]]}).encode(),
+            json.dumps({"event": event_to_json(events[3])}).encode(),
+        ),
+        msgpack_bodies=(
+            msgpack.packb(events[0].encode()),
+            msgpack.packb([e.encode() for e in events[:3]]),
+        ),
     )

@@ -29,8 +29,8 @@ from ledger.genesis import parse_genesis
 from ledger.note import Checkpoint, SignedNote
 from ledger.proof import Bundle, verify_bundle
 from ledger.votes import decode_evidence, decode_message, verify_evidence, verify_vote
-from node import tlogproof
-from node.config import parse_config
+from node import api_events, tlogproof
+from node.config import ApiConfig, parse_config
 from node.peers import Hello, Proof
 from node.sync import MAX_BLOCK_BYTES
 from tests.fuzz.corpus import Corpus, corpus
@@ -38,6 +38,7 @@ from tests.fuzz.corpus import Corpus, corpus
 #: Settings a config file may not take from the environment during fuzzing (the real environment is not input).
 _NO_ENV: dict[str, str] = {}
 _CONFIG_BASE = Path("/nonexistent/credledger-fuzz")
+MAX_BATCH = ApiConfig().max_batch
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,16 @@ def _handshake(data: bytes, c: Corpus) -> object:
     return codec.decode(Proof, data, max_bytes=4096)
 
 
+def _api_json_body(data: bytes, c: Corpus) -> object:
+    """As `POST /v1/events` reads a JSON body (one event or a batch, encoded or in JSON form)."""
+    return api_events._parse_json_body(data, MAX_BATCH)
+
+
+def _api_msgpack_body(data: bytes, c: Corpus) -> object:
+    """As `POST /v1/events` reads an `application/msgpack` body."""
+    return api_events._parse_msgpack_body(data, MAX_BATCH)
+
+
 def _genesis(data: bytes, c: Corpus) -> object:
     return parse_genesis(data)
 
@@ -143,6 +154,8 @@ TARGETS: tuple[Target, ...] = (
     Target("consensus-message", "ledger/votes.py (peer frames)", _message, lambda c: c.messages),
     Target("evidence", "ledger/votes.py", _evidence, lambda c: c.evidence),
     Target("handshake", "node/peers.py", _handshake, lambda c: c.handshakes),
+    Target("api-json-body", "node/api_events.py", _api_json_body, lambda c: c.json_bodies, json=True),
+    Target("api-msgpack-body", "node/api_events.py", _api_msgpack_body, lambda c: c.msgpack_bodies),
     Target("genesis", "ledger/genesis.py", _genesis, lambda c: c.genesis, json=True),
     Target("config", "node/config.py", _config, lambda c: c.configs),
 )
