@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from ledger import encoding, merkle
 from ledger.block import verify_certificate
 from ledger.errors import DecodeError, VerificationError
-from ledger.note import Checkpoint, SignedNote
+from ledger.limits import MAX_EVENT_BYTES
+from ledger.note import MAX_NOTE_BYTES, Checkpoint, SignedNote
 from ledger.proof import Bundle
 from ledger.validators import ValidatorSet
 
@@ -34,6 +35,8 @@ HEADER = "c2sp.org/tlog-proof@v1"
 EXTENSION = ".tlog-proof"
 #: Most inclusion-proof lines: a tree of at most 2^64 leaves has at most 64 levels.
 MAX_PROOF_LINES = 64
+#: Largest tlog-proof parsed: the header lines, the extra data (an event, in base64), the proof lines and a note.
+MAX_TLOG_PROOF_BYTES = 4 * 1024 + 2 * MAX_EVENT_BYTES + MAX_PROOF_LINES * 64 + MAX_NOTE_BYTES
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 
@@ -58,6 +61,8 @@ class TlogProof:
     @classmethod
     def parse(cls, text: str) -> TlogProof:
         """Parse a tlog-proof strictly; DecodeError names the line that breaks the format."""
+        if len(text) > MAX_TLOG_PROOF_BYTES:
+            raise DecodeError(f"tlog-proof: {len(text)} characters exceeds the limit of {MAX_TLOG_PROOF_BYTES}")
         head, sep, note = text.partition("\n\n")
         if not sep:
             raise DecodeError("tlog-proof: no blank line before the checkpoint")

@@ -60,8 +60,8 @@ def check(target: Target, data: bytes) -> None:
 
 
 def _text(data: bytes) -> str | None:
-    """The UTF-8 text of `data`, or None: every text format here is refused with a DecodeError before it gets
-    this far if it is not UTF-8 (the CLI and node read it as bytes and decode it first)."""
+    """The UTF-8 text of `data`, or None: a parser that takes text is handed text, and bytes that are not UTF-8
+    are not a file of its format."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -27,7 +27,7 @@ from ledger.proof import Bundle
 from node.client import NodeClient, NodeUnreachable
 from node.config import MAX_CONFIG_BYTES, load_config, parse_config
 from node.sync import Syncer
-from node.tlogproof import TlogProof
+from node.tlogproof import MAX_TLOG_PROOF_BYTES, TlogProof
 from tests.apinode import ApiNode, api_node, problem_of
 from tests.factories import T0, digest, issue, make_member
 from tests.fuzz.corpus import corpus
@@ -134,6 +134,11 @@ def test_non_ascii_base64_in_a_tlog_proof_is_a_decode_error() -> None:
         TlogProof.parse(f"c2sp.org/tlog-proof@v1\nextra {NON_ASCII}\nindex 0\n\nnote\n")
     with pytest.raises(DecodeError, match="tlog-proof: inclusion proof hash: expected standard base64"):
         TlogProof.parse(f"c2sp.org/tlog-proof@v1\nindex 0\n{NON_ASCII}\n\nnote\n")
+
+
+def test_a_tlog_proof_over_its_size_limit_is_refused_before_parsing() -> None:
+    with pytest.raises(DecodeError, match="exceeds the limit"):
+        TlogProof.parse("c2sp.org/tlog-proof@v1\n" + "A" * MAX_TLOG_PROOF_BYTES)
 
 
 @pytest.fixture
