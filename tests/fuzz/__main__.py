@@ -90,7 +90,7 @@ def run_hypothesis(target: Target, runs: int, seed: int) -> dict[str, Any]:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(data=hostile(target.seeds(corpus()), json_seeds=target.json))
+    @given(data=hostile(target.seeds(corpus()), json_seeds=target.json, structured=target.structured))
     def fuzz(data: bytes) -> None:
         count[0] += 1
         check(target, data)

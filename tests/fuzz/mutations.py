@@ -9,6 +9,7 @@ with non-ASCII characters, huge or negative numbers, fractions, nested lists, mi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -131,9 +132,16 @@ def mutated_json(draw: st.DrawFn, seeds: tuple[bytes, ...]) -> bytes:
     return json.dumps(document).encode()
 
 
-def hostile(seeds: tuple[bytes, ...], *, json_seeds: bool) -> st.SearchStrategy[bytes]:
+def hostile(
+    seeds: tuple[bytes, ...],
+    *,
+    json_seeds: bool,
+    structured: Callable[[tuple[bytes, ...]], st.SearchStrategy[bytes]] | None = None,
+) -> st.SearchStrategy[bytes]:
     """Inputs for a target: mostly mutated seeds, some raw bytes, and the seeds themselves."""
     options = [mutated_bytes(seeds), st.binary(max_size=512), st.sampled_from(seeds)]
     if json_seeds:
         options.insert(0, mutated_json(seeds))
+    if structured is not None:
+        options[:0] = [structured(seeds), structured(seeds)]
     return st.one_of(*options)

@@ -15,14 +15,17 @@ all call it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypothesis.strategies import SearchStrategy
+
 from ledger import codec
 from ledger.block import CertifiedBlock, decode_header, verify_certificate, verify_certified_header
-from ledger.errors import CredledgerError
+from ledger.errors import CredledgerError, DecodeError
 from ledger.eventjson import event_from_json
 from ledger.events import decode_event
 from ledger.genesis import parse_genesis
@@ -34,6 +37,7 @@ from node.config import ApiConfig, parse_config
 from node.peers import Hello, Proof
 from node.sync import MAX_BLOCK_BYTES
 from tests.fuzz.corpus import Corpus, corpus
+from tests.fuzz.machine import REFUSALS, MachineTarget, moved_messages
 
 #: Settings a config file may not take from the environment during fuzzing (the real environment is not input).
 _NO_ENV: dict[str, str] = {}
@@ -51,11 +55,15 @@ class Target:
     seeds: Callable[[Corpus], tuple[bytes, ...]]
     #: Whether inputs are text whose structure is JSON (the fuzzers also mutate them as JSON values).
     json: bool = False
+    #: What the target may raise: the project's own errors, or fewer where its caller stops on anything else.
+    refusals: tuple[type[Exception], ...] = (CredledgerError,)
+    #: A structure-aware Hypothesis strategy over the seeds, besides the byte and JSON mutations.
+    structured: Callable[[tuple[bytes, ...]], SearchStrategy[bytes]] | None = None
 
 
 def check(target: Target, data: bytes) -> None:
     """Run `target` on `data`; anything but success or a CredledgerError propagates as a finding."""
-    with contextlib.suppress(CredledgerError):
+    with contextlib.suppress(*target.refusals):
         target.run(data, corpus())
 
 
@@ -135,6 +143,24 @@ def _api_msgpack_body(data: bytes, c: Corpus) -> object:
     return api_events._parse_msgpack_body(data, MAX_BATCH)
 
 
+_MACHINE = MachineTarget()
+
+
+def _consensus_machine(data: bytes, c: Corpus) -> object:
+    """A decoded consensus message, re-signed by its signer, handed to a running machine (only `MessageRejected`
+    and `MessageOutOfWindow` may come back: the driver halts the node on anything else)."""
+    try:
+        _MACHINE.feed(data)
+    except DecodeError:
+        return None  # refused before the machine, as the decoder targets check
+    return True
+
+
+@functools.cache
+def _machine_seeds() -> tuple[bytes, ...]:
+    return _MACHINE.seeds()
+
+
 def _genesis(data: bytes, c: Corpus) -> object:
     return parse_genesis(data)
 
@@ -152,6 +178,14 @@ TARGETS: tuple[Target, ...] = (
     Target("bundle", "ledger/proof.py", _bundle, lambda c: c.bundles, json=True),
     Target("tlog-proof", "node/tlogproof.py", _tlog_proof, lambda c: c.tlog_proofs),
     Target("consensus-message", "ledger/votes.py (peer frames)", _message, lambda c: c.messages),
+    Target(
+        "consensus-machine",
+        "consensus/machine.py (peer frames)",
+        _consensus_machine,
+        lambda c: _machine_seeds(),
+        refusals=REFUSALS,
+        structured=moved_messages,
+    ),
     Target("evidence", "ledger/votes.py", _evidence, lambda c: c.evidence),
     Target("handshake", "node/peers.py", _handshake, lambda c: c.handshakes),
     Target("api-json-body", "node/api_events.py", _api_json_body, lambda c: c.json_bodies, json=True),
