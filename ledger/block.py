@@ -45,6 +45,11 @@ class Header:
     validators_hash: Bytes32
     next_validators_hash: Bytes32
 
+    def __post_init__(self) -> None:
+        # The origin heads the checkpoint note this header is certified by: one printable line.
+        if "\n" in self.origin or not self.origin.isprintable():
+            raise ValueError(f"header origin {self.origin[:80]!r} must be one printable line")
+
     def encode(self) -> bytes:
         return codec.encode(self)
 

@@ -20,13 +20,12 @@ Everything here is pure: bytes in, verdict or error out.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from credledger.ledger import codec, domains, merkle, smt
+from credledger.ledger import codec, domains, encoding, merkle, smt
 from credledger.ledger.block import Header, decode_header, verify_certified_header
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.events import Event, Issue, Reinstate, Revoke, Suspend, decode_event
@@ -471,17 +470,11 @@ def _int(raw: Any, where: str) -> int:
 
 
 def _hex(raw: Any, where: str, size: int) -> bytes:
-    try:
-        value = bytes.fromhex(_str(raw, where))
-    except ValueError:
-        raise DecodeError(f"bundle: {where} is not hex") from None
+    value = encoding.from_hex(_str(raw, where), f"bundle: {where}")
     if len(value) != size:
         raise DecodeError(f"bundle: {where} must be {size} bytes")
     return value
 
 
 def _unb64(raw: Any, where: str) -> bytes:
-    try:
-        return base64.b64decode(_str(raw, where), validate=True)
-    except binascii.Error:
-        raise DecodeError(f"bundle: {where} is not base64") from None
+    return encoding.from_base64(_str(raw, where), f"bundle: {where}", canonical=False)

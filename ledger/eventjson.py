@@ -24,7 +24,6 @@ canonical encoding alongside.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import re
 import types
@@ -32,7 +31,7 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from credledger.ledger import codec
+from credledger.ledger import codec, encoding
 from credledger.ledger.block import Header
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.events import (
@@ -60,38 +59,30 @@ _MAX_INT = 2**63 - 1
 class _Form:
     """A textual spelling of a bytes field: hex, base64, or a verifier key named by the payload's member."""
 
-    def __init__(self, name: str, write: Callable[[bytes, str], str], read: Callable[[str, str], bytes]) -> None:
+    def __init__(self, name: str, write: Callable[[bytes, str], str], read: Callable[[str, str, str], bytes]) -> None:
         self.name = name
         self.write = write
+        #: read(text, member, where) -> bytes, raising DecodeError prefixed with `where`.
         self.read = read
 
 
-def _read_hex(text: str, _member: str) -> bytes:
-    if text != text.lower():
-        raise ValueError("expected lowercase hex")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise ValueError("expected hexadecimal digits") from None
+def _read_hex(text: str, _member: str, where: str) -> bytes:
+    return encoding.from_hex(text, where)
 
 
-def _read_b64(text: str, _member: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise ValueError("expected standard base64") from None
-    if base64.b64encode(raw).decode() != text:
-        raise ValueError("expected canonical standard base64")
-    return raw
+def _read_b64(text: str, _member: str, where: str) -> bytes:
+    return encoding.from_base64(text, where)
 
 
-def _read_vkey(text: str, member: str) -> bytes:
+def _read_vkey(text: str, member: str, where: str) -> bytes:
     try:
         key = PublicKey.from_vkey(text)
     except DecodeError as exc:
-        raise ValueError(str(exc)) from None
+        raise DecodeError(f"{where}: {exc}") from None
     if key.name != member:
-        raise ValueError(f"the key is named {key.name!r}; keys in this payload are named by its member {member!r}")
+        raise DecodeError(
+            f"{where}: the key is named {key.name!r}; keys in this payload are named by its member {member!r}"
+        )
     return key.raw
 
 
@@ -227,8 +218,8 @@ def _value(raw: Any, hint: Any, where: str, name: str, member: str) -> Any:
         return tuple(_value(v, item, f"{where}[{i}]", name, member) for i, v in enumerate(_list(raw, where)))
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         try:
-            return codec.decode(tp, base64.b64decode(_str(raw, where), validate=True))
-        except (binascii.Error, DecodeError) as exc:
+            return codec.decode(tp, encoding.from_base64(_str(raw, where), where))
+        except DecodeError as exc:
             raise DecodeError(f"{where}: expected base64 of a canonical {tp.__name__} ({exc})") from None
     raise TypeError(f"no JSON form for {tp!r}")  # a new field type: extend this function
 
@@ -241,10 +232,7 @@ def _bytes(raw: Any, where: str, name: str, member: str) -> bytes:
     form = _BYTES_FIELDS.get(name, HEX)
     if not isinstance(raw, str):
         raise DecodeError(f"{where}: expected a {form.name} string, got {json_type(raw)}")
-    try:
-        return form.read(raw, member)
-    except ValueError as exc:
-        raise DecodeError(f"{where}: {exc}") from None
+    return form.read(raw, member, where)
 
 
 def _object(data: Any, where: str, fields: tuple[str, ...]) -> JSON:

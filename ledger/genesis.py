@@ -191,6 +191,8 @@ def parse_genesis(text: str | bytes) -> Genesis:
         document = json.loads(text, object_pairs_hook=_refuse_repeated_names)
     except ValueError as exc:
         raise ConfigError(f"genesis: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigError("genesis: not valid JSON (nested too deeply)") from None
     top = _object(document, "genesis", ("origin", "genesis_time_ms", "params", "members"))
     origin = _str(top, "origin", "genesis", MAX_ORIGIN)
     try:

@@ -10,7 +10,6 @@ and is the one verifier every node and auditor runs, so all of them accept exact
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import nacl.exceptions
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from credledger.ledger import encoding
 from credledger.ledger.errors import BadSignature, DecodeError
 
 ALG_ED25519 = 0x01
@@ -75,11 +75,8 @@ class PublicKey:
         if len(parts) != 3:
             raise DecodeError(f"verifier key must be <name>+<hex id>+<base64 key>, got {text!r}")
         name, hex_id, b64 = parts
-        try:
-            blob = base64.b64decode(b64, validate=True)
-            claimed_id = bytes.fromhex(hex_id)
-        except (binascii.Error, ValueError):
-            raise DecodeError(f"verifier key {name!r}: bad hex key id or base64 key") from None
+        claimed_id = encoding.from_hex(hex_id, f"verifier key {name!r}: key id")
+        blob = encoding.from_base64(b64, f"verifier key {name!r}: key")
         if len(blob) != 1 + PUBLIC_KEY_SIZE or blob[0] != ALG_ED25519:
             raise DecodeError(f"verifier key {name!r}: expected 0x01 followed by a 32-byte Ed25519 key")
         try:
@@ -142,10 +139,7 @@ class SigningKey:
         if len(parts) != 3:
             raise DecodeError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64 key>")
         name, hex_id, b64 = parts
-        try:
-            blob = base64.b64decode(b64, validate=True)
-        except binascii.Error:
-            raise DecodeError(f"signer key {name!r}: bad base64") from None
+        blob = encoding.from_base64(b64, f"signer key {name!r}: key")
         if len(blob) != 1 + SEED_SIZE or blob[0] != ALG_ED25519:
             raise DecodeError(f"signer key {name!r}: expected 0x01 followed by a 32-byte Ed25519 seed")
         try:

@@ -14,12 +14,11 @@ validator's signature on the checkpoint is its precommit for the block (DESIGN Â
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from credledger.ledger import domains
+from credledger.ledger import domains, encoding
 from credledger.ledger.errors import BadSignature, DecodeError, VerificationError
 from credledger.ledger.keys import KEY_ID_SIZE, SIGNATURE_SIZE, PublicKey, SigningKey
 
@@ -106,13 +105,8 @@ def _parse_signature_line(line: str) -> NoteSignature:
     name, b64 = parts
     if any(ch.isspace() for ch in name):
         raise DecodeError(f"note: key name {name!r} contains a space")
-    try:
-        blob = base64.b64decode(b64, validate=True)
-    except binascii.Error:
-        raise DecodeError(f"note: signature of {name} is not valid base64") from None
-    if base64.b64encode(blob).decode() != b64:
-        # Unused trailing bits would let the same signature be written several ways.
-        raise DecodeError(f"note: signature of {name} is not in canonical base64")
+    # Canonical: unused trailing bits would let the same signature be written several ways.
+    blob = encoding.from_base64(b64, f"note: signature of {name}")
     if len(blob) <= KEY_ID_SIZE:
         raise DecodeError(f"note: signature of {name} is only {len(blob)} bytes")
     return NoteSignature(name, blob[:KEY_ID_SIZE], blob[KEY_ID_SIZE:])
@@ -213,10 +207,7 @@ def _parse_decimal(text: str, what: str) -> int:
 
 
 def _parse_hash(text: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise DecodeError(f"checkpoint: {what} is not valid base64") from None
-    if len(raw) != HASH_SIZE or base64.b64encode(raw).decode() != text:
-        raise DecodeError(f"checkpoint: {what} must be 32 bytes in canonical base64")
+    raw = encoding.from_base64(text, f"checkpoint: {what}")
+    if len(raw) != HASH_SIZE:
+        raise DecodeError(f"checkpoint: {what} must be 32 bytes, got {len(raw)}")
     return raw

@@ -21,6 +21,8 @@ from credledger.ledger.errors import ConfigError
 from credledger.ledger.storage import schema
 
 ENV_PREFIX = "CREDLEDGER_"
+#: Largest config file read (a real one is well under a kilobyte).
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class MempoolConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     #: Slots in LMDB's reader table: read transactions open at once, over every process reading the store. The
-    #: API refuses requests (503) once fewer than `node.api.app.RESERVED_READ_SLOTS` are left, keeping them for
+    #: API refuses requests (503) once fewer than `node.api.app.app.RESERVED_READ_SLOTS` are left, keeping them for
     #: consensus and catch-up.
     max_readers: int = schema.DEFAULT_MAX_READERS
 
@@ -87,17 +89,36 @@ class NodeConfig:
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> NodeConfig:
     """Read a config file (or none) and apply environment overrides. Relative paths resolve against the file."""
     env = os.environ if env is None else env
-    data: dict[str, Any] = {}
-    base = Path.cwd()
-    if path is not None:
-        file = Path(path)
+    if path is None:
+        return parse_config(b"", Path.cwd(), env)
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {file} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {file}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return parse_config(data, file.resolve().parent, env)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {file}: {exc}") from None
+
+
+def parse_config(text: bytes | str, base: Path, env: Mapping[str, str]) -> NodeConfig:
+    """Parse TOML config text, apply environment overrides, and resolve relative paths against `base`."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{len(text)} bytes exceeds the limit of {MAX_CONFIG_BYTES}")
+    if isinstance(text, bytes):
         try:
-            data = tomllib.loads(file.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {file} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {file}: {exc}") from None
-        base = file.resolve().parent
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(exc)) from None
+    except RecursionError:
+        raise ConfigError("arrays or tables nested too deeply") from None
     _apply_env(data, env, NodeConfig)
     config = _build(NodeConfig, data, "")
     assert isinstance(config, NodeConfig)
@@ -163,8 +184,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"[{path}] must be a table")
         return _build(tp, value, path + ".")
     if tp is Path:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{path}: expected a path string")
+        # A NUL cannot be in a file name; TOML's \u0000 would otherwise fail later, when the path is resolved.
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise ConfigError(f"{path}: expected a path string (non-empty, without NUL characters)")
         return Path(value)
     if tp is int:
         if type(value) is not int or value < 0:

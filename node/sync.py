@@ -163,7 +163,7 @@ class Syncer:
                     return None
                 raw = await response.content.read(MAX_STATUS_BYTES + 1)
             body = json.loads(raw) if len(raw) <= MAX_STATUS_BYTES else None
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, RecursionError):
             return None
         height = body.get("height") if isinstance(body, dict) else None
         return height if isinstance(height, int) and height >= 0 else None

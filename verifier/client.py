@@ -95,7 +95,7 @@ class NodeClient:
             raise NodeUnreachable(f"{self.base_url}{path} answered {content_type or 'no content type'}, not JSON")
         try:
             document = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise NodeUnreachable(f"{self.base_url}{path} answered malformed JSON") from None
         if not isinstance(document, dict):
             raise NodeUnreachable(f"{self.base_url}{path} answered JSON that is not an object")
@@ -127,7 +127,7 @@ class NodeClient:
         if content_type == PROBLEM_TYPE:
             try:
                 body = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
             if isinstance(body, dict):
                 return NodeProblem(status, body)

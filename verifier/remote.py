@@ -7,12 +7,10 @@ caller to check with the ledger's pure verifiers -- nothing a node says is trust
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from credledger.ledger import codec
+from credledger.ledger import codec, encoding
 from credledger.ledger.block import CertifiedBlock
 from credledger.ledger.bundle import Bundle
 from credledger.ledger.errors import DecodeError
@@ -88,12 +86,7 @@ def _count(raw: Any, what: str) -> int:
 
 
 def _hash(raw: Any, what: str) -> bytes:
-    if not isinstance(raw, str):
-        raise DecodeError(f"node answer: {what} must be a base64 string")
-    try:
-        value = base64.b64decode(raw, validate=True)
-    except binascii.Error:
-        raise DecodeError(f"node answer: {what} is not base64") from None
+    value = encoding.from_base64(raw, f"node answer: {what}", canonical=False)
     if len(value) != 32:
         raise DecodeError(f"node answer: {what} must be a 32-byte hash, got {len(value)} bytes")
     return value

@@ -23,14 +23,12 @@ Semantics, in order:
    mempool; its waiter gets a 409 ``event-dropped`` problem.
 
 A read replica parses the body the same way but forwards it to the validators instead of admitting it
-(`node.api.forward`).
+(`node.api.app.app.app.forward`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
-from credledger.ledger import merkle
+from credledger.ledger import encoding, merkle
 from credledger.ledger.errors import CredledgerError, DecodeError
 from credledger.ledger.eventjson import event_from_json, event_to_json, json_type
 from credledger.ledger.events import Event, decode_event
@@ -300,10 +298,7 @@ def _json_item(item: Any, where: str) -> Event:
         encoded = item["encoded"]
         if not isinstance(encoded, str):
             raise DecodeError(f"{where}.encoded: expected a base64 string, got {json_type(encoded)}")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise DecodeError(f"{where}.encoded: not standard base64") from None
+        raw = encoding.from_base64(encoded, f"{where}.encoded", canonical=False)
         return _decode(raw, f"{where}.encoded")
     return event_from_json(item, where)
 

@@ -117,7 +117,7 @@ def test_malformed_and_mistyped_bodies_are_400_naming_what_is_wrong(net: Cluster
         assert_problem(post(node, b"\xff\xfe"), 400, "malformed", "not UTF-8")
         assert_problem(post(node, b"[]"), 400, "malformed", "expected an object")
         assert_problem(post(node, b'{"event": {"encoded": 5}}'), 400, "malformed", "event.encoded: expected a base64")
-        assert_problem(post(node, b'{"event": {"encoded": "!!"}}'), 400, "malformed", "not standard base64")
+        assert_problem(post(node, b'{"event": {"encoded": "!!"}}'), 400, "malformed", "expected standard base64")
         assert_problem(post(node, b'{"events": "many"}'), 400, "malformed", "expected a non-empty list")
         assert_problem(post(node, b'{"event": {"origin": 7}}'), 400, "malformed", "event")
         garbage = base64.b64encode(os.urandom(64)).decode()

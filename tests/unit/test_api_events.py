@@ -125,7 +125,7 @@ async def test_wrong_field_types_are_400_naming_the_field(node: ApiNode, mutate:
         ({"event": {}, "events": []}, "expected exactly one of 'event' or 'events', got event, events"),
         ({"events": []}, "events: expected a non-empty list"),
         ({"event": {"encoded": 5}}, "event.encoded: expected a base64 string, got an integer"),
-        ({"event": {"encoded": "not base64!"}}, "event.encoded: not standard base64"),
+        ({"event": {"encoded": "not base64!"}}, "event.encoded: expected standard base64"),
         ({"event": {"encoded": "kQE="}}, "event.encoded: Event: expected 4 fields, got 1"),
     ],
 )

@@ -75,7 +75,7 @@ def test_unknown_signers_are_ignored_but_one_known_is_required() -> None:
         ("text\n\n\u2014 a AAAAAAAA", "does not end in a newline"),
         ("text\n\n- a AAAAAAAAAA==\n", "em dash"),
         ("text\n\n\u2014 a+b AAAAAAAAAA==\n", "malformed signature line"),
-        ("text\n\n\u2014 a !!!\n", "not valid base64"),
+        ("text\n\n\u2014 a !!!\n", "expected standard base64"),
         ("text\n\n\u2014 a AAAA\n", "only 3 bytes"),
         ("te\x07xt\n\n\u2014 a AAAAAAAAAA==\n", "control character"),
     ],

@@ -1,0 +1,197 @@
+"""The decoders of outside bytes, as fuzz targets: bytes in, a value or a `CredledgerError` out.
+
+Each target runs one parser the way the node, the syncer or a verifier runs it on what arrives from outside --
+and where the parser's result feeds a verifier, the verifier too (a decoded certificate is checked against the
+validator set, a decoded bundle against the genesis). The contract every target holds, whatever the input:
+
+- it returns, or raises `CredledgerError` (the project's own errors, which the CLI and API turn into messages);
+- it never raises anything else (a stray `ValueError`, `KeyError`, `RecursionError`, ... is a finding);
+- it never hangs and never allocates without bound (the fuzzers run each input under a time and memory limit).
+
+`check(target, data)` enforces the contract; the Hypothesis tests, the atheris harness and the long-run script
+all call it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis.strategies import SearchStrategy
+
+from credledger.ledger import codec, tlogproof
+from credledger.ledger.block import CertifiedBlock, decode_header, verify_certificate, verify_certified_header
+from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.errors import CredledgerError, DecodeError
+from credledger.ledger.eventjson import event_from_json
+from credledger.ledger.events import decode_event
+from credledger.ledger.genesis import parse_genesis
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.votes import decode_evidence, decode_message, verify_evidence, verify_vote
+from credledger.node.api.app import events as api_events
+from credledger.node.config import ApiConfig, parse_config
+from credledger.node.peers import Hello, Proof
+from credledger.node.sync import MAX_BLOCK_BYTES
+from tests.fuzz.corpus import Corpus, corpus
+from tests.fuzz.machine import REFUSALS, MachineTarget, moved_messages
+
+#: Settings a config file may not take from the environment during fuzzing (the real environment is not input).
+_NO_ENV: dict[str, str] = {}
+_CONFIG_BASE = Path("/nonexistent/credledger-fuzz")
+MAX_BATCH = ApiConfig().max_batch
+
+
+@dataclass(frozen=True)
+class Target:
+    """One parser of outside bytes: `run` parses (and verifies) `data`; `seeds` picks its valid examples."""
+
+    name: str
+    module: str
+    run: Callable[[bytes, Corpus], object]
+    seeds: Callable[[Corpus], tuple[bytes, ...]]
+    #: Whether inputs are text whose structure is JSON (the fuzzers also mutate them as JSON values).
+    json: bool = False
+    #: What the target may raise: the project's own errors, or fewer where its caller stops on anything else.
+    refusals: tuple[type[Exception], ...] = (CredledgerError,)
+    #: A structure-aware Hypothesis strategy over the seeds, besides the byte and JSON mutations.
+    structured: Callable[[tuple[bytes, ...]], SearchStrategy[bytes]] | None = None
+
+
+def check(target: Target, data: bytes) -> None:
+    """Run `target` on `data`; anything but success or a CredledgerError propagates as a finding."""
+    with contextlib.suppress(*target.refusals):
+        target.run(data, corpus())
+
+
+def _text(data: bytes) -> str | None:
+    """The UTF-8 text of `data`, or None: a parser that takes text is handed text, and bytes that are not UTF-8
+    are not a file of its format."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _event(data: bytes, c: Corpus) -> object:
+    return decode_event(data)
+
+
+def _event_json(data: bytes, c: Corpus) -> object:
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the API refuses it before the event decoder (tests/fuzz covers that route too)
+    return event_from_json(document)
+
+
+def _header(data: bytes, c: Corpus) -> object:
+    return decode_header(data)
+
+
+def _certified_block(data: bytes, c: Corpus) -> object:
+    """As the syncer applies a block fetched from a peer: decode, then check its certificate."""
+    block = codec.decode(CertifiedBlock, data, max_bytes=MAX_BLOCK_BYTES)
+    return verify_certified_header(block.header, block.note(), c.network.genesis.validator_set())
+
+
+def _note(data: bytes, c: Corpus) -> object:
+    note = SignedNote.parse(data)
+    Checkpoint.parse(note.text)
+    return verify_certificate(note, c.network.genesis.validator_set())
+
+
+def _bundle(data: bytes, c: Corpus) -> object:
+    return verify_bundle(Bundle.from_json(data), c.network.genesis)
+
+
+def _tlog_proof(data: bytes, c: Corpus) -> object:
+    text = _text(data)
+    if text is None:
+        return None
+    return tlogproof.verify(tlogproof.TlogProof.parse(text), c.network.genesis.validator_set())
+
+
+def _message(data: bytes, c: Corpus) -> object:
+    """As the driver takes a consensus frame from a peer: decode, then check the signature."""
+    message = decode_message(data)
+    return verify_vote(message, c.network.genesis.validator_set(), c.network.genesis.origin)
+
+
+def _evidence(data: bytes, c: Corpus) -> object:
+    evidence = decode_evidence(data)
+    return verify_evidence(evidence, c.network.genesis.validator_set(), c.network.genesis.origin)
+
+
+def _handshake(data: bytes, c: Corpus) -> object:
+    """As the peer layer reads a handshake frame: a Hello or a Proof, at most 4 KiB."""
+    if data[:1] == b"\x94":
+        return codec.decode(Hello, data, max_bytes=4096)
+    return codec.decode(Proof, data, max_bytes=4096)
+
+
+def _api_json_body(data: bytes, c: Corpus) -> object:
+    """As `POST /v1/events` reads a JSON body (one event or a batch, encoded or in JSON form)."""
+    return api_events._parse_json_body(data, MAX_BATCH)
+
+
+def _api_msgpack_body(data: bytes, c: Corpus) -> object:
+    """As `POST /v1/events` reads an `application/msgpack` body."""
+    return api_events._parse_msgpack_body(data, MAX_BATCH)
+
+
+_MACHINE = MachineTarget()
+
+
+def _consensus_machine(data: bytes, c: Corpus) -> object:
+    """A decoded consensus message, re-signed by its signer, handed to a running machine (only `MessageRejected`
+    and `MessageOutOfWindow` may come back: the driver halts the node on anything else)."""
+    try:
+        _MACHINE.feed(data)
+    except DecodeError:
+        return None  # refused before the machine, as the decoder targets check
+    return True
+
+
+@functools.cache
+def _machine_seeds() -> tuple[bytes, ...]:
+    return _MACHINE.seeds()
+
+
+def _genesis(data: bytes, c: Corpus) -> object:
+    return parse_genesis(data)
+
+
+def _config(data: bytes, c: Corpus) -> object:
+    return parse_config(data, _CONFIG_BASE, _NO_ENV)
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("event", "ledger/codec.py, ledger/events.py", _event, lambda c: c.events),
+    Target("event-json", "ledger/eventjson.py", _event_json, lambda c: c.event_json, json=True),
+    Target("header", "ledger/block.py", _header, lambda c: c.headers),
+    Target("certified-block", "ledger/block.py (catch-up)", _certified_block, lambda c: c.blocks),
+    Target("note", "ledger/note.py", _note, lambda c: c.notes),
+    Target("bundle", "ledger/bundle.py", _bundle, lambda c: c.bundles, json=True),
+    Target("tlog-proof", "ledger/tlogproof.py", _tlog_proof, lambda c: c.tlog_proofs),
+    Target("consensus-message", "ledger/votes.py (peer frames)", _message, lambda c: c.messages),
+    Target(
+        "consensus-machine",
+        "consensus/machine.py (peer frames)",
+        _consensus_machine,
+        lambda c: _machine_seeds(),
+        refusals=REFUSALS,
+        structured=moved_messages,
+    ),
+    Target("evidence", "ledger/votes.py", _evidence, lambda c: c.evidence),
+    Target("handshake", "node/peers.py", _handshake, lambda c: c.handshakes),
+    Target("api-json-body", "node/api/events.py", _api_json_body, lambda c: c.json_bodies, json=True),
+    Target("api-msgpack-body", "node/api/events.py", _api_msgpack_body, lambda c: c.msgpack_bodies),
+    Target("genesis", "ledger/genesis.py", _genesis, lambda c: c.genesis, json=True),
+    Target("config", "node/config.py", _config, lambda c: c.configs),
+)
+
+BY_NAME = {t.name: t for t in TARGETS}
