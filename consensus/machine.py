@@ -79,6 +79,10 @@ from credledger.ledger.votes import (
 
 #: Rounds above the current one whose messages are kept in full; beyond it only each validator's latest vote.
 ROUND_WINDOW = 16
+#: Furthest round ahead of the current one a message may name. Entering round r costs r proposer elections
+#: (`Rotation`), so a message naming round 2^40 would otherwise cost hours of CPU; honest validators, whose timeouts
+#: grow with the round, never drift this far apart (a thousand rounds is days at the timeout cap).
+MAX_ROUNDS_AHEAD = 1_000
 
 
 class Machine:
@@ -279,6 +283,8 @@ class Machine:
         if height > self._height + 1:
             raise MessageOutOfWindow(f"message for height {height}, at {self._height}", height=height, stale=False)
         if height == self._height:
+            if round_ > self._round + MAX_ROUNDS_AHEAD:
+                raise MessageOutOfWindow(f"round {round_}, at {self._round}", height=height, stale=False)
             if isinstance(message, Proposal) and round_ > self._round + self._window:
                 raise MessageOutOfWindow(f"proposal for round {round_}, at {self._round}", height=height, stale=False)
             return self._log

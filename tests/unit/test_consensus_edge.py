@@ -16,7 +16,7 @@ from credledger.consensus.errors import (
     NotProposer,
     UnknownSigner,
 )
-from credledger.consensus.machine import ROUND_WINDOW
+from credledger.consensus.machine import MAX_ROUNDS_AHEAD, ROUND_WINDOW
 from credledger.consensus.timeouts import TimeoutKind
 from credledger.ledger.block import CertifiedBlock
 from credledger.ledger.errors import DecodeError
@@ -120,6 +120,20 @@ def test_far_rounds_keep_one_vote_per_validator_and_still_skip(h: Harness) -> No
     assert h.machine.round == 0
     h.feed(*h.precommits(far + 10, None, "m2.test"))
     assert h.machine.round == far + 10
+
+
+def test_a_vote_naming_a_round_beyond_the_horizon_is_out_of_window_and_costs_no_elections(h: Harness) -> None:
+    h.start()
+    absurd = 1 << 40  # entering it would take about 10^12 proposer elections
+    votes = [*h.prevotes(absurd, None, "m1.test"), *h.precommits(absurd, None, "m2.test")]
+    for vote in votes:
+        with pytest.raises(MessageOutOfWindow) as raised:
+            h.feed(vote)
+        assert (raised.value.height, raised.value.stale) == (1, False)
+    assert h.machine.round == 0
+    reachable = MAX_ROUNDS_AHEAD
+    h.feed(*h.prevotes(reachable, None, "m1.test"), *h.precommits(reachable, None, "m2.test"))
+    assert h.machine.round == reachable
 
 
 def test_next_height_votes_are_kept_for_when_it_starts(tmp_path: Path) -> None:
