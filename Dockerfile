@@ -12,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/credledger
 COPY pyproject.toml README.md ./
+COPY credledger ./credledger
 COPY ledger ./ledger
 COPY consensus ./consensus
 COPY node ./node

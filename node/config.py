@@ -35,6 +35,10 @@ class ApiConfig:
     max_batch: int = 1000
     #: How long `?wait=commit` waits before answering 504 (milliseconds).
     commit_wait_ms: int = 30_000
+    #: How long a request body may take to arrive once its headers have (milliseconds); slower bodies get 408.
+    body_timeout_ms: int = 10_000
+    #: How long an idle keep-alive connection stays open between requests (milliseconds).
+    keepalive_timeout_ms: int = 15_000
 
 
 @dataclass(frozen=True, slots=True)

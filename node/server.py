@@ -25,7 +25,7 @@ from credledger.ledger.state import get_member
 from credledger.ledger.storage.store import Store
 from credledger.node.api.app import RESERVED_READ_SLOTS, make_app
 from credledger.node.api.common import LiveStatus
-from credledger.node.api.http_errors import ProblemAppRunner
+from credledger.node.api.http_errors import api_runner
 from credledger.node.api.page import page_routes
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
@@ -179,9 +179,9 @@ class Node:
         )
 
     async def run(self) -> None:
-        runner = ProblemAppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-        await runner.setup()
         api = self.config.api
+        runner = api_runner(self.app, api, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+        await runner.setup()
         site = web.TCPSite(runner, api.host, api.port)
         try:
             await site.start()

@@ -12,7 +12,7 @@ from typing import Protocol
 from credledger.ledger.block import CertifiedBlock
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.storage.datadir import AuditDiscrepancy, Discrepancy
-from credledger.verifier.remote import NodeReader
+from credledger.verifier.client import NodeClient
 
 
 class BlockSource(Protocol):
@@ -33,7 +33,7 @@ class NodeSource:
     """A node's API: certified blocks in their canonical encoding, consistency proofs from the node."""
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        self.reader = NodeReader(url, timeout=timeout)
+        self.reader = NodeClient(url, timeout=timeout)
         self.name = self.reader.base_url
 
     def height(self) -> int:

@@ -1,8 +1,11 @@
-"""A small synchronous client of the node API, for the command line (standard library only).
+"""The HTTP client of the node API that the command line, verifiers, auditors and monitors use.
 
-Every call has a timeout. An answer that is an RFC 9457 problem becomes a `NodeProblem` carrying its status,
-type, detail and the ledger rule, if any; a node that cannot be reached, times out, or answers something that is
-not the API (wrong content, 5xx from a proxy) becomes `NodeUnreachable`. Answers are read up to a size bound.
+Standard library only (urllib, no aiohttp), so a wallet that imports `credledger.verifier` pulls in no server
+code. Every call has a timeout and every answer is read up to a size bound, parsed and bounded here; whether it is
+*true* is for the caller to check with the ledger's pure verifiers -- nothing a node says is trusted because it
+said it. An answer that is an RFC 9457 problem becomes a `NodeProblem` carrying its status, type, detail and the
+ledger rule, if any; a node that cannot be reached, times out, or answers something that is not the API (wrong
+content, 5xx from a proxy) becomes `NodeUnreachable`.
 """
 
 from __future__ import annotations
@@ -14,16 +17,26 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from credledger.ledger.errors import CredledgerError
+from credledger.ledger import codec, encoding
+from credledger.ledger.block import CertifiedBlock
+from credledger.ledger.bundle import Bundle
+from credledger.ledger.errors import CredledgerError, DecodeError
 from credledger.ledger.events import Event
+from credledger.ledger.note import MAX_NOTE_BYTES
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:credledger:problem:"
 DEFAULT_TIMEOUT = 10.0
 #: Largest answer read from a node (a proof bundle with a long validator-set chain stays far below).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MSGPACK_TYPE = "application/msgpack"
+#: Largest certified block read (a block of 10,000 events of 16 KiB each, with room for its certificate).
+MAX_BLOCK_BYTES = 10_000 * 16 * 1024 + 1024 * 1024
+#: Most hashes a consistency proof between two sizes below 2^64 can hold.
+MAX_PROOF_HASHES = 130
 
 
 class NodeUnreachable(CredledgerError):
@@ -45,6 +58,17 @@ class NodeProblem(CredledgerError):
         rule = body.get("rule")
         self.rule = rule if isinstance(rule, str) else None
         super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyAnswer:
+    """A node's consistency proof between two tree sizes, with the roots it claims for them."""
+
+    size1: int
+    size2: int
+    root1: bytes
+    root2: bytes
+    proof: tuple[bytes, ...]
 
 
 class NodeClient:
@@ -80,10 +104,45 @@ class NodeClient:
         """`GET /v1/members`: every member with its node key and issuer keys."""
         return self._json("GET", "/v1/members")
 
+    def bundle(self, digest: bytes) -> Bundle:
+        """The `credledger-proof/v1` bundle for `digest`, parsed (DecodeError if it is not one)."""
+        return Bundle.from_json(self.credential(digest))
+
     def checkpoint(self) -> str:
-        """The latest checkpoint note."""
+        """The latest checkpoint note, exactly as served (bounded in size, UTF-8)."""
         _, data = self._request("GET", "/v1/checkpoint", None, accept="text/plain", timeout=None)
-        return data.decode("utf-8", errors="replace")
+        if len(data) > MAX_NOTE_BYTES:
+            raise NodeUnreachable(f"{self.base_url}/v1/checkpoint: a note of {len(data)} bytes exceeds the limit")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError(f"{self.base_url}/v1/checkpoint: the note is not UTF-8") from None
+
+    def block(self, height: int) -> CertifiedBlock:
+        """The certified block at `height`, from its canonical encoding."""
+        path = f"/v1/blocks/{height}"
+        content_type, data = self._request("GET", path, None, accept=MSGPACK_TYPE, timeout=None)
+        if content_type != MSGPACK_TYPE:
+            raise NodeUnreachable(f"{self.base_url}{path} answered {content_type or 'no content type'}, not msgpack")
+        return codec.decode(CertifiedBlock, data, max_bytes=MAX_BLOCK_BYTES)
+
+    def consistency(self, size1: int, size2: int) -> ConsistencyAnswer:
+        """`GET /v1/proof/consistency?from=&to=`, parsed."""
+        answer = self._json("GET", f"/v1/proof/consistency?from={size1}&to={size2}")
+        proof = answer.get("proof")
+        if not isinstance(proof, list) or len(proof) > MAX_PROOF_HASHES:
+            raise DecodeError(f"{self.base_url}: consistency proof must be a list of at most {MAX_PROOF_HASHES}")
+        return ConsistencyAnswer(
+            size1=_count(answer.get("from"), "from"),
+            size2=_count(answer.get("to"), "to"),
+            root1=_hash(answer.get("from_root"), "from_root"),
+            root2=_hash(answer.get("to_root"), "to_root"),
+            proof=tuple(_hash(h, "proof") for h in proof),
+        )
+
+    def height(self) -> int:
+        """The node's committed height, from `GET /v1/status`."""
+        return _count(self.status().get("height"), "height")
 
     # --- transport ------------------------------------------------------------------------------------------------
 
@@ -141,3 +200,16 @@ def _read(response: Any) -> bytes:
     if len(data) > MAX_RESPONSE_BYTES:
         raise NodeUnreachable(f"answer exceeds {MAX_RESPONSE_BYTES} bytes")
     return data
+
+
+def _count(raw: Any, what: str) -> int:
+    if type(raw) is not int or raw < 0:
+        raise DecodeError(f"node answer: {what} must be a non-negative integer, got {raw!r}")
+    return raw
+
+
+def _hash(raw: Any, what: str) -> bytes:
+    value = encoding.from_base64(raw, f"node answer: {what}", canonical=False)
+    if len(value) != 32:
+        raise DecodeError(f"node answer: {what} must be a 32-byte hash, got {len(value)} bytes")
+    return value

@@ -16,7 +16,7 @@ Freshness: a bundle answers "as of" the certified time of its checkpoint. An ans
 valid, suspended, unknown -- needs a checkpoint no older than `max_age`; an older one is reported as stale (the
 status is still given, but `Report.ok` is false). Revoked and expired are final, so they never go stale.
 
-Only the standard library talks to nodes (urllib, through `verifier.remote`); nothing here imports a server.
+Only the standard library talks to nodes (urllib, through `verifier.client`); nothing here imports a server.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.events import reason_label
 from credledger.ledger.genesis import Genesis, load_genesis
 from credledger.ledger.times import iso_ms
-from credledger.verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
-from credledger.verifier.remote import NodeReader
+from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
 
 #: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
 DEFAULT_MAX_AGE = timedelta(minutes=15)
@@ -193,12 +192,12 @@ def verify_credential(
         raise ValueError("give at least one node URL or a bundle file to verify against")
     trusted = genesis if isinstance(genesis, Genesis) else load_genesis(os.fspath(genesis))
     digest = digest_of(credential)
-    readers = [NodeReader(url, timeout=timeout) for url in nodes]  # ValueError for a malformed URL, before any I/O
+    readers = [NodeClient(url, timeout=timeout) for url in nodes]  # ValueError for a malformed URL, before any I/O
     now = int(time.time() * 1000) if now_ms is None else now_ms
     limit = int(max_age.total_seconds() * 1000)
     faults: list[SourceFault] = []
     best: Report | None = None
-    sources: list[tuple[str, NodeReader | Bundle | Source]] = []
+    sources: list[tuple[str, NodeClient | Bundle | Source]] = []
     if bundle is not None:
         sources.append((bundle_name(bundle), bundle))
     sources.extend((reader.base_url, reader) for reader in readers)
@@ -256,7 +255,7 @@ def fetch_bundle(digest: bytes, nodes: Sequence[str], *, timeout: float = DEFAUL
 
     Nothing is verified here (there is no trust root): `verify_credential` is what checks a bundle.
     """
-    readers = [NodeReader(url, timeout=timeout) for url in nodes]
+    readers = [NodeClient(url, timeout=timeout) for url in nodes]
     faults: list[SourceFault] = []
     for reader in readers:
         try:
@@ -306,8 +305,8 @@ def bundle_name(bundle: Source | Bundle) -> str:
     return "bundle given" if isinstance(bundle, Bundle) else os.fspath(bundle)
 
 
-def _load(source: NodeReader | Bundle | Source, digest: bytes) -> Bundle:
-    if isinstance(source, NodeReader):
+def _load(source: NodeClient | Bundle | Source, digest: bytes) -> Bundle:
+    if isinstance(source, NodeClient):
         return source.bundle(digest)
     if isinstance(source, Bundle):
         return source

@@ -42,8 +42,7 @@ from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.validators import ValidatorSet
-from credledger.verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
-from credledger.verifier.remote import NodeReader
+from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
 
 #: A digest no credential has: the monitor fetches its (absence) bundle only for the validator-set chain.
 PROBE_DIGEST = bytes(32)
@@ -126,7 +125,7 @@ class Monitor:
     ) -> None:
         if not nodes:
             raise ValueError("give at least one node to monitor")
-        self.readers = [NodeReader(url, timeout=timeout) for url in nodes]
+        self.readers = [NodeClient(url, timeout=timeout) for url in nodes]
         self.genesis = genesis
         self.evidence = Path(evidence) if evidence is not None else None
         self.report = report or (lambda _item: None)
@@ -169,10 +168,10 @@ class Monitor:
 
     # --- one node's checkpoint ----------------------------------------------------------------------------------
 
-    def _fetch(self, reader: NodeReader) -> Seen | None:
+    def _fetch(self, reader: NodeClient) -> Seen | None:
         node = reader.base_url
         try:
-            text = reader.checkpoint_note()
+            text = reader.checkpoint()
             return Seen(node, text, self._verify_note(reader, text))
         except NodeUnreachable as exc:
             self._fault(Fault(node, "unreachable", str(exc)))
@@ -182,7 +181,7 @@ class Monitor:
             self._fault(Fault(node, "invalid-checkpoint", str(exc)))
         return None
 
-    def _verify_note(self, reader: NodeReader, text: str) -> Checkpoint:
+    def _verify_note(self, reader: NodeClient, text: str) -> Checkpoint:
         """The checkpoint of a note certified by the set for its height (learning newer sets if need be)."""
         note = SignedNote.parse(text)
         checkpoint = Checkpoint.parse(note.text)
@@ -198,7 +197,7 @@ class Monitor:
     def _validators(self, height: int) -> ValidatorSet:
         return [vset for starts, vset in self._schedule if starts <= height][-1]
 
-    def _learn_validators(self, reader: NodeReader) -> None:
+    def _learn_validators(self, reader: NodeClient) -> None:
         """Learn the validator-set chain from a bundle the node serves, verified from genesis."""
         try:
             bundle = reader.bundle(PROBE_DIGEST)
@@ -230,7 +229,7 @@ class Monitor:
                 f"(log size {a.size}) and header {merkle.b64(b.header_hash)} (log size {b.size})",
             )
 
-    def _check_extends(self, reader: NodeReader, older: Seen, newer: Seen) -> None:
+    def _check_extends(self, reader: NodeClient, older: Seen, newer: Seen) -> None:
         """`reader`'s view (`newer`) must extend `older`: a consistency proof, then headers if that fails."""
         a, b = older.checkpoint, newer.checkpoint
         if b.height < a.height:
@@ -257,7 +256,7 @@ class Monitor:
             failure = str(exc)
         self._compare_headers(reader, older, newer, failure)
 
-    def _compare_headers(self, reader: NodeReader, older: Seen, newer: Seen, failure: str) -> None:
+    def _compare_headers(self, reader: NodeClient, older: Seen, newer: Seen, failure: str) -> None:
         """The consistency proof failed: fetch the certified block at `older`'s height from `reader` and compare."""
         height = older.checkpoint.height
         try:
@@ -303,5 +302,5 @@ class Monitor:
         self.result.faults.append(fault)
         self.report(fault)
 
-    def _reader(self, url: str) -> NodeReader:
+    def _reader(self, url: str) -> NodeClient:
         return next(r for r in self.readers if r.base_url == url)

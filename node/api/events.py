@@ -189,7 +189,7 @@ async def parse_submission(request: web.Request) -> Submission:
             "unsupported-media-type",
             f"Content-Type {media_type!r} is not accepted: send application/json or application/msgpack",
         )
-    body = await read_body(request, api.max_body_bytes)
+    body = await read_body(request, api.max_body_bytes, api.body_timeout_ms / 1000)
     if media_type == "application/json":
         events, single = _parse_json_body(body, api.max_batch)
     else:
@@ -230,8 +230,19 @@ def _wait_mode(request: web.Request) -> bool:
     return True
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request body, or a 413 problem as soon as it is known to exceed `limit` bytes."""
+async def read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, or a 413 problem as soon as it is known to exceed `limit` bytes, or a 408 problem if it has
+    not all arrived within `timeout_s` (a slow client must not hold a connection and a buffer indefinitely)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_bounded(request, limit)
+    except TimeoutError:
+        raise Problem(
+            408, "request-timeout", f"the request body did not arrive within {timeout_s:g} s; send it at once"
+        ) from None
+
+
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise Problem(
             413, "body-too-large", f"request body is {request.content_length} bytes, the limit is {limit} bytes"

@@ -16,6 +16,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from credledger.node.api.problems import problem
+from credledger.node.config import ApiConfig
 
 log = structlog.get_logger("credledger.http")
 
@@ -66,3 +67,15 @@ class ProblemAppRunner(web.AppRunner):
         # Same server, one difference: the request handler it builds for each connection.
         server.__class__ = _ProblemServer
         return server
+
+
+def api_runner(app: web.Application, api: ApiConfig, *, shutdown_timeout: float) -> ProblemAppRunner:
+    """The runner that serves the node API: unparseable requests answered as problems, and an idle keep-alive
+    connection closed after `api.keepalive_timeout_ms` (aiohttp's default would keep it, and its buffers, open)."""
+    return ProblemAppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        keepalive_timeout=api.keepalive_timeout_ms / 1000,
+    )

@@ -374,6 +374,7 @@ def _paths() -> dict[str, Schema]:
             "202": _json(ref("SubmitResponse"), "Every event was admitted and is pending"),
             "400": _problem("Malformed body: not JSON or msgpack, wrong field types, non-canonical encoding"),
             "403": _problem("A single event signed by someone not allowed to make it"),
+            "408": _problem("The body did not arrive within the node's body deadline (`body_timeout_ms`)"),
             "409": _problem("A single event already pending, or dropped before it committed"),
             "413": _problem("Body or batch too large"),
             "415": _problem("Content-Type is neither application/json nor application/msgpack"),

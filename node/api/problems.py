@@ -45,6 +45,7 @@ _TITLES = {
     403: "Not authorised",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",

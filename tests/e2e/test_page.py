@@ -28,8 +28,8 @@ from credledger.node.api.page import page_routes
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.mempool import Mempool
+from credledger.verifier.client import NodeClient
 from credledger.verifier.credential import digest_of
-from credledger.verifier.remote import NodeReader
 from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
 from tests.factories import digest, issue, make_network, signed
@@ -159,7 +159,7 @@ async def test_the_page_checks_valid_revoked_unknown_and_tampered_credentials(si
 
 async def test_a_kept_proof_bundle_dropped_on_the_page_is_checked_offline(site: Site, tmp_path: Path) -> None:
     receipt = tmp_path / "receipt.json"
-    bundle = await asyncio.to_thread(NodeReader(site.url).credential, digest("revoked"))
+    bundle = await asyncio.to_thread(NodeClient(site.url).credential, digest("revoked"))
     receipt.write_text(json.dumps(bundle))
     lying = tmp_path / "lying.json"
     lying.write_text(json.dumps(_weaken(bundle)))

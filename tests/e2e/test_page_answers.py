@@ -28,8 +28,8 @@ from credledger.node.api.page import page_routes
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.mempool import Mempool
+from credledger.verifier.client import NodeClient
 from credledger.verifier.credential import digest_of
-from credledger.verifier.remote import NodeReader
 from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
 from tests.e2e.test_page import ARTIFACTS, result_of
@@ -74,7 +74,7 @@ async def files(tmp_path: Path) -> AsyncIterator[Files]:
     app.add_routes(page_routes(genesis_json(network.genesis)))
     async with TestServer(app, host="127.0.0.1", port=0) as server:
         url = str(server.make_url("")).rstrip("/")
-        bundle = await asyncio.to_thread(NodeReader(url).credential, digest("kept"))
+        bundle = await asyncio.to_thread(NodeClient(url).credential, digest("kept"))
         receipt = tmp_path / "receipt.json"
         receipt.write_text(json.dumps(bundle))
         tampered = tmp_path / "tampered-receipt.json"

@@ -248,7 +248,7 @@ def test_the_image_runs_credledger_on_the_port_and_volume_compose_uses(
     install = " ".join(dockerfile["RUN"])
     assert "pip install ." in install
     copied = {source for c in dockerfile["COPY"] for source in shlex.split(c)[:-1]}
-    assert {"pyproject.toml", "README.md", "ledger", "consensus", "node", "verifier", "cli"} <= copied
+    assert {"pyproject.toml", "README.md", "credledger", "ledger", "consensus", "node", "verifier", "cli"} <= copied
     assert dockerfile["USER"] != ["root"]
     health = dockerfile["HEALTHCHECK"][-1]
     assert f"127.0.0.1:{all_services[0].container_port}/readyz" in health

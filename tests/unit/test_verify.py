@@ -25,8 +25,8 @@ from credledger.ledger.bundle import Bundle
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.events import Revoke, Suspend
 from credledger.ledger.genesis import write_genesis
+from credledger.verifier.client import NodeClient
 from credledger.verifier.credential import UNVERIFIED, digest_of, verify_credential
-from credledger.verifier.remote import NodeReader
 from tests.apinode import ApiNode, api_node
 from tests.factories import digest, issue, make_network, signed
 from tests.forge import bundle_app, certify_header, flip_byte, serve
@@ -145,7 +145,7 @@ async def test_nodes_are_asked_in_turn_and_a_lying_one_is_reported(node: ApiNode
 
 
 def node_bundle(node: ApiNode, credential: bytes) -> dict[str, Any]:
-    return NodeReader(node.url).credential(credential)
+    return NodeClient(node.url).credential(credential)
 
 
 async def test_no_verifying_source_is_unverified_not_a_verdict(node: ApiNode, badge: Path, tmp_path: Path) -> None:
