@@ -79,6 +79,21 @@ async def read_whole(response: aiohttp.ClientResponse, limit: int) -> bytes:
 log = structlog.get_logger("credledger.sync")
 
 
+async def read_peer_height(session: aiohttp.ClientSession, peer: str) -> int | None:
+    """A peer's committed height from its `/v1/status`, or None if it does not say one (unreachable, an error, an
+    oversized or malformed answer)."""
+    try:
+        async with session.get(f"{peer}/v1/status") as response:
+            if response.status != 200:
+                return None
+            raw = await response.content.read(MAX_STATUS_BYTES + 1)
+        body = json.loads(raw) if len(raw) <= MAX_STATUS_BYTES else None
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError, RecursionError):
+        return None
+    height = body.get("height") if isinstance(body, dict) else None
+    return height if isinstance(height, int) and height >= 0 else None
+
+
 class Syncer:
     """Keeps a node's chain up with its peers' by fetching certified blocks over their public APIs."""
 
@@ -107,7 +122,7 @@ class Syncer:
 
     async def catch_up(self, session: aiohttp.ClientSession) -> None:
         """Fetch and apply blocks until no reachable peer is ahead."""
-        heights = await asyncio.gather(*(self._height(session, p) for p in self.peers))
+        heights = await asyncio.gather(*(read_peer_height(session, p) for p in self.peers))
         self.unreachable = tuple(p for h, p in zip(heights, self.peers, strict=True) if h is None)
         known = [h for h in heights if h is not None]
         self.peer_height = max(known) if known else None
@@ -155,18 +170,6 @@ class Syncer:
         if now - self._failure_logged >= FAILURE_LOG_INTERVAL_S:
             self._failure_logged = now
             log.warning("catch-up failing: this node is behind and serves stale answers", reason=self.failure)
-
-    async def _height(self, session: aiohttp.ClientSession, peer: str) -> int | None:
-        try:
-            async with session.get(f"{peer}/v1/status") as response:
-                if response.status != 200:
-                    return None
-                raw = await response.content.read(MAX_STATUS_BYTES + 1)
-            body = json.loads(raw) if len(raw) <= MAX_STATUS_BYTES else None
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, RecursionError):
-            return None
-        height = body.get("height") if isinstance(body, dict) else None
-        return height if isinstance(height, int) and height >= 0 else None
 
     async def _fetch_from(self, session: aiohttp.ClientSession, peer: str, target: int) -> str | None:
         """Apply blocks from `peer` up to `target`; the reason if the peer failed or misbehaved, else None.
