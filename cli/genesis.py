@@ -122,6 +122,8 @@ def _read_member(path: str) -> Any:
         return json.loads(data)
     except ValueError as exc:
         raise UsageError(f"member file {path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"member file {path}: JSON nested too deeply to be a member file") from None
 
 
 def _params(settings: list[str]) -> dict[str, int]:

@@ -180,6 +180,15 @@ def test_genesis_errors_name_the_member_file(tmp_path: Path, capsys: pytest.Capt
     assert f"{broken}.node_key: the key is named 'uni-a.example'" in err
 
 
+def test_genesis_refuses_a_member_file_nested_too_deeply_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["genesis", "--origin", "o", "--member", str(deep), "-o", str(tmp_path / "g.json")]) == 2
+    assert f"member file {deep}: JSON nested too deeply" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
