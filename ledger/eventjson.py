@@ -340,4 +340,5 @@ def member_to_json(record: MemberRecord, keys: list[IssuerKeyRecord]) -> JSON:
         "since": record.since,
         "node_key": PublicKey(record.id, record.node_key).vkey(),
         "issuer_keys": [issuer_key_to_json(k) for k in keys],
+        "did": record.did,
     }

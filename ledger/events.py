@@ -22,6 +22,7 @@ import msgpack
 
 from credledger.ledger import codec, domains
 from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
+from credledger.ledger.errors import DecodeError
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import (
     MAX_COMPONENTS,
@@ -32,11 +33,14 @@ from credledger.ledger.limits import (
     MAX_SIGNATURES,
 )
 from credledger.ledger.validators import MemberId, Power, check_member_id
+from credledger.ledger.vc.did import MAX_DID, check_did, default_did
 from credledger.ledger.votes import Evidence
 
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 Name = Annotated[str, Size(1, MAX_NAME)]
 ReasonCode = Annotated[int, Range(0, 255)]
+#: A member's DID: ``did:web`` or ``did:key`` (DESIGN §13).
+Did = Annotated[str, Size(1, MAX_DID)]
 
 
 class Reason(enum.IntEnum):
@@ -58,6 +62,17 @@ def reason_label(code: int) -> str:
         return Reason(code).name.lower().replace("_", "-")
     except ValueError:
         return str(code)
+
+
+def check_member_did(did: str | None, member_id: str) -> None:
+    """Raise ValueError unless `did` is a DID credledger accepts, or None where `member_id` has a default DID."""
+    if did is None:
+        default_did(member_id)
+        return
+    try:
+        check_did(did)
+    except DecodeError as exc:
+        raise ValueError(f"did: {exc}") from None
 
 
 def check_name(name: str) -> None:
@@ -118,7 +133,8 @@ class Reinstate:
 
 @dataclass(frozen=True, slots=True)
 class MemberAdd:
-    """Admit a member (or re-admit a removed one) with its node key and first issuer keys."""
+    """Admit a member (or re-admit a removed one) with its node key and first issuer keys. `did` is its issuer DID;
+    None means ``did:web:<member id>``."""
 
     TAG: ClassVar[str] = "member.add"
     member: MemberId
@@ -126,10 +142,12 @@ class MemberAdd:
     power: Power
     node_key: Bytes32
     issuer_keys: Annotated[tuple[Bytes32, ...], Size(1, MAX_ISSUER_KEYS)]
+    did: Did | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.member)
         check_name(self.name)
+        check_member_did(self.did, self.member)
         if not self.issuer_keys:
             raise ValueError("a member needs at least one issuer key")
         if len(set(self.issuer_keys)) != len(self.issuer_keys):
@@ -140,17 +158,20 @@ class MemberAdd:
 
 @dataclass(frozen=True, slots=True)
 class MemberUpdate:
-    """Replace a member's display name, voting power and node key."""
+    """Replace a member's display name, voting power and node key, and its DID unless `did` is None."""
 
     TAG: ClassVar[str] = "member.update"
     member: MemberId
     name: Name
     power: Power
     node_key: Bytes32
+    did: Did | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.member)
         check_name(self.name)
+        if self.did is not None:
+            check_member_did(self.did, self.member)
 
 
 @dataclass(frozen=True, slots=True)

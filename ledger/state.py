@@ -31,7 +31,7 @@ from typing import Annotated, Protocol, TypeVar
 from credledger.ledger import codec, domains, keys
 from credledger.ledger.codec import Bytes32, KeyId, Range, Size
 from credledger.ledger.errors import StorageError
-from credledger.ledger.events import Name
+from credledger.ledger.events import Did, Name
 from credledger.ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
 from credledger.ledger.validators import MemberId, Power, Validator, ValidatorSet, check_member_id
 
@@ -106,7 +106,8 @@ class CredentialRecord:
 
 @dataclass(frozen=True, slots=True)
 class MemberRecord:
-    """A member institution. `issuer_keys` lists the ids of its keys that are not retired, oldest first."""
+    """A member institution. `issuer_keys` lists the ids of its keys that are not retired, oldest first; `did` is
+    the DID its credentials name as issuer (DESIGN §13)."""
 
     id: MemberId
     name: Name
@@ -115,6 +116,7 @@ class MemberRecord:
     active: bool
     since: int
     issuer_keys: Annotated[tuple[KeyId, ...], Size(0, MAX_ISSUER_KEYS)]
+    did: Did
 
     #: The node key's C2SP key id (node keys are named by member id): derived once, since the rules compare every
     #: signature's key id with it.

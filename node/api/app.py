@@ -47,6 +47,7 @@ from credledger.node.api.reads import (
     get_inclusion_proof,
     get_members,
 )
+from credledger.node.api.standard import get_member_did, get_own_did, get_registry
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -157,6 +158,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/readyz", get_ready),
     ("GET", "/metrics", get_metrics),
     ("GET", "/openapi.json", get_openapi),
+    ("GET", "/v1/members/{member}/did.json", get_member_did),
+    ("GET", "/.well-known/did.json", get_own_did),
+    ("GET", "/v1/registry.json", get_registry),
 )
 
 

@@ -1,0 +1,77 @@
+"""What standard VC 2.0 / Open Badges 3.0 verifiers fetch from a node (DESIGN §13): DID documents and the registry.
+
+Every answer is derived from one store snapshot's certified records, so every node at the same height serves the
+same bytes. Answers carry a strong `ETag` (a hash of the body) and `Cache-Control`; a conditional request whose
+`If-None-Match` names the current body gets 304 with no body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from credledger.ledger.state import get_directory, get_member
+from credledger.ledger.storage.store import Snapshot
+from credledger.ledger.validators import check_member_id
+from credledger.ledger.vc.members import issuer_registry, member_did_document
+from credledger.node.api.common import APPLICATION, CONFIG, JSON_TYPE
+from credledger.node.api.problems import Problem
+from credledger.node.api.reads import ROSTER
+
+#: How long a verifier may reuse a DID document or the registry without asking again (seconds). Short: a key
+#: marked compromised must drop out of every verifier's view quickly.
+DID_MAX_AGE_S = 60
+
+
+def cacheable(request: web.Request, body: bytes, content_type: str, max_age_s: int) -> web.Response:
+    """`body` with a strong ETag and Cache-Control; 304 without a body if the client holds these bytes already."""
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age_s}"}
+    wanted = request.headers.get("If-None-Match", "")
+    if etag in (tag.strip() for tag in wanted.split(",")) or wanted.strip() == "*":
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, headers={**headers, "Content-Type": content_type})
+
+
+def canonical_json(document: Any) -> bytes:
+    """One byte form per document (sorted keys, no spaces), so every node's answer hashes alike."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _did_document(request: web.Request, snap: Snapshot, member_id: str) -> dict[str, Any]:
+    member = get_member(snap.state_view(), member_id)
+    if member is None:
+        raise Problem(404, "unknown-member", f"{member_id!r} is not and never was a member")
+    return member_did_document(member, request.app[ROSTER].issuer_keys(snap, member_id))
+
+
+async def get_member_did(request: web.Request) -> web.Response:
+    """A member's DID document, derived from its certified member and issuer-key records."""
+    member_id = request.match_info["member"]
+    try:
+        check_member_id(member_id)
+    except ValueError as exc:
+        raise Problem(400, "malformed", str(exc)) from None
+    with request.app[APPLICATION].store.snapshot() as snap:
+        document = _did_document(request, snap, member_id)
+    return cacheable(request, canonical_json(document), JSON_TYPE, DID_MAX_AGE_S)
+
+
+async def get_own_did(request: web.Request) -> web.Response:
+    """This node's institution's DID document, where did:web resolves ``did:web:<the host serving it>``."""
+    with request.app[APPLICATION].store.snapshot() as snap:
+        document = _did_document(request, snap, request.app[CONFIG].member_id)
+    return cacheable(request, canonical_json(document), JSON_TYPE, DID_MAX_AGE_S)
+
+
+async def get_registry(request: web.Request) -> web.Response:
+    """The active members as a known-issuer registry, in the form the DCC verifier library reads."""
+    chain = request.app[APPLICATION]
+    with chain.store.snapshot() as snap:
+        view = snap.state_view()
+        members = [m for m in (get_member(view, i) for i in get_directory(view).members) if m is not None]
+        document = issuer_registry(members, chain.genesis.origin)
+    return cacheable(request, canonical_json(document), JSON_TYPE, DID_MAX_AGE_S)
