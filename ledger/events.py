@@ -31,6 +31,8 @@ from credledger.ledger.limits import (
     MAX_NAME,
     MAX_ORIGIN,
     MAX_SIGNATURES,
+    MAX_STATUS_LISTS,
+    STATUS_LIST_ENTRIES,
 )
 from credledger.ledger.validators import MemberId, Power, check_member_id
 from credledger.ledger.vc.did import MAX_DID, check_did, default_did
@@ -39,6 +41,8 @@ from credledger.ledger.votes import Evidence
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 Name = Annotated[str, Size(1, MAX_NAME)]
 ReasonCode = Annotated[int, Range(0, 255)]
+StatusListNumber = Annotated[int, Range(0, MAX_STATUS_LISTS - 1)]
+StatusListIndex = Annotated[int, Range(0, STATUS_LIST_ENTRIES - 1)]
 #: A member's DID: ``did:web`` or ``did:key`` (DESIGN §13).
 Did = Annotated[str, Size(1, MAX_DID)]
 
@@ -86,16 +90,25 @@ def check_name(name: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """Create a credential. `components` are digests of credentials this one stacks."""
+    """Create a credential. `components` are digests of credentials this one stacks. A signed standard credential
+    names its place in the issuer's status lists: entry `status_index` of list `status_list` (DESIGN §13)."""
 
     TAG: ClassVar[str] = "issue"
     digest: Bytes32
     issuer: MemberId
     expires_ms: int | None
     components: Annotated[tuple[Bytes32, ...], Size(0, MAX_COMPONENTS)]
+    status_list: StatusListNumber | None = None
+    status_index: StatusListIndex | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.issuer)
+        if (self.status_list is None) != (self.status_index is None):
+            raise ValueError("status_list and status_index are given together")
+        if self.status_index is not None and not 0 <= self.status_index < STATUS_LIST_ENTRIES:
+            raise ValueError(f"status_index {self.status_index} is outside a list of {STATUS_LIST_ENTRIES} entries")
+        if self.status_list is not None and not 0 <= self.status_list < MAX_STATUS_LISTS:
+            raise ValueError(f"status_list {self.status_list} is outside [0, {MAX_STATUS_LISTS})")
         if len(set(self.components)) != len(self.components):
             raise ValueError("components must not repeat a digest")
         if self.digest in self.components:
@@ -213,6 +226,24 @@ class KeyRetire:
         check_member_id(self.member)
 
 
+# --- status lists -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPublish:
+    """Put on record `member`'s signed ``BitstringStatusListCredential`` (JSON text, served byte for byte by every
+    node) for its status list `list_number` and `purpose` (DESIGN §13)."""
+
+    TAG: ClassVar[str] = "status.publish"
+    member: MemberId
+    list_number: StatusListNumber
+    purpose: Annotated[str, Size(1, 16)]
+    credential: Annotated[str, Size(2, MAX_EVENT_BYTES)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
 # --- consensus evidence -------------------------------------------------------------------------------------------
 
 
@@ -229,7 +260,17 @@ class ReportEvidence:
 
 
 Payload = (
-    Issue | Revoke | Suspend | Reinstate | MemberAdd | MemberUpdate | MemberRemove | KeyAdd | KeyRetire | ReportEvidence
+    Issue
+    | Revoke
+    | Suspend
+    | Reinstate
+    | MemberAdd
+    | MemberUpdate
+    | MemberRemove
+    | KeyAdd
+    | KeyRetire
+    | ReportEvidence
+    | StatusPublish
 )
 MemberPayload = MemberAdd | MemberUpdate | MemberRemove
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from credledger.ledger.errors import DecodeError
 from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.vc.did import DID_WEB_PREFIX, IssuerKey, KeyStatus, did_document, did_web_url
+from credledger.ledger.vc.statuslist import Bitstring, status_list_credential
 
 #: The `meta.type` of the registry document: which format it is.
 REGISTRY_FORMAT = "dcc-legacy"
@@ -46,6 +48,31 @@ def member_home_page(member: MemberRecord) -> str | None:
         return None
     url = did_web_url(member.did)
     return url[: url.index("/", len("https://"))]
+
+
+def status_list_url(member: MemberRecord, list_number: int, purpose: str) -> str:
+    """Where verifiers fetch `member`'s status list `list_number` for `purpose`: on its did:web host, a path every
+    node serves (``/v1/members/<id>/status/<list>/<purpose>``), so pointing the domain at any node works."""
+    home = member_home_page(member)
+    if home is None:
+        raise DecodeError(f"{member.id} has the DID {member.did}: status lists are published under a did:web domain")
+    return f"{home}/v1/members/{member.id}/status/{list_number}/{purpose}"
+
+
+def member_status_list(
+    member: MemberRecord, list_number: int, purpose: str, bits: bytes, *, valid_from_ms: int, validity_ms: int
+) -> dict[str, Any]:
+    """The unsigned ``BitstringStatusListCredential`` of `member`'s list for `purpose` holding `bits`, valid for
+    `validity_ms` from `valid_from_ms`; verifiers may cache it for a tenth of that (``ttl``)."""
+    return status_list_credential(
+        member.did,
+        status_list_url(member, list_number, purpose),
+        purpose,
+        Bitstring(bits),
+        valid_from_ms,
+        valid_until_ms=valid_from_ms + validity_ms,
+        ttl_ms=max(1, validity_ms // 10),
+    )
 
 
 def issuer_registry(members: Iterable[MemberRecord], origin: str) -> dict[str, Any]:

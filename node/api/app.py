@@ -47,7 +47,14 @@ from credledger.node.api.reads import (
     get_inclusion_proof,
     get_members,
 )
-from credledger.node.api.standard import get_member_did, get_own_did, get_registry
+from credledger.node.api.standard import (
+    STATUS_LISTS,
+    StatusListCache,
+    get_member_did,
+    get_own_did,
+    get_registry,
+    get_status_list,
+)
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -161,6 +168,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/members/{member}/did.json", get_member_did),
     ("GET", "/.well-known/did.json", get_own_did),
     ("GET", "/v1/registry.json", get_registry),
+    ("GET", "/v1/members/{member}/status/{list}/{purpose}", get_status_list),
 )
 
 
@@ -245,6 +253,7 @@ def make_app(
     app[STATUS] = status or no_live_status
     app[WAITERS] = CommitWaiters(chain, max_waiters)
     app[ROSTER] = Roster(chain.genesis)
+    app[STATUS_LISTS] = StatusListCache()
     app.cleanup_ctx.append(_commit_waiters)
     if config.role == "replica":
         app.cleanup_ctx.append(forward_session)

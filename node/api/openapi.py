@@ -97,7 +97,8 @@ def _payload_schemas() -> dict[str, Schema]:
         hints = typing.get_type_hints(cls, include_extras=True)
         properties: dict[str, Schema] = {"kind": {"const": tag}}
         properties.update({f.name: _field_schema(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init})
-        schema = obj(properties)
+        defaulted = tuple(f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING)
+        schema = obj(properties, optional=defaulted)
         schema["title"] = tag
         schema["description"] = (cls.__doc__ or "").strip()
         schemas["Payload_" + tag.replace(".", "_")] = schema
@@ -498,6 +499,23 @@ def _standard_paths() -> dict[str, Schema]:
         "/.well-known/did.json": _get(
             "This node's institution's DID document (did:web of the host serving it)",
             {"200": did_document, "304": {"description": "Not modified"}},
+        ),
+        "/v1/members/{member}/status/{list}/{purpose}": _get(
+            "A member's latest committed, signed BitstringStatusListCredential, byte-identical on every node",
+            {
+                "200": _json(
+                    {"type": "object", "description": "W3C Bitstring Status List v1.0 credential (VC 2.0)"},
+                    f"The list credential; the Credledger-Height header names the block that certified it. {cached}",
+                ),
+                "304": {"description": "Not modified"},
+                "400": _BAD,
+                "404": _problem("The member has published no such list"),
+            },
+            [
+                member,
+                _param("list", "path", "status list number", COUNT),
+                _param("purpose", "path", "status purpose", {"enum": ["revocation", "suspension"]}),
+            ],
         ),
         "/v1/registry.json": _get(
             "The active members as a known-issuer registry (DCC 'dcc-legacy' format: DID -> name, url)",

@@ -1,4 +1,5 @@
-"""What standard VC 2.0 / Open Badges 3.0 verifiers fetch from a node (DESIGN §13): DID documents and the registry.
+"""What standard VC 2.0 / Open Badges 3.0 verifiers fetch from a node (DESIGN §13): DID documents, the registry
+and Bitstring Status Lists.
 
 Every answer is derived from one store snapshot's certified records, so every node at the same height serves the
 same bytes. Answers carry a strong `ETag` (a hash of the body) and `Cache-Control`; a conditional request whose
@@ -13,11 +14,15 @@ from typing import Any
 
 from aiohttp import web
 
-from credledger.ledger.state import get_directory, get_member
+from credledger.ledger.errors import StorageError
+from credledger.ledger.events import StatusPublish, decode_event
+from credledger.ledger.limits import MAX_STATUS_LISTS
+from credledger.ledger.state import get_directory, get_member, get_status_published
 from credledger.ledger.storage.store import Snapshot
 from credledger.ledger.validators import check_member_id
 from credledger.ledger.vc.members import issuer_registry, member_did_document
-from credledger.node.api.common import APPLICATION, CONFIG, JSON_TYPE
+from credledger.ledger.vc.statuslist import PURPOSES
+from credledger.node.api.common import APPLICATION, CONFIG, JSON_TYPE, parse_count
 from credledger.node.api.problems import Problem
 from credledger.node.api.reads import ROSTER
 
@@ -65,6 +70,61 @@ async def get_own_did(request: web.Request) -> web.Response:
     with request.app[APPLICATION].store.snapshot() as snap:
         document = _did_document(request, snap, request.app[CONFIG].member_id)
     return cacheable(request, canonical_json(document), JSON_TYPE, DID_MAX_AGE_S)
+
+
+#: How long a verifier may reuse a status list without asking again (seconds): short, so that a revocation
+#: reaches verifiers soon after the list that shows it is committed (within two blocks of the revocation).
+STATUS_MAX_AGE_S = 10
+#: Signed status lists kept in memory, by the log index of the event that carries them.
+STATUS_CACHE_SIZE = 4096
+
+
+class StatusListCache:
+    """The bytes of published status list credentials by log index: an unchanged list is served from memory."""
+
+    def __init__(self, limit: int = STATUS_CACHE_SIZE) -> None:
+        self._limit = limit
+        self._bytes: dict[int, bytes] = {}
+
+    def get(self, snap: Snapshot, index: int) -> bytes:
+        body = self._bytes.get(index)
+        if body is None:
+            payload = decode_event(snap.entry(index)).payload
+            if not isinstance(payload, StatusPublish):
+                raise StorageError(f"the state points at log entry {index}, which is no status.publish")
+            body = payload.credential.encode()
+            if len(self._bytes) >= self._limit:
+                self._bytes.clear()
+            self._bytes[index] = body
+        return body
+
+
+STATUS_LISTS = web.AppKey("status_lists", StatusListCache)
+
+
+async def get_status_list(request: web.Request) -> web.Response:
+    """A member's latest committed, signed Bitstring Status List credential for a list and purpose, byte for byte
+    as its `status.publish` event carries it; `Credledger-Height` names the block that certified it."""
+    member_id, number, purpose = (request.match_info[k] for k in ("member", "list", "purpose"))
+    try:
+        check_member_id(member_id)
+    except ValueError as exc:
+        raise Problem(400, "malformed", str(exc)) from None
+    list_number = parse_count(number, "status list number")
+    if list_number >= MAX_STATUS_LISTS:
+        raise Problem(400, "malformed", f"status list number must be below {MAX_STATUS_LISTS}, got {list_number}")
+    if purpose not in PURPOSES:
+        raise Problem(400, "malformed", f"status purpose must be one of {', '.join(PURPOSES)}, got {purpose[:40]!r}")
+    with request.app[APPLICATION].store.snapshot() as snap:
+        record = get_status_published(snap.state_view(), member_id, list_number, purpose)
+        if record is None:
+            raise Problem(
+                404, "unknown-status-list", f"{member_id!r} has published no {purpose} status list {list_number}"
+            )
+        body = request.app[STATUS_LISTS].get(snap, record.index)
+    response = cacheable(request, body, JSON_TYPE, STATUS_MAX_AGE_S)
+    response.headers["Credledger-Height"] = str(record.height)
+    return response
 
 
 async def get_registry(request: web.Request) -> web.Response:
