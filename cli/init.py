@@ -56,6 +56,11 @@ port = {port}
 [p2p]
 # Base URLs of the other validators' nodes, e.g. "http://uni-b.example:8700".
 peers = [{peers}]
+
+[credentials]
+# The issuer key this validator signs the member's Bitstring Status Lists with, publishing each whenever a block
+# changes it (standard credentials' revocation and suspension). Remove the line to publish none.
+issuer_key = "{issuer_key}"
 """
 
 
@@ -143,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         member_id=member_id,
         member_id_toml=json.dumps(member_id),
         node_key=NODE_KEY_FILE,
+        issuer_key=ISSUER_KEY_FILE,
         role="validator" if args.power > 0 else "replica",
         genesis_toml=json.dumps(_genesis_setting(directory, args.genesis)),
         host_toml=json.dumps(args.host),
