@@ -52,8 +52,9 @@ from credledger.node.api.standard import (
     StatusListCache,
     get_member_did,
     get_own_did,
+    get_published_list,
     get_registry,
-    get_status_list,
+    get_status_usage,
 )
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
@@ -168,7 +169,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/members/{member}/did.json", get_member_did),
     ("GET", "/.well-known/did.json", get_own_did),
     ("GET", "/v1/registry.json", get_registry),
-    ("GET", "/v1/members/{member}/status/{list}/{purpose}", get_status_list),
+    ("GET", "/v1/members/{member}/status/{list}/{purpose}", get_published_list),
+    ("GET", "/v1/members/{member}/status", get_status_usage),
 )
 
 

@@ -517,6 +517,25 @@ def _standard_paths() -> dict[str, Schema]:
                 _param("purpose", "path", "status purpose", {"enum": ["revocation", "suspension"]}),
             ],
         ),
+        "/v1/members/{member}/status": _get(
+            "How many entries of each of a member's status lists are taken",
+            {
+                "200": _json(
+                    obj(
+                        {
+                            "member": TEXT,
+                            "height": COUNT,
+                            "entries": COUNT,
+                            "lists": array(obj({"list": COUNT, "used": COUNT})),
+                        }
+                    ),
+                    "The lists, from 0",
+                ),
+                "400": _BAD,
+                "404": _problem("Not a member"),
+            },
+            [member],
+        ),
         "/v1/registry.json": _get(
             "The active members as a known-issuer registry (DCC 'dcc-legacy' format: DID -> name, url)",
             {"200": _json(ref("IssuerRegistry"), f"The registry. {cached}"), "304": {"description": "Not modified"}},

@@ -16,13 +16,13 @@ from aiohttp import web
 
 from credledger.ledger.errors import StorageError
 from credledger.ledger.events import StatusPublish, decode_event
-from credledger.ledger.limits import MAX_STATUS_LISTS
-from credledger.ledger.state import get_directory, get_member, get_status_published
+from credledger.ledger.limits import MAX_STATUS_LISTS, STATUS_LIST_ENTRIES
+from credledger.ledger.state import get_directory, get_member, get_status_list, get_status_published
 from credledger.ledger.storage.store import Snapshot
 from credledger.ledger.validators import check_member_id
 from credledger.ledger.vc.members import issuer_registry, member_did_document
 from credledger.ledger.vc.statuslist import PURPOSES
-from credledger.node.api.common import APPLICATION, CONFIG, JSON_TYPE, parse_count
+from credledger.node.api.common import APPLICATION, CONFIG, JSON_TYPE, json_response, parse_count
 from credledger.node.api.problems import Problem
 from credledger.node.api.reads import ROSTER
 
@@ -102,7 +102,7 @@ class StatusListCache:
 STATUS_LISTS = web.AppKey("status_lists", StatusListCache)
 
 
-async def get_status_list(request: web.Request) -> web.Response:
+async def get_published_list(request: web.Request) -> web.Response:
     """A member's latest committed, signed Bitstring Status List credential for a list and purpose, byte for byte
     as its `status.publish` event carries it; `Credledger-Height` names the block that certified it."""
     member_id, number, purpose = (request.match_info[k] for k in ("member", "list", "purpose"))
@@ -125,6 +125,27 @@ async def get_status_list(request: web.Request) -> web.Response:
     response = cacheable(request, body, JSON_TYPE, STATUS_MAX_AGE_S)
     response.headers["Credledger-Height"] = str(record.height)
     return response
+
+
+async def get_status_usage(request: web.Request) -> web.Response:
+    """How many entries of each of a member's status lists are taken (signers pick a list less than half full)."""
+    member_id = request.match_info["member"]
+    try:
+        check_member_id(member_id)
+    except ValueError as exc:
+        raise Problem(400, "malformed", str(exc)) from None
+    with request.app[APPLICATION].store.snapshot() as snap:
+        view = snap.state_view()
+        if get_member(view, member_id) is None:
+            raise Problem(404, "unknown-member", f"{member_id!r} is not and never was a member")
+        lists = []
+        for list_number in range(MAX_STATUS_LISTS):
+            record = get_status_list(view, member_id, list_number)
+            if record is None:
+                break
+            lists.append({"list": list_number, "used": record.used})
+        height = snap.height
+    return json_response({"member": member_id, "height": height, "entries": STATUS_LIST_ENTRIES, "lists": lists})
 
 
 async def get_registry(request: web.Request) -> web.Response:

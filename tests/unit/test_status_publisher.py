@@ -91,6 +91,12 @@ async def test_served_lists_carry_their_height_etag_and_answer_304(node: ApiNode
     assert again.status == 304 and await again.read() == b""
 
 
+async def test_usage_counts_the_taken_entries_of_each_list(node: ApiNode) -> None:
+    usage = await (await node.client.get(f"/v1/members/{M0}/status")).json()
+    assert usage == {"member": M0, "height": 1, "entries": 131_072, "lists": [{"list": 0, "used": 2}]}
+    await problem_of(await node.client.get("/v1/members/nobody.test/status"), 404, "unknown-member", "nobody")
+
+
 async def test_unknown_or_malformed_list_requests_are_problems(node: ApiNode) -> None:
     await problem_of(await node.client.get(f"{URL}/revocation"), 404, "unknown-status-list", "published no revocation")
     await problem_of(await node.client.get(f"{URL}/refresh"), 400, "malformed", "status purpose must be one of")
