@@ -14,13 +14,17 @@ import pytest
 
 from credledger.cli.main import main
 from credledger.ledger.digest import credential_digest
-from credledger.ledger.state import get_credential, get_status_of
+from credledger.ledger.events import Issue
+from credledger.ledger.state import MemberRecord, get_credential, get_status_of
 from credledger.ledger.vc.did import did_document_resolver
+from credledger.ledger.vc.issuing import prepare_credential, sign_issued
 from credledger.ledger.vc.loader import CREDENTIALS_V2, OB_V3P0
 from credledger.ledger.vc.proof import verify_credential
 from credledger.ledger.vc.statuslist import entry_index
+from credledger.verifier.credential import verify_credential as verify_credential_report
 from tests.apinode import ApiNode, api_node
 from tests.conftest import VECTORS
+from tests.factories import key_for, signed
 
 M0 = "m0.test"
 
@@ -108,3 +112,38 @@ async def test_sign_needs_an_output_and_json(node: ApiNode, tmp_path: Path, caps
         main, ["issue", str(source), "--sign", "-o", str(tmp_path / "o"), "--key", str(key), "--node", node.url]
     )
     assert code == 2 and "this is not JSON" in capsys.readouterr().err
+
+
+async def test_our_verifier_checks_a_signed_credentials_proof_against_the_key_that_registered_it(
+    node: ApiNode, tmp_path: Path
+) -> None:
+    code, output = await sign(node, tmp_path, badge())
+    assert code == 0
+    node.decide()
+    report = await asyncio.to_thread(verify_credential_report, output, genesis=node.network.genesis, nodes=[node.url])
+    assert report.status == "valid"
+    proof = next(c for c in report.checks if c.step == "credential-proof")
+    assert proof.ok and f"did:web:{M0}#{node.network[M0].issuer.key_id.hex()}" in proof.detail
+
+    # Signed under the member's DID with a key the ledger never registered for it, then registered by its real key.
+    record = MemberRecord(M0, "M0", 1, b"\x01" * 32, True, 0, (), f"did:web:{M0}")
+    stranger = key_for(M0, "never registered")
+    prepared = prepare_credential(badge(), record, 0, 99, int(time.time() * 1000))
+    forged = sign_issued(prepared, record, stranger, int(time.time() * 1000))
+    forged_path = tmp_path / "forged.json"
+    forged_path.write_text(json.dumps(forged))
+    await node.submit(
+        signed(
+            Issue(credential_digest(forged_path.read_bytes()), M0, None, ()),
+            node.network[M0].issuer,
+            time_ms=int(time.time() * 1000),
+        )
+    )
+    node.decide()
+    report = await asyncio.to_thread(
+        verify_credential_report, forged_path, genesis=node.network.genesis, nodes=[node.url]
+    )
+    assert report.status == "invalid-proof" and not report.ok
+    failed = [c for c in report.checks if not c.ok]
+    assert [c.step for c in failed] == ["credential-proof"]
+    assert failed[0].detail.startswith("verification-method:") and stranger.key_id.hex() in failed[0].detail
