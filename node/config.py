@@ -75,9 +75,11 @@ class LogConfig:
 class CredentialsConfig:
     """Standard credentials (DESIGN §13). With `issuer_key` (the member's issuer key file), a validator signs and
     publishes its member's Bitstring Status Lists whenever a block changes them, and at least every
-    `status_refresh_ms`; each list it signs is valid for `status_validity_ms`."""
+    `status_refresh_ms`; each list it signs is valid for `status_validity_ms`. With `issuer_key` and `api_token` too,
+    the VC-API issues and changes the status of credentials for clients that present the token as a bearer token."""
 
     issuer_key: str = ""
+    api_token: str = ""
     status_validity_ms: int = 86_400_000
     status_refresh_ms: int = 3_600_000
 

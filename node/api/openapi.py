@@ -480,6 +480,16 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+def _post(summary: str, body: Schema, responses: dict[str, Schema], *, auth: bool = False) -> Schema:
+    answers = {**responses, "400": _problem("A malformed body, or a credential that cannot be issued or verified")}
+    if auth:
+        answers["401"] = _problem("No Authorization: Bearer header, or not the node's token")
+        answers["403"] = _problem("The node has no VC-API token or holds no issuer key")
+        answers["422"] = _problem("The ledger refused the event")
+    operation = {"summary": summary, "requestBody": _json(body, "The request"), "responses": answers}
+    return {"post": operation}
+
+
 def _standard_paths() -> dict[str, Schema]:
     """What standard VC verifiers fetch (DESIGN §13): DID documents and the known-issuer registry."""
     cached = "With ETag and Cache-Control; If-None-Match with the current ETag answers 304 without a body"
@@ -535,6 +545,39 @@ def _standard_paths() -> dict[str, Schema]:
                 "404": _problem("Not a member"),
             },
             [member],
+        ),
+        "/credentials/issue": _post(
+            "VC-API: sign an unsigned credential for this node's member and register it (bearer token)",
+            obj({"credential": {"type": "object"}, "options": {"type": "object"}}, optional=("options",), closed=False),
+            {"201": _json(obj({"verifiableCredential": {"type": "object"}}), "The signed credential")},
+            auth=True,
+        ),
+        "/credentials/status": _post(
+            "VC-API: revoke, suspend or reinstate a credential this node issued, by its id (bearer token)",
+            obj({"credentialId": TEXT, "credentialStatus": array({"type": "object"})}, closed=False),
+            {"200": _json(obj({"credentialId": TEXT, "change": TEXT, "event": HEX32}), "The status event admitted")},
+            auth=True,
+        ),
+        "/credentials/verify": _post(
+            "VC-API: verify a signed credential's proof, status and issuer membership",
+            obj(
+                {"verifiableCredential": {"type": "object"}, "options": {"type": "object"}},
+                optional=("options",),
+                closed=False,
+            ),
+            {
+                "200": _json(
+                    obj(
+                        {
+                            "verified": {"type": "boolean"},
+                            "checks": array(TEXT),
+                            "warnings": array(TEXT),
+                            "errors": array(obj({"check": TEXT, "detail": TEXT})),
+                        }
+                    ),
+                    "The verification report, each check named",
+                )
+            },
         ),
         "/v1/registry.json": _get(
             "The active members as a known-issuer registry (DCC 'dcc-legacy' format: DID -> name, url)",

@@ -17,7 +17,7 @@ from aiohttp import web
 from credledger.ledger.errors import StorageError
 from credledger.ledger.events import StatusPublish, decode_event
 from credledger.ledger.limits import MAX_STATUS_LISTS, STATUS_LIST_ENTRIES
-from credledger.ledger.state import get_directory, get_member, get_status_list, get_status_published
+from credledger.ledger.state import StateView, get_directory, get_member, get_status_list, get_status_published
 from credledger.ledger.storage.store import Snapshot
 from credledger.ledger.validators import check_member_id
 from credledger.ledger.vc.members import issuer_registry, member_did_document
@@ -127,6 +127,17 @@ async def get_published_list(request: web.Request) -> web.Response:
     return response
 
 
+def get_status_usage_counts(view: StateView, member_id: str) -> list[int]:
+    """Entries taken in each of the member's status lists, from list 0 to the last that exists."""
+    counts = []
+    for list_number in range(MAX_STATUS_LISTS):
+        record = get_status_list(view, member_id, list_number)
+        if record is None:
+            break
+        counts.append(record.used)
+    return counts
+
+
 async def get_status_usage(request: web.Request) -> web.Response:
     """How many entries of each of a member's status lists are taken (signers pick a list less than half full)."""
     member_id = request.match_info["member"]
@@ -138,12 +149,7 @@ async def get_status_usage(request: web.Request) -> web.Response:
         view = snap.state_view()
         if get_member(view, member_id) is None:
             raise Problem(404, "unknown-member", f"{member_id!r} is not and never was a member")
-        lists = []
-        for list_number in range(MAX_STATUS_LISTS):
-            record = get_status_list(view, member_id, list_number)
-            if record is None:
-                break
-            lists.append({"list": list_number, "used": record.used})
+        lists = [{"list": n, "used": used} for n, used in enumerate(get_status_usage_counts(view, member_id))]
         height = snap.height
     return json_response({"member": member_id, "height": height, "entries": STATUS_LIST_ENTRIES, "lists": lists})
 
