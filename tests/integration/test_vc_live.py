@@ -18,7 +18,7 @@ from credledger.ledger.vc.loader import CREDENTIALS_V2, OB_V3P0, shipped_loader
 from tests.conftest import VECTORS
 from tests.integration.cluster import HTTP_TIMEOUT_S, Cluster, Node, poll, running
 from tests.integration.conftest import CLUSTERS
-from tests.unit.test_vc_js import _run
+from tests.unit.test_vc_js import _did_key_badge, _run
 from tests.unit.test_vc_js import node as node  # noqa: PLC0414 - the fixture that finds Node.js
 
 TOKEN = "integration-token"
@@ -114,3 +114,43 @@ def test_a_badge_issued_through_the_vc_api_verifies_and_its_status_changes_read_
     tampered = {**signed, "name": "A badge nobody issued"}
     code, result = js_status(node, tmp_path, net, tampered)
     assert code == 1 and result["verified"] is False and result["errors"]
+
+
+def verifier_core(node_js: str, tmp_path: Path, net: Cluster, credential: dict[str, Any]) -> dict[str, Any]:
+    """@digitalcredentials/verifier-core on `credential`, with m1's registry and https://m0.test on m0's node."""
+    m0, m1 = net.validators[:2]
+    (tmp_path / "origins.json").write_text(json.dumps({f"https://{M0}": m0.url}))
+    (tmp_path / "credential.json").write_text(json.dumps(credential))
+    registry = f"{m1.url}/v1/registry.json"
+    done = _run(
+        node_js, Path("verifier-core-live"), tmp_path / "origins.json", Path(registry), tmp_path / "credential.json"
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_the_dcc_verifier_core_finds_members_in_the_registry_and_not_others(
+    net: Cluster, node: str, tmp_path: Path
+) -> None:
+    m0 = net.validators[0]
+    signed = post(m0, "/credentials/issue", {"credential": badge()})["verifiableCredential"]
+    poll("the lists published", lambda: _served(m0, signed))
+    result = verifier_core(node, tmp_path, net, signed)
+    log = {entry["id"]: entry["valid"] for entry in result["log"]}
+    assert log.get("registered_issuer") is True, result
+    assert log.get("valid_signature") is True, result
+
+    # A badge validly signed by an issuer that is not a member (a did:key, which resolves without the network).
+    result = verifier_core(node, tmp_path, net, _did_key_badge())
+    log = {entry["id"]: entry["valid"] for entry in result["log"]}
+    assert (log.get("valid_signature"), log.get("registered_issuer")) == (True, False), result
+
+
+def _served(node: Node, credential: dict[str, Any]) -> bool:
+    try:
+        for entry in credential["credentialStatus"]:
+            fetch(node, entry["statusListCredential"])
+    except urllib.error.HTTPError:
+        return False
+    return True
