@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from credledger.ledger.events import KeyAdd, KeyRetire
 from credledger.ledger.vc.loader import CREDENTIALS_V2, OB_V3P0, shipped_loader
 from tests.conftest import VECTORS
+from tests.factories import key_for
 from tests.integration.cluster import HTTP_TIMEOUT_S, Cluster, Node, poll, running
 from tests.integration.conftest import CLUSTERS
 from tests.unit.test_vc_js import _did_key_badge, _run
@@ -154,3 +156,27 @@ def _served(node: Node, credential: dict[str, Any]) -> bool:
     except urllib.error.HTTPError:
         return False
     return True
+
+
+def test_a_badge_signed_before_its_key_was_retired_verifies_and_fails_once_the_key_is_marked_compromised(
+    net: Cluster, node: str, tmp_path: Path
+) -> None:
+    m0, m1 = net.validators[:2]
+    signed = post(m0, "/credentials/issue", {"credential": badge()})["verifiableCredential"]
+    poll("the lists published", lambda: all(_served(n, signed) for n in net.validators))
+    first = net.members[M0].issuer
+    second = key_for(M0, "rotated")
+    net.submit(m1, net.sign(KeyAdd(M0, second.public.raw), first))
+    net.submit(m1, net.sign(KeyRetire(M0, first.key_id, None), second))
+
+    code, result = js_status(node, tmp_path, net, signed)
+    assert (code, result["verified"], result["errors"]) == (0, True, []), "retired keys stay in the DID document"
+
+    net.submit(m1, net.governance(KeyRetire(M0, first.key_id, 1), ["m0.test", "m1.test", "m2.test"]))
+    poll(
+        "the compromised key gone from the DID document",
+        lambda: all(first.key_id.hex() not in json.dumps(net.get(n, f"/v1/members/{M0}/did.json")) for n in net.nodes),
+    )
+    code, result = js_status(node, tmp_path, net, signed)
+    assert (code, result["verified"]) == (1, False)
+    assert result["errors"], result
