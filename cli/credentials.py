@@ -24,7 +24,6 @@ from credledger.cli.common import (
     time_argument,
 )
 from credledger.cli.init import ISSUER_KEY_FILE
-from credledger.cli.signing import IssuingClient, issue_signed, read_credential
 from credledger.ledger.events import (
     Issue,
     Payload,
@@ -137,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_signed(args: argparse.Namespace) -> int:
+    # Imported only when signing: it loads the JSON-LD processor, which would slow every other command's start.
+    from credledger.cli.signing import IssuingClient, issue_signed, read_credential  # noqa: PLC0415
+
     if args.output is None:
         raise UsageError("--sign needs --output OUT, where the signed credential is written")
     if args.output.exists() and not args.force:

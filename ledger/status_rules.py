@@ -10,7 +10,7 @@ then records where the event is, so every node serves the same credential bytes 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credledger.ledger.authority import Context, require_issuer
 from credledger.ledger.errors import DecodeError, InvalidEvent, Unauthorized
@@ -25,11 +25,20 @@ from credledger.ledger.state import (
 )
 from credledger.ledger.vc.errors import ProofError
 from credledger.ledger.vc.members import status_list_url
-from credledger.ledger.vc.proof import KeyResolver, verify_credential
-from credledger.ledger.vc.statuslist import PURPOSES, read_status_list_credential
+
+if TYPE_CHECKING:
+    from credledger.ledger.vc.proof import KeyResolver
+
+#: The purposes a member publishes lists for (`ledger.vc.statuslist.PURPOSES`, which a test holds equal).
+PURPOSES = ("revocation", "suspension")
 
 
 def apply_status_publish(ctx: Context, payload: StatusPublish) -> None:
+    # Imported here, not at the top: they bring the JSON-LD processor, which takes most of a second to load, and
+    # every process that applies rules (the node, the CLI, auditors) would pay it at start-up for a rare event.
+    from credledger.ledger.vc.proof import verify_credential  # noqa: PLC0415
+    from credledger.ledger.vc.statuslist import read_status_list_credential  # noqa: PLC0415
+
     authority = require_issuer(ctx, "a status list")
     member = authority.member
     if member.id != payload.member:

@@ -40,7 +40,6 @@ from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.times import iso_ms
 from credledger.ledger.vc.did import verification_method_id
 from credledger.ledger.vc.errors import ProofError as VcProofError
-from credledger.ledger.vc.proof import verify_credential as verify_signed
 from credledger.verifier.client import DEFAULT_TIMEOUT, NodeProblem, NodeUnreachable
 from credledger.verifier.remote import NodeReader
 
@@ -341,6 +340,9 @@ def signed_document(credential: Source | bytes) -> dict[str, Any] | None:
 def credential_proof_check(document: dict[str, Any], bundle: Bundle) -> Check:
     """Check a signed credential's Data Integrity proof against the ledger's records in a verified bundle: it must be
     made by the issuer key that registered the credential, named under the issuing member's DID."""
+    # Imported here: the JSON-LD processor takes most of a second to load, and most credentials carry no proof.
+    from credledger.ledger.vc.proof import verify_credential as verify_signed  # noqa: PLC0415
+
     if bundle.member is None or bundle.key is None or bundle.member.value is None or bundle.key.value is None:
         return Check("credential-proof", False, "the ledger holds no issuer record to check the proof against")
     member = codec.decode(MemberRecord, bundle.member.value)

@@ -16,7 +16,6 @@ from typing import Any
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.vc.did import DID_WEB_PREFIX, IssuerKey, KeyStatus, did_document, did_web_url
-from credledger.ledger.vc.statuslist import Bitstring, status_list_credential
 
 #: The `meta.type` of the registry document: which format it is.
 REGISTRY_FORMAT = "dcc-legacy"
@@ -64,6 +63,10 @@ def member_status_list(
 ) -> dict[str, Any]:
     """The unsigned ``BitstringStatusListCredential`` of `member`'s list for `purpose` holding `bits`, valid for
     `validity_ms` from `valid_from_ms`; verifiers may cache it for a tenth of that (``ttl``)."""
+    # Imported here: the status-list module brings the JSON-LD processor, which the ledger rules (importing this
+    # module for `status_list_url`) must not load at start-up: it takes most of a second.
+    from credledger.ledger.vc.statuslist import Bitstring, status_list_credential  # noqa: PLC0415
+
     return status_list_credential(
         member.did,
         status_list_url(member, list_number, purpose),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from credledger.ledger import codec
+from credledger.ledger import codec, status_rules
 from credledger.ledger.errors import DecodeError, InvalidEvent
 from credledger.ledger.events import Event, Issue, Reinstate, Revoke, StatusPublish, Suspend
 from credledger.ledger.keys import SigningKey
@@ -23,7 +23,7 @@ from credledger.ledger.state import (
 from credledger.ledger.vc.did import verification_method_id
 from credledger.ledger.vc.members import member_status_list
 from credledger.ledger.vc.proof import sign_credential
-from credledger.ledger.vc.statuslist import Bitstring, read_status_list_credential
+from credledger.ledger.vc.statuslist import PURPOSES, Bitstring, read_status_list_credential
 from tests.factories import T0, Ledger, Network, TestMember, digest, key_for, make_network, signed
 
 A, B = "m0.test", "m1.test"
@@ -196,3 +196,7 @@ def test_a_member_publishes_only_its_own_existing_lists(listed: Ledger, net: Net
     refused(listed, publish(net[A], 1, "revocation", credential), "unknown-status-list", "no status list 1")
     refused(listed, publish(net[A], 0, "refresh", credential), "status-list-refused", "purpose must be one of")
     refused(listed, publish(net[A], 0, "revocation", "[1]"), "status-list-refused", "not a JSON object")
+
+
+def test_the_rules_know_the_purposes_the_status_list_module_defines() -> None:
+    assert status_rules.PURPOSES == PURPOSES
