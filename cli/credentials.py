@@ -80,6 +80,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                 metavar="CREDENTIAL",
                 help="a credential this one stacks (file or digest; repeatable)",
             )
+            parser.add_argument(
+                "--sign",
+                action="store_true",
+                help="CREDENTIAL is an unsigned VC 2.0 / Open Badges 3.0 credential: fill in issuer (the member's "
+                "DID), validFrom and status entries, sign it (eddsa-rdfc-2022) with --key, register the signed one, "
+                "and write it to --output",
+            )
+            parser.add_argument("-o", "--output", type=Path, metavar="OUT", help="with --sign: the signed credential")
+            parser.add_argument("--force", action="store_true", help="with --sign: replace an existing OUT")
         if kind in ("revoke", "suspend"):
             parser.add_argument(
                 "--reason",
@@ -93,6 +102,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "sign", False):
+        return _run_signed(args)
+    if getattr(args, "output", None) is not None:
+        raise UsageError("--output is where --sign writes the signed credential; give --sign too")
     digest = digest_argument(args.credential, raw=args.raw)
     keys = _signers(args)
     timeout = args.timeout or (WAIT_TIMEOUT if args.wait else DEFAULT_TIMEOUT)
@@ -119,6 +132,36 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         print(f"{args.kind} of {digest.hex()} accepted: event {result['id']} is pending")
+    return EXIT_OK
+
+
+def _run_signed(args: argparse.Namespace) -> int:
+    # Imported only when signing: it loads the JSON-LD processor, which would slow every other command's start.
+    from credledger.cli.signing import issue_signed, read_credential  # noqa: PLC0415
+
+    if args.output is None:
+        raise UsageError("--sign needs --output OUT, where the signed credential is written")
+    if args.output.exists() and not args.force:
+        raise UsageError(f"{args.output} exists already; refusing to overwrite it (use --force)")
+    if args.raw:
+        raise UsageError("--sign signs a JSON-LD credential; --raw does not apply")
+    document = read_credential(args.credential)
+    key = _signers(args)[0]
+    timeout = args.timeout or (WAIT_TIMEOUT if args.wait else DEFAULT_TIMEOUT)
+    try:
+        client = NodeClient(args.node, timeout=timeout)
+    except ValueError as exc:
+        raise UsageError(f"--node: {exc}") from None
+    origin = args.origin or str(client.status()["origin"])
+    template = _payload(args, b"\x00" * 32, key)
+    assert isinstance(template, Issue)
+    answer, digest = issue_signed(client, key, document, args.output, origin=origin, issue=template, wait=args.wait)
+    result: dict[str, Any] = answer["results"][0]
+    if args.json:
+        print_json({"kind": "issue", "digest": digest.hex(), "output": str(args.output), **answer})
+    else:
+        state = "committed" if result["status"] == "committed" else "accepted (pending)"
+        print(f"signed credential {digest.hex()} written to {args.output}; issue {state}: event {result['id']}")
     return EXIT_OK
 
 

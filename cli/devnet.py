@@ -75,6 +75,9 @@ peers = [{peers}]
 [log]
 level = "info"
 format = "json"
+
+[credentials]
+issuer_key = "issuer.key"
 """
 
 EXAMPLE_BADGE = {

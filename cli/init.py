@@ -15,10 +15,12 @@ from pathlib import Path
 
 from credledger.cli.common import EXIT_OK, UsageError, print_json, write_new, write_private
 from credledger.cli.genesis import MEMBER_URL
+from credledger.ledger.errors import DecodeError
 from credledger.ledger.events import check_name
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import MAX_POWER
 from credledger.ledger.validators import check_member_id
+from credledger.ledger.vc.did import check_did, default_did
 
 NODE_KEY_FILE = "node.key"
 ISSUER_KEY_FILE = "issuer.key"
@@ -54,6 +56,11 @@ port = {port}
 [p2p]
 # Base URLs of the other validators' nodes, e.g. "http://uni-b.example:8700".
 peers = [{peers}]
+
+[credentials]
+# The issuer key this validator signs the member's Bitstring Status Lists with, publishing each whenever a block
+# changes it (standard credentials' revocation and suspension). Remove the line to publish none.
+issuer_key = "{issuer_key}"
 """
 
 
@@ -70,6 +77,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--id", required=True, dest="member_id", help="member id, e.g. uni-a.example")
     parser.add_argument("--name", required=True, help="the institution's display name")
     parser.add_argument("--dir", required=True, type=Path, help="directory to create the files in")
+    parser.add_argument(
+        "--did",
+        help="the DID its credentials name as issuer: did:web or did:key (default did:web:ID, served by its node at "
+        "/.well-known/did.json)",
+    )
     parser.add_argument("--power", type=int, default=1, help="voting power (0: issues but does not vote; default 1)")
     parser.add_argument("--api-port", type=int, default=8700, help="port of the node's API (default 8700)")
     parser.add_argument(
@@ -99,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_member_id(member_id)
         check_name(name)
-    except ValueError as exc:
+        did = default_did(member_id) if args.did is None else check_did(args.did)
+    except (ValueError, DecodeError) as exc:
         raise UsageError(str(exc)) from None
     if not 0 <= args.power <= MAX_POWER:
         raise UsageError(f"--power must be between 0 and {MAX_POWER}, got {args.power}")
@@ -127,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "power": args.power,
         "node_key": node_key.public.vkey(),
         "issuer_keys": [issuer_key.public.vkey()],
+        "did": did,
         MEMBER_URL: public_url,
     }
     config = _CONFIG_TEMPLATE.format(
@@ -134,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         member_id=member_id,
         member_id_toml=json.dumps(member_id),
         node_key=NODE_KEY_FILE,
+        issuer_key=ISSUER_KEY_FILE,
         role="validator" if args.power > 0 else "replica",
         genesis_toml=json.dumps(_genesis_setting(directory, args.genesis)),
         host_toml=json.dumps(args.host),

@@ -20,6 +20,10 @@ STATE_CRED = b"cred\x00"
 STATE_MEMBER = b"member\x00"
 STATE_KEY = b"key\x00"
 STATE_EVIDENCE = b"evidence\x00"
+STATE_STATUS_LIST = b"statuslist\x00"
+STATE_STATUS_SLOT = b"statusslot\x00"
+STATE_STATUS_OF = b"statusof\x00"
+STATE_STATUS_PUBLISHED = b"statuspub\x00"
 
 # Signatures and hashes over binary records.
 EVENT = b"credledger/event/v1\x00"

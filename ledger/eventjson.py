@@ -154,8 +154,11 @@ def _payload(data: Any, where: str) -> Payload:
     cls = PAYLOAD_KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise DecodeError(f"{where}.kind: expected one of {', '.join(sorted(PAYLOAD_KINDS))}, got {kind!r}")
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
-    obj = _object(data, where, ("kind", *names))
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    # A field with a default (added to a kind later, such as a member's DID) may be left out and means its default.
+    required = [f.name for f in fields if f.default is dataclasses.MISSING]
+    optional = tuple(f.name for f in fields if f.default is not dataclasses.MISSING)
+    obj = _object(data, where, ("kind", *required), optional)
     member = obj.get("member")
     values = _fields_from_json(cls, obj, where, member if isinstance(member, str) else "")
     try:
@@ -197,7 +200,7 @@ def _fields_from_json(cls: type, obj: JSON, where: str, member: str) -> dict[str
     hints = typing.get_type_hints(cls, include_extras=True)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        if f.init:
+        if f.init and f.name in obj:
             values[f.name] = _value(obj[f.name], hints[f.name], f"{where}.{f.name}", f.name, member)
     return values
 
@@ -235,13 +238,13 @@ def _bytes(raw: Any, where: str, name: str, member: str) -> bytes:
     return form.read(raw, member, where)
 
 
-def _object(data: Any, where: str, fields: tuple[str, ...]) -> JSON:
+def _object(data: Any, where: str, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> JSON:
     if not isinstance(data, dict):
         raise DecodeError(f"{where}: expected an object, got {json_type(data)}")
     missing = [f for f in fields if f not in data]
     if missing:
         raise DecodeError(f"{where}: missing field {', '.join(missing)}")
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields) - set(optional))
     if unknown:
         raise DecodeError(f"{where}: unknown field {', '.join(unknown)}")
     return data
@@ -340,4 +343,5 @@ def member_to_json(record: MemberRecord, keys: list[IssuerKeyRecord]) -> JSON:
         "since": record.since,
         "node_key": PublicKey(record.id, record.node_key).vkey(),
         "issuer_keys": [issuer_key_to_json(k) for k in keys],
+        "did": record.did,
     }

@@ -22,6 +22,7 @@ import msgpack
 
 from credledger.ledger import codec, domains
 from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
+from credledger.ledger.errors import DecodeError
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import (
     MAX_COMPONENTS,
@@ -30,13 +31,20 @@ from credledger.ledger.limits import (
     MAX_NAME,
     MAX_ORIGIN,
     MAX_SIGNATURES,
+    MAX_STATUS_LISTS,
+    STATUS_LIST_ENTRIES,
 )
 from credledger.ledger.validators import MemberId, Power, check_member_id
+from credledger.ledger.vc.did import MAX_DID, check_did, default_did
 from credledger.ledger.votes import Evidence
 
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 Name = Annotated[str, Size(1, MAX_NAME)]
 ReasonCode = Annotated[int, Range(0, 255)]
+StatusListNumber = Annotated[int, Range(0, MAX_STATUS_LISTS - 1)]
+StatusListIndex = Annotated[int, Range(0, STATUS_LIST_ENTRIES - 1)]
+#: A member's DID: ``did:web`` or ``did:key`` (DESIGN §13).
+Did = Annotated[str, Size(1, MAX_DID)]
 
 
 class Reason(enum.IntEnum):
@@ -60,6 +68,17 @@ def reason_label(code: int) -> str:
         return str(code)
 
 
+def check_member_did(did: str | None, member_id: str) -> None:
+    """Raise ValueError unless `did` is a DID credledger accepts, or None where `member_id` has a default DID."""
+    if did is None:
+        default_did(member_id)
+        return
+    try:
+        check_did(did)
+    except DecodeError as exc:
+        raise ValueError(f"did: {exc}") from None
+
+
 def check_name(name: str) -> None:
     """Raise ValueError unless `name` is a usable display name: printable, not blank."""
     if not name.strip() or not name.isprintable():
@@ -71,16 +90,25 @@ def check_name(name: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """Create a credential. `components` are digests of credentials this one stacks."""
+    """Create a credential. `components` are digests of credentials this one stacks. A signed standard credential
+    names its place in the issuer's status lists: entry `status_index` of list `status_list` (DESIGN §13)."""
 
     TAG: ClassVar[str] = "issue"
     digest: Bytes32
     issuer: MemberId
     expires_ms: int | None
     components: Annotated[tuple[Bytes32, ...], Size(0, MAX_COMPONENTS)]
+    status_list: StatusListNumber | None = None
+    status_index: StatusListIndex | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.issuer)
+        if (self.status_list is None) != (self.status_index is None):
+            raise ValueError("status_list and status_index are given together")
+        if self.status_index is not None and not 0 <= self.status_index < STATUS_LIST_ENTRIES:
+            raise ValueError(f"status_index {self.status_index} is outside a list of {STATUS_LIST_ENTRIES} entries")
+        if self.status_list is not None and not 0 <= self.status_list < MAX_STATUS_LISTS:
+            raise ValueError(f"status_list {self.status_list} is outside [0, {MAX_STATUS_LISTS})")
         if len(set(self.components)) != len(self.components):
             raise ValueError("components must not repeat a digest")
         if self.digest in self.components:
@@ -118,7 +146,8 @@ class Reinstate:
 
 @dataclass(frozen=True, slots=True)
 class MemberAdd:
-    """Admit a member (or re-admit a removed one) with its node key and first issuer keys."""
+    """Admit a member (or re-admit a removed one) with its node key and first issuer keys. `did` is its issuer DID;
+    None means ``did:web:<member id>``."""
 
     TAG: ClassVar[str] = "member.add"
     member: MemberId
@@ -126,10 +155,12 @@ class MemberAdd:
     power: Power
     node_key: Bytes32
     issuer_keys: Annotated[tuple[Bytes32, ...], Size(1, MAX_ISSUER_KEYS)]
+    did: Did | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.member)
         check_name(self.name)
+        check_member_did(self.did, self.member)
         if not self.issuer_keys:
             raise ValueError("a member needs at least one issuer key")
         if len(set(self.issuer_keys)) != len(self.issuer_keys):
@@ -140,17 +171,20 @@ class MemberAdd:
 
 @dataclass(frozen=True, slots=True)
 class MemberUpdate:
-    """Replace a member's display name, voting power and node key."""
+    """Replace a member's display name, voting power and node key, and its DID unless `did` is None."""
 
     TAG: ClassVar[str] = "member.update"
     member: MemberId
     name: Name
     power: Power
     node_key: Bytes32
+    did: Did | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.member)
         check_name(self.name)
+        if self.did is not None:
+            check_member_did(self.did, self.member)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +226,24 @@ class KeyRetire:
         check_member_id(self.member)
 
 
+# --- status lists -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPublish:
+    """Put on record `member`'s signed ``BitstringStatusListCredential`` (JSON text, served byte for byte by every
+    node) for its status list `list_number` and `purpose` (DESIGN §13)."""
+
+    TAG: ClassVar[str] = "status.publish"
+    member: MemberId
+    list_number: StatusListNumber
+    purpose: Annotated[str, Size(1, 16)]
+    credential: Annotated[str, Size(2, MAX_EVENT_BYTES)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
 # --- consensus evidence -------------------------------------------------------------------------------------------
 
 
@@ -208,7 +260,17 @@ class ReportEvidence:
 
 
 Payload = (
-    Issue | Revoke | Suspend | Reinstate | MemberAdd | MemberUpdate | MemberRemove | KeyAdd | KeyRetire | ReportEvidence
+    Issue
+    | Revoke
+    | Suspend
+    | Reinstate
+    | MemberAdd
+    | MemberUpdate
+    | MemberRemove
+    | KeyAdd
+    | KeyRetire
+    | ReportEvidence
+    | StatusPublish
 )
 MemberPayload = MemberAdd | MemberUpdate | MemberRemove
 

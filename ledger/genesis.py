@@ -49,6 +49,7 @@ from credledger.ledger.limits import (
 from credledger.ledger.membership_rules import admit_member
 from credledger.ledger.state import StateOverlay
 from credledger.ledger.validators import Validator, ValidatorSet, check_member_id
+from credledger.ledger.vc.did import MAX_DID, default_did
 
 #: Largest block a genesis may allow (bytes of encoded events): half the codec's record limit leaves room for the
 #: header and framing of a block record.
@@ -116,6 +117,9 @@ class Genesis:
         node_keys = [m.node_key for m in self.members]
         if len(set(node_keys)) != len(node_keys):
             raise ValueError("two genesis members share a node key")
+        dids = [m.did or default_did(m.member) for m in self.members]
+        if len(set(dids)) != len(dids):
+            raise ValueError("two genesis members share a DID")
         for member in self.members:
             key_ids = {key_id(member.member, k) for k in (member.node_key, *member.issuer_keys)}
             if len(key_ids) != 1 + len(member.issuer_keys):
@@ -178,6 +182,7 @@ def genesis_json(genesis: Genesis) -> str:
                 "power": m.power,
                 "node_key": PublicKey(m.member, m.node_key).vkey(),
                 "issuer_keys": [PublicKey(m.member, k).vkey() for k in m.issuer_keys],
+                **({} if m.did is None else {"did": m.did}),
             }
             for m in genesis.members
         ],
@@ -223,7 +228,7 @@ def _params(raw: Any) -> Params:
 
 
 def _member(raw: Any, where: str) -> MemberAdd:
-    obj = _object(raw, where, ("id", "name", "power", "node_key", "issuer_keys"))
+    obj = _object(raw, where, ("id", "name", "power", "node_key", "issuer_keys"), optional=("did",))
     member_id = _str(obj, "id", where, MAX_MEMBER_ID)
     try:
         check_member_id(member_id)
@@ -236,8 +241,9 @@ def _member(raw: Any, where: str) -> MemberAdd:
     if not isinstance(raw_keys, list) or not 1 <= len(raw_keys) <= MAX_ISSUER_KEYS:
         raise ConfigError(f"{where}.issuer_keys: expected a list of 1..{MAX_ISSUER_KEYS} verifier keys")
     issuer_keys = tuple(_vkey(k, f"{where}.issuer_keys[{i}]", member_id) for i, k in enumerate(raw_keys))
+    did = _str(obj, "did", where, MAX_DID) if "did" in obj else None
     try:
-        return MemberAdd(member_id, name, power, node_key, issuer_keys)
+        return MemberAdd(member_id, name, power, node_key, issuer_keys, did)
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -254,13 +260,13 @@ def _vkey(raw: Any, where: str, member_id: str) -> bytes:
     return key.raw
 
 
-def _object(raw: Any, where: str, fields: tuple[str, ...]) -> dict[str, Any]:
+def _object(raw: Any, where: str, fields: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected an object, got {_json_type(raw)}")
     missing = [f for f in fields if f not in raw]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(set(raw) - set(fields) - set(optional))
     if unknown:
         raise ConfigError(f"{where}: unknown field {', '.join(unknown)}")
     return raw

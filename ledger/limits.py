@@ -23,3 +23,8 @@ MAX_BLOCK_EVENTS = 10_000
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: Upper bound on voting power of one member, so sums never leave 63 bits.
 MAX_POWER = 2**40
+
+#: Entries in each of a member's Bitstring Status Lists (W3C Bitstring Status List §6.1 minimum: herd privacy).
+STATUS_LIST_ENTRIES = 131_072
+#: Lists a member may number (0 .. MAX_STATUS_LISTS - 1); a signer opens the next one when one is half full.
+MAX_STATUS_LISTS = 65_536

@@ -9,6 +9,7 @@ Invariants these rules keep:
 - within one member, no two keys (issuer keys, ever registered, and the node key) share a key id, so a
   signature's key id names exactly one key and `ledger.authority` can tell governance from issuer signatures;
 - no two active members share a node key, so one key never casts two members' votes;
+- no two active members share a DID, so a credential's issuer DID names one member (DESIGN §13);
 - retirement takes effect from the next height (`retired_at = height + 1`): events the same block accepted
   earlier under the key stay verifiable, since verifiers know heights, not positions within a block.
 """
@@ -32,6 +33,7 @@ from credledger.ledger.state import (
     get_issuer_key,
     get_member,
 )
+from credledger.ledger.vc.did import default_did
 
 
 def admit_member(view: StateOverlay, payload: MemberAdd, height: int) -> None:
@@ -39,7 +41,10 @@ def admit_member(view: StateOverlay, payload: MemberAdd, height: int) -> None:
     key_ids = tuple(key_id(payload.member, k) for k in payload.issuer_keys)
     for kid, public_key in zip(key_ids, payload.issuer_keys, strict=True):
         view.put_issuer_key(IssuerKeyRecord(payload.member, kid, public_key, height, None, None))
-    view.put_member(MemberRecord(payload.member, payload.name, payload.power, payload.node_key, True, height, key_ids))
+    did = payload.did or default_did(payload.member)
+    view.put_member(
+        MemberRecord(payload.member, payload.name, payload.power, payload.node_key, True, height, key_ids, did)
+    )
     view.put_directory(get_directory(view).with_member(payload.member))
 
 
@@ -51,6 +56,7 @@ def apply_member_add(ctx: Context, payload: MemberAdd) -> None:
     if len(get_directory(ctx.view).members) >= MAX_MEMBERS:
         raise InvalidEvent("too-many-members", f"the ledger holds its limit of {MAX_MEMBERS} members")
     _check_node_key(ctx.view, payload.member, payload.node_key)
+    _check_did_free(ctx.view, payload.member, payload.did or default_did(payload.member))
     key_ids = [key_id(payload.member, k) for k in payload.issuer_keys]
     if len(set(key_ids)) != len(key_ids):
         raise InvalidEvent("duplicate-key", "two of the issuer keys share a key id")
@@ -64,9 +70,20 @@ def apply_member_update(ctx: Context, payload: MemberUpdate) -> None:
     record = _active_member(ctx.view, payload.member)
     if payload.node_key != record.node_key:
         _check_node_key(ctx.view, payload.member, payload.node_key)
-    updated = dataclasses.replace(record, name=payload.name, power=payload.power, node_key=payload.node_key)
+    if payload.did is not None and payload.did != record.did:
+        _check_did_free(ctx.view, payload.member, payload.did)
+    updated = dataclasses.replace(
+        record, name=payload.name, power=payload.power, node_key=payload.node_key, did=payload.did or record.did
+    )
     ctx.view.put_member(updated)
     _check_validators_remain(ctx.view, f"setting {payload.member!r}'s power to 0")
+
+
+def _check_did_free(view: StateView, member_id: str, did: str) -> None:
+    """No two active members share a DID: a verifier maps a credential's issuer DID to exactly one member."""
+    for other in active_members(view):
+        if other.id != member_id and other.did == did:
+            raise InvalidEvent("duplicate-did", f"{other.id!r} already has the DID {did!r}")
 
 
 def apply_member_remove(ctx: Context, payload: MemberRemove) -> None:

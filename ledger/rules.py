@@ -55,6 +55,7 @@ from credledger.ledger.events import (
     Reinstate,
     ReportEvidence,
     Revoke,
+    StatusPublish,
     Suspend,
 )
 from credledger.ledger.evidence_rules import apply_report_evidence
@@ -68,6 +69,7 @@ from credledger.ledger.membership_rules import (
 )
 from credledger.ledger.merkle import leaf_hash
 from credledger.ledger.state import StateOverlay, StateView, validator_set
+from credledger.ledger.status_rules import apply_status_publish
 from credledger.ledger.validators import ValidatorSet
 
 __all__ = ["RULES", "BlockEffects", "Selection", "StateView", "apply_block", "check_event", "select_events"]
@@ -97,6 +99,10 @@ RULES = frozenset(
         "not-the-member",
         # credentials
         "already-issued",
+        "status-entry-used",
+        "unknown-status-list",
+        "status-list-refused",
+        "status-list-stale",
         "expires-before-issue",
         "component-missing",
         "component-revoked",
@@ -110,6 +116,7 @@ RULES = frozenset(
         "too-many-members",
         "would-remove-all-validators",
         "duplicate-key",
+        "duplicate-did",
         "too-many-keys",
         "already-retired",
         "already-compromised",
@@ -322,5 +329,7 @@ def _dispatch(ctx: Context) -> None:
             apply_key_retire(ctx, payload)
         case ReportEvidence():
             apply_report_evidence(ctx, payload)
+        case StatusPublish():
+            apply_status_publish(ctx, payload)
         case _:
             assert_never(payload)

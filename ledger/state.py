@@ -7,6 +7,15 @@ The state map is a sparse Merkle map from 32-byte keys to canonical record encod
     cred_key(digest)             = SHA-256("cred\\x00"   || digest)
     member_key(id)               = SHA-256("member\\x00" || id)
     issuer_key_key(member, kid)  = SHA-256("key\\x00"    || member || "\\x00" || kid)
+    status_list_key(member, L)   = SHA-256("statuslist\\x00" || member || "\\x00" || L as 4 bytes)
+    status_slot_key(member, L, i)= SHA-256("statusslot\\x00" || member || "\\x00" || L as 4 bytes || i as 4 bytes)
+    status_of_key(digest)        = SHA-256("statusof\\x00"   || digest)
+    status_published_key(member, L, purpose) = SHA-256("statuspub\\x00" || member || "\\x00" || L as 4 bytes || purpose)
+
+A member's status list L (DESIGN §13) is one record holding both bitstrings (revocation, suspension) and how many
+entries are taken; each taken entry has a slot record naming its credential, and each credential with an entry
+a record naming it, so a status change finds its bits. The bits are a function of the credentials' status: the
+revocation bit is set while the credential is revoked, the suspension bit while it is suspended.
 
 One more record makes the map self-describing: the member *directory*, the sorted ids of the active members,
 stored at ``member_key("")``. No member id is empty, so that key can never collide with a member record, and
@@ -31,8 +40,8 @@ from typing import Annotated, Protocol, TypeVar
 from credledger.ledger import codec, domains, keys
 from credledger.ledger.codec import Bytes32, KeyId, Range, Size
 from credledger.ledger.errors import StorageError
-from credledger.ledger.events import Name
-from credledger.ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS
+from credledger.ledger.events import Did, Name
+from credledger.ledger.limits import MAX_ISSUER_KEYS, MAX_MEMBERS, STATUS_LIST_ENTRIES
 from credledger.ledger.validators import MemberId, Power, Validator, ValidatorSet, check_member_id
 
 R = TypeVar("R")
@@ -66,6 +75,32 @@ def evidence_key(offender: str, height: int, round_: int, step: int) -> bytes:
     """Where the record of `offender`'s equivocation in one consensus slot lives (one record per slot)."""
     slot = height.to_bytes(8, "big") + round_.to_bytes(8, "big") + bytes([step])
     return hashlib.sha256(domains.STATE_EVIDENCE + offender.encode() + b"\x00" + slot).digest()
+
+
+def status_list_key(member_id: str, list_number: int) -> bytes:
+    """Where a member's status list `list_number` lives (both purposes' bits and the count of taken entries)."""
+    return hashlib.sha256(
+        domains.STATE_STATUS_LIST + member_id.encode() + b"\x00" + list_number.to_bytes(4, "big")
+    ).digest()
+
+
+def status_slot_key(member_id: str, list_number: int, index: int) -> bytes:
+    """Where the record of a taken status-list entry lives: present once the entry is used, never freed."""
+    slot = list_number.to_bytes(4, "big") + index.to_bytes(4, "big")
+    return hashlib.sha256(domains.STATE_STATUS_SLOT + member_id.encode() + b"\x00" + slot).digest()
+
+
+def status_of_key(digest: bytes) -> bytes:
+    """Where a credential's status-list entry is recorded."""
+    return hashlib.sha256(domains.STATE_STATUS_OF + digest).digest()
+
+
+def status_published_key(member_id: str, list_number: int, purpose: str) -> bytes:
+    """Where the log position of the latest `status.publish` for a member's list and purpose is recorded."""
+    number = list_number.to_bytes(4, "big")
+    return hashlib.sha256(
+        domains.STATE_STATUS_PUBLISHED + member_id.encode() + b"\x00" + number + purpose.encode()
+    ).digest()
 
 
 #: Where the member directory lives: the member namespace under the empty id, which no member can have.
@@ -106,7 +141,8 @@ class CredentialRecord:
 
 @dataclass(frozen=True, slots=True)
 class MemberRecord:
-    """A member institution. `issuer_keys` lists the ids of its keys that are not retired, oldest first."""
+    """A member institution. `issuer_keys` lists the ids of its keys that are not retired, oldest first; `did` is
+    the DID its credentials name as issuer (DESIGN §13)."""
 
     id: MemberId
     name: Name
@@ -115,6 +151,7 @@ class MemberRecord:
     active: bool
     since: int
     issuer_keys: Annotated[tuple[KeyId, ...], Size(0, MAX_ISSUER_KEYS)]
+    did: Did
 
     #: The node key's C2SP key id (node keys are named by member id): derived once, since the rules compare every
     #: signature's key id with it.
@@ -173,6 +210,56 @@ class EquivocationRecord:
     reported_by: MemberId
 
 
+#: Bytes of one status bitstring.
+STATUS_LIST_BYTES = STATUS_LIST_ENTRIES // 8
+StatusBits = Annotated[bytes, Size(STATUS_LIST_BYTES, STATUS_LIST_BYTES)]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusListRecord:
+    """A member's status list: how many entries are taken, and the revocation and suspension bitstrings (index 0
+    in the top bit of byte 0, as W3C Bitstring Status List writes them)."""
+
+    used: Annotated[int, Range(0, STATUS_LIST_ENTRIES)]
+    revocation: StatusBits
+    suspension: StatusBits
+
+    @classmethod
+    def empty(cls) -> StatusListRecord:
+        return cls(0, bytes(STATUS_LIST_BYTES), bytes(STATUS_LIST_BYTES))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSlotRecord:
+    """A taken status-list entry: the credential it belongs to."""
+
+    digest: Bytes32
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOfRecord:
+    """A credential's status-list entry: entry `index` of its issuer's list `list_number`."""
+
+    list_number: Annotated[int, Range(0, 2**32 - 1)]
+    index: Annotated[int, Range(0, STATUS_LIST_ENTRIES - 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPublishedRecord:
+    """Where the latest signed list credential of a member's list and purpose is: its event's log index and height."""
+
+    index: int
+    height: int
+
+
+def with_bit(bits: bytes, index: int, value: bool) -> bytes:
+    """`bits` with entry `index` set to `value`."""
+    data = bytearray(bits)
+    mask = 0x80 >> (index % 8)
+    data[index // 8] = data[index // 8] | mask if value else data[index // 8] & ~mask
+    return bytes(data)
+
+
 def key_valid_at(record: IssuerKeyRecord, height: int) -> bool:
     """Whether the key may sign at `height`: valid_from ≤ height < retired_at, and height < compromised_since."""
     return (
@@ -207,6 +294,24 @@ def get_member(view: StateView, member_id: str) -> MemberRecord | None:
 
 def get_issuer_key(view: StateView, member_id: str, key_id: bytes) -> IssuerKeyRecord | None:
     return _load(view, IssuerKeyRecord, issuer_key_key(member_id, key_id))
+
+
+def get_status_list(view: StateView, member_id: str, list_number: int) -> StatusListRecord | None:
+    return _load(view, StatusListRecord, status_list_key(member_id, list_number))
+
+
+def get_status_slot(view: StateView, member_id: str, list_number: int, index: int) -> StatusSlotRecord | None:
+    return _load(view, StatusSlotRecord, status_slot_key(member_id, list_number, index))
+
+
+def get_status_of(view: StateView, digest: bytes) -> StatusOfRecord | None:
+    return _load(view, StatusOfRecord, status_of_key(digest))
+
+
+def get_status_published(
+    view: StateView, member_id: str, list_number: int, purpose: str
+) -> StatusPublishedRecord | None:
+    return _load(view, StatusPublishedRecord, status_published_key(member_id, list_number, purpose))
 
 
 def get_directory(view: StateView) -> MemberDirectory:

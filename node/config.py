@@ -76,6 +76,19 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialsConfig:
+    """Standard credentials (DESIGN §13). With `issuer_key` (the member's issuer key file), a validator signs and
+    publishes its member's Bitstring Status Lists whenever a block changes them, and at least every
+    `status_refresh_ms`; each list it signs is valid for `status_validity_ms`. With `issuer_key` and `api_token` too,
+    the VC-API issues and changes the status of credentials for clients that present the token as a bearer token."""
+
+    issuer_key: str = ""
+    api_token: str = ""
+    status_validity_ms: int = 86_400_000
+    status_refresh_ms: int = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     member_id: str
     data_dir: Path
@@ -88,6 +101,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
 
 
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> NodeConfig:
@@ -131,6 +145,12 @@ def parse_config(text: bytes | str, base: Path, env: Mapping[str, str]) -> NodeC
         data_dir=_resolve(base, config.data_dir),
         genesis=_resolve(base, config.genesis),
         node_key=_resolve(base, config.node_key),
+        credentials=dataclasses.replace(
+            config.credentials,
+            issuer_key=str(_resolve(base, Path(config.credentials.issuer_key)))
+            if config.credentials.issuer_key
+            else "",
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from credledger.node.logs import configure_logging
 from credledger.node.mempool import Mempool
 from credledger.node.metrics import Metrics
 from credledger.node.peers import PEER_PATH, PeerNetwork
+from credledger.node.statuslists import StatusPublisher
 from credledger.node.sync import Syncer
 
 log = structlog.get_logger("credledger.server")
@@ -120,6 +121,13 @@ class Node:
             )
         self.driver = Driver(self.chain, signer=key if validator else None, peers=self.peers)
         self.syncer = Syncer(self.driver, config.p2p.peers, batch=config.p2p.sync_batch)
+        self.publisher: StatusPublisher | None = None
+        if validator and config.credentials.issuer_key:
+            try:
+                issuer_key = read_key(Path(config.credentials.issuer_key), config.member_id)
+            except ConfigError as exc:
+                raise ConfigError(f"[credentials] issuer_key: {exc}".replace("node key file", "key file")) from None
+            self.publisher = StatusPublisher(self.chain, config.member_id, issuer_key, config.credentials)
         self.app = make_app(self.chain, config, status=self._status)
         # The verification page checks proofs in the browser against the genesis this node was started with.
         self.app.add_routes(page_routes(config.genesis.read_text(encoding="utf-8")))
@@ -203,6 +211,8 @@ class Node:
                 group.create_task(self.syncer.run())
                 if self.peers is not None:
                     group.create_task(self.peers.run())
+                if self.publisher is not None:
+                    group.create_task(self.publisher.run())
         except* NodeHalted as halted:
             # The driver's own error says why, without the task group's wrapping.
             raise halted.exceptions[0] from None

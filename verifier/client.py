@@ -104,6 +104,10 @@ class NodeClient:
         """`GET /v1/members`: every member with its node key and issuer keys."""
         return self._json("GET", "/v1/members")
 
+    def status_usage(self, member_id: str) -> dict[str, Any]:
+        """`GET /v1/members/{id}/status`: entries taken in each of the member's status lists."""
+        return self._json("GET", f"/v1/members/{member_id}/status")
+
     def bundle(self, digest: bytes) -> Bundle:
         """The `credledger-proof/v1` bundle for `digest`, parsed (DecodeError if it is not one)."""
         return Bundle.from_json(self.credential(digest))

@@ -30,12 +30,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from credledger.ledger import codec
 from credledger.ledger.bundle import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
 from credledger.ledger.digest import credential_digest, parse_digest
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.events import reason_label
 from credledger.ledger.genesis import Genesis, load_genesis
+from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.times import iso_ms
+from credledger.ledger.vc.did import verification_method_id
+from credledger.ledger.vc.errors import ProofError as VcProofError
 from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
 
 #: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
@@ -44,6 +48,8 @@ DEFAULT_MAX_AGE = timedelta(minutes=15)
 FINAL_STATUSES = frozenset({"revoked", "expired"})
 #: The status of a report for which no source gave a bundle that verifies.
 UNVERIFIED = "unverified"
+#: The status of a registered credential whose own Data Integrity proof fails (`credential-proof` says why).
+INVALID_PROOF = "invalid-proof"
 #: Largest credential document read to compute its digest.
 MAX_CREDENTIAL_BYTES = 64 * 1024 * 1024
 
@@ -192,6 +198,7 @@ def verify_credential(
         raise ValueError("give at least one node URL or a bundle file to verify against")
     trusted = genesis if isinstance(genesis, Genesis) else load_genesis(os.fspath(genesis))
     digest = digest_of(credential)
+    document = signed_document(credential)
     readers = [NodeClient(url, timeout=timeout) for url in nodes]  # ValueError for a malformed URL, before any I/O
     now = int(time.time() * 1000) if now_ms is None else now_ms
     limit = int(max_age.total_seconds() * 1000)
@@ -204,7 +211,7 @@ def verify_credential(
     for name, source in sources:
         try:
             candidate = _load(source, digest)
-            report = _check(candidate, digest, trusted, source=name, now_ms=now, limit_ms=limit)
+            report = _check(candidate, digest, trusted, source=name, now_ms=now, limit_ms=limit, document=document)
         except NodeUnreachable as exc:
             faults.append(SourceFault(name, "unreachable", str(exc)))
             continue
@@ -313,7 +320,58 @@ def _load(source: NodeClient | Bundle | Source, digest: bytes) -> Bundle:
     return read_bundle(source)
 
 
-def _check(bundle: Bundle, digest: bytes, genesis: Genesis, *, source: str, now_ms: int, limit_ms: int) -> Report:
+def signed_document(credential: Source | bytes) -> dict[str, Any] | None:
+    """The credential's JSON document if it carries a Data Integrity proof (a standard signed credential)."""
+    if isinstance(credential, str) and _HEX64.fullmatch(credential):
+        return None
+    try:
+        if isinstance(credential, bytes):
+            data = credential
+        else:
+            with open(os.fspath(credential), "rb") as file:
+                data = file.read(MAX_CREDENTIAL_BYTES + 1)
+        document = json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None  # not JSON: a document hashed as bytes, which has no proof of its own
+    return document if isinstance(document, dict) and "proof" in document else None
+
+
+def credential_proof_check(document: dict[str, Any], bundle: Bundle) -> Check:
+    """Check a signed credential's Data Integrity proof against the ledger's records in a verified bundle: it must be
+    made by the issuer key that registered the credential, named under the issuing member's DID."""
+    # Imported here: the JSON-LD processor takes most of a second to load, and most credentials carry no proof.
+    from credledger.ledger.vc.proof import verify_credential as verify_signed  # noqa: PLC0415
+
+    if bundle.member is None or bundle.key is None or bundle.member.value is None or bundle.key.value is None:
+        return Check("credential-proof", False, "the ledger holds no issuer record to check the proof against")
+    member = codec.decode(MemberRecord, bundle.member.value)
+    key = codec.decode(IssuerKeyRecord, bundle.key.value)
+    expected = verification_method_id(member.did, key.key_id)
+
+    def resolve(method: str) -> bytes:
+        if method != expected:
+            raise VcProofError("verification-method", f"{method!r} is not the key that registered it ({expected})")
+        return key.public_key
+
+    try:
+        verify_signed(document, resolve)
+    except VcProofError as exc:
+        return Check("credential-proof", False, f"{exc.check}: {exc.detail}")
+    except DecodeError as exc:
+        return Check("credential-proof", False, str(exc))
+    return Check("credential-proof", True, f"eddsa-rdfc-2022 proof by {expected}, the key that registered it")
+
+
+def _check(
+    bundle: Bundle,
+    digest: bytes,
+    genesis: Genesis,
+    *,
+    source: str,
+    now_ms: int,
+    limit_ms: int,
+    document: dict[str, Any] | None = None,
+) -> Report:
     """Verify one bundle for `digest`; raises ProofError naming the failed step."""
     if bundle.digest != digest:
         # A bundle proves what it says about its own digest; one for another credential says nothing about ours.
@@ -339,7 +397,13 @@ def _check(bundle: Bundle, digest: bytes, genesis: Genesis, *, source: str, now_
                 f"{_duration(limit_ms)} old",
             )
         )
-    return Report(verdict.status, digest, source, verdict, tuple(checks), stale, age, limit_ms, (), bundle)
+    status = verdict.status
+    if document is not None and verdict.issuer is not None:
+        proof = credential_proof_check(document, bundle)
+        checks.append(proof)
+        if not proof.ok:
+            status = INVALID_PROOF
+    return Report(status, digest, source, verdict, tuple(checks), stale, age, limit_ms, (), bundle)
 
 
 def _iso(ms: int | None) -> str | None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from credledger.ledger.errors import DecodeError
@@ -22,7 +22,9 @@ from credledger.ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE
 from credledger.ledger.vc.errors import ProofError
 from credledger.ledger.vc.loader import DID_V1, MULTIKEY_V1
 from credledger.ledger.vc.multikey import DID_KEY_PREFIX, decode_public_key, encode_public_key, parse_did_key
-from credledger.ledger.vc.proof import KeyResolver
+
+if TYPE_CHECKING:  # the event and genesis codecs check DIDs, and must not pull in the JSON-LD machinery to do so
+    from credledger.ledger.vc.proof import KeyResolver
 
 DID_WEB_PREFIX = "did:web:"
 MULTIKEY = "Multikey"
@@ -74,6 +76,17 @@ def check_did(did: str) -> str:
         return did
     did_web_url(did)
     return did
+
+
+def default_did(member_id: str) -> str:
+    """``did:web:<member id>``: a member's DID unless genesis or governance names another (member ids are domains)."""
+    did = DID_WEB_PREFIX + member_id
+    try:
+        return check_did(did)
+    except DecodeError:
+        raise ValueError(
+            f"member id {member_id!r} is not a DNS name, so it has no default did:web: give a DID"
+        ) from None
 
 
 def did_document(did: str, keys: Iterable[IssuerKey]) -> dict[str, Any]:

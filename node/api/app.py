@@ -47,6 +47,17 @@ from credledger.node.api.reads import (
     get_inclusion_proof,
     get_members,
 )
+from credledger.node.api.standard import (
+    STATUS_LISTS,
+    StatusListCache,
+    get_member_did,
+    get_own_did,
+    get_published_list,
+    get_registry,
+    get_status_usage,
+)
+from credledger.node.api.vcapi import SIGNER, issue_credential, make_signer, update_status
+from credledger.node.api.vcapi import verify as verify_vc
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -157,6 +168,14 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/readyz", get_ready),
     ("GET", "/metrics", get_metrics),
     ("GET", "/openapi.json", get_openapi),
+    ("GET", "/v1/members/{member}/did.json", get_member_did),
+    ("GET", "/.well-known/did.json", get_own_did),
+    ("GET", "/v1/registry.json", get_registry),
+    ("GET", "/v1/members/{member}/status/{list}/{purpose}", get_published_list),
+    ("GET", "/v1/members/{member}/status", get_status_usage),
+    ("POST", "/credentials/issue", issue_credential),
+    ("POST", "/credentials/verify", verify_vc),
+    ("POST", "/credentials/status", update_status),
 )
 
 
@@ -241,6 +260,9 @@ def make_app(
     app[STATUS] = status or no_live_status
     app[WAITERS] = CommitWaiters(chain, max_waiters)
     app[ROSTER] = Roster(chain.genesis)
+    app[STATUS_LISTS] = StatusListCache()
+    credentials = config.credentials
+    app[SIGNER] = make_signer(credentials.issuer_key, credentials.api_token, config.data_dir, config.member_id)
     app.cleanup_ctx.append(_commit_waiters)
     if config.role == "replica":
         app.cleanup_ctx.append(forward_session)

@@ -17,7 +17,7 @@ from credledger.ledger.bundle import FORMAT as BUNDLE_FORMAT
 from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
-from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES, MEMBER_ID_PATTERN
 from credledger.node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
@@ -79,6 +79,9 @@ def _field_schema(name: str, hint: Any) -> Schema:
         return _BYTES_FIELD_SCHEMAS[name]
     tp, *extras = typing.get_args(hint) if typing.get_origin(hint) is Annotated else (hint,)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        inner = next(a for a in typing.get_args(tp) if a is not type(None))
+        if (typing.get_args(inner)[0] if typing.get_origin(inner) is Annotated else inner) is str:
+            return {"type": ["string", "null"]}
         return {"type": ["integer", "null"], "minimum": 0}
     if tp is int:
         bound = next((e for e in extras if isinstance(e, Range)), U63)
@@ -94,7 +97,8 @@ def _payload_schemas() -> dict[str, Schema]:
         hints = typing.get_type_hints(cls, include_extras=True)
         properties: dict[str, Schema] = {"kind": {"const": tag}}
         properties.update({f.name: _field_schema(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init})
-        schema = obj(properties)
+        defaulted = tuple(f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING)
+        schema = obj(properties, optional=defaulted)
         schema["title"] = tag
         schema["description"] = (cls.__doc__ or "").strip()
         schemas["Payload_" + tag.replace(".", "_")] = schema
@@ -258,6 +262,7 @@ def _schemas() -> dict[str, Schema]:
                 "since": COUNT,
                 "node_key": VKEY,
                 "issuer_keys": array(ref("IssuerKey")),
+                "did": TEXT,
             }
         ),
         "Members": obj({"height": COUNT, "members": array(ref("Member"))}),
@@ -476,6 +481,135 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+def _post(summary: str, body: Schema, responses: dict[str, Schema], *, auth: bool = False) -> Schema:
+    answers = {**responses, "400": _problem("A malformed body, or a credential that cannot be issued or verified")}
+    if auth:
+        answers["401"] = _problem("No Authorization: Bearer header, or not the node's token")
+        answers["403"] = _problem("The node has no VC-API token or holds no issuer key")
+        answers["422"] = _problem("The ledger refused the event")
+    operation = {"summary": summary, "requestBody": _json(body, "The request"), "responses": answers}
+    return {"post": operation}
+
+
+def _standard_paths() -> dict[str, Schema]:
+    """What standard VC verifiers fetch (DESIGN §13): DID documents and the known-issuer registry."""
+    cached = "With ETag and Cache-Control; If-None-Match with the current ETag answers 304 without a body"
+    did_document = _json(ref("DidDocument"), f"A DID Core 1.0 document. {cached}")
+    member = _param("member", "path", "member id", {"type": "string", "pattern": MEMBER_ID_PATTERN.pattern})
+    return {
+        "/v1/members/{member}/did.json": _get(
+            "A member's DID document: every issuer key it ever registered except those marked compromised",
+            {
+                "200": did_document,
+                "304": {"description": "Not modified"},
+                "400": _BAD,
+                "404": _problem("Not a member"),
+            },
+            [member],
+        ),
+        "/.well-known/did.json": _get(
+            "This node's institution's DID document (did:web of the host serving it)",
+            {"200": did_document, "304": {"description": "Not modified"}},
+        ),
+        "/v1/members/{member}/status/{list}/{purpose}": _get(
+            "A member's latest committed, signed BitstringStatusListCredential, byte-identical on every node",
+            {
+                "200": _json(
+                    {"type": "object", "description": "W3C Bitstring Status List v1.0 credential (VC 2.0)"},
+                    f"The list credential; the Credledger-Height header names the block that certified it. {cached}",
+                ),
+                "304": {"description": "Not modified"},
+                "400": _BAD,
+                "404": _problem("The member has published no such list"),
+            },
+            [
+                member,
+                _param("list", "path", "status list number", COUNT),
+                _param("purpose", "path", "status purpose", {"enum": ["revocation", "suspension"]}),
+            ],
+        ),
+        "/v1/members/{member}/status": _get(
+            "How many entries of each of a member's status lists are taken",
+            {
+                "200": _json(
+                    obj(
+                        {
+                            "member": TEXT,
+                            "height": COUNT,
+                            "entries": COUNT,
+                            "lists": array(obj({"list": COUNT, "used": COUNT})),
+                        }
+                    ),
+                    "The lists, from 0",
+                ),
+                "400": _BAD,
+                "404": _problem("Not a member"),
+            },
+            [member],
+        ),
+        "/credentials/issue": _post(
+            "VC-API: sign an unsigned credential for this node's member and register it (bearer token)",
+            obj({"credential": {"type": "object"}, "options": {"type": "object"}}, optional=("options",), closed=False),
+            {"201": _json(obj({"verifiableCredential": {"type": "object"}}), "The signed credential")},
+            auth=True,
+        ),
+        "/credentials/status": _post(
+            "VC-API: revoke, suspend or reinstate a credential this node issued, by its id (bearer token)",
+            obj({"credentialId": TEXT, "credentialStatus": array({"type": "object"})}, closed=False),
+            {"200": _json(obj({"credentialId": TEXT, "change": TEXT, "event": HEX32}), "The status event admitted")},
+            auth=True,
+        ),
+        "/credentials/verify": _post(
+            "VC-API: verify a signed credential's proof, status and issuer membership",
+            obj(
+                {"verifiableCredential": {"type": "object"}, "options": {"type": "object"}},
+                optional=("options",),
+                closed=False,
+            ),
+            {
+                "200": _json(
+                    obj(
+                        {
+                            "verified": {"type": "boolean"},
+                            "checks": array(TEXT),
+                            "warnings": array(TEXT),
+                            "errors": array(obj({"check": TEXT, "detail": TEXT})),
+                        }
+                    ),
+                    "The verification report, each check named",
+                )
+            },
+        ),
+        "/v1/registry.json": _get(
+            "The active members as a known-issuer registry (DCC 'dcc-legacy' format: DID -> name, url)",
+            {"200": _json(ref("IssuerRegistry"), f"The registry. {cached}"), "304": {"description": "Not modified"}},
+        ),
+    }
+
+
+def _standard_schemas() -> dict[str, Schema]:
+    method = obj({"id": TEXT, "type": {"const": "Multikey"}, "controller": TEXT, "publicKeyMultibase": TEXT})
+    return {
+        "DidDocument": obj(
+            {
+                "@context": array(TEXT),
+                "id": TEXT,
+                "verificationMethod": array(method),
+                "assertionMethod": array(TEXT),
+            }
+        ),
+        "IssuerRegistry": obj(
+            {
+                "meta": obj({"type": {"const": "dcc-legacy"}, "name": TEXT}),
+                "registry": {
+                    "type": "object",
+                    "additionalProperties": obj({"name": TEXT, "url": TEXT, "id": TEXT}, optional=("url",)),
+                },
+            }
+        ),
+    }
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once; callers must not modify it)."""
@@ -491,6 +625,6 @@ def openapi_document() -> dict[str, Any]:
                 "and any route may answer 500 with a generic problem."
             ),
         },
-        "paths": _paths(),
-        "components": {"schemas": _schemas()},
+        "paths": {**_paths(), **_standard_paths()},
+        "components": {"schemas": {**_schemas(), **_standard_schemas()}},
     }

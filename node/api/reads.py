@@ -189,13 +189,15 @@ class Roster:
             record = get_member(view, member_id)
             if record is None:
                 continue
-            keys: list[IssuerKeyRecord] = []
-            for kid in self._keys[member_id]:
-                key = get_issuer_key(view, member_id, kid)
-                if key is not None:
-                    keys.append(key)
-            out.append(member_to_json(record, keys))
+            out.append(member_to_json(record, self.issuer_keys(snap, member_id)))
         return out
+
+    def issuer_keys(self, snap: Snapshot, member_id: str) -> list[IssuerKeyRecord]:
+        """Every issuer key `member_id` ever registered (retired and compromised too), oldest first, as of `snap`."""
+        self.refresh(snap)
+        view = snap.state_view()
+        keys = (get_issuer_key(view, member_id, kid) for kid in self._keys.get(member_id, ()))
+        return [key for key in keys if key is not None]
 
 
 ROSTER = web.AppKey("roster", Roster)

@@ -10,6 +10,9 @@
 //       way to pass ours, so fetch is disabled for it: anything it would fetch (did:web documents, Open Badges
 //       JSON schemas) fails and is reported in its log. Prints {"verified": bool, "log": [{id, valid}]}, where
 //       verified = valid signature and not expired; exits 0 if verified, 1 if not.
+//   node verify.mjs verifier-core-live ORIGINS.json REGISTRY_URL CREDENTIAL.json
+//       The same against live nodes, with one known-issuer registry (dcc-legacy at REGISTRY_URL): fetch reaches only
+//       the origins ORIGINS.json maps to loopback nodes and the registry. Prints {"log": [{id, valid}], "errors"}.
 //   node verify.mjs sign DOCUMENTS.json UNSIGNED.json KEY.json
 //       Signs UNSIGNED with the Multikey in KEY ({id, controller, publicKeyMultibase, secretKeyMultibase,
 //       created}) and prints the signed credential.
@@ -100,6 +103,34 @@ async function verifyWithVerifierCore(credentialPath) {
   return verified ? 0 : 1;
 }
 
+// Verifies CREDENTIAL with verifier-core against live nodes: fetch reaches exactly the origins in ORIGINS.json
+// ({"https://m0.test": "http://127.0.0.1:8701", ...}: did:web documents and status lists, rewritten to the loopback
+// node) and the registry URL (a loopback node's /v1/registry.json, the one known-issuer registry configured).
+async function verifyWithVerifierCoreLive(originsPath, registryUrl, credentialPath) {
+  const origins = await readJson(originsPath);
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input.url;
+    if(url === registryUrl) {
+      return realFetch(url, init);
+    }
+    for(const [origin, local] of Object.entries(origins)) {
+      if(url.startsWith(origin + '/')) {
+        return realFetch(local + url.slice(origin.length), init);
+      }
+    }
+    throw new Error(`network disabled: ${url}`);
+  };
+  console.log = console.error;
+  const {verifyCredential} = await import('@digitalcredentials/verifier-core');
+  const credential = await readJson(credentialPath);
+  const knownDIDRegistries = [{type: 'dcc-legacy', name: 'credledger members', url: registryUrl}];
+  const result = await verifyCredential({credential, knownDIDRegistries});
+  const log = (result.log || []).map(({id, valid}) => ({id, valid}));
+  process.stdout.write(JSON.stringify({log, errors: result.errors || []}) + '\n');
+  return 0;
+}
+
 async function sign(documentsPath, unsignedPath, keyPath) {
   const documentLoader = offlineLoader(await readJson(documentsPath));
   const credential = await readJson(unsignedPath);
@@ -112,10 +143,16 @@ async function sign(documentsPath, unsignedPath, keyPath) {
 }
 
 const [command, ...args] = process.argv.slice(2);
-const commands = {verify: [verify, 2], 'verifier-core': [verifyWithVerifierCore, 1], sign: [sign, 3]};
+const commands = {
+  verify: [verify, 2],
+  'verifier-core': [verifyWithVerifierCore, 1],
+  'verifier-core-live': [verifyWithVerifierCoreLive, 3],
+  sign: [sign, 3],
+};
 if(!Object.hasOwn(commands, command) || args.length !== commands[command][1]) {
   process.stderr.write(
-    'usage: node verify.mjs verify DOCUMENTS CREDENTIAL | verifier-core CREDENTIAL | sign DOCUMENTS UNSIGNED KEY\n');
+    'usage: node verify.mjs verify DOCUMENTS CREDENTIAL | verifier-core CREDENTIAL | ' +
+    'verifier-core-live ORIGINS REGISTRY_URL CREDENTIAL | sign DOCUMENTS UNSIGNED KEY\n');
   process.exit(2);
 }
 try {

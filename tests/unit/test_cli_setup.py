@@ -35,6 +35,7 @@ def test_init_writes_secret_keys_a_loadable_config_and_the_public_member_file(tm
         "power": 3,
         "node_key": node_key.public.vkey(),
         "issuer_keys": [issuer_key.public.vkey()],
+        "did": "did:web:uni-a.example",
         "url": "http://127.0.0.1:8801",
     }
     config = load_config(directory / "node.toml", env={})
@@ -100,6 +101,8 @@ def test_init_never_overwrites_keys(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["--id", "ok", "--name", " "], "must be printable and not blank"),
         (["--id", "ok", "--name", "X", "--api-port", "70000"], "--api-port must be a TCP port"),
         (["--id", "ok", "--name", "X", "--peer", "b:8700"], "expected a base URL"),
+        (["--id", "ok", "--name", "X", "--did", "did:example:1"], "expected a did:web DID"),
+        (["--id", "a..b", "--name", "X"], "has no default did:web: give a DID"),
     ],
 )
 def test_init_refuses_bad_arguments(
@@ -108,6 +111,11 @@ def test_init_refuses_bad_arguments(
     assert main(["init", "--dir", str(tmp_path / "x"), *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x" / "node.key").exists()
+
+
+def test_init_writes_the_did_given(tmp_path: Path) -> None:
+    directory = init(tmp_path, "uni-a.example", "--did", "did:web:credentials.uni-a.example")
+    assert json.loads((directory / "member.json").read_text())["did"] == "did:web:credentials.uni-a.example"
 
 
 def test_genesis_from_member_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,12 @@ def test_governance_events_keep_every_signature_in_order() -> None:
     assert rebuilt == event and [s.member for s in rebuilt.signatures] == network.ids
 
 
+def test_fields_added_with_a_default_may_be_left_out() -> None:
+    form = event_to_json(issue(make_member("m0.test"), digest("a"), time_ms=T0))
+    del form["payload"]["status_list"], form["payload"]["status_index"]
+    assert event_from_json(form).payload == Issue(digest("a"), "m0.test", None, ())
+
+
 def test_spelling_of_each_field() -> None:
     member = make_member("m0.test")
     form = event_to_json(issue(member, digest("a"), time_ms=T0, components=[digest("b")]))
@@ -48,6 +54,8 @@ def test_spelling_of_each_field() -> None:
         "issuer": "m0.test",
         "expires_ms": None,
         "components": [digest("b").hex()],
+        "status_list": None,
+        "status_index": None,
     }
     sig = form["signatures"][0]
     assert sig["key_id"] == member.issuer.key_id.hex() and len(base64.b64decode(sig["sig"])) == 64

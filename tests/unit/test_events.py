@@ -142,7 +142,12 @@ def test_malformed_payloads_cannot_be_built(build: object, message: str) -> None
 
 
 def test_malformed_payload_does_not_decode_either() -> None:
-    raw = [ORIGIN, T0, ["issue", digest("x"), "uni.example", None, [digest("x")]], [["a", b"\x00" * 4, b"\x00" * 64]]]
+    raw = [
+        ORIGIN,
+        T0,
+        ["issue", digest("x"), "uni.example", None, [digest("x")], None, None],
+        [["a", b"\x00" * 4, b"\x00" * 64]],
+    ]
     with pytest.raises(DecodeError, match="its own components"):
         decode_event(msgpack.packb(raw, use_bin_type=True))
 

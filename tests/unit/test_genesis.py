@@ -59,6 +59,17 @@ def test_initial_state_holds_members_keys_and_directory_valid_from_height_zero()
         assert key is not None and (key.valid_from, key.retired_at, key.compromised_since) == (0, None, None)
 
 
+def test_member_did_is_did_web_of_its_id_unless_genesis_names_one(tmp_path: Path) -> None:
+    doc = document()
+    doc["members"][1]["did"] = "did:web:registrar.m1.test"
+    genesis = parse_genesis(json.dumps(doc))
+    write_genesis(genesis, tmp_path / "genesis.json")
+    assert load_genesis(tmp_path / "genesis.json") == genesis
+    state = genesis.initial_state()
+    dids = [getattr(get_member(state, m), "did", None) for m in ("m0.test", "m1.test", "m2.test")]
+    assert dids == ["did:web:m0.test", "did:web:registrar.m1.test", "did:web:m2.test"]
+
+
 def test_validator_set_matches_the_one_derived_from_state() -> None:
     genesis = make_network(3, powers=[1, 2, 0]).genesis
     assert genesis.validator_set() == validator_set(genesis.initial_state())
@@ -105,6 +116,9 @@ REMOVE = object()
         ("members.0.issuer_keys", [], "genesis.members\\[0\\].issuer_keys: expected a list of 1..64"),
         ("members.0.colour", "red", "genesis.members\\[0\\]: unknown field colour"),
         ("members.2.power", 0, None),  # a member without power is fine ...
+        ("members.0.did", "did:web:uni.example", None),  # ... and so is a DID other than did:web:<id>
+        ("members.0.did", "did:example:1", "genesis.members\\[0\\]: did: expected a did:web DID"),
+        ("members.0.did", "did:web:m1.test", "genesis.members: two genesis members share a DID"),
     ],
 )
 def test_parsing_names_the_bad_field(path: str, value: Any, message: str | None) -> None:

@@ -318,3 +318,55 @@ def test_governance_event_beyond_its_window_or_from_the_future_is_refused(
 ) -> None:
     late = by_governance(net, update(net, A, power=2), time_ms=ledger.next_block_time + offset)
     refuse(ledger, late, rule="time-out-of-range")
+
+
+# --- member DIDs (DESIGN §13) -------------------------------------------------------------------------------------
+
+
+def test_admitted_member_gets_did_web_of_its_id_by_default_or_the_did_it_names(ledger: Ledger, net: Network) -> None:
+    named = make_member("named.test", power=0)
+    did_key = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+    ledger.block(
+        by_governance(net, dataclasses.replace(named.add_payload(), did=did_key)),
+        by_governance(net, NEW.add_payload()),
+    )
+    new, other = get_member(ledger.state, NEW.id), get_member(ledger.state, named.id)
+    assert new is not None and new.did == "did:web:new.test"
+    assert other is not None and other.did == did_key
+
+
+def test_update_changes_the_did_only_when_it_names_one(ledger: Ledger, net: Network) -> None:
+    ledger.block(by_governance(net, update(net, A, power=1)))
+    member = get_member(ledger.state, A)
+    assert member is not None and member.did == f"did:web:{A}"
+    moved = dataclasses.replace(update(net, A, power=1), did="did:web:credentials.m0.test")
+    ledger.block(by_governance(net, moved))
+    member = get_member(ledger.state, A)
+    assert member is not None and member.did == "did:web:credentials.m0.test"
+
+
+def test_a_did_another_member_holds_is_refused(ledger: Ledger, net: Network) -> None:
+    refuse(ledger, by_governance(net, dataclasses.replace(NEW.add_payload(), did=f"did:web:{B}")), rule="duplicate-did")
+    taken = dataclasses.replace(update(net, A, power=1), did=f"did:web:{B}")
+    refuse(ledger, by_governance(net, taken), rule="duplicate-did")
+
+
+@pytest.mark.parametrize(
+    ("did", "message"),
+    [
+        ("did:web:Upper.Case", "not a lowercase DNS name"),
+        ("did:example:123", "expected a did:web DID"),
+        ("did:key:z6Mk", "did:"),
+    ],
+)
+def test_member_payloads_refuse_a_did_that_is_not_did_web_or_did_key(did: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(NEW.add_payload(), did=did)
+    with pytest.raises(ValueError, match=message):
+        MemberUpdate(A, "A", 1, NEW.node.public.raw, did)
+
+
+def test_a_member_id_that_is_no_dns_name_needs_a_did() -> None:
+    with pytest.raises(ValueError, match="has no default did:web"):
+        MemberAdd("a..b", "A", 1, b"\x01" * 32, (b"\x02" * 32,))
+    assert MemberAdd("a..b", "A", 1, b"\x01" * 32, (b"\x02" * 32,), "did:web:a.example").did == "did:web:a.example"

@@ -176,6 +176,10 @@ async def test_real_answers_conform_to_their_documented_schemas(node: ApiNode) -
         ("/v1/status", "/v1/status"),
         ("/healthz", "/healthz"),
         ("/readyz", "/readyz"),
+        ("/v1/members/{member}/did.json", "/v1/members/m0.test/did.json"),
+        ("/.well-known/did.json", "/.well-known/did.json"),
+        ("/v1/registry.json", "/v1/registry.json"),
+        ("/v1/members/{member}/status", "/v1/members/m0.test/status"),
     ]
     for template, url in cases:
         response = await node.client.get(url)

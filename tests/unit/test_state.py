@@ -33,8 +33,8 @@ CREDENTIAL = CredentialRecord("uni.example", KID, 7, 3, 1_000, Status.SUSPENDED,
 RECORDS: list[object] = [
     CREDENTIAL,
     CredentialRecord("uni.example", KID, 0, 1, 5, Status.ACTIVE, 10_000, None, None),
-    MemberRecord("uni.example", "University", 2, b"\x22" * 32, True, 0, (KID,)),
-    MemberRecord("old.example", "Old", 0, b"\x23" * 32, False, 5, ()),
+    MemberRecord("uni.example", "University", 2, b"\x22" * 32, True, 0, (KID,), "did:web:uni.example"),
+    MemberRecord("old.example", "Old", 0, b"\x23" * 32, False, 5, (), "did:web:old.example"),
     IssuerKeyRecord("uni.example", KID, PUB, 0, None, None),
     IssuerKeyRecord("uni.example", KID, PUB, 0, 9, 4),
     MemberDirectory(("a.example", "b.example")),
@@ -116,8 +116,8 @@ def test_overlay_reads_its_writes_first_and_merges_into_its_parent() -> None:
 
 def test_validator_set_comes_from_active_members_with_power() -> None:
     view = StateOverlay({})
-    view.put_member(MemberRecord("a.example", "A", 2, b"\x01" * 32, True, 0, ()))
-    view.put_member(MemberRecord("b.example", "B", 0, b"\x02" * 32, True, 0, ()))
+    view.put_member(MemberRecord("a.example", "A", 2, b"\x01" * 32, True, 0, (), "did:web:a.example"))
+    view.put_member(MemberRecord("b.example", "B", 0, b"\x02" * 32, True, 0, (), "did:web:b.example"))
     view.put_directory(MemberDirectory(("a.example", "b.example")))
     validators = validator_set(view)
     assert [v.member_id for v in validators.validators] == ["a.example"]

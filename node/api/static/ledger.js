@@ -222,7 +222,7 @@ const LEDGER = (() => {
       "state_root", "event_count", "validators_hash", "next_validators_hash"],
     credential: ["issuer", "key_id", "issue_index", "issued_height", "issued_ms", "status", "expires_ms",
       "status_index", "status_height"],
-    member: ["id", "name", "power", "node_key", "active", "since", "issuer_keys"],
+    member: ["id", "name", "power", "node_key", "active", "since", "issuer_keys", "did"],
     key: ["member", "key_id", "public_key", "valid_from", "retired_at", "compromised_since"],
     validator: ["member_id", "power", "node_key"],
   };
@@ -315,13 +315,14 @@ const LEDGER = (() => {
         power: m.power,
         nodeKey: await parseVkey(m.node_key, m.id),
         issuerKeys: await Promise.all(m.issuer_keys.map((k) => parseVkey(k, m.id))),
+        did: m.did === undefined ? null : m.did,
       });
     }
     members.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const encoded = pack([
       doc.origin,
       doc.genesis_time_ms,
-      members.map((m) => [m.id, m.name, m.power, m.nodeKey, m.issuerKeys]),
+      members.map((m) => [m.id, m.name, m.power, m.nodeKey, m.issuerKeys, m.did]),
       Object.values(doc.params),
     ]);
     const validators = makeValidatorSet(

@@ -1,0 +1,59 @@
+"""Preparing an unsigned credential for the member that issues it, and choosing its status entry."""
+
+from __future__ import annotations
+
+import pytest
+
+from credledger.ledger.errors import DecodeError
+from credledger.ledger.state import MemberRecord
+from credledger.ledger.vc.issuing import CredentialRefused, choose_list, choose_status_entry, prepare_credential
+from credledger.ledger.vc.loader import CREDENTIALS_V2
+
+MEMBER = MemberRecord("uni.example", "University", 1, b"\x01" * 32, True, 0, (), "did:web:uni.example")
+DID_KEY_MEMBER = MemberRecord(
+    "k.example", "K", 1, b"\x02" * 32, True, 0, (), "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+)
+PLAIN = {
+    "@context": [CREDENTIALS_V2],
+    "type": ["VerifiableCredential"],
+    "credentialSubject": {"id": "did:example:learner"},
+}
+
+
+def test_a_plain_credential_gets_the_did_as_issuer_a_validity_start_and_two_status_entries() -> None:
+    prepared = prepare_credential(PLAIN, MEMBER, 2, 4711, 1_767_225_600_000)
+    assert prepared["issuer"] == "did:web:uni.example"
+    assert prepared["validFrom"] == "2026-01-01T00:00:00Z"
+    assert [(e["statusPurpose"], e["statusListIndex"]) for e in prepared["credentialStatus"]] == [
+        ("revocation", "4711"),
+        ("suspension", "4711"),
+    ]
+    assert prepared["credentialStatus"][1]["statusListCredential"].endswith(
+        "/v1/members/uni.example/status/2/suspension"
+    )
+    assert "issuer" not in PLAIN  # the input is not changed
+
+
+def test_a_member_without_a_did_web_domain_has_no_status_lists() -> None:
+    with pytest.raises(DecodeError, match="published under a did:web domain"):
+        prepare_credential(PLAIN, DID_KEY_MEMBER, 0, 1, 0)
+
+
+def test_status_entries_already_given_are_refused() -> None:
+    with pytest.raises(CredentialRefused, match="status-absent"):
+        prepare_credential({**PLAIN, "credentialStatus": []}, MEMBER, 0, 1, 0)
+
+
+def test_the_first_list_less_than_half_full_is_chosen_or_the_next_opened() -> None:
+    assert choose_list([]) == 0
+    assert choose_list([65_535, 10]) == 0
+    assert choose_list([65_536, 10]) == 1
+    assert choose_list([65_536, 65_536]) == 2
+
+
+def test_a_taken_index_is_drawn_again() -> None:
+    draws = iter([7, 7, 9])
+    taken = {(0, 7)}
+    assert choose_status_entry([3], lambda lst, i: (lst, i) in taken, lambda _n: next(draws)) == (0, 9)
+    with pytest.raises(CredentialRefused, match="no free entry"):
+        choose_status_entry([3], lambda _l, _i: True)
