@@ -47,6 +47,7 @@ from credledger.node.api.reads import (
     get_inclusion_proof,
     get_members,
 )
+from credledger.node.api.tiles import get_tile
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -157,7 +158,12 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/readyz", get_ready),
     ("GET", "/metrics", get_metrics),
     ("GET", "/openapi.json", get_openapi),
+    ("GET", "/checkpoint", get_checkpoint),
+    ("GET", "/tile/{tile}", get_tile),
 )
+
+#: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).
+_MULTI_SEGMENT = {"/tile/{tile}": "/tile/{tile:.+}"}
 
 
 # --- middleware ---------------------------------------------------------------------------------------------------
@@ -246,7 +252,7 @@ def make_app(
         app.cleanup_ctx.append(forward_session)
     for method, path, handler in ROUTES:
         if method == "GET":
-            app.router.add_get(path, handler)
+            app.router.add_get(_MULTI_SEGMENT.get(path, path), handler)
         else:
             app.router.add_route(method, path, handler)
     return app

@@ -18,6 +18,7 @@ from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
 from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from credledger.ledger.tiles import MAX_PATH_LENGTH
 from credledger.node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
@@ -467,6 +468,36 @@ def _paths() -> dict[str, Schema]:
         "/metrics": _get(
             "Prometheus metrics",
             {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": TEXT}}}},
+        ),
+        "/checkpoint": _get(
+            "The latest commit certificate, where C2SP tlog-tiles clients look for it (as /v1/checkpoint)",
+            {
+                "200": {"description": "A C2SP checkpoint note", "content": {"text/plain": {"schema": NOTE}}},
+                "503": _NOT_READY,
+            },
+        ),
+        "/tile/{tile}": _get(
+            "A C2SP tlog-tiles tile or entry bundle of the log",
+            {
+                "200": {
+                    "description": (
+                        "A tile (32-byte hashes of tree level 8·L, concatenated) or an entry bundle (each event's "
+                        "canonical bytes after a big-endian uint16 length). Full ones are cached as immutable."
+                    ),
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "400": _problem("A malformed tile path"),
+                "404": _problem("A tile the log does not have (yet)"),
+            },
+            [
+                _param(
+                    "tile",
+                    "path",
+                    "the rest of the tile path: <L>/<N>[.p/<W>] or entries/<N>[.p/<W>], N as 3-digit elements, all "
+                    "but the last prefixed with x (tlog-tiles §Merkle Tree)",
+                    {"type": "string", "maxLength": MAX_PATH_LENGTH},
+                )
+            ],
         ),
         "/openapi.json": _get(
             "This document",
