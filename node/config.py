@@ -72,6 +72,27 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessedLogConfig:
+    """A log this node witnesses (C2SP tlog-witness): its origin line, its note vkeys, and how many must sign."""
+
+    origin: str
+    vkeys: tuple[str, ...]
+    quorum: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessConfig:
+    """`[witness]`: the logs this node cosigns checkpoints of (`POST /add-checkpoint`), and its witness key file.
+
+    The key file holds a signer key (as `credledger init` writes them) whose name is the witness's name; the
+    witness's record of each log is kept in `data_dir/witness`.
+    """
+
+    key: Path = Path("witness.key")
+    logs: tuple[WitnessedLogConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     member_id: str
     data_dir: Path
@@ -84,6 +105,7 @@ class NodeConfig:
     mempool: MempoolConfig = field(default_factory=MempoolConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    witness: WitnessConfig = field(default_factory=WitnessConfig)
 
 
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> NodeConfig:
@@ -127,6 +149,7 @@ def parse_config(text: bytes | str, base: Path, env: Mapping[str, str]) -> NodeC
         data_dir=_resolve(base, config.data_dir),
         genesis=_resolve(base, config.genesis),
         node_key=_resolve(base, config.node_key),
+        witness=dataclasses.replace(config.witness, key=_resolve(base, config.witness.key)),
     )
 
 
@@ -202,7 +225,16 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
         return value
     if origin is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}: expected a list of strings")
-        return tuple(value)
+        return _convert_tuple(value, typing.get_args(tp)[0], path)
     raise ConfigError(f"{path}: unsupported setting type {tp!r}")
+
+
+def _convert_tuple(value: Any, item: Any, path: str) -> tuple[Any, ...]:
+    """A list of strings, or an array of tables when the items are settings of their own."""
+    if isinstance(item, type) and dataclasses.is_dataclass(item):
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected an array of tables ([[{path}]])")
+        return tuple(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: expected a list of strings")
+    return tuple(value)

@@ -26,7 +26,7 @@ from credledger.node.api.common import StatusSource
 from credledger.node.api.events import MAX_WAITERS
 from credledger.node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
 from credledger.node.application import LedgerApplication
-from credledger.node.config import ApiConfig, NodeConfig
+from credledger.node.config import ApiConfig, NodeConfig, WitnessConfig
 from credledger.node.mempool import Mempool
 from tests.blocks import certify
 from tests.factories import T0, Network, make_network
@@ -79,6 +79,7 @@ async def api_node(
     status: StatusSource | None = None,
     max_waiters: int = MAX_WAITERS,
     max_readers: int = DEFAULT_MAX_READERS,
+    witness: WitnessConfig | None = None,
 ) -> AsyncIterator[ApiNode]:
     """A node with a fresh store under `tmp_path`, its API served on 127.0.0.1 at a free port."""
     network = network or make_network(4)
@@ -95,6 +96,7 @@ async def api_node(
         data_dir=tmp_path / "ledger",
         genesis=tmp_path / "genesis.json",
         node_key=tmp_path / "node.key",
+        witness=witness or WitnessConfig(),
     )
     app = make_app(chain, replace(config, api=api), status=status, max_waiters=max_waiters)
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=0))

@@ -48,6 +48,7 @@ from credledger.node.api.reads import (
     get_members,
 )
 from credledger.node.api.tiles import get_tile
+from credledger.node.api.witness import WITNESS, load_witness, post_add_checkpoint, witness_state
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -160,6 +161,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/openapi.json", get_openapi),
     ("GET", "/checkpoint", get_checkpoint),
     ("GET", "/tile/{tile}", get_tile),
+    ("POST", "/add-checkpoint", post_add_checkpoint),
 )
 
 #: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).
@@ -250,6 +252,10 @@ def make_app(
     app.cleanup_ctx.append(_commit_waiters)
     if config.role == "replica":
         app.cleanup_ctx.append(forward_session)
+    witness = load_witness(config.witness, config.data_dir)
+    if witness is not None:
+        app[WITNESS] = witness
+        app.cleanup_ctx.append(witness_state)
     for method, path, handler in ROUTES:
         if method == "GET":
             app.router.add_get(_MULTI_SEGMENT.get(path, path), handler)
