@@ -93,6 +93,27 @@ class WitnessConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessEndpointConfig:
+    """An outside witness this node submits checkpoints to: its cosigner vkey (type 0x04) and base URL."""
+
+    vkey: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessesConfig:
+    """`[witnesses]`: the outside witnesses this node submits each new checkpoint to (C2SP tlog-witness)."""
+
+    witnesses: tuple[WitnessEndpointConfig, ...] = ()
+    #: How many of them should cosign a checkpoint; fewer is logged as a warning.
+    quorum: int = 1
+    #: Submit the latest checkpoint at most this often (milliseconds).
+    witness_interval_ms: int = 1_000
+    #: How long one witness may take to answer (milliseconds).
+    timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     member_id: str
     data_dir: Path
@@ -106,6 +127,7 @@ class NodeConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     witness: WitnessConfig = field(default_factory=WitnessConfig)
+    witnesses: WitnessesConfig = field(default_factory=WitnessesConfig)
 
 
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> NodeConfig:

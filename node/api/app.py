@@ -48,10 +48,18 @@ from credledger.node.api.reads import (
     get_members,
 )
 from credledger.node.api.tiles import get_tile
-from credledger.node.api.witness import WITNESS, load_witness, post_add_checkpoint, witness_state
+from credledger.node.api.witness import (
+    WITNESS,
+    WITNESSING,
+    load_witness,
+    post_add_checkpoint,
+    witness_state,
+    witnessing_task,
+)
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from credledger.node.witnessing import Witnessing, load_witnesses
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -256,6 +264,10 @@ def make_app(
     if witness is not None:
         app[WITNESS] = witness
         app.cleanup_ctx.append(witness_state)
+    outside = load_witnesses(config.witnesses)
+    if outside:
+        app[WITNESSING] = Witnessing(chain.store, outside, config.witnesses)
+        app.cleanup_ctx.append(witnessing_task)
     for method, path, handler in ROUTES:
         if method == "GET":
             app.router.add_get(_MULTI_SEGMENT.get(path, path), handler)

@@ -10,6 +10,7 @@ of each log lives in `ledger.storage.witnessstate` under the node's data directo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from credledger.ledger.witness import (
 )
 from credledger.node.api.problems import Problem
 from credledger.node.config import WitnessConfig
+from credledger.node.witnessing import Witnessing
 
 #: The folder of the node's data directory that holds the witness's records.
 STATE_DIR = "witness"
@@ -51,6 +53,25 @@ class Witness:
 
 
 WITNESS = web.AppKey("witness", Witness)
+#: Present when the node submits its checkpoints to outside witnesses (`[witnesses]`).
+WITNESSING = web.AppKey("witnessing", Witnessing)
+
+
+def with_cosignatures(app: web.Application, height: int, certificate: str) -> str:
+    """The certificate of `height` with the outside witnesses' cosignatures, if they cosigned it."""
+    witnessing = app.get(WITNESSING)
+    return certificate if witnessing is None else witnessing.note_for(height, certificate)
+
+
+async def witnessing_task(app: web.Application) -> AsyncIterator[None]:
+    """Submit checkpoints to the outside witnesses while the app runs (a `cleanup_ctx`)."""
+    task = asyncio.create_task(app[WITNESSING].run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def load_witness(config: WitnessConfig, data_dir: Path) -> Witness | None:
