@@ -19,6 +19,7 @@ from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
 from credledger.ledger.errors import ConfigError
 from credledger.ledger.note import SignedNote
 from credledger.ledger.treehead import TreeHead
+from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.node.api.witness import WITNESSING
 from credledger.node.config import (
     WitnessConfig,
@@ -27,10 +28,12 @@ from credledger.node.config import (
     WitnessesConfig,
 )
 from credledger.node.witnessing import load_witnesses
+from credledger.verifier.monitor import Monitor
 from tests.apinode import ApiNode, api_node
 from tests.factories import T0, Network, digest, issue, key_for, make_network
 
 WITNESS = key_for("witness.test/w1", "witness")
+WITNESS_VKEY = CosignerKey.of(WITNESS).vkey()
 TIME = T0 + 1000
 
 
@@ -111,3 +114,19 @@ async def test_a_witness_that_refuses_leaves_the_checkpoint_uncosigned(tmp_path:
 def test_a_wrong_witness_entry_is_a_config_error_naming_it(entry: WitnessEndpointConfig, quorum: int, why: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(why)):
         load_witnesses(WitnessesConfig((entry,), quorum=quorum))
+
+
+async def test_the_monitor_reports_checkpoints_without_the_required_cosignatures(tmp_path: Path) -> None:
+    network = make_network(4)
+    absent = CosignerKey.of(key_for("witness.test/absent", "witness")).vkey()
+    async with witnessed_pair(tmp_path, network) as (log, _witness):
+        log.decide([issue(network["m0.test"], digest("m"), time_ms=TIME)])
+        await cosigned_checkpoint(log, 1)
+        satisfied = Monitor([log.url], network.genesis, witnesses=WitnessPolicy.flat((), [WITNESS_VKEY], 1))
+        demanding = Monitor([log.url], network.genesis, witnesses=WitnessPolicy.flat((), [WITNESS_VKEY, absent], 2))
+        await asyncio.to_thread(satisfied.run, rounds=1)
+        await asyncio.to_thread(demanding.run, rounds=1)
+    assert satisfied.result.faults == [] and satisfied.result.latest
+    (fault,) = demanding.result.faults
+    assert fault.kind == "unwitnessed"
+    assert "cosigned by: witness.test/w1; missing: witness.test/absent" in fault.detail
