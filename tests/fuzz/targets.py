@@ -32,7 +32,7 @@ from credledger.ledger.events import decode_event
 from credledger.ledger.genesis import parse_genesis
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.votes import decode_evidence, decode_message, verify_evidence, verify_vote
-from credledger.node.api.app import events as api_events
+from credledger.node.api import events as api_events
 from credledger.node.config import ApiConfig, parse_config
 from credledger.node.peers import Hello, Proof
 from credledger.node.sync import MAX_BLOCK_BYTES
