@@ -25,6 +25,7 @@ BENCHES = {
     "vc": "bench.vc",
     "tiles": "bench.tiles",
     "vcapi": "bench.vcapi",
+    "witness": "bench.witness",
 }
 
 

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "proof": ("credledger.cli.proof", "save a credential's proof bundle to keep beside it"),
     "audit": ("credledger.cli.audit", "replay the chain from genesis and check everything"),
     "monitor": ("credledger.cli.monitor", "follow nodes' checkpoints and catch split views"),
+    "tiles": ("credledger.cli.tiles", "write the log as C2SP static tiles any web server can serve"),
 }
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from credledger.cli.common import EXIT_OK, EXIT_REFUSED, UsageError, print_json
+from credledger.cli.witnesses import add_witness_arguments, witness_policy
 from credledger.ledger.errors import ConfigError
 from credledger.ledger.genesis import load_genesis
 from credledger.verifier.client import DEFAULT_TIMEOUT
@@ -34,6 +35,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per request")
     parser.add_argument("--quiet", action="store_true", help="print only split views and the summary")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_witness_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -54,7 +56,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"{item.node}: {item.kind}: {item.detail}", file=sys.stderr)
 
     try:
-        monitor = Monitor(args.node, genesis, timeout=args.timeout, evidence=args.evidence, report=report)
+        monitor = Monitor(
+            args.node,
+            genesis,
+            timeout=args.timeout,
+            evidence=args.evidence,
+            report=report,
+            witnesses=witness_policy(args),
+        )
     except ValueError as exc:
         raise UsageError(f"--node: {exc}") from None
     try:

@@ -22,10 +22,12 @@ from credledger.cli.common import (
     error,
     write_new,
 )
+from credledger.cli.witnesses import add_witness_arguments, witness_policy
 from credledger.ledger import tlogproof
 from credledger.ledger.bundle import Bundle
 from credledger.ledger.errors import ConfigError
 from credledger.ledger.genesis import load_genesis
+from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.verifier.client import DEFAULT_TIMEOUT
 from credledger.verifier.credential import SourceFault, fetch_bundle, verify_credential
 
@@ -61,6 +63,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--genesis", metavar="FILE", help="verify the bundle against this genesis before saving it")
     parser.add_argument("--force", action="store_true", help="replace existing files")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per node")
+    add_witness_arguments(parser)
     add_raw_argument(parser)
     parser.set_defaults(func=run)
 
@@ -71,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     tlog_path = Path(args.tlog_proof) if args.tlog_proof else output.with_suffix(tlogproof.EXTENSION)
     try:
-        bundle, source, faults = _obtain(digest, nodes, args.genesis, args.timeout)
+        policy = witness_policy(args)
+        if policy is not None and args.genesis is None:
+            raise UsageError("--witness and --witness-policy need --genesis: the bundle is verified before saving")
+        bundle, source, faults = _obtain(digest, nodes, args.genesis, args.timeout, policy)
     except (ValueError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
     for fault in faults:
@@ -91,12 +97,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _obtain(
-    digest: bytes, nodes: list[str], genesis_path: str | None, timeout: float
+    digest: bytes, nodes: list[str], genesis_path: str | None, timeout: float, policy: WitnessPolicy | None
 ) -> tuple[Bundle | None, str | None, tuple[SourceFault, ...]]:
     if genesis_path is None:
         fetched = fetch_bundle(digest, nodes, timeout=timeout)
         return fetched.bundle, fetched.source, fetched.faults
     report = verify_credential(
-        digest.hex(), genesis=load_genesis(genesis_path), nodes=nodes, max_age=_ANY_AGE, timeout=timeout
+        digest.hex(),
+        genesis=load_genesis(genesis_path),
+        nodes=nodes,
+        max_age=_ANY_AGE,
+        timeout=timeout,
+        witnesses=policy,
     )
     return report.bundle, report.source, report.faults

@@ -19,6 +19,7 @@ from credledger.cli.common import (
     add_raw_argument,
     digest_argument,
 )
+from credledger.cli.witnesses import add_witness_arguments, witness_policy
 from credledger.ledger.errors import ConfigError, DecodeError
 from credledger.verifier.client import DEFAULT_TIMEOUT
 from credledger.verifier.credential import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
@@ -70,6 +71,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per node")
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")
+    add_witness_arguments(parser)
     add_raw_argument(parser)
     parser.set_defaults(func=run)
 
@@ -83,7 +85,10 @@ def parse_duration(text: str) -> timedelta:
 
 
 def exit_code(report: Report) -> int:
-    """0 valid and fresh; 1 a certified answer that is not valid; 3 no verified answer, or a stale one."""
+    """0 valid and fresh; 1 a certified answer that is not valid, or one without the witnesses' cosignatures the
+    policy requires; 3 no verified answer, or a stale one."""
+    if not report.verified and any(f.kind == "unwitnessed" for f in report.faults):
+        return EXIT_REFUSED
     if not report.verified or report.stale:
         return EXIT_UNREACHABLE
     return EXIT_OK if report.status == "valid" else EXIT_REFUSED
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             bundle=args.bundle,
             max_age=max_age,
             timeout=args.timeout,
+            witnesses=witness_policy(args),
         )
     except (ValueError, ConfigError, DecodeError) as exc:
         raise UsageError(str(exc)) from None

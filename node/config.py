@@ -89,6 +89,48 @@ class CredentialsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WitnessedLogConfig:
+    """A log this node witnesses (C2SP tlog-witness): its origin line, its note vkeys, and how many must sign."""
+
+    origin: str
+    vkeys: tuple[str, ...]
+    quorum: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessConfig:
+    """`[witness]`: the logs this node cosigns checkpoints of (`POST /add-checkpoint`), and its witness key file.
+
+    The key file holds a signer key (as `credledger init` writes them) whose name is the witness's name; the
+    witness's record of each log is kept in `data_dir/witness`.
+    """
+
+    key: Path = Path("witness.key")
+    logs: tuple[WitnessedLogConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessEndpointConfig:
+    """An outside witness this node submits checkpoints to: its cosigner vkey (type 0x04) and base URL."""
+
+    vkey: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessesConfig:
+    """`[witnesses]`: the outside witnesses this node submits each new checkpoint to (C2SP tlog-witness)."""
+
+    witnesses: tuple[WitnessEndpointConfig, ...] = ()
+    #: How many of them should cosign a checkpoint; fewer is logged as a warning.
+    quorum: int = 1
+    #: Submit the latest checkpoint at most this often (milliseconds).
+    witness_interval_ms: int = 1_000
+    #: How long one witness may take to answer (milliseconds).
+    timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     member_id: str
     data_dir: Path
@@ -102,6 +144,8 @@ class NodeConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     credentials: CredentialsConfig = field(default_factory=CredentialsConfig)
+    witness: WitnessConfig = field(default_factory=WitnessConfig)
+    witnesses: WitnessesConfig = field(default_factory=WitnessesConfig)
 
 
 def load_config(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> NodeConfig:
@@ -151,6 +195,7 @@ def parse_config(text: bytes | str, base: Path, env: Mapping[str, str]) -> NodeC
             if config.credentials.issuer_key
             else "",
         ),
+        witness=dataclasses.replace(config.witness, key=_resolve(base, config.witness.key)),
     )
 
 
@@ -226,7 +271,16 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
         return value
     if origin is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}: expected a list of strings")
-        return tuple(value)
+        return _convert_tuple(value, typing.get_args(tp)[0], path)
     raise ConfigError(f"{path}: unsupported setting type {tp!r}")
+
+
+def _convert_tuple(value: Any, item: Any, path: str) -> tuple[Any, ...]:
+    """A list of strings, or an array of tables when the items are settings of their own."""
+    if isinstance(item, type) and dataclasses.is_dataclass(item):
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected an array of tables ([[{path}]])")
+        return tuple(_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: expected a list of strings")
+    return tuple(value)

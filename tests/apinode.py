@@ -26,7 +26,7 @@ from credledger.node.api.common import StatusSource
 from credledger.node.api.events import MAX_WAITERS
 from credledger.node.api.problems import CONTENT_TYPE as PROBLEM_TYPE
 from credledger.node.application import LedgerApplication
-from credledger.node.config import ApiConfig, CredentialsConfig, NodeConfig
+from credledger.node.config import ApiConfig, CredentialsConfig, NodeConfig, WitnessConfig, WitnessesConfig
 from credledger.node.mempool import Mempool
 from tests.blocks import certify
 from tests.factories import T0, Network, make_network
@@ -80,6 +80,8 @@ async def api_node(
     max_waiters: int = MAX_WAITERS,
     max_readers: int = DEFAULT_MAX_READERS,
     credentials: CredentialsConfig | None = None,
+    witness: WitnessConfig | None = None,
+    witnesses: WitnessesConfig | None = None,
 ) -> AsyncIterator[ApiNode]:
     """A node with a fresh store under `tmp_path`, its API served on 127.0.0.1 at a free port."""
     network = network or make_network(4)
@@ -96,6 +98,8 @@ async def api_node(
         data_dir=tmp_path / "ledger",
         genesis=tmp_path / "genesis.json",
         node_key=tmp_path / "node.key",
+        witness=witness or WitnessConfig(),
+        witnesses=witnesses or WitnessesConfig(),
     )
     config = replace(config, api=api, credentials=credentials or CredentialsConfig())
     app = make_app(chain, config, status=status, max_waiters=max_waiters)

@@ -26,20 +26,23 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from credledger.ledger import codec
 from credledger.ledger.bundle import MAX_BUNDLE_BYTES, Bundle, ProofError, Verdict, verify_bundle
+from credledger.ledger.cosignature import QuorumNotMet
 from credledger.ledger.digest import credential_digest, parse_digest
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.events import reason_label
 from credledger.ledger.genesis import Genesis, load_genesis
+from credledger.ledger.note import SignedNote
 from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.times import iso_ms
 from credledger.ledger.vc.did import verification_method_id
 from credledger.ledger.vc.errors import ProofError as VcProofError
+from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
 
 #: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
@@ -187,10 +190,14 @@ def verify_credential(
     max_age: timedelta = DEFAULT_MAX_AGE,
     now_ms: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    witnesses: WitnessPolicy | None = None,
 ) -> Report:
     """Verify `credential` (a file path, 64 hex digits, or the document's bytes) against `genesis`.
 
-    The proof comes from `bundle` (a kept bundle file, tried first) or from `nodes`, asked in turn. Returns a
+    The proof comes from `bundle` (a kept bundle file, tried first) or from `nodes`, asked in turn. With
+    `witnesses`, a bundle counts only if its checkpoint carries the cosignatures the policy requires (C2SP
+    tlog-policy; `WitnessPolicy.flat` for "any K of these witnesses"); otherwise the source is a fault of kind
+    `unwitnessed` naming the missing witnesses. Returns a
     `Report` whatever the sources did; raises `ValueError` for unusable arguments (no source, a bad node URL)
     and `CredledgerError` subclasses for a credential or genesis file that cannot be read.
     """
@@ -209,23 +216,18 @@ def verify_credential(
         sources.append((bundle_name(bundle), bundle))
     sources.extend((reader.base_url, reader) for reader in readers)
     for name, source in sources:
-        try:
-            candidate = _load(source, digest)
-            report = _check(candidate, digest, trusted, source=name, now_ms=now, limit_ms=limit, document=document)
-        except NodeUnreachable as exc:
-            faults.append(SourceFault(name, "unreachable", str(exc)))
-            continue
-        except NodeProblem as exc:
-            faults.append(SourceFault(name, "refused", f"{exc.status} {exc.code}: {exc.detail}"))
-            continue
-        except ProofError as exc:
-            faults.append(SourceFault(name, "invalid-proof", exc.detail, exc.step))
-            continue
-        except DecodeError as exc:
-            faults.append(SourceFault(name, "invalid-proof", str(exc), "format"))
-            continue
-        except OSError as exc:
-            faults.append(SourceFault(name, "unreadable", f"cannot read it ({exc.strerror})"))
+        report = _from_source(
+            source,
+            name,
+            digest=digest,
+            trusted=trusted,
+            now=now,
+            limit=limit,
+            witnesses=witnesses,
+            document=document,
+        )
+        if isinstance(report, SourceFault):
+            faults.append(report)
             continue
         if best is None or (best.age_ms or 0) > (report.age_ms or 0):
             best = report
@@ -360,6 +362,49 @@ def credential_proof_check(document: dict[str, Any], bundle: Bundle) -> Check:
     except DecodeError as exc:
         return Check("credential-proof", False, str(exc))
     return Check("credential-proof", True, f"eddsa-rdfc-2022 proof by {expected}, the key that registered it")
+
+
+def _from_source(
+    source: NodeClient | Bundle | Source,
+    name: str,
+    *,
+    digest: bytes,
+    trusted: Genesis,
+    now: int,
+    limit: int,
+    witnesses: WitnessPolicy | None,
+    document: dict[str, Any] | None = None,
+) -> Report | SourceFault:
+    """The report on one source's bundle, or why that source gave none that verifies."""
+    try:
+        candidate = _load(source, digest)
+        report = _check(candidate, digest, trusted, source=name, now_ms=now, limit_ms=limit, document=document)
+        return report if witnesses is None else _witnessed(report, candidate, witnesses)
+    except QuorumNotMet as exc:
+        return SourceFault(name, "unwitnessed", str(exc), "witnesses")
+    except NodeUnreachable as exc:
+        return SourceFault(name, "unreachable", str(exc))
+    except NodeProblem as exc:
+        return SourceFault(name, "refused", f"{exc.status} {exc.code}: {exc.detail}")
+    except (ProofError, DecodeError) as exc:
+        step, detail = (exc.step, exc.detail) if isinstance(exc, ProofError) else ("format", str(exc))
+        return SourceFault(name, "invalid-proof", detail, step)
+    except OSError as exc:
+        return SourceFault(name, "unreadable", f"cannot read it ({exc.strerror})")
+
+
+def _witnessed(report: Report, bundle: Bundle, policy: WitnessPolicy) -> Report:
+    """`report` with a check that the bundle's checkpoint satisfies the witness policy; `QuorumNotMet` if it does
+    not, `ProofError` if a cosignature line of a listed witness is invalid."""
+    try:
+        cosigned = policy.check(SignedNote.parse(bundle.checkpoint))
+    except QuorumNotMet:
+        raise
+    except (VerificationError, DecodeError) as exc:
+        raise ProofError("witnesses", str(exc)) from None
+    names = ", ".join(sorted(cosigned)) or "no witness (the policy requires none)"
+    check = Check("witnesses", True, f"the checkpoint is cosigned by {names}, as the witness policy requires")
+    return replace(report, checks=(*report.checks, check))
 
 
 def _check(

@@ -38,10 +38,12 @@ from typing import Any
 from credledger.ledger import codec, merkle
 from credledger.ledger.block import decode_header, verify_certificate
 from credledger.ledger.bundle import ProofError, verify_bundle
+from credledger.ledger.cosignature import QuorumNotMet
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.validators import ValidatorSet
+from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
 
 #: A digest no credential has: the monitor fetches its (absence) bundle only for the validator-set chain.
@@ -122,6 +124,7 @@ class Monitor:
         report: Callable[[SplitView | Fault | Seen], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        witnesses: WitnessPolicy | None = None,
     ) -> None:
         if not nodes:
             raise ValueError("give at least one node to monitor")
@@ -129,6 +132,8 @@ class Monitor:
         self.genesis = genesis
         self.evidence = Path(evidence) if evidence is not None else None
         self.report = report or (lambda _item: None)
+        #: Checkpoints without the cosignatures this policy requires are reported as `unwitnessed` faults.
+        self.witnesses = witnesses
         self.clock = clock
         self.sleep = sleep
         #: Validator sets by the height from which they certify.
@@ -172,7 +177,9 @@ class Monitor:
         node = reader.base_url
         try:
             text = reader.checkpoint()
-            return Seen(node, text, self._verify_note(reader, text))
+            seen = Seen(node, text, self._verify_note(reader, text))
+            self._check_witnessed(seen)
+            return seen
         except NodeUnreachable as exc:
             self._fault(Fault(node, "unreachable", str(exc)))
         except NodeProblem as exc:
@@ -193,6 +200,16 @@ class Monitor:
             self._learn_validators(reader)
             verify_certificate(note, self._validators(checkpoint.height))
         return checkpoint
+
+    def _check_witnessed(self, seen: Seen) -> None:
+        """Report a certified checkpoint that lacks the witnesses' cosignatures (it still counts for split views)."""
+        if self.witnesses is None:
+            return
+        try:
+            self.witnesses.check(SignedNote.parse(seen.note))
+        except VerificationError as exc:
+            kind = "unwitnessed" if isinstance(exc, QuorumNotMet) else "invalid-cosignature"
+            self._fault(Fault(seen.node, kind, f"height {seen.checkpoint.height}: {exc}"))
 
     def _validators(self, height: int) -> ValidatorSet:
         return [vset for starts, vset in self._schedule if starts <= height][-1]

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from credledger.ledger.merkle import HASH_SIZE
 from credledger.ledger.storage import schema
 from credledger.ledger.storage.log import TILE_HEIGHT_KEY, MerkleLog
 from credledger.ledger.storage.store import Store
+from credledger.ledger.tiles import EntryBundle, Tile, TileRangeError, encode_bundle, tile_data
 
 #: The directory inside a node's data_dir that holds its LMDB environment (the node opens data_dir / "ledger").
 LEDGER_DIR = "ledger"
@@ -163,6 +166,14 @@ class DataDir:
     def consistency(self, size1: int, size2: int) -> list[bytes]:
         with self.env.begin() as txn:
             return self.log.consistency_proof(txn, size1, size2)
+
+    # --- the log as C2SP tlog-tiles ------------------------------------------------------------------------------
+
+    @contextmanager
+    def tiles(self) -> Iterator[TileSnapshot]:
+        """The log's tiles as of the latest certified block, all read from one transaction."""
+        with self.env.begin() as txn:
+            yield TileSnapshot(self, txn)
 
     # --- comparing the node's files with the replay ------------------------------------------------------------
 
@@ -300,6 +311,40 @@ class DataDir:
                         )
                     )
             offset += width
+
+
+class TileSnapshot:
+    """The latest checkpoint of a data directory and the tiles and entry bundles of its tree (`DataDir.tiles`)."""
+
+    def __init__(self, datadir: DataDir, txn: lmdb.Transaction[bytes]) -> None:
+        self._datadir = datadir
+        self._txn = txn
+        self.size = datadir.log.size(txn)
+        with txn.cursor(db=datadir._certs) as cursor:
+            raw = cursor.value() if cursor.last() else None
+        #: The latest commit certificate (a checkpoint note of the tree of `size`), None before the first block.
+        self.checkpoint = None if raw is None else bytes(raw).decode()
+
+    def data(self, item: Tile | EntryBundle) -> bytes:
+        """The bytes of a tile or entry bundle of the tree of `size`; `TileRangeError` if it does not have it."""
+        if isinstance(item, Tile):
+            return tile_data(item, self.size, self.node_hashes)
+        if item.end > self.size:
+            raise TileRangeError(f"{item.path()} covers entries up to {item.end}, the log has {self.size}")
+        entries = []
+        for index in range(item.start, item.end):
+            raw = self._txn.get(schema.u64(index), db=self._datadir._entries)
+            if raw is None:
+                raise StorageError(f"log entry {index} is missing")
+            entries.append(bytes(raw))
+        return encode_bundle(entries)
+
+    def node_hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        return self._datadir.log.node_hashes(self._txn, level, start, end)
+
+    def root(self, size: int) -> bytes:
+        """The root of the tree of `size` entries (at most `self.size`)."""
+        return self._datadir.log.root(self._txn, size)
 
 
 def _tile_height(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:

@@ -299,6 +299,32 @@ class MerkleLog:
         path = tiles.path(level, index, size2)
         return [tiles.node(level, index), *path] if index else path
 
+    def node_hashes(self, txn: lmdb.Transaction, level: int, start: int, end: int) -> list[bytes]:
+        """The hashes of complete nodes [start, end) of tree `level`, read row slice by row slice from their tiles.
+
+        This is what a C2SP tlog-tiles tile is made of (level 8·L); only the stored tiles holding those nodes are
+        read. Nodes that are not complete yet raise `LogRangeError`.
+        """
+        size = self.size(txn)
+        if not 0 <= level < _MAX_LEVELS or not 0 <= start <= end or end << level > size:
+            raise LogRangeError(f"nodes [{start}, {end}) of level {level}: not complete in the tree of size {size}")
+        tiles = self._tiles(txn)
+        _, shift, row_offset = self._levels[level]
+        tile_level = level // self._height
+        hashes: list[bytes] = []
+        position = start
+        while position < end:
+            tile_index = position >> shift
+            row_end = min(end, (tile_index + 1) << shift)
+            data = tiles.tile(tiles.tile_key(tile_level, tile_index))
+            first = row_offset + position - (tile_index << shift)
+            hashes += (
+                data[i : i + HASH_SIZE]
+                for i in range(first * HASH_SIZE, (first + row_end - position) * HASH_SIZE, HASH_SIZE)
+            )
+            position = row_end
+        return hashes
+
     def _check_tile_height(self, txn: lmdb.Transaction) -> bool:
         """Whether a tile height is stored; raises `StorageError` if it is not this instance's."""
         stored = txn.get(TILE_HEIGHT_KEY, db=self._meta)

@@ -494,3 +494,7 @@ class Snapshot:
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return self._store.log.consistency_proof(self._txn, size1, size2)
+
+    def node_hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        """Complete nodes [start, end) of tree `level` (a `ledger.tiles.NodeHashes`)."""
+        return self._store.log.node_hashes(self._txn, level, start, end)

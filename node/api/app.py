@@ -56,11 +56,21 @@ from credledger.node.api.standard import (
     get_registry,
     get_status_usage,
 )
+from credledger.node.api.tiles import get_tile
 from credledger.node.api.vcapi import SIGNER, issue_credential, make_signer, update_status
 from credledger.node.api.vcapi import verify as verify_vc
+from credledger.node.api.witness import (
+    WITNESS,
+    WITNESSING,
+    load_witness,
+    post_add_checkpoint,
+    witness_state,
+    witnessing_task,
+)
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from credledger.node.witnessing import Witnessing, load_witnesses
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -176,7 +186,13 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/credentials/issue", issue_credential),
     ("POST", "/credentials/verify", verify_vc),
     ("POST", "/credentials/status", update_status),
+    ("GET", "/checkpoint", get_checkpoint),
+    ("GET", "/tile/{tile}", get_tile),
+    ("POST", "/add-checkpoint", post_add_checkpoint),
 )
+
+#: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).
+_MULTI_SEGMENT = {"/tile/{tile}": "/tile/{tile:.+}"}
 
 
 # --- middleware ---------------------------------------------------------------------------------------------------
@@ -266,9 +282,17 @@ def make_app(
     app.cleanup_ctx.append(_commit_waiters)
     if config.role == "replica":
         app.cleanup_ctx.append(forward_session)
+    witness = load_witness(config.witness, config.data_dir)
+    if witness is not None:
+        app[WITNESS] = witness
+        app.cleanup_ctx.append(witness_state)
+    outside = load_witnesses(config.witnesses)
+    if outside:
+        app[WITNESSING] = Witnessing(chain.store, outside, config.witnesses)
+        app.cleanup_ctx.append(witnessing_task)
     for method, path, handler in ROUTES:
         if method == "GET":
-            app.router.add_get(path, handler)
+            app.router.add_get(_MULTI_SEGMENT.get(path, path), handler)
         else:
             app.router.add_route(method, path, handler)
     return app

@@ -18,6 +18,8 @@ from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
 from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES, MEMBER_ID_PATTERN
+from credledger.ledger.tiles import MAX_PATH_LENGTH
+from credledger.ledger.witness import SIZE_CONTENT_TYPE
 from credledger.node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
@@ -474,6 +476,64 @@ def _paths() -> dict[str, Schema]:
             "Prometheus metrics",
             {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": TEXT}}}},
         ),
+        "/checkpoint": _get(
+            "The latest commit certificate, where C2SP tlog-tiles clients look for it (as /v1/checkpoint)",
+            {
+                "200": {"description": "A C2SP checkpoint note", "content": {"text/plain": {"schema": NOTE}}},
+                "503": _NOT_READY,
+            },
+        ),
+        "/tile/{tile}": _get(
+            "A C2SP tlog-tiles tile or entry bundle of the log",
+            {
+                "200": {
+                    "description": (
+                        "A tile (32-byte hashes of tree level 8·L, concatenated) or an entry bundle (each event's "
+                        "canonical bytes after a big-endian uint16 length). Full ones are cached as immutable."
+                    ),
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "400": _problem("A malformed tile path"),
+                "404": _problem("A tile the log does not have (yet)"),
+            },
+            [
+                _param(
+                    "tile",
+                    "path",
+                    "the rest of the tile path: <L>/<N>[.p/<W>] or entries/<N>[.p/<W>], N as 3-digit elements, all "
+                    "but the last prefixed with x (tlog-tiles §Merkle Tree)",
+                    {"type": "string", "maxLength": MAX_PATH_LENGTH},
+                )
+            ],
+        ),
+        "/add-checkpoint": {
+            "post": {
+                "summary": "C2SP tlog-witness: cosign a checkpoint of a log this node witnesses",
+                "description": (
+                    "The body is `old <size>`, up to 63 base64 consistency-proof lines, a blank line and the signed "
+                    "checkpoint note. The checkpoint is cosigned (tlog-cosignature v1) only if its log's keys sign "
+                    "it and it is consistent with the last checkpoint this witness cosigned for that log, which is "
+                    "kept durably: the witness never cosigns two checkpoints of one size, nor goes back."
+                ),
+                "requestBody": {"required": True, "content": {"text/plain": {"schema": TEXT}}},
+                "responses": {
+                    "200": {
+                        "description": "The witness's cosignature lines",
+                        "content": {"text/plain": {"schema": TEXT}},
+                    },
+                    "400": _problem("A malformed body, or an old size larger than the checkpoint's"),
+                    "403": _problem("The checkpoint lacks the log's quorum of valid signatures"),
+                    "404": _problem("A log this node does not witness, or a node that witnesses none"),
+                    "408": _problem("The body did not arrive in time"),
+                    "409": {
+                        "description": "The old size is not the one the witness holds: its size, to resubmit from",
+                        "content": {SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}}},
+                    },
+                    "413": _problem("A body larger than the add-checkpoint limit"),
+                    "422": _problem("The consistency proof does not verify against the witness's record"),
+                },
+            }
+        },
         "/openapi.json": _get(
             "This document",
             {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},

@@ -6,6 +6,7 @@ Hashes follow DESIGN §9: digests and ids in lowercase hex, Merkle hashes and en
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -21,6 +22,7 @@ from credledger.ledger.storage.bundles import build_bundle
 from credledger.ledger.storage.store import Snapshot
 from credledger.node.api.common import APPLICATION, b64, json_response, parse_count, parse_hex32, query_int
 from credledger.node.api.problems import Problem
+from credledger.node.api.witness import with_cosignatures
 
 #: Most log entries one `GET /v1/entries` returns.
 MAX_ENTRIES = 1000
@@ -39,16 +41,17 @@ async def get_credential(request: web.Request) -> web.Response:
         if snap.height == 0:
             raise _no_block()
         bundle = build_bundle(snap, digest, chain.genesis.hash(), chain.genesis.origin)
+        bundle = replace(bundle, checkpoint=with_cosignatures(request.app, snap.height, bundle.checkpoint))
     return json_response(bundle.to_json())
 
 
 async def get_checkpoint(request: web.Request) -> web.Response:
-    """The latest commit certificate: a C2SP checkpoint note, as text."""
+    """The latest commit certificate: a C2SP checkpoint note, as text, with any outside witnesses' cosignatures."""
     chain = request.app[APPLICATION]
     with chain.store.snapshot() as snap:
         if snap.height == 0:
             raise _no_block()
-        note = snap.certificate(snap.height)
+        note = with_cosignatures(request.app, snap.height, snap.certificate(snap.height))
     return web.Response(text=note, content_type="text/plain", charset="utf-8", headers={"Cache-Control": "no-cache"})
 
 

@@ -139,12 +139,13 @@ class Cluster:
         extra: Sequence[TestMember] = (),
         params: Params = FAST_PARAMS,
         extra_config: str = "",
+        origin: str = ORIGIN,
     ) -> Cluster:
         """A genesis of `validators` members (m0.test, m1.test, ...) with power 1, and one validator node each.
 
         `extra` members are not in genesis; `add_node` runs nodes for them (governance admits them later)."""
         founders = [make_member(f"m{i}.test") for i in range(validators)]
-        genesis = Genesis.of(ORIGIN, now_ms(), [m.add_payload() for m in founders], params)
+        genesis = Genesis.of(origin, now_ms(), [m.add_payload() for m in founders], params)
         root.mkdir(parents=True, exist_ok=True)
         write_genesis(genesis, root / "genesis.json")
         cluster = cls(root, genesis, {m.id: m for m in (*founders, *extra)}, extra_config=extra_config)

@@ -19,6 +19,7 @@ from credledger.ledger.merkle import (
 )
 from credledger.ledger.storage import schema
 from credledger.ledger.storage.log import DEFAULT_TILE_HEIGHT, LogRangeError, MerkleLog
+from credledger.ledger.tiles import hashes_from_leaves
 
 MAP_SIZE = 1 << 28
 
@@ -251,3 +252,23 @@ def test_bad_arguments_are_refused_as_out_of_range(env: lmdb.Environment) -> Non
             assert isinstance(caught.value, ValueError)
             assert isinstance(caught.value, CredledgerError)
             assert caught.value.code == "out-of-range"
+
+
+@pytest.mark.parametrize("tile_height", [1, 3, DEFAULT_TILE_HEIGHT])
+def test_node_hashes_are_the_complete_nodes_of_a_level(env: lmdb.Environment, tile_height: int) -> None:
+    log = MerkleLog(env, tile_height=tile_height)
+    model = append_in_batches(env, log, [300, 1, 211, 40])  # 552 leaves
+    expected = hashes_from_leaves(model)
+    with env.begin() as txn:
+        for level in range(10):
+            complete = len(model) >> level
+            for start, end in [(0, complete), (1, complete), (complete // 2, complete), (0, 0), (3, 5)]:
+                if start <= end <= complete:
+                    assert log.node_hashes(txn, level, start, end) == list(expected(level, start, end))
+
+
+def test_node_hashes_refuse_nodes_that_are_not_complete(env: lmdb.Environment) -> None:
+    log = MerkleLog(env)
+    append_in_batches(env, log, [10])
+    with env.begin() as txn, pytest.raises(LogRangeError, match=r"nodes \[4, 6\) of level 1: not complete"):
+        log.node_hashes(txn, 1, 4, 6)

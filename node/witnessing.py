@@ -1,0 +1,157 @@
+"""Being witnessed: submit each new checkpoint to the configured outside witnesses and keep their cosignatures.
+
+Theory of operation
+-------------------
+Every node that lists `[witnesses]` submits on its own (the proposer has no special role): cosignatures arrive
+after a block commits, so they are not part of consensus, and each node serves what its witnesses gave it. At most
+every `witness_interval_ms` the node reads its latest certificate; if it is new, it sends it to every witness at
+once as C2SP tlog-witness `POST /add-checkpoint`, with the size that witness last cosigned (0 when unknown) and a
+consistency proof from there. A 409 names the size the witness holds (another node of the network may have moved
+it): the node resubmits once from that size. A cosignature is verified against the witness's vkey before it is
+kept (`ledger.witness.read_witness_answer`); any other answer, or no answer, is logged and the witness is tried
+again with the next checkpoint.
+
+The note with the cosignatures appended is kept in memory for its height: `/v1/checkpoint`, `/checkpoint` and
+proof bundles carry them while that height is the latest. After a restart the next submission cosigns again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from credledger.ledger.cosignature import Cosignature, CosignerKey
+from credledger.ledger.errors import ConfigError, CredledgerError, DecodeError
+from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.store import Store
+from credledger.ledger.treehead import TreeHead
+from credledger.ledger.witness import Resubmit, add_checkpoint_body, read_witness_answer
+from credledger.node.config import WitnessesConfig
+
+log = structlog.get_logger("credledger.witnessing")
+#: Largest answer read from a witness (a few cosignature lines, or a problem document).
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideWitness:
+    key: CosignerKey
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CosignedCheckpoint:
+    """The certificate of block `height` with the witnesses' cosignature lines appended."""
+
+    height: int
+    note: str
+    witnesses: tuple[str, ...]
+
+
+def load_witnesses(config: WitnessesConfig) -> list[OutsideWitness]:
+    """The witnesses `[witnesses]` lists; `ConfigError` names a wrong entry."""
+    found = []
+    for number, entry in enumerate(config.witnesses):
+        where = f"witnesses.witnesses[{number}]"
+        try:
+            key = CosignerKey.from_vkey(entry.vkey)
+        except (DecodeError, ValueError) as exc:
+            raise ConfigError(f"{where}.vkey: {exc}") from None
+        if not entry.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}.url: expected an http:// or https:// URL, got {entry.url[:80]!r}")
+        found.append(OutsideWitness(key, entry.url.rstrip("/")))
+    if found and not 1 <= config.quorum <= len(found):
+        raise ConfigError(f"witnesses.quorum: expected 1 to {len(found)}, got {config.quorum}")
+    return found
+
+
+class Witnessing:
+    """Submits checkpoints to the witnesses and holds the latest cosigned one."""
+
+    def __init__(self, store: Store, witnesses: Sequence[OutsideWitness], config: WitnessesConfig) -> None:
+        self._store = store
+        self._witnesses = list(witnesses)
+        self._quorum = config.quorum
+        self._interval_s = config.witness_interval_ms / 1000
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_ms / 1000)
+        #: The size each witness last cosigned, as far as this node knows.
+        self._known = {w.key.name: 0 for w in self._witnesses}
+        self._submitted = 0
+        self.cosigned: CosignedCheckpoint | None = None
+
+    def note_for(self, height: int, certificate: str) -> str:
+        """The certificate of `height`, with cosignatures appended if the witnesses cosigned it."""
+        cosigned = self.cosigned
+        return cosigned.note if cosigned is not None and cosigned.height == height else certificate
+
+    async def run(self) -> None:
+        """Submit each new checkpoint, at most every interval, until cancelled."""
+        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+            while True:
+                await self.submit_latest(session)
+                await asyncio.sleep(self._interval_s)
+
+    async def submit_latest(self, session: aiohttp.ClientSession) -> None:
+        with self._store.snapshot() as snap:
+            height = snap.height
+            if height in (0, self._submitted):
+                return
+            certificate = snap.certificate(height)
+        note = SignedNote.parse(certificate)
+        size = TreeHead.parse(note.text).size
+        answers = await asyncio.gather(*(self._submit(session, w, note, size) for w in self._witnesses))
+        self._submitted = height
+        cosignatures = [c for c in answers if c is not None]
+        if cosignatures:
+            signed = note.with_signatures(c.note_signature() for c in cosignatures)
+            names = tuple(w.key.name for w, c in zip(self._witnesses, answers, strict=True) if c is not None)
+            self.cosigned = CosignedCheckpoint(height, signed.format(), names)
+        if len(cosignatures) < self._quorum:
+            log.warning("witness quorum not reached", height=height, cosigned=len(cosignatures), quorum=self._quorum)
+
+    async def _submit(
+        self, session: aiohttp.ClientSession, witness: OutsideWitness, note: SignedNote, size: int
+    ) -> Cosignature | None:
+        name = witness.key.name
+        try:
+            for _ in range(2):  # the first try, and once more from the size a 409 names
+                old = self._known[name]
+                if old > size:
+                    old = 0  # the witness's record is not ours to prove from; let its 409 say what it holds
+                proof = self._proof(old, size)
+                body = add_checkpoint_body(old, proof, note)
+                async with session.post(witness.url + "/add-checkpoint", data=body) as response:
+                    answer_body = await _read_answer(response)
+                    kind = response.headers.get("Content-Type")
+                    answer = read_witness_answer(response.status, answer_body, note, witness.key, content_type=kind)
+                if isinstance(answer, Resubmit):
+                    self._known[name] = answer.old_size
+                    continue
+                self._known[name] = size
+                return answer
+            log.warning("witness kept answering 409", witness=name, size=size)
+        except CredledgerError as exc:
+            log.warning("witness refused the checkpoint", witness=name, size=size, error=str(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("witness unreachable", witness=name, url=witness.url, error=str(exc) or type(exc).__name__)
+        return None
+
+    def _proof(self, old: int, size: int) -> list[bytes]:
+        if old in (0, size):
+            return []
+        with self._store.snapshot() as snap:
+            return snap.consistency_proof(old, size)
+
+
+async def _read_answer(response: aiohttp.ClientResponse) -> bytes:
+    """The answer's body, at most `MAX_ANSWER_BYTES` of it (a longer one is cut, and then fails to parse)."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= MAX_ANSWER_BYTES and (chunk := await response.content.readany()):
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)[: MAX_ANSWER_BYTES + 1]
