@@ -5,19 +5,25 @@ Theory of operation
 Everything here is synchronous and runs on the node's event loop thread; the I/O shell (API, peers, consensus
 driver) calls in and never touches the store directly for writes.
 
-Admission (`admit`) decodes an event, refuses duplicates and anything the rules refuse against the committed
-state *plus the effects of the events already pending*, so a client may submit an issue and, before it commits,
-a revoke of the same credential. Each admitted event's signature is verified exactly once: its leaf hash goes
-into `verified`, which block validation and commit pass to the rules so they skip re-checking it.
+Admission (`admit`, `admit_batch`) decodes events, refuses duplicates and anything the rules refuse against the
+committed state *plus the effects of the events already pending*, so a client may submit an issue and, before it
+commits, a revoke of the same credential. A batch meets the rules in one pass over one snapshot. Each admitted
+event's signature is verified exactly once: its leaf hash goes into `verified`, which block validation and commit
+pass to the rules so they skip re-checking it. Admission only enqueues: listeners registered with `on_admit` (the
+consensus driver) hear of each admitted event and decide when to build a block.
 
-After every commit the block's events leave the mempool and the rest are re-applied in arrival order over the
-new state; those the block invalidated are dropped, and the pending overlay is rebuilt from the survivors.
+The rules also say, for each admitted event, which state keys it read or wrote and what it wrote (its `Trace`).
+After every commit the block's events leave the mempool, and the rest are re-checked in arrival order only where
+something they depend on may have changed: an event that read or wrote a key the block wrote (or a key an earlier
+pending event wrote before it was dropped or re-checked), or one old enough for its time window to have closed.
+Those the block invalidated are dropped; the pending overlay is rebuilt from the survivors' writes.
 Listeners registered with `on_commit` hear about every committed block (the API resolves `?wait=commit`
 requests that way).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +48,8 @@ MAX_VERIFIED_CACHE = 1_000_000
 #: Committed state entries kept for admission and re-checks (the same member and key records serve every event;
 #: each entry costs about 300 bytes).
 MAX_STATE_CACHE = 50_000
+#: Blocks of one height whose rules' outcome is remembered (one per round proposed, rarely more than a few).
+MAX_RULED_BLOCKS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +132,43 @@ class _CachedView:
             return value
 
 
+class _RuledBlocks:
+    """What the rules made of the blocks proposed at the current height, so that building, validating and
+    committing one block runs them once.
+
+    The rules are a pure function of the state before the block, the block's height and time, and its events
+    (DESIGN §3). The key names all of them: the previous block's hash (which fixes the state and the committed
+    ids), the height, the time, and the hash of the events' exact bytes. A block that differs from the one the
+    rules ran on in any of these misses and meets the rules afresh; one that differs only in its roots or
+    certificate still has them checked by the store, against the roots these effects give.
+    """
+
+    def __init__(self, limit: int = MAX_RULED_BLOCKS) -> None:
+        self._limit = limit
+        self._effects: dict[bytes, BlockEffects] = {}
+
+    @staticmethod
+    def _key(block: Block) -> bytes:
+        header = block.header
+        digest = hashlib.sha256(header.prev_hash)
+        digest.update(header.height.to_bytes(8, "big") + header.time_ms.to_bytes(8, "big"))
+        for raw in block.events:
+            digest.update(len(raw).to_bytes(4, "big"))
+            digest.update(raw)
+        return digest.digest()
+
+    def get(self, block: Block) -> BlockEffects | None:
+        return self._effects.get(self._key(block))
+
+    def put(self, block: Block, effects: BlockEffects) -> None:
+        if len(self._effects) >= self._limit:
+            self._effects.clear()
+        self._effects[self._key(block)] = effects
+
+    def clear(self) -> None:
+        self._effects.clear()
+
+
 class LedgerApplication:
     def __init__(
         self,
@@ -151,6 +196,7 @@ class LedgerApplication:
         self._pending_ids: set[bytes] = set()
         #: What each pending event read and wrote at admission (or its last re-check).
         self._traces: dict[bytes, Trace] = {}
+        self._ruled = _RuledBlocks()
         self._listeners: list[Callable[[Committed], None]] = []
         self._admit_listeners: list[Callable[[Admitted, bytes, str | None], None]] = []
         self._refresh_metrics()
@@ -289,13 +335,15 @@ class LedgerApplication:
         if height != self.height + 1:
             raise InvalidBlock(f"cannot build height {height}: the chain is at {self.height}")
         pending = self.mempool.take(self.params.max_block_events, self.params.max_block_bytes)
-        block, _ = self.store.build_block(
+        block, selection = self.store.build_block(
             [p.event for p in pending],
             proposer=proposer,
             round=round_,
             time_ms=time_ms,
             verified=self._verified,
         )
+        if block.header.time_ms == time_ms:  # the rules ran at the header's time: what they gave holds for it
+            self._ruled.put(block, selection.effects)
         return block
 
     def validate_block(self, block: Block) -> None:
@@ -312,7 +360,8 @@ class LedgerApplication:
             events = self._decode(block.events)
         except DecodeError as exc:
             raise InvalidBlock(f"block {header.height}: {exc}") from None
-        preview = self.store.preview(header, events, verified=self._verified)
+        preview = self.store.preview(header, events, verified=self._verified, effects=self._ruled.get(block))
+        self._ruled.put(block, preview.effects)
         if (preview.log_size, preview.log_root, preview.state_root) != (
             header.log_size,
             header.log_root,
@@ -338,8 +387,14 @@ class LedgerApplication:
         validated, self._validated = self._validated, None
         events = validated[1] if validated is not None and validated[0] == block.hash() else self._decode(block.events)
         effects = self.store.commit_block(
-            block, certified.certificate, verified=self._verified, consensus=consensus, events=events
+            block,
+            certified.certificate,
+            verified=self._verified,
+            consensus=consensus,
+            events=events,
+            effects=self._ruled.get(block),
         )
+        self._ruled.clear()
         self._state.committed(block.header.height, effects.changes)
         leaves = [merkle.leaf_hash(raw) for raw in block.events]
         ids = tuple(e.id for e in events)

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from credledger.ledger import merkle
 from credledger.ledger.block import Block, CertifiedBlock
 from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent, Unauthorized
 from credledger.ledger.events import Event, Revoke, Suspend
+from credledger.ledger.storage import store as store_module
 from credledger.ledger.storage.store import Store
 from credledger.node import application
 from credledger.node.application import Committed, LedgerApplication
@@ -149,3 +151,60 @@ def test_after_a_commit_only_pending_events_the_block_touched_are_re_checked_and
         b.admit(x)
     with pytest.raises(InvalidEvent, match="already"):
         b.admit(issue(m0, digest("x"), time_ms=T0 + 1002))
+
+
+def test_a_block_built_here_meets_the_rules_once_between_building_and_committing(
+    chain: LedgerApplication, network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m0 = network["m0.test"]
+    chain.admit_batch([issue(m0, digest(name), time_ms=T0 + 1000) for name in "abc"])
+    runs: list[int] = []
+    real = store_module.apply_block
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        runs.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "apply_block", counting)
+    decide(chain, network)  # build, validate, commit
+    assert runs == []
+    assert chain.height == 1
+    with chain.store.snapshot() as snap:
+        assert snap.header(1).event_count == 3
+        assert snap.event_index(issue(m0, digest("c"), time_ms=T0 + 1000).id) == 2
+
+
+def test_a_forged_or_altered_block_is_still_refused_at_commit(
+    tmp_path: Path, chain: LedgerApplication, network: Network
+) -> None:
+    m0 = network["m0.test"]
+    honest = [issue(m0, digest(name), time_ms=T0 + 1000) for name in "ab"]
+    chain.admit_batch(honest)
+    block = chain.build_block(1, 0, chain.now_ms(), network.ids[0])  # its rules' outcome is remembered
+    chain.validate_block(block)
+
+    # The same events and context under other roots: the remembered outcome gives the true roots, which differ.
+    altered = Block(dataclasses.replace(block.header, state_root=bytes(32)), block.events)
+    with pytest.raises(InvalidBlock, match="header commits to"):
+        chain.commit(CertifiedBlock(altered, certify(network, altered)))
+
+    # A forged signature in a block whose roots are right for its bytes (a peer store built it trusting the
+    # signature): other bytes, so the rules run again and refuse it.
+    forged = dataclasses.replace(honest[1], signatures=honest[0].signatures)
+    peer = Store(tmp_path / "forger")
+    peer.initialize(network.genesis)
+    bad, _ = peer.build_block(
+        [honest[0], forged],
+        proposer=network.ids[0],
+        round=0,
+        time_ms=block.header.time_ms,
+        verified={merkle.leaf_hash(e.encode()) for e in (honest[0], forged)},
+    )
+    peer.close()
+    assert bad.header.event_count == 2
+    with pytest.raises(InvalidBlock, match="bad-signature"):
+        chain.commit(CertifiedBlock(bad, certify(network, bad)))
+    assert chain.height == 0
+
+    chain.commit(CertifiedBlock(block, certify(network, block)))
+    assert chain.height == 1
