@@ -36,6 +36,7 @@ from credledger.ledger.events import Event, decode_event
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.rules import BlockEffects, Trace, select_events
 from credledger.ledger.state import StateView
+from credledger.ledger.storage.bundles import SharedParts
 from credledger.ledger.storage.store import Snapshot, Store
 from credledger.ledger.validators import ValidatorSet
 from credledger.node.mempool import DuplicateEvent, Mempool, MempoolError, MempoolFull, Pending
@@ -197,6 +198,8 @@ class LedgerApplication:
         #: What each pending event read and wrote at admission (or its last re-check).
         self._traces: dict[bytes, Trace] = {}
         self._ruled = _RuledBlocks()
+        #: What every proof bundle served at the latest height shares (the API's bundle route reads it).
+        self.bundle_parts = SharedParts()
         self._listeners: list[Callable[[Committed], None]] = []
         self._admit_listeners: list[Callable[[Admitted, bytes, str | None], None]] = []
         self._refresh_metrics()
