@@ -72,7 +72,7 @@ from credledger.ledger.state import StateOverlay, StateView, validator_set
 from credledger.ledger.status_rules import apply_status_publish
 from credledger.ledger.validators import ValidatorSet
 
-__all__ = ["RULES", "BlockEffects", "Selection", "StateView", "apply_block", "check_event", "select_events"]
+__all__ = ["RULES", "BlockEffects", "Selection", "StateView", "Trace", "apply_block", "check_event", "select_events"]
 
 #: Every rule slug an event can be refused with.
 RULES = frozenset(
@@ -152,6 +152,16 @@ class Selection:
     events: tuple[Event, ...]
     effects: BlockEffects
     refused: tuple[tuple[Event, InvalidEvent], ...]
+    #: With `trace`: for each selected event, what it read and wrote.
+    traces: tuple[Trace, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """What one event did: the state keys it read or wrote (its outcome depends on no other), and its writes."""
+
+    touched: frozenset[bytes]
+    writes: dict[bytes, bytes | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,22 +214,28 @@ def select_events(
     params: Params,
     committed: Container[bytes],
     verified: Container[bytes] = frozenset(),
+    trace: bool = False,
 ) -> Selection:
     """Like `apply_block`, but skip refused events instead of failing: what a proposer puts in its block.
 
-    The selected events, applied with `apply_block` under the same arguments, give exactly `effects`.
+    The selected events, applied with `apply_block` under the same arguments, give exactly `effects`. With
+    `trace`, the selection also says which state keys each selected event read or wrote.
     """
     applier = _Applier(state, _Block(origin, height, block_time_ms, params, committed, verified), first_index)
     accepted: list[Event] = []
     refused: list[tuple[Event, InvalidEvent]] = []
+    traces: list[Trace] = []
     for event in candidates:
+        reads: set[bytes] | None = set() if trace else None
         try:
-            applier.apply(event)
+            written = applier.apply(event, reads)
         except InvalidEvent as exc:
             refused.append((event, exc))
         else:
             accepted.append(event)
-    return Selection(tuple(accepted), applier.effects(), tuple(refused))
+            if reads is not None:
+                traces.append(Trace(frozenset(reads.union(written)), written))
+    return Selection(tuple(accepted), applier.effects(), tuple(refused), tuple(traces))
 
 
 def check_event(
@@ -252,12 +268,14 @@ class _Applier:
         self._in_block: set[bytes] = set()
         self._membership_changed = False
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event, reads: set[bytes] | None = None) -> dict[bytes, bytes | None]:
+        """Apply `event` (or raise its refusal, leaving nothing behind); return what it wrote. Each key it reads
+        is added to `reads` if given."""
         block = self._block
         encoded = event.encode()
         self._check_envelope(event, encoded)
         check_signatures = leaf_hash(encoded) not in block.verified
-        event_view = StateOverlay(self._overlay)
+        event_view = StateOverlay(self._overlay if reads is None else _Reads(self._overlay, reads))
         authority = authenticate(event_view, event, height=block.height, check_signatures=check_signatures)
         if isinstance(authority, IssuerAuthority):
             _check_time(event, block, block.params.max_clock_skew_ms)
@@ -267,6 +285,7 @@ class _Applier:
         self._next_index += 1
         if isinstance(event.payload, MemberPayload):
             self._membership_changed = True
+        return event_view.changes
 
     def _check_envelope(self, event: Event, encoded: bytes) -> None:
         block = self._block
@@ -290,6 +309,20 @@ class _Applier:
             if after != validator_set(self._state):
                 next_validators = after
         return BlockEffects(dict(self._overlay.changes), next_validators)
+
+
+class _Reads:
+    """A state view that notes every key read through it."""
+
+    __slots__ = ("_base", "_keys")
+
+    def __init__(self, base: StateView, keys: set[bytes]) -> None:
+        self._base = base
+        self._keys = keys
+
+    def get(self, key: bytes, /) -> bytes | None:
+        self._keys.add(key)
+        return self._base.get(key)
 
 
 def _check_time(event: Event, block: _Block, max_age_ms: int) -> None:

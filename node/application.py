@@ -5,19 +5,25 @@ Theory of operation
 Everything here is synchronous and runs on the node's event loop thread; the I/O shell (API, peers, consensus
 driver) calls in and never touches the store directly for writes.
 
-Admission (`admit`) decodes an event, refuses duplicates and anything the rules refuse against the committed
-state *plus the effects of the events already pending*, so a client may submit an issue and, before it commits,
-a revoke of the same credential. Each admitted event's signature is verified exactly once: its leaf hash goes
-into `verified`, which block validation and commit pass to the rules so they skip re-checking it.
+Admission (`admit`, `admit_batch`) decodes events, refuses duplicates and anything the rules refuse against the
+committed state *plus the effects of the events already pending*, so a client may submit an issue and, before it
+commits, a revoke of the same credential. A batch meets the rules in one pass over one snapshot. Each admitted
+event's signature is verified exactly once: its leaf hash goes into `verified`, which block validation and commit
+pass to the rules so they skip re-checking it. Admission only enqueues: listeners registered with `on_admit` (the
+consensus driver) hear of each admitted event and decide when to build a block.
 
-After every commit the block's events leave the mempool and the rest are re-applied in arrival order over the
-new state; those the block invalidated are dropped, and the pending overlay is rebuilt from the survivors.
+The rules also say, for each admitted event, which state keys it read or wrote and what it wrote (its `Trace`).
+After every commit the block's events leave the mempool, and the rest are re-checked in arrival order only where
+something they depend on may have changed: an event that read or wrote a key the block wrote (or a key an earlier
+pending event wrote before it was dropped or re-checked), or one old enough for its time window to have closed.
+Those the block invalidated are dropped; the pending overlay is rebuilt from the survivors' writes.
 Listeners registered with `on_commit` hear about every committed block (the API resolves `?wait=commit`
 requests that way).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +34,12 @@ from credledger.ledger.block import Block, CertifiedBlock
 from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent
 from credledger.ledger.events import Event, decode_event
 from credledger.ledger.genesis import Genesis
-from credledger.ledger.rules import BlockEffects, apply_block, select_events
+from credledger.ledger.rules import BlockEffects, Trace, select_events
 from credledger.ledger.state import StateView
+from credledger.ledger.storage.bundles import SharedParts
 from credledger.ledger.storage.store import Snapshot, Store
 from credledger.ledger.validators import ValidatorSet
-from credledger.node.mempool import DuplicateEvent, Mempool, MempoolError, Pending
+from credledger.node.mempool import DuplicateEvent, Mempool, MempoolError, MempoolFull, Pending
 from credledger.node.metrics import Metrics
 
 _E = TypeVar("_E", bound=BaseException)
@@ -42,6 +49,8 @@ MAX_VERIFIED_CACHE = 1_000_000
 #: Committed state entries kept for admission and re-checks (the same member and key records serve every event;
 #: each entry costs about 300 bytes).
 MAX_STATE_CACHE = 50_000
+#: Blocks of one height whose rules' outcome is remembered (one per round proposed, rarely more than a few).
+MAX_RULED_BLOCKS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +133,43 @@ class _CachedView:
             return value
 
 
+class _RuledBlocks:
+    """What the rules made of the blocks proposed at the current height, so that building, validating and
+    committing one block runs them once.
+
+    The rules are a pure function of the state before the block, the block's height and time, and its events
+    (DESIGN §3). The key names all of them: the previous block's hash (which fixes the state and the committed
+    ids), the height, the time, and the hash of the events' exact bytes. A block that differs from the one the
+    rules ran on in any of these misses and meets the rules afresh; one that differs only in its roots or
+    certificate still has them checked by the store, against the roots these effects give.
+    """
+
+    def __init__(self, limit: int = MAX_RULED_BLOCKS) -> None:
+        self._limit = limit
+        self._effects: dict[bytes, BlockEffects] = {}
+
+    @staticmethod
+    def _key(block: Block) -> bytes:
+        header = block.header
+        digest = hashlib.sha256(header.prev_hash)
+        digest.update(header.height.to_bytes(8, "big") + header.time_ms.to_bytes(8, "big"))
+        for raw in block.events:
+            digest.update(len(raw).to_bytes(4, "big"))
+            digest.update(raw)
+        return digest.digest()
+
+    def get(self, block: Block) -> BlockEffects | None:
+        return self._effects.get(self._key(block))
+
+    def put(self, block: Block, effects: BlockEffects) -> None:
+        if len(self._effects) >= self._limit:
+            self._effects.clear()
+        self._effects[self._key(block)] = effects
+
+    def clear(self) -> None:
+        self._effects.clear()
+
+
 class LedgerApplication:
     def __init__(
         self,
@@ -149,6 +195,11 @@ class LedgerApplication:
         self._validated: tuple[bytes, list[Event]] | None = None
         self._pending_changes: dict[bytes, bytes | None] = {}
         self._pending_ids: set[bytes] = set()
+        #: What each pending event read and wrote at admission (or its last re-check).
+        self._traces: dict[bytes, Trace] = {}
+        self._ruled = _RuledBlocks()
+        #: What every proof bundle served at the latest height shares (the API's bundle route reads it).
+        self.bundle_parts = SharedParts()
         self._listeners: list[Callable[[Committed], None]] = []
         self._admit_listeners: list[Callable[[Admitted, bytes, str | None], None]] = []
         self._refresh_metrics()
@@ -175,49 +226,106 @@ class LedgerApplication:
         """Admit one event to the mempool, or raise the precise refusal (nothing changes on refusal).
 
         `source` names the peer that gossiped the event (None: a client of this node)."""
-        if isinstance(data, Event):
-            event, encoded = data, data.encode()
-        else:
-            encoded = data
-            event = decode_event(encoded, max_bytes=self.params.max_event_bytes)
-        if event.id in self.mempool:
-            raise DuplicateEvent(f"event {event.id.hex()} is already pending")
-        leaf = merkle.leaf_hash(encoded)
+        outcome = self._admit_many([data], source)[0]
+        if isinstance(outcome, Admitted):
+            return outcome
+        raise outcome
+
+    def admit_batch(
+        self, items: Sequence[bytes | Event], *, source: str | None = None
+    ) -> list[Admitted | InvalidEvent | DecodeError | MempoolError]:
+        """Admit each event in order; a refusal of one (a duplicate or a full mempool too) does not stop the others.
+
+        The whole batch meets the rules in one pass over one snapshot, each event seeing the ones before it."""
+        results = self._admit_many(items, source)
+        if source is None:
+            for outcome in results:
+                if not isinstance(outcome, Admitted):
+                    self.metrics.events_rejected.labels(getattr(outcome, "rule", outcome.code)).inc()
+        return results
+
+    def _admit_many(
+        self, items: Sequence[bytes | Event], source: str | None
+    ) -> list[Admitted | InvalidEvent | DecodeError | MempoolError]:
+        results: list[Admitted | InvalidEvent | DecodeError | MempoolError | None] = [None] * len(items)
+        candidates: list[tuple[int, Event, bytes]] = []
+        seen: set[bytes] = set()
+        limit_events, limit_bytes = self.mempool.max_events, self.mempool.max_bytes
+        room_events, room_bytes = limit_events - len(self.mempool), limit_bytes - self.mempool.size_bytes
+        for position, item in enumerate(items):
+            if isinstance(item, Event):
+                event, encoded = item, item.encode()
+            else:
+                try:
+                    event = decode_event(item, max_bytes=self.params.max_event_bytes)
+                except DecodeError as exc:
+                    results[position] = _detached(exc)
+                    continue
+                encoded = item
+            if event.id in self.mempool or event.id in seen:
+                results[position] = DuplicateEvent(f"event {event.id.hex()} is already pending")
+            elif room_events <= 0:
+                results[position] = MempoolFull(
+                    f"mempool holds its limit of {self.mempool.max_events} events; retry later"
+                )
+            elif len(encoded) > room_bytes:
+                results[position] = MempoolFull(
+                    f"mempool holds its limit of {self.mempool.max_bytes} bytes; retry later"
+                )
+            else:
+                seen.add(event.id)
+                room_events -= 1
+                room_bytes -= len(encoded)
+                candidates.append((position, event, encoded))
+        if candidates:
+            self._admit_checked(candidates, results, source)
+        return [outcome for outcome in results if outcome is not None]
+
+    def _admit_checked(
+        self,
+        candidates: list[tuple[int, Event, bytes]],
+        results: list[Admitted | InvalidEvent | DecodeError | MempoolError | None],
+        source: str | None,
+    ) -> None:
+        """Run the rules over `candidates` in one pass and admit those they accept."""
         with self.store.snapshot() as snap:
-            view = _Overlay(self._state.view(snap), self._pending_changes)
-            committed = _Either(snap.committed_ids(), self._pending_ids)
-            effects = apply_block(
-                view,
-                [event],
+            selection = select_events(
+                _Overlay(self._state.view(snap), self._pending_changes),
+                [event for _, event, _ in candidates],
                 origin=self.genesis.origin,
                 height=snap.height + 1,
                 block_time_ms=self.now_ms(),
                 first_index=snap.log_size + len(self.mempool),
                 params=self.params,
-                committed=committed,
+                committed=_Either(snap.committed_ids(), self._pending_ids),
                 verified=self._verified,
+                trace=True,
             )
-        self.mempool.add(event.id, encoded, event, self.clock())
-        self._decoded[encoded] = event
-        self._verified.add(leaf)
-        self._pending_changes.update(effects.changes)
-        self._pending_ids.add(event.id)
+        # Drop the refusals' tracebacks now: their frames hold the snapshot, and through reference cycles (a frame
+        # holding the list its own exception went into) would keep its LMDB reader slot until the next collection.
+        refused = {id(event): _detached(exc) for event, exc in selection.refused}
+        traces = iter(selection.traces)
+        now = self.clock()
+        admitted: list[tuple[Admitted, bytes]] = []
+        for position, event, encoded in candidates:
+            exc = refused.get(id(event))
+            if exc is not None:
+                results[position] = _detached(type(exc)(exc.rule, f"event 0 ({event.id.hex()}): {exc.detail}"))
+                continue
+            trace = next(traces)
+            leaf = merkle.leaf_hash(encoded)
+            self.mempool.add(event.id, encoded, event, now)
+            self._decoded[encoded] = event
+            self._traces[event.id] = trace
+            self._verified.add(leaf)
+            self._pending_changes.update(trace.writes)
+            self._pending_ids.add(event.id)
+            results[position] = Admitted(event.id, leaf)
+            admitted.append((Admitted(event.id, leaf), encoded))
         self._refresh_mempool_metrics()
-        admitted = Admitted(event.id, leaf)
-        for listener in self._admit_listeners:
-            listener(admitted, encoded, source)
-        return admitted
-
-    def admit_batch(self, items: Sequence[bytes | Event]) -> list[Admitted | InvalidEvent | DecodeError | MempoolError]:
-        """Admit each event in order; a refusal of one (a duplicate or a full mempool too) does not stop the others."""
-        results: list[Admitted | InvalidEvent | DecodeError | MempoolError] = []
-        for item in items:
-            try:
-                results.append(self.admit(item))
-            except (InvalidEvent, DecodeError, MempoolError) as exc:
-                self.metrics.events_rejected.labels(getattr(exc, "rule", exc.code)).inc()
-                results.append(_detached(exc))
-        return results
+        for note, encoded in admitted:
+            for listener in self._admit_listeners:
+                listener(note, encoded, source)
 
     # --- consensus Application ----------------------------------------------------------------------------------
 
@@ -232,13 +340,15 @@ class LedgerApplication:
         if height != self.height + 1:
             raise InvalidBlock(f"cannot build height {height}: the chain is at {self.height}")
         pending = self.mempool.take(self.params.max_block_events, self.params.max_block_bytes)
-        block, _ = self.store.build_block(
+        block, selection = self.store.build_block(
             [p.event for p in pending],
             proposer=proposer,
             round=round_,
             time_ms=time_ms,
             verified=self._verified,
         )
+        if block.header.time_ms == time_ms:  # the rules ran at the header's time: what they gave holds for it
+            self._ruled.put(block, selection.effects)
         return block
 
     def validate_block(self, block: Block) -> None:
@@ -255,7 +365,8 @@ class LedgerApplication:
             events = self._decode(block.events)
         except DecodeError as exc:
             raise InvalidBlock(f"block {header.height}: {exc}") from None
-        preview = self.store.preview(header, events, verified=self._verified)
+        preview = self.store.preview(header, events, verified=self._verified, effects=self._ruled.get(block))
+        self._ruled.put(block, preview.effects)
         if (preview.log_size, preview.log_root, preview.state_root) != (
             header.log_size,
             header.log_root,
@@ -281,8 +392,14 @@ class LedgerApplication:
         validated, self._validated = self._validated, None
         events = validated[1] if validated is not None and validated[0] == block.hash() else self._decode(block.events)
         effects = self.store.commit_block(
-            block, certified.certificate, verified=self._verified, consensus=consensus, events=events
+            block,
+            certified.certificate,
+            verified=self._verified,
+            consensus=consensus,
+            events=events,
+            effects=self._ruled.get(block),
         )
+        self._ruled.clear()
         self._state.committed(block.header.height, effects.changes)
         leaves = [merkle.leaf_hash(raw) for raw in block.events]
         ids = tuple(e.id for e in events)
@@ -295,7 +412,9 @@ class LedgerApplication:
         for raw in block.events:
             self._decoded.pop(raw, None)
         self._verified.difference_update(leaves)
-        self._revalidate_pending()
+        for event_id in ids:
+            self._traces.pop(event_id, None)
+        self._revalidate_pending(effects.changes)
         header = block.header
         self.metrics.height.set(header.height)
         self.metrics.log_size.set(header.log_size)
@@ -306,27 +425,53 @@ class LedgerApplication:
             listener(note)
         return effects
 
-    def _revalidate_pending(self) -> None:
-        pending = self.mempool.take(len(self.mempool), self.mempool.size_bytes)
+    def _revalidate_pending(self, changed: Iterable[bytes]) -> None:
+        """Re-check, in arrival order, the pending events a commit may have invalidated: those that read or wrote a
+        state key the block (or an earlier pending event that changed or left) wrote, and those old enough for
+        the time window to have run out. The others keep their admission's outcome and writes."""
+        dirty = set(changed)
+        stale_before = self.now_ms() - self.params.max_clock_skew_ms
+        running: dict[bytes, bytes | None] = {}
+        survivors: set[bytes] = set()
+        dropped: list[Pending[Event]] = []
         with self.store.snapshot() as snap:
-            selection = select_events(
-                self._state.view(snap),
-                [p.event for p in pending],
-                origin=self.genesis.origin,
-                height=snap.height + 1,
-                block_time_ms=self.now_ms(),
-                first_index=snap.log_size,
-                params=self.params,
-                committed=snap.committed_ids(),
-                verified=self._verified,
-            )
-        refused = {event.id for event, _ in selection.refused}
-        dropped: list[Pending[Event]] = self.mempool.retain(lambda p: p.event_id not in refused)
+            base = self._state.view(snap)
+            committed = snap.committed_ids()
+            for item in self.mempool.take(len(self.mempool), self.mempool.size_bytes):
+                old = self._traces.get(item.event_id)
+                if old is not None and old.touched.isdisjoint(dirty) and item.event.time_ms >= stale_before:
+                    running.update(old.writes)
+                    survivors.add(item.event_id)
+                    continue
+                selection = select_events(
+                    _Overlay(base, running),
+                    [item.event],
+                    origin=self.genesis.origin,
+                    height=snap.height + 1,
+                    block_time_ms=self.now_ms(),
+                    first_index=snap.log_size,
+                    params=self.params,
+                    committed=_Either(committed, survivors),
+                    verified=self._verified,
+                    trace=True,
+                )
+                if old is not None:
+                    dirty.update(old.writes)  # what it wrote before may now differ, or be gone
+                if selection.refused:
+                    dropped.append(item)
+                    continue
+                new = selection.traces[0]
+                dirty.update(new.writes)
+                self._traces[item.event_id] = new
+                running.update(new.writes)
+                survivors.add(item.event_id)
+        self.mempool.remove(item.event_id for item in dropped)
         for item in dropped:
             self._verified.discard(merkle.leaf_hash(item.encoded))
             self._decoded.pop(item.encoded, None)
-        self._pending_changes = dict(selection.effects.changes)
-        self._pending_ids = {e.id for e in selection.events}
+            self._traces.pop(item.event_id, None)
+        self._pending_changes = running
+        self._pending_ids = survivors
         self._refresh_mempool_metrics()
 
     def _remember(self, leaves: Iterable[bytes]) -> None:

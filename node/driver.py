@@ -18,9 +18,15 @@ when this node is behind (`apply_certified`). Each input returns a list of actio
 
 On start the driver restores the proposer schedule and the safety record from the store, so a restarted
 validator resumes exactly where its durable state says and can never sign against what it signed before.
-Events admitted from this node's clients are gossiped to the peers, and the machine is woken so round 0 does
-not wait for the heartbeat. An event a peer passes on counts against that peer only if no honest node could
-have sent it (a forgery, another chain's event); one refused for the state it meets here is dropped quietly.
+Admission is one-way: an admitted event only signals the driver, which coalesces the signals (at most one wake-up
+is pending) and handles them on the next turn of the event loop, after the request that admitted the events has
+been answered. Then the events this node's clients submitted since the last wake-up are relayed to the peers in
+batches (one `EventBatch` frame each, bounded in bytes), and the machine is woken once, so round 0 need not wait
+for the heartbeat and the proposer builds its block from whatever the mempool holds, up to the block limit: a
+batch of N events becomes ceil(N / block limit) blocks, and no block is built, stored or voted on inside an API
+request. A batch a peer relays is admitted in one pass (one snapshot, one run of the rules). An event a peer
+passes on counts against that peer only if no honest node could have sent it (a forgery, another chain's
+event); one refused for the state it meets here is dropped quietly.
 
 What the peers send may be refused (the machine raises `MessageRejected` or `MessageOutOfWindow`, which the
 caller counts or ignores); anything else that fails while the machine runs or its actions execute -- a durable
@@ -46,13 +52,22 @@ from credledger.consensus.safety import SafetyRecord
 from credledger.consensus.timeouts import Timeout, TimeoutConfig
 from credledger.ledger import codec
 from credledger.ledger.block import CertifiedBlock
-from credledger.ledger.errors import CredledgerError, InvalidEvent, StorageError
+from credledger.ledger.errors import CredledgerError, DecodeError, InvalidEvent, StorageError
 from credledger.ledger.events import ReportEvidence, UnsignedEvent, sign_event
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.votes import Evidence, decode_message, encode_message
 from credledger.node.application import Admitted, LedgerApplication
 from credledger.node.mempool import MempoolError
-from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT, PeerNetwork
+from credledger.node.peers import (
+    KIND_CONSENSUS,
+    KIND_EVENT,
+    KIND_EVENTS,
+    MAX_RELAY_BYTES,
+    MAX_RELAY_EVENTS,
+    EventBatch,
+    PeerNetwork,
+    relay_batches,
+)
 
 SCHEDULE_KEY = b"schedule"
 SAFETY_KEY = b"safety"
@@ -61,6 +76,8 @@ EVIDENCE_PREFIX = b"evidence/"
 MISBEHAVIOUR_RULES = frozenset({"wrong-origin", "bad-signature", "signatures-not-sorted", "duplicate-signer"})
 #: Largest consensus message accepted from a peer (a proposal carries a whole block).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: Largest relayed batch accepted from a peer: the events, and a few bytes of framing each.
+MAX_BATCH_FRAME_BYTES = MAX_RELAY_BYTES + 8 * MAX_RELAY_EVENTS + 16
 
 log = structlog.get_logger("credledger.driver")
 
@@ -100,6 +117,9 @@ class Driver:
         self._executing = False
         self._halted: asyncio.Future[None] | None = None
         self._signer = signer
+        #: Events this node's clients submitted, to relay at the next wake-up; and whether one is pending.
+        self._relay: list[bytes] = []
+        self._wake_pending = False
         self.machine = Machine(
             origin=chain.genesis.origin,
             app=chain,
@@ -160,7 +180,10 @@ class Driver:
     def receive(self, member: str, kind: int, payload: bytes) -> None:
         """A frame from an authenticated peer. Refusals raise (the peer layer counts them against the peer)."""
         if kind == KIND_EVENT:
-            self._gossiped(member, payload)
+            self._gossiped(member, [payload])
+            return
+        if kind == KIND_EVENTS:
+            self._gossiped(member, list(codec.decode(EventBatch, payload, max_bytes=MAX_BATCH_FRAME_BYTES).events))
             return
         if kind != KIND_CONSENSUS or not self._running:
             return
@@ -172,18 +195,24 @@ class Driver:
                 self.peer_height = max(self.peer_height, exc.height - 1)
                 self.behind.set()
 
-    def _gossiped(self, member: str, payload: bytes) -> None:
-        """Admit an event a peer passed on. Only what no honest peer would send counts against it: an event
-        refused for the state it meets here (committed meanwhile, already pending, a conflicting event first,
-        a full mempool) is dropped quietly, since the peer admitted it against its own, slightly different view."""
-        try:
-            self.chain.admit(payload, source=member)
-        except MempoolError as exc:
-            log.debug("gossiped event not admitted", peer=member, reason=str(exc))
-        except InvalidEvent as exc:
-            if exc.rule in MISBEHAVIOUR_RULES:
-                raise
-            log.debug("gossiped event not admitted", peer=member, reason=str(exc))
+    def _gossiped(self, member: str, events: list[bytes]) -> None:
+        """Admit events a peer passed on, in one pass. Only what no honest peer would send counts against it (the
+        first such refusal is raised once the rest are admitted): an event refused for the state it meets here
+        (committed meanwhile, already pending, a conflicting event first, a full mempool) is dropped quietly, since
+        the peer admitted it against its own, slightly different view."""
+        blame: CredledgerError | None = None
+        for outcome in self.chain.admit_batch(events, source=member):
+            if isinstance(outcome, Admitted):
+                continue
+            if blame is None and (
+                isinstance(outcome, DecodeError)
+                or (isinstance(outcome, InvalidEvent) and outcome.rule in MISBEHAVIOUR_RULES)
+            ):
+                blame = outcome
+            else:
+                log.debug("gossiped event not admitted", peer=member, reason=str(outcome))
+        if blame is not None:
+            raise blame
 
     def apply_certified(self, certified: CertifiedBlock) -> None:
         """Commit a certified block fetched from a peer, through the machine (which checks it first). Raises
@@ -195,8 +224,26 @@ class Driver:
         self._feed(lambda: self.machine.on_timeout(timeout, self._now_ms()))
 
     def _admitted(self, admitted: Admitted, encoded: bytes, source: str | None) -> None:
+        """An event was admitted: note it for relaying (if a client of ours sent it) and ask for a wake-up."""
         if source is None and self.peers is not None:
-            self.peers.broadcast(KIND_EVENT, encoded)
+            self._relay.append(encoded)
+        if self._wake_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: nothing runs concurrently, so wake at once
+            self._wake()
+            return
+        self._wake_pending = True
+        loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        """Relay what clients submitted since the last wake-up, then wake the machine once for all of it."""
+        self._wake_pending = False
+        relay, self._relay = self._relay, []
+        if self.peers is not None:
+            for batch in relay_batches(relay):
+                self.peers.broadcast(KIND_EVENTS, codec.encode(batch))
         if self.machine.height:
             # Events are waiting: round 0 need not hold for the heartbeat.
             self._feed(lambda: self.machine.wake(self._now_ms()))

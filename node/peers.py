@@ -14,9 +14,12 @@ A peer that fails any step -- wrong network, unknown member, bad signature, garb
 handshake timeout -- is told why in a close frame and disconnected (the dialling side does the same), nothing it
 sent reaches the node, and the refusal is counted in `credledger_peer_errors{reason="handshake"}`. A member holds
 at most `MAX_CONNECTIONS_PER_MEMBER` connections at once. After the handshake every frame is
-``kind byte || payload``: consensus messages and pending events; any other frame closes the connection with the
-reason (counted as "frame"). Each connection has a bounded outgoing queue; when a slow peer lets it fill, the
-oldest messages are dropped (consensus re-sends what matters on its timeouts) rather than letting memory grow.
+``kind byte || payload``: consensus messages, single pending events, and batches of pending events (an
+`EventBatch`, at most `MAX_RELAY_BYTES` of events per frame); any other frame closes the connection with the
+reason (counted as "frame"). A connection that fails under us -- the websocket heartbeat got no pong in time, or
+a write found the transport closing -- is not the peer's frame: it is logged and counted as "connection", and
+the connection ends (the dialler re-dials). Each connection has a bounded outgoing queue; when a slow peer lets it
+fill, the oldest messages are dropped (consensus re-sends what matters on its timeouts) rather than letting memory grow.
 Outgoing connections are re-dialled with jittered exponential backoff, and the websocket heartbeat detects a
 silent peer. Inbound payloads go to the `receive` callback with the authenticated member id; the refusals it
 raises (`CredledgerError`) count against that peer under their code and are logged, and the connection stays.
@@ -41,6 +44,7 @@ from credledger.ledger import codec, domains
 from credledger.ledger.codec import Bytes32, Bytes64, Size
 from credledger.ledger.errors import BadSignature, CredledgerError, DecodeError, PeerMisbehaved
 from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.ledger.limits import MAX_EVENT_BYTES
 from credledger.ledger.validators import MemberId
 from credledger.node.config import P2PConfig
 from credledger.node.metrics import Metrics
@@ -59,7 +63,12 @@ MAX_CLOSE_REASON_BYTES: Final = 123
 
 KIND_CONSENSUS: Final = 1
 KIND_EVENT: Final = 2
-KINDS: Final = frozenset({KIND_CONSENSUS, KIND_EVENT})
+KIND_EVENTS: Final = 3
+KINDS: Final = frozenset({KIND_CONSENSUS, KIND_EVENT, KIND_EVENTS})
+#: Most bytes of events one relayed batch carries (a bigger batch goes out as several frames).
+MAX_RELAY_BYTES: Final = 1024 * 1024
+#: Most events one relayed batch carries.
+MAX_RELAY_EVENTS: Final = 4_096
 
 log = structlog.get_logger("credledger.peers")
 
@@ -78,6 +87,29 @@ class Hello:
 @dataclass(frozen=True, slots=True)
 class Proof:
     signature: Bytes64
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Pending events relayed to a peer in one frame (`KIND_EVENTS`), each in its signed encoding."""
+
+    events: Annotated[tuple[Annotated[bytes, Size(1, MAX_EVENT_BYTES)], ...], Size(1, MAX_RELAY_EVENTS)]
+
+
+def relay_batches(encoded: list[bytes]) -> list[EventBatch]:
+    """`encoded` events cut, in order, into batches of at most `MAX_RELAY_BYTES` and `MAX_RELAY_EVENTS`."""
+    batches: list[EventBatch] = []
+    current: list[bytes] = []
+    size = 0
+    for event in encoded:
+        if current and (size + len(event) > MAX_RELAY_BYTES or len(current) >= MAX_RELAY_EVENTS):
+            batches.append(EventBatch(tuple(current)))
+            current, size = [], 0
+        current.append(event)
+        size += len(event)
+    if current:
+        batches.append(EventBatch(tuple(current)))
+    return batches
 
 
 def close_reason(text: str) -> bytes:
@@ -293,6 +325,12 @@ class PeerNetwork:
         pump = asyncio.create_task(conn.pump())
         try:
             async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.ERROR:
+                    # Raised by aiohttp for our side of the socket (no pong within half the heartbeat, a write
+                    # to a closing transport), never sent by the peer: the connection is gone.
+                    self._metrics.peer_errors.labels("connection").inc()
+                    log.info("peer connection failed", peer=member, error=str(msg.data) or type(msg.data).__name__)
+                    break
                 problem = _frame_problem(msg)
                 if problem is not None:
                     self._metrics.peer_errors.labels("frame").inc()

@@ -1,20 +1,72 @@
-"""Building `credledger-proof/v1` bundles from a store snapshot (the serving side of `ledger.bundle`)."""
+"""Building `credledger-proof/v1` bundles from a store snapshot (the serving side of `ledger.bundle`).
+
+Every bundle served at one height shares its certified parts: the checkpoint, the header, the validator chain,
+and -- for each issuer -- the proofs of its member and key records. `SharedParts` keeps them for the latest
+height it was asked about, so serving a bundle costs the credential's own proofs only.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from credledger.ledger import codec
 from credledger.ledger.bundle import Bundle, LoggedEvent, StateEntry, ValidatorLink
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
 from credledger.ledger.storage.store import Snapshot
 
+#: Issuer records (member and key entries with their proofs) kept per height.
+MAX_SHARED_ENTRIES = 4_096
 
-def build_bundle(snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str) -> Bundle:
-    """The bundle for `digest` as of the snapshot's latest block (which must exist)."""
-    height = snap.height
-    if height == 0:
+
+@dataclass(frozen=True, slots=True)
+class _Height:
+    height: int
+    log_size: int
+    checkpoint: str
+    header: bytes
+    validators: tuple[ValidatorLink, ...]
+    entries: dict[bytes, StateEntry]
+
+
+class SharedParts:
+    """The parts every bundle at one height shares, read once per height. Not safe across threads."""
+
+    def __init__(self, limit: int = MAX_SHARED_ENTRIES) -> None:
+        self._limit = limit
+        self._current: _Height | None = None
+
+    def at(self, snap: Snapshot) -> _Height:
+        current = self._current
+        if current is None or current.height != snap.height:
+            height = snap.height
+            header = snap.header(height)
+            current = _Height(
+                height, header.log_size, snap.certificate(height), header.encode(), validator_links(snap, height), {}
+            )
+            self._current = current
+        return current
+
+    def entry(self, snap: Snapshot, parts: _Height, key: bytes) -> StateEntry:
+        """The proved state entry under `key` (an issuer's member or key record) at the parts' height."""
+        found = parts.entries.get(key)
+        if found is None:
+            found = StateEntry(*snap.prove_state(key))
+            if len(parts.entries) >= self._limit:
+                parts.entries.clear()
+            parts.entries[key] = found
+        return found
+
+
+def build_bundle(
+    snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str, shared: SharedParts | None = None
+) -> Bundle:
+    """The bundle for `digest` as of the snapshot's latest block (which must exist). `shared` keeps what bundles
+    at the same height have in common between calls."""
+    if snap.height == 0:
         raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
-    header = snap.header(height)
-    size = header.log_size
+    cache = shared if shared is not None else SharedParts()
+    parts = cache.at(snap)
+    size = parts.log_size
     value, proof = snap.prove_state(cred_key(digest))
     events: list[LoggedEvent] = []
     member = key = None
@@ -22,15 +74,15 @@ def build_bundle(snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str
         record = codec.decode(CredentialRecord, value)
         indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
         events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size))) for i in indexes]
-        member = StateEntry(*snap.prove_state(member_key(record.issuer)))
-        key = StateEntry(*snap.prove_state(issuer_key_key(record.issuer, record.key_id)))
+        member = cache.entry(snap, parts, member_key(record.issuer))
+        key = cache.entry(snap, parts, issuer_key_key(record.issuer, record.key_id))
     return Bundle(
         origin=origin,
         genesis_hash=genesis_hash,
         digest=digest,
-        checkpoint=snap.certificate(height),
-        header=header.encode(),
-        validators=validator_links(snap, height),
+        checkpoint=parts.checkpoint,
+        header=parts.header,
+        validators=parts.validators,
         credential=StateEntry(value, proof),
         events=tuple(events),
         member=member,

@@ -177,16 +177,25 @@ class Store:
 
     # --- writing ------------------------------------------------------------------------------------------------
 
-    def preview(self, header: Header, events: Sequence[Event], *, verified: Container[bytes] = frozenset()) -> Preview:
+    def preview(
+        self,
+        header: Header,
+        events: Sequence[Event],
+        *,
+        verified: Container[bytes] = frozenset(),
+        effects: BlockEffects | None = None,
+    ) -> Preview:
         """Apply `events` as the next block on top of the current state, without writing anything.
 
         `header` supplies the height and time the rules need; its roots are not consulted, so a proposer can pass a
-        draft header. Raises InvalidEvent for the first event the rules refuse.
+        draft header. Raises InvalidEvent for the first event the rules refuse. `effects`, if given, is what the
+        rules made of these very events at this height and time over this state (the caller ran them already):
+        the rules are not run again, and the roots are computed from it.
         """
         genesis = self._require_genesis()
         txn = self.env.begin(write=True)
         try:
-            return self._apply(txn, genesis, header, events, verified)
+            return self._apply(txn, genesis, header, events, verified=verified, effects=effects)
         finally:
             txn.abort()
 
@@ -247,6 +256,7 @@ class Store:
         verified: Container[bytes] = frozenset(),
         consensus: Mapping[bytes, bytes] | None = None,
         events: Sequence[Event] | None = None,
+        effects: BlockEffects | None = None,
     ) -> BlockEffects:
         """Check `block` and its certificate against the chain and commit both in one durable transaction.
 
@@ -254,6 +264,8 @@ class Store:
         whose signatures this node has already checked. `consensus` entries (such as the next height's proposer
         schedule) are written to the consensus database in the same transaction. `events` are the block's events
         already decoded by the caller (each must encode to its entry in `block.events`), to save decoding again.
+        `effects`, as for `preview`, spares a second run of the rules over the same events; the header, the
+        certificate and the roots the effects give are checked all the same.
         """
         genesis = self._require_genesis()
         header = block.header
@@ -275,7 +287,7 @@ class Store:
             except VerificationError as exc:
                 raise InvalidBlock(f"block {header.height}: {exc}") from None
             try:
-                preview = self._apply(txn, genesis, header, events, verified)
+                preview = self._apply(txn, genesis, header, events, verified=verified, effects=effects)
             except InvalidEvent as exc:
                 raise InvalidBlock(f"block {header.height}: {exc}") from None
             if (preview.log_size, preview.log_root, preview.state_root) != (
@@ -342,21 +354,23 @@ class Store:
         genesis: Genesis,
         header: Header,
         events: Sequence[Event],
+        *,
         verified: Container[bytes],
+        effects: BlockEffects | None,
     ) -> Preview:
-        snap = Snapshot(self, txn)
         first = self.log.size(txn)
-        effects = apply_block(
-            _ReadCache(snap.state_view()),
-            events,
-            origin=genesis.origin,
-            height=header.height,
-            block_time_ms=header.time_ms,
-            first_index=first,
-            params=genesis.params,
-            committed=_CommittedIds(txn, self._ids),
-            verified=verified,
-        )
+        if effects is None:
+            effects = apply_block(
+                _ReadCache(Snapshot(self, txn).state_view()),
+                events,
+                origin=genesis.origin,
+                height=header.height,
+                block_time_ms=header.time_ms,
+                first_index=first,
+                params=genesis.params,
+                committed=_CommittedIds(txn, self._ids),
+                verified=verified,
+            )
         size = self.log.append(txn, [merkle.leaf_hash(e.encode()) for e in events])
         state_root = self.state.update(txn, header.height, effects.changes)
         return Preview(effects, size, self.log.root(txn, size), state_root)

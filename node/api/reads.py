@@ -40,7 +40,7 @@ async def get_credential(request: web.Request) -> web.Response:
     with chain.store.snapshot() as snap:
         if snap.height == 0:
             raise _no_block()
-        bundle = build_bundle(snap, digest, chain.genesis.hash(), chain.genesis.origin)
+        bundle = build_bundle(snap, digest, chain.genesis.hash(), chain.genesis.origin, chain.bundle_parts)
         bundle = replace(bundle, checkpoint=with_cosignatures(request.app, snap.height, bundle.checkpoint))
     return json_response(bundle.to_json())
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from credledger.consensus.errors import BadCertificate
+from credledger.ledger import codec
 from credledger.ledger.block import CertifiedBlock
 from credledger.ledger.errors import DecodeError, InvalidEvent, StorageError, Unauthorized
 from credledger.ledger.events import Event
@@ -20,7 +21,7 @@ from credledger.ledger.storage.store import Store
 from credledger.node.application import LedgerApplication
 from credledger.node.driver import Driver, NodeHalted
 from credledger.node.mempool import Mempool
-from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT
+from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT, KIND_EVENTS, MAX_RELAY_BYTES, EventBatch, relay_batches
 from tests.blocks import certify
 from tests.factories import T0, Network, digest, issue, make_network, signed
 
@@ -144,3 +145,58 @@ async def test_gossiped_events_count_against_the_peer_only_when_no_honest_peer_s
     with pytest.raises(DecodeError):
         rig.driver.receive("m3.test", KIND_EVENT, b"\x93\x01\x02")
     assert [p.event_id for p in rig.chain.mempool.take(10, 1 << 20)] == [event.id]
+
+
+async def test_admission_only_signals_and_one_wake_up_commits_a_batch_in_as_few_blocks_as_the_limit_allows(
+    tmp_path: Path,
+) -> None:
+    """Admitting builds, stores and votes on nothing: the driver wakes once on the next turn of the loop, and a
+    batch of N events becomes ceil(N / max_block_events) blocks on a network of one validator."""
+    network = make_network(1, params=Params(heartbeat_ms=60_000, max_block_events=4))
+    chain = chain_at(tmp_path / "solo", network)
+    driver = Driver(chain, signer=network["m0.test"].node, clock=lambda: NOW)
+    driver.start()
+    try:
+        events = [issue(network["m0.test"], digest(f"batch {n}"), time_ms=int(NOW * 1000)) for n in range(10)]
+        outcomes = chain.admit_batch(events)
+        assert [type(o).__name__ for o in outcomes] == ["Admitted"] * 10
+        assert chain.height == 0 and len(chain.mempool) == 10  # nothing committed inside the admission
+        await until_height(chain, 3)
+        with chain.store.snapshot() as snap:
+            counts = [snap.header(h).event_count for h in range(1, snap.height + 1)]
+        assert counts == [4, 4, 2]
+        assert len(chain.mempool) == 0
+    finally:
+        driver.stop()
+        chain.store.close()
+
+
+async def test_a_relayed_batch_is_admitted_in_order_and_only_forgeries_count_against_the_peer(rig: Rig) -> None:
+    first, second = rig.event("relayed 1"), rig.event("relayed 2")
+    batch = EventBatch((first.encode(), second.encode()))
+    rig.driver.receive("m1.test", KIND_EVENTS, codec.encode(batch))
+    assert first.id in rig.chain.mempool and second.id in rig.chain.mempool
+    # Already pending here: dropped quietly.
+    rig.driver.receive("m2.test", KIND_EVENTS, codec.encode(batch))
+    forged = dataclasses.replace(rig.event("forged in a batch"), signatures=first.signatures)
+    honest = rig.event("next to a forgery")
+    with pytest.raises(InvalidEvent, match="bad-signature"):
+        rig.driver.receive("m3.test", KIND_EVENTS, codec.encode(EventBatch((forged.encode(), honest.encode()))))
+    assert honest.id in rig.chain.mempool and forged.id not in rig.chain.mempool
+    with pytest.raises(DecodeError):
+        rig.driver.receive("m3.test", KIND_EVENTS, b"\x91\x90")  # an empty batch
+
+
+def test_relay_batches_keep_order_and_stay_within_the_frame_bound() -> None:
+    events = [bytes([n % 251]) * 100_000 for n in range(25)]
+    batches = relay_batches(events)
+    assert [e for b in batches for e in b.events] == events
+    assert all(sum(map(len, b.events)) <= MAX_RELAY_BYTES for b in batches)
+    assert len(batches) == 3
+    assert relay_batches([]) == []
+
+
+async def until_height(chain: LedgerApplication, height: int) -> None:
+    async with asyncio.timeout(10):
+        while chain.height < height:
+            await asyncio.sleep(0.01)

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.node import peers
 from credledger.node.config import P2PConfig
 from credledger.node.metrics import Metrics
 from credledger.node.peers import (
@@ -197,3 +198,35 @@ async def test_a_node_told_to_stop_while_a_connection_winds_down_stops(monkeypat
         running.cancel()  # ... and b is told to stop meanwhile
         done, _ = await asyncio.wait([running], timeout=3)
         assert running in done and running.cancelled()
+
+
+async def test_a_connection_failing_under_us_is_not_counted_as_the_peers_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a dialled connection whose heartbeat got no pong in time (an event loop blocked by a long
+    consensus step did it) reached the frame check as aiohttp's ERROR message and was logged as "peer sent an
+    unknown frame"; the pump then wrote to the closing transport."""
+    monkeypatch.setattr(peers, "HEARTBEAT_S", 0.2)
+    members = lookup_of(A, B)
+    b = PeerNetwork(
+        key=B,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=members,
+        receive=lambda *_: None,
+        config=P2PConfig(),
+        metrics=Metrics(),
+    )
+
+    async def silent(request: web.Request) -> web.StreamResponse:
+        """B's side, by hand: the handshake, then never a read, so a's pings go unanswered."""
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        await b._handshake(ws)
+        await asyncio.sleep(30)
+        return ws
+
+    app = web.Application()
+    app.router.add_get(PEER_PATH, silent)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    async with server, peer(A, members, dial=(str(server.make_url("")).rstrip("/"),)) as a:
+        await until(lambda: a.errors("connection") >= 1)
+        assert a.errors("frame") == 0

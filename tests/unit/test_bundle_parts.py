@@ -1,0 +1,41 @@
+"""Bundles served with the parts shared at one height kept between requests are the bundles built afresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.events import Revoke
+from credledger.ledger.storage.bundles import SharedParts, build_bundle
+from credledger.ledger.storage.store import Store
+from tests.blocks import commit
+from tests.factories import T0, Network, digest, issue, make_network, signed
+
+
+def built(store: Store, network: Network, credential: bytes, shared: SharedParts | None) -> Bundle:
+    with store.snapshot() as snap:
+        return build_bundle(snap, credential, network.genesis.hash(), network.genesis.origin, shared)
+
+
+def test_bundles_built_with_shared_parts_equal_fresh_ones_at_every_height(tmp_path: Path) -> None:
+    network = make_network(4)
+    m0, m1 = network["m0.test"], network["m1.test"]
+    store = Store(tmp_path / "ledger")
+    store.initialize(network.genesis)
+    shared = SharedParts()
+    try:
+        commit(store, network, issue(m0, digest("a")), issue(m1, digest("b")), issue(m0, digest("c")))
+        first = [built(store, network, digest(name), shared) for name in ("a", "b", "c", "absent")]
+        assert first == [built(store, network, digest(name), None) for name in ("a", "b", "c", "absent")]
+        assert first[0].member == first[2].member and first[0].member != first[1].member
+
+        # A new height: the shared parts follow it (new checkpoint, header and proofs against the new state).
+        commit(store, network, signed(Revoke(digest("a"), 0), m0.issuer, time_ms=T0 + 1))
+        again = built(store, network, digest("c"), shared)
+        assert again == built(store, network, digest("c"), None)
+        assert again.checkpoint != first[2].checkpoint and again.header != first[2].header
+        revoked = built(store, network, digest("a"), shared)
+        assert verify_bundle(revoked, network.genesis, now_ms=T0 + 10_000).status == "revoked"
+        assert verify_bundle(again, network.genesis, now_ms=T0 + 10_000).status == "valid"
+    finally:
+        store.close()
