@@ -67,7 +67,9 @@ async def peer(
     )
     app = web.Application()
     app.router.add_get(PEER_PATH, network.handle)
-    async with TestServer(app, host="127.0.0.1", port=0) as server:
+    # A short shutdown: the peer sockets are closed by `network.close()`; waiting aiohttp's default minute for a
+    # refused connection's handler only stalls the test when the machine is loaded.
+    async with TestServer(app, host="127.0.0.1", port=0, shutdown_timeout=2.0) as server:
         runner = asyncio.create_task(network.run())
         try:
             yield Peer(network, str(server.make_url("")).rstrip("/"), received, metrics)
