@@ -20,6 +20,9 @@ STATE_CRED = b"cred\x00"
 STATE_MEMBER = b"member\x00"
 STATE_KEY = b"key\x00"
 STATE_EVIDENCE = b"evidence\x00"
+STATE_ACHIEVEMENT = b"achievement\x00"
+STATE_AWARD = b"award\x00"
+STATE_RECOGNITION = b"recognition\x00"
 
 # Signatures and hashes over binary records.
 EVENT = b"credledger/event/v1\x00"

@@ -21,6 +21,7 @@ from typing import Annotated, ClassVar
 import msgpack
 
 from credledger.ledger import codec, domains
+from credledger.ledger.achievement import MAX_DEFINITION_BYTES, parse_definition
 from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import (
@@ -37,6 +38,7 @@ from credledger.ledger.votes import Evidence
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
 Name = Annotated[str, Size(1, MAX_NAME)]
 ReasonCode = Annotated[int, Range(0, 255)]
+AchievementId = Annotated[str, Size(1, MAX_NAME)]
 
 
 class Reason(enum.IntEnum):
@@ -78,9 +80,14 @@ class Issue:
     issuer: MemberId
     expires_ms: int | None
     components: Annotated[tuple[Bytes32, ...], Size(0, MAX_COMPONENTS)]
+    #: The issuer's achievement (id and version) this credential awards, if it names one (DESIGN §14).
+    achievement: AchievementId | None = None
+    achievement_version: int | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.issuer)
+        if (self.achievement is None) != (self.achievement_version is None):
+            raise ValueError("achievement and achievement_version go together")
         if len(set(self.components)) != len(self.components):
             raise ValueError("components must not repeat a digest")
         if self.digest in self.components:
@@ -111,6 +118,34 @@ class Reinstate:
 
     TAG: ClassVar[str] = "reinstate"
     digest: Bytes32
+
+
+# --- catalogue payloads (DESIGN §14) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AchievementPublish:
+    """Publish a version of one of `member`'s achievement definitions (RFC 8785 JSON, see `ledger.achievement`)."""
+
+    TAG: ClassVar[str] = "achievement.publish"
+    member: MemberId
+    definition: Annotated[bytes, Size(1, MAX_DEFINITION_BYTES)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+        parse_definition(self.definition, self.member)
+
+
+@dataclass(frozen=True, slots=True)
+class AchievementRetire:
+    """Stop issuing against one of `member`'s achievements; what was awarded stays valid."""
+
+    TAG: ClassVar[str] = "achievement.retire"
+    member: MemberId
+    achievement: AchievementId
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
 
 
 # --- membership payloads (governance only) ------------------------------------------------------------------------
@@ -208,7 +243,18 @@ class ReportEvidence:
 
 
 Payload = (
-    Issue | Revoke | Suspend | Reinstate | MemberAdd | MemberUpdate | MemberRemove | KeyAdd | KeyRetire | ReportEvidence
+    Issue
+    | Revoke
+    | Suspend
+    | Reinstate
+    | MemberAdd
+    | MemberUpdate
+    | MemberRemove
+    | KeyAdd
+    | KeyRetire
+    | ReportEvidence
+    | AchievementPublish
+    | AchievementRetire
 )
 MemberPayload = MemberAdd | MemberUpdate | MemberRemove
 

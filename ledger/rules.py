@@ -40,10 +40,13 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
+from credledger.ledger.achievement_rules import apply_achievement_publish, apply_achievement_retire
 from credledger.ledger.authority import Context, IssuerAuthority, authenticate
 from credledger.ledger.credential_rules import apply_issue, apply_reinstate, apply_revoke, apply_suspend
 from credledger.ledger.errors import InvalidEvent
 from credledger.ledger.events import (
+    AchievementPublish,
+    AchievementRetire,
     Event,
     Issue,
     KeyAdd,
@@ -115,6 +118,16 @@ RULES = frozenset(
         "already-compromised",
         "compromise-in-future",
         "would-retire-last-key",
+        # the catalogue and awards (DESIGN §14)
+        "achievement-retired",
+        "too-many-achievements",
+        "rule-names-itself",
+        "rule-unknown-achievement",
+        "unknown-achievement",
+        "award-rule-unmet",
+        "component-suspended",
+        "component-expired",
+        "component-not-counted",
         # consensus evidence
         "reporter-signature-required",
         "evidence-from-the-future",
@@ -299,7 +312,7 @@ def _check_time(event: Event, block: _Block, max_age_ms: int) -> None:
         )
 
 
-def _dispatch(ctx: Context) -> None:
+def _dispatch(ctx: Context) -> None:  # noqa: PLR0912 - one branch per kind
     payload = ctx.event.payload
     match payload:
         case Issue():
@@ -322,5 +335,9 @@ def _dispatch(ctx: Context) -> None:
             apply_key_retire(ctx, payload)
         case ReportEvidence():
             apply_report_evidence(ctx, payload)
+        case AchievementPublish():
+            apply_achievement_publish(ctx, payload)
+        case AchievementRetire():
+            apply_achievement_retire(ctx, payload)
         case _:
             assert_never(payload)

@@ -43,6 +43,7 @@ _BYTES_FIELD_SCHEMAS: dict[str, Schema] = {
     "issuer_keys": {"type": "array", "items": VKEY, "minItems": 1, "maxItems": MAX_ISSUER_KEYS},
     "public_key": VKEY,
     "sig": {**BASE64, "description": "64-byte Ed25519 signature, standard base64"},
+    "definition": {**BASE64, "description": "RFC 8785 canonical JSON of an achievement definition, standard base64"},
     "evidence": {
         **BASE64,
         "description": "canonical encoding (msgpack) of two conflicting signed consensus statements, standard base64",
@@ -79,6 +80,8 @@ def _field_schema(name: str, hint: Any) -> Schema:
         return _BYTES_FIELD_SCHEMAS[name]
     tp, *extras = typing.get_args(hint) if typing.get_origin(hint) is Annotated else (hint,)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if str in [_strip(a) for a in typing.get_args(tp)]:
+            return {"type": ["string", "null"], "minLength": 1}
         return {"type": ["integer", "null"], "minimum": 0}
     if tp is int:
         bound = next((e for e in extras if isinstance(e, Range)), U63)
@@ -88,13 +91,18 @@ def _field_schema(name: str, hint: Any) -> Schema:
     raise TypeError(f"payload field {name}: no schema for {tp!r}")  # a new field type: extend this function
 
 
+def _strip(hint: Any) -> Any:
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+
+
 def _payload_schemas() -> dict[str, Schema]:
     schemas = {}
     for tag, cls in PAYLOAD_KINDS.items():
         hints = typing.get_type_hints(cls, include_extras=True)
         properties: dict[str, Schema] = {"kind": {"const": tag}}
         properties.update({f.name: _field_schema(f.name, hints[f.name]) for f in dataclasses.fields(cls) if f.init})
-        schema = obj(properties)
+        optional = tuple(f.name for f in dataclasses.fields(cls) if f.init and f.default is None)
+        schema = obj(properties, optional=optional)
         schema["title"] = tag
         schema["description"] = (cls.__doc__ or "").strip()
         schemas["Payload_" + tag.replace(".", "_")] = schema

@@ -115,7 +115,9 @@ def test_reason_codes_are_held_to_one_byte_and_kinds_must_be_known() -> None:
         event_from_json(bad)
     bad = copy.deepcopy(form)
     bad["payload"]["kind"] = "Revoke"
-    with pytest.raises(DecodeError, match=r"event\.payload\.kind: expected one of evidence, issue, key\.add"):
+    with pytest.raises(
+        DecodeError, match=r"event\.payload\.kind: expected one of (achievement\.[a-z]+, )*evidence, issue, key\.add"
+    ):
         event_from_json(bad)
 
 
