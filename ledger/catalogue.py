@@ -29,6 +29,7 @@ from credledger.ledger import codec, domains
 from credledger.ledger.achievement import MAX_DEFINITION_BYTES
 from credledger.ledger.codec import Size
 from credledger.ledger.events import AchievementId
+from credledger.ledger.recognition import MAX_RECOGNITION_BYTES
 from credledger.ledger.state import StateView
 from credledger.ledger.validators import MemberId
 
@@ -127,3 +128,24 @@ def achievement_ids(view: StateView, member: str) -> tuple[str, ...]:
 
 def get_award(view: StateView, digest: bytes) -> AwardRecord | None:
     return _load(view, AwardRecord, award_key(digest))
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionRecord:
+    """A recognition as published, and the height it was withdrawn at, if it was."""
+
+    member: MemberId
+    id: AchievementId
+    definition: Annotated[bytes, Size(1, MAX_RECOGNITION_BYTES)]
+    published_index: int
+    published_height: int
+    withdrawn_height: int | None
+
+
+def get_recognition(view: StateView, member: str, recognition: str) -> RecognitionRecord | None:
+    return _load(view, RecognitionRecord, recognition_key(member, recognition))
+
+
+def recognition_ids(view: StateView, member: str) -> tuple[str, ...]:
+    """The ids of the recognitions `member` holds in force."""
+    return get_directory(view, recognition_key(member, "")).ids

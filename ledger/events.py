@@ -32,6 +32,7 @@ from credledger.ledger.limits import (
     MAX_ORIGIN,
     MAX_SIGNATURES,
 )
+from credledger.ledger.recognition import MAX_RECOGNITION_BYTES, parse_recognition
 from credledger.ledger.validators import MemberId, Power, check_member_id
 from credledger.ledger.votes import Evidence
 
@@ -148,6 +149,31 @@ class AchievementRetire:
         check_member_id(self.member)
 
 
+@dataclass(frozen=True, slots=True)
+class RecognitionPublish:
+    """`member` recognises another member's achievements in its own rules (RFC 8785 JSON, see `ledger.recognition`)."""
+
+    TAG: ClassVar[str] = "recognition.publish"
+    member: MemberId
+    definition: Annotated[bytes, Size(1, MAX_RECOGNITION_BYTES)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+        parse_recognition(self.definition, self.member)
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionWithdraw:
+    """Withdraw one of `member`'s recognitions: later awards no longer count it; earlier ones stay valid."""
+
+    TAG: ClassVar[str] = "recognition.withdraw"
+    member: MemberId
+    recognition: AchievementId
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
 # --- membership payloads (governance only) ------------------------------------------------------------------------
 
 
@@ -255,6 +281,8 @@ Payload = (
     | ReportEvidence
     | AchievementPublish
     | AchievementRetire
+    | RecognitionPublish
+    | RecognitionWithdraw
 )
 MemberPayload = MemberAdd | MemberUpdate | MemberRemove
 

@@ -40,7 +40,12 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
-from credledger.ledger.achievement_rules import apply_achievement_publish, apply_achievement_retire
+from credledger.ledger.achievement_rules import (
+    apply_achievement_publish,
+    apply_achievement_retire,
+    apply_recognition_publish,
+    apply_recognition_withdraw,
+)
 from credledger.ledger.authority import Context, IssuerAuthority, authenticate
 from credledger.ledger.credential_rules import apply_issue, apply_reinstate, apply_revoke, apply_suspend
 from credledger.ledger.errors import InvalidEvent
@@ -55,6 +60,8 @@ from credledger.ledger.events import (
     MemberPayload,
     MemberRemove,
     MemberUpdate,
+    RecognitionPublish,
+    RecognitionWithdraw,
     Reinstate,
     ReportEvidence,
     Revoke,
@@ -128,6 +135,10 @@ RULES = frozenset(
         "component-suspended",
         "component-expired",
         "component-not-counted",
+        "recognition-exists",
+        "too-many-recognitions",
+        "unknown-recognition",
+        "recognition-withdrawn",
         # consensus evidence
         "reporter-signature-required",
         "evidence-from-the-future",
@@ -339,5 +350,9 @@ def _dispatch(ctx: Context) -> None:  # noqa: PLR0912 - one branch per kind
             apply_achievement_publish(ctx, payload)
         case AchievementRetire():
             apply_achievement_retire(ctx, payload)
+        case RecognitionPublish():
+            apply_recognition_publish(ctx, payload)
+        case RecognitionWithdraw():
+            apply_recognition_withdraw(ctx, payload)
         case _:
             assert_never(payload)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from credledger.ledger import jcs
-from credledger.ledger.events import AchievementPublish, Event, Issue
+from credledger.ledger.events import AchievementPublish, Event, Issue, RecognitionPublish
 from tests.factories import T0, TestMember, signed
 
 
@@ -64,3 +64,8 @@ def award(
     """`member` issues `credential` as an award of its `achievement` (version `version`)."""
     payload = Issue(credential, member.id, expires_ms, components, achievement, version)
     return signed(payload, member.issuer, time_ms=time_ms)
+
+
+def recognise(member: TestMember, value: dict[str, Any], *, time_ms: int = T0) -> Event:
+    """`member` publishes the recognition `value`."""
+    return signed(RecognitionPublish(member.id, canonical(value)), member.issuer, time_ms=time_ms)
