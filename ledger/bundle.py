@@ -118,13 +118,13 @@ class Bundle:
                 {"header": _b64(v.header), "certificate": v.certificate, "next": _b64(v.next_set)}
                 for v in self.validators
             ],
-            "credential": _entry_json(self.credential),
+            "credential": entry_to_json(self.credential),
             "events": [
                 {"index": e.index, "event": _b64(e.event), "proof": [_b64(h) for h in e.proof]} for e in self.events
             ],
             "issuer": None
             if self.member is None or self.key is None
-            else {"member": _entry_json(self.member), "key": _entry_json(self.key)},
+            else {"member": entry_to_json(self.member), "key": entry_to_json(self.key)},
         }
 
     def dumps(self) -> str:
@@ -412,7 +412,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _entry_json(entry: StateEntry) -> dict[str, Any]:
+def entry_to_json(entry: StateEntry) -> dict[str, Any]:
     leaf = entry.proof.leaf
     return {
         "value": None if entry.value is None else _b64(entry.value),

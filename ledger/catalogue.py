@@ -22,8 +22,10 @@ is written once, with the credential.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from credledger.ledger import codec, domains
 from credledger.ledger.achievement import MAX_DEFINITION_BYTES
@@ -149,3 +151,77 @@ def get_recognition(view: StateView, member: str, recognition: str) -> Recogniti
 def recognition_ids(view: StateView, member: str) -> tuple[str, ...]:
     """The ids of the recognitions `member` holds in force."""
     return get_directory(view, recognition_key(member, "")).ids
+
+
+# --- the catalogue as the API shows it ----------------------------------------------------------------------------
+
+
+def achievement_to_json(record: AchievementRecord) -> dict[str, Any]:
+    """An achievement version as the API shows it, its definition as the JSON object it was published as."""
+    return {
+        "member": record.member,
+        "id": record.id,
+        "version": record.version,
+        "published_height": record.published_height,
+        "published_ms": record.published_ms,
+        "published_index": record.published_index,
+        "retired_height": record.retired_height,
+        "definition": json.loads(record.definition),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueFilter:
+    """What `GET /v1/achievements` may filter on; None matches everything."""
+
+    member: str | None = None
+    kind: str | None = None
+    skill: str | None = None
+    level: int | None = None
+    framework: str | None = None
+    text: str | None = None
+
+    def matches(self, record: AchievementRecord, definition: dict[str, Any]) -> bool:
+        level = definition.get("level") or {}
+        return (
+            (self.member is None or record.member == self.member)
+            and (self.kind is None or definition.get("achievementType") == self.kind)
+            and (self.level is None or level.get("value") == self.level)
+            and (self.framework is None or level.get("framework") == self.framework)
+            and (self.skill is None or self._has_skill(definition.get("alignment", [])))
+            and (self.text is None or self._has_text(definition))
+        )
+
+    def _has_skill(self, alignments: list[dict[str, Any]]) -> bool:
+        wanted = str(self.skill).casefold()
+        return any(
+            a.get("targetUrl") == self.skill or wanted in str(a.get("targetName", "")).casefold() for a in alignments
+        )
+
+    def _has_text(self, definition: dict[str, Any]) -> bool:
+        haystack = " ".join(str(definition.get(k, "")) for k in ("id", "name", "description", "fieldOfStudy"))
+        return str(self.text).casefold() in haystack.casefold()
+
+
+def list_achievements(
+    view: StateView, members: Sequence[str], wanted: CatalogueFilter, *, after: tuple[str, str] | None, limit: int
+) -> tuple[list[AchievementRecord], tuple[str, str] | None]:
+    """Current achievement records matching `wanted`, ordered by (member, id), after the cursor `after`; and the
+    cursor of the next page (None when this is the last)."""
+    out: list[AchievementRecord] = []
+    for member in sorted(members):
+        if after is not None and member < after[0]:
+            continue
+        if wanted.member is not None and member != wanted.member:
+            continue
+        for achievement in achievement_ids(view, member):
+            if after is not None and (member, achievement) <= after:
+                continue
+            record = get_achievement(view, member, achievement)
+            if record is None or not wanted.matches(record, json.loads(record.definition)):
+                continue
+            if len(out) == limit:
+                last = out[-1]
+                return out, (last.member, last.id)
+            out.append(record)
+    return out, None

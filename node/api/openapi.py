@@ -18,6 +18,8 @@ from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
 from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from credledger.node.api.catalogue import DEFAULT_PAGE, MAX_PAGE
+from credledger.node.api.catalogue import PROOF_FORMAT as ACHIEVEMENT_PROOF_FORMAT
 from credledger.node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
@@ -89,6 +91,50 @@ def _field_schema(name: str, hint: Any) -> Schema:
     if tp is str:
         return TEXT
     raise TypeError(f"payload field {name}: no schema for {tp!r}")  # a new field type: extend this function
+
+
+def _catalogue_schemas() -> dict[str, Schema]:
+    achievement = obj(
+        {
+            "member": TEXT,
+            "id": TEXT,
+            "version": COUNT,
+            "published_height": COUNT,
+            "published_ms": COUNT,
+            "published_index": COUNT,
+            "retired_height": {"type": ["integer", "null"], "minimum": 0},
+            "definition": {"type": "object", "description": "the Open Badges 3.0-shaped definition, as published"},
+        }
+    )
+    return {
+        "Achievement": achievement,
+        "AchievementPage": obj(
+            {
+                "height": COUNT,
+                "achievements": array(ref("Achievement"), maxItems=MAX_PAGE),
+                "next_after": nullable(TEXT),
+            }
+        ),
+        "AchievementProof": obj(
+            {
+                "height": COUNT,
+                "achievement": ref("Achievement"),
+                "versions": array(ref("Achievement")),
+                "proof": obj(
+                    {
+                        "format": {"const": ACHIEVEMENT_PROOF_FORMAT},
+                        "origin": TEXT,
+                        "genesis": HEX32,
+                        "checkpoint": NOTE,
+                        "header": BASE64,
+                        "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                        "current": ref("StateEntry"),
+                        "versions": array(ref("StateEntry")),
+                    }
+                ),
+            }
+        ),
+    }
 
 
 def _strip(hint: Any) -> Any:
@@ -463,6 +509,38 @@ def _paths() -> dict[str, Schema]:
             "Every member, active or removed, with its node key and issuer keys",
             {"200": _json(ref("Members"), "The members as of the latest block")},
         ),
+        "/v1/achievements": _get(
+            "The catalogue: the current version of every achievement matching the filters, by member and id",
+            {"200": _json(ref("AchievementPage"), "One page of achievements"), "400": _BAD},
+            [
+                _param("member", "query", "only this member's achievements", TEXT, required=False),
+                _param(
+                    "type",
+                    "query",
+                    "only this achievementType (MicroCredential, Certificate, ...)",
+                    TEXT,
+                    required=False,
+                ),
+                _param("skill", "query", "an alignment's targetUrl, or words of its targetName", TEXT, required=False),
+                _param("level", "query", "only this level value", COUNT, required=False),
+                _param("framework", "query", "only levels in this framework (EQF, AQF, ...)", TEXT, required=False),
+                _param("text", "query", "words in the id, name, description or field of study", TEXT, required=False),
+                _param("after", "query", "MEMBER/ID: the next_after of the previous page", TEXT, required=False),
+                _param("limit", "query", f"page size, 1..{MAX_PAGE} (default {DEFAULT_PAGE})", COUNT, required=False),
+            ],
+        ),
+        "/v1/achievements/{member}/{id}": _get(
+            "One achievement: its current version, every version, and a state proof of them all",
+            {
+                "200": _json(ref("AchievementProof"), "The achievement and its proof"),
+                "404": _problem("The member published no achievement with this id"),
+                "503": _NOT_READY,
+            },
+            [
+                _param("member", "path", "the publishing member's id", TEXT),
+                _param("id", "path", "the achievement id", TEXT),
+            ],
+        ),
         "/v1/status": _get("This node and its chain", {"200": _json(ref("Status"), "The status")}),
         "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
         "/readyz": _get(
@@ -499,5 +577,5 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "paths": _paths(),
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": {**_schemas(), **_catalogue_schemas()}},
     }
