@@ -1,4 +1,5 @@
-"""The catalogue reads: `GET /v1/achievements` (filtered, paged) and `GET /v1/achievements/{member}/{id}`.
+"""The catalogue reads -- `GET /v1/achievements` (filtered, paged), `GET /v1/achievements/{member}/{id}` -- and
+`POST /v1/record`, a learner's whole record of credentials proved under one checkpoint.
 
 Both read one store snapshot. The single-achievement answer carries every version of the definition and a
 `credledger-achievement-proof/v1` proof: the latest certificate and header, the validator-set chain from genesis,
@@ -8,6 +9,7 @@ verifier holding the genesis file can check it offline exactly as it checks a cr
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -22,15 +24,19 @@ from credledger.ledger.catalogue import (
     list_achievements,
 )
 from credledger.ledger.limits import MAX_NAME
+from credledger.ledger.record import MAX_RECORD_CREDENTIALS
 from credledger.ledger.state import get_directory
-from credledger.ledger.storage.bundles import validator_links
-from credledger.node.api.common import APPLICATION, b64, json_response, parse_count
+from credledger.ledger.storage.bundles import build_record, validator_links
+from credledger.node.api.common import APPLICATION, b64, json_response, parse_count, parse_hex32
+from credledger.node.api.events import read_body
 from credledger.node.api.problems import Problem
 
 PROOF_FORMAT = "credledger-achievement-proof/v1"
 #: Most achievements one page lists (and the default).
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
+#: Largest `POST /v1/record` body: MAX_RECORD_CREDENTIALS digests in hex, quoted, with room for spacing.
+MAX_RECORD_REQUEST_BYTES = 80 * MAX_RECORD_CREDENTIALS + 1024
 _FILTERS = ("member", "type", "skill", "level", "framework", "text")
 
 
@@ -110,3 +116,24 @@ async def get_achievement(request: web.Request) -> web.Response:
             "proof": proof,
         }
     )
+
+
+async def post_record(request: web.Request) -> web.Response:
+    """A `credledger-record/v1` for the digests in the body ({"digests": [hex, ...]}), under the latest checkpoint."""
+    chain = request.app[APPLICATION]
+    body = await read_body(request, MAX_RECORD_REQUEST_BYTES)
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise Problem(400, "malformed", "the body is not JSON") from None
+    raw = data.get("digests") if isinstance(data, dict) and set(data) == {"digests"} else None
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_RECORD_CREDENTIALS:
+        raise Problem(400, "malformed", f'expected {{"digests": [1..{MAX_RECORD_CREDENTIALS} hex digests]}}')
+    digests = [parse_hex32(d if isinstance(d, str) else "", f"digests[{i}]") for i, d in enumerate(raw)]
+    if len(set(digests)) != len(digests):
+        raise Problem(400, "malformed", "digests: a digest is listed twice")
+    with chain.store.snapshot() as snap:
+        if snap.height == 0:
+            raise Problem(503, "no-checkpoint", "no block has been committed yet, so there is no checkpoint")
+        record = build_record(snap, digests, chain.genesis.hash(), chain.genesis.origin)
+    return json_response(record.to_json())

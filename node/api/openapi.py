@@ -18,6 +18,8 @@ from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
 from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from credledger.ledger.record import FORMAT as RECORD_FORMAT
+from credledger.ledger.record import MAX_RECORD_CREDENTIALS
 from credledger.node.api.catalogue import DEFAULT_PAGE, MAX_PAGE
 from credledger.node.api.catalogue import PROOF_FORMAT as ACHIEVEMENT_PROOF_FORMAT
 from credledger.node.api.reads import MAX_ENTRIES
@@ -107,6 +109,29 @@ def _catalogue_schemas() -> dict[str, Schema]:
         }
     )
     return {
+        "Record": obj(
+            {
+                "format": {"const": RECORD_FORMAT},
+                "origin": TEXT,
+                "genesis": HEX32,
+                "checkpoint": NOTE,
+                "header": BASE64,
+                "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                "credentials": array(
+                    obj(
+                        {
+                            "digest": HEX32,
+                            "credential": ref("StateEntry"),
+                            "events": array(obj({"index": COUNT, "event": BASE64, "proof": array(BASE64)}), maxItems=2),
+                            "issuer": nullable(obj({"member": ref("StateEntry"), "key": ref("StateEntry")})),
+                            "achievement": nullable(ref("StateEntry")),
+                        }
+                    ),
+                    minItems=1,
+                    maxItems=MAX_RECORD_CREDENTIALS,
+                ),
+            }
+        ),
         "Achievement": achievement,
         "AchievementPage": obj(
             {
@@ -443,6 +468,28 @@ def _paths() -> dict[str, Schema]:
     hex_id = _param("id", "path", "event id: SHA-256 of the domain and the signed bytes", HEX32)
     return {
         "/v1/events": {"post": submit},
+        "/v1/record": {
+            "post": {
+                "summary": "A learner's record: many credentials' proofs under one certified checkpoint",
+                "description": "Every credential named in the body, each with what its credledger-proof/v1 bundle "
+                "holds and the state proof of the achievement version its issue names, sharing one checkpoint, "
+                "header and validator-set chain. Verify it offline with `credledger verify record.json`.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": obj({"digests": array(HEX32, minItems=1, maxItems=MAX_RECORD_CREDENTIALS)})
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(ref("Record"), "The record"),
+                    "400": _BAD,
+                    "413": _problem("The body is too large"),
+                    "503": _NOT_READY,
+                },
+            }
+        },
         "/v1/events/{id}": _get(
             "A committed or pending event",
             {
