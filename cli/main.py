@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("credledger.cli.status", "show a node's chain, checkpoint and mempool, and whether the network commits"),
     "verify": ("credledger.cli.verify", "verify a credential offline against the genesis file"),
     "proof": ("credledger.cli.proof", "save a credential's proof bundle to keep beside it"),
+    "record": ("credledger.cli.learner", "save a learner's record: many credentials' proofs under one checkpoint"),
+    "pathway": (
+        "credledger.cli.learner",
+        "which published awards a learner's credentials complete, and what is missing",
+    ),
     "audit": ("credledger.cli.audit", "replay the chain from genesis and check everything"),
     "monitor": ("credledger.cli.monitor", "follow nodes' checkpoints and catch split views"),
 }

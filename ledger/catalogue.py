@@ -225,3 +225,14 @@ def list_achievements(
                 return out, (last.member, last.id)
             out.append(record)
     return out, None
+
+
+def recognition_to_json(record: RecognitionRecord) -> dict[str, Any]:
+    """A recognition as the API shows it, its definition as the JSON object it was published as."""
+    return {
+        "member": record.member,
+        "id": record.id,
+        "published_height": record.published_height,
+        "withdrawn_height": record.withdrawn_height,
+        "definition": json.loads(record.definition),
+    }

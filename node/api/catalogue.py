@@ -137,3 +137,20 @@ async def post_record(request: web.Request) -> web.Response:
             raise Problem(503, "no-checkpoint", "no block has been committed yet, so there is no checkpoint")
         record = build_record(snap, digests, chain.genesis.hash(), chain.genesis.origin)
     return json_response(record.to_json())
+
+
+async def get_recognitions(request: web.Request) -> web.Response:
+    """The recognitions one member holds in force (`?member=`), in id order."""
+    chain = request.app[APPLICATION]
+    member = request.query.get("member")
+    if member is None or set(request.query) != {"member"} or len(member) > MAX_NAME:
+        raise Problem(400, "malformed", "give exactly one query parameter: member")
+    with chain.store.snapshot() as snap:
+        view = snap.state_view()
+        records = [catalogue.get_recognition(view, member, i) for i in catalogue.recognition_ids(view, member)]
+        return json_response(
+            {
+                "height": snap.height,
+                "recognitions": [catalogue.recognition_to_json(r) for r in records if r is not None],
+            }
+        )

@@ -133,6 +133,22 @@ def _catalogue_schemas() -> dict[str, Schema]:
             }
         ),
         "Achievement": achievement,
+        "Recognitions": obj(
+            {
+                "height": COUNT,
+                "recognitions": array(
+                    obj(
+                        {
+                            "member": TEXT,
+                            "id": TEXT,
+                            "published_height": COUNT,
+                            "withdrawn_height": {"type": ["integer", "null"], "minimum": 0},
+                            "definition": {"type": "object", "description": "the recognition, as published"},
+                        }
+                    )
+                ),
+            }
+        ),
         "AchievementPage": obj(
             {
                 "height": COUNT,
@@ -587,6 +603,11 @@ def _paths() -> dict[str, Schema]:
                 _param("member", "path", "the publishing member's id", TEXT),
                 _param("id", "path", "the achievement id", TEXT),
             ],
+        ),
+        "/v1/recognitions": _get(
+            "The recognitions one member holds in force",
+            {"200": _json(ref("Recognitions"), "The recognitions, by id"), "400": _BAD},
+            [_param("member", "query", "the recognising member's id", TEXT)],
         ),
         "/v1/status": _get("This node and its chain", {"200": _json(ref("Status"), "The status")}),
         "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
