@@ -24,6 +24,7 @@ BENCHES = {
     "digest": "bench.digest",
     "vc": "bench.vc",
     "tiles": "bench.tiles",
+    "stacking": "bench.stacking",
 }
 
 

@@ -21,8 +21,10 @@ is written once, with the credential.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -105,7 +107,13 @@ class AwardRecord:
 
 def _load(view: StateView, cls: type[R], key: bytes) -> R | None:
     data = view.get(key)
-    return None if data is None else codec.decode(cls, data)
+    return None if data is None else typing.cast(R, _decode(typing.cast(type, cls), data))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode(cls: type, data: bytes) -> object:
+    # Records are immutable values: an award's components read the same achievement records again and again.
+    return codec.decode(cls, data)
 
 
 def get_achievement(
