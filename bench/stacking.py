@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with store.snapshot() as snap:
                 text = build_record(snap, digests, genesis.hash(), ORIGIN).dumps()
                 bundles = [build_bundle(snap, d, genesis.hash(), ORIGIN).dumps() for d in digests]
-            rounds = max(3, args.rounds // count)
+            rounds = max(9, args.rounds // count)
             verdict = verify_record(Record.from_json(text), genesis)
             assert all(r.verdict.status == "valid" for r in verdict.results)
             record_ms = _median_ms(lambda t=text: verify_record(Record.from_json(t), genesis), rounds)

@@ -179,6 +179,7 @@ def verify_record(record: Record, genesis: Genesis, *, now_ms: int | None = None
     checks: list[str] = []
     header, checkpoint = verify_anchor(record.bundles[0], genesis, checks)
     anchor = record.bundles[0]
+    definitions: dict[tuple[bytes, str], Definition] = {}  # many credentials award the same achievement version
     results = []
     for i, (bundle, entry) in enumerate(zip(record.bundles, record.achievements, strict=True)):
         # Every item was parsed with the record's one anchor; hold that even for records built in memory.
@@ -187,7 +188,7 @@ def verify_record(record: Record, genesis: Genesis, *, now_ms: int | None = None
             raise ProofError("record", f"credential {i} is not under the record's checkpoint")
         try:
             verdict = verify_against(bundle, header, checkpoint, [], now_ms=now_ms)
-            achievement, definition = _achievement(bundle, entry, header.state_root, verdict)
+            achievement, definition = _achievement(bundle, entry, header.state_root, verdict, definitions)
         except ProofError as exc:
             raise ProofError(exc.step, f"credential {i} ({bundle.digest.hex()}): {exc.detail}") from None
         results.append(CredentialResult(verdict, achievement, definition))
@@ -196,7 +197,11 @@ def verify_record(record: Record, genesis: Genesis, *, now_ms: int | None = None
 
 
 def _achievement(
-    bundle: Bundle, entry: StateEntry | None, state_root: bytes, verdict: Verdict
+    bundle: Bundle,
+    entry: StateEntry | None,
+    state_root: bytes,
+    verdict: Verdict,
+    definitions: dict[tuple[bytes, str], Definition],
 ) -> tuple[AchievementRecord | None, Definition | None]:
     if verdict.status == "unknown":
         return None, None
@@ -212,7 +217,16 @@ def _achievement(
     try:
         smt.verify_proof(state_root, key, value, entry.proof)
         record = codec.decode(AchievementRecord, value)
-        definition = parse_definition(record.definition, record.member)
+        if (record.member, record.id, record.version) != (
+            payload.issuer,
+            payload.achievement,
+            payload.achievement_version,
+        ):
+            raise ProofError("achievement", "the achievement record is not the version the issue names")
+        cached = (record.definition, record.member)
+        if cached not in definitions:
+            definitions[cached] = parse_definition(record.definition, record.member)
+        definition = definitions[cached]
     except (VerificationError, DecodeError, RuleError, ValueError) as exc:
         raise ProofError("achievement", str(exc)) from None
     return record, definition
