@@ -59,7 +59,7 @@ class MempoolConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     #: Slots in LMDB's reader table: read transactions open at once, over every process reading the store. The
-    #: API refuses requests (503) once fewer than `node.api.app.app.RESERVED_READ_SLOTS` are left, keeping them for
+    #: API refuses requests (503) once fewer than `node.api.app.RESERVED_READ_SLOTS` are left, keeping them for
     #: consensus and catch-up.
     max_readers: int = schema.DEFAULT_MAX_READERS
 

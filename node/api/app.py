@@ -4,17 +4,17 @@ Theory of operation
 -------------------
 The API is a thin shell over `node.application.LedgerApplication`: handlers parse and bound what comes in, call the
 application or read one store snapshot, and turn the result into JSON. Every error is an exception: ledger errors
-(`CredledgerError` subclasses, including `node.api.app.problems.Problem` for purely HTTP conditions) become RFC 9457
+(`CredledgerError` subclasses, including `node.api.problems.Problem` for purely HTTP conditions) become RFC 9457
 ``application/problem+json`` answers in `problem_middleware`, which also answers unknown routes (404) and wrong methods
 (405) as problems, turns anything unexpected into a 500 problem without leaking a traceback (the exception goes to the
 log), and records every request's latency by route template and status.
 
-Handlers live in `node.api.app.events` (submission, event lookup) and `node.api.app.reads` (proofs, blocks, entries,
+Handlers live in `node.api.events` (submission, event lookup) and `node.api.reads` (proofs, blocks, entries,
 members); this module holds the small ones and `ROUTES`, the one list of what the API serves. Every route in it
-is documented in `node.api.app.openapi` (a test holds the two equal), so adding a route means adding both.
+is documented in `node.api.openapi` (a test holds the two equal), so adding a route means adding both.
 
 The server mounts the app from `make_app` and may add its own routes (the peer websocket); the chain, config and
-status source are reachable through the `web.AppKey`s in `node.api.app.common`.
+status source are reachable through the `web.AppKey`s in `node.api.common`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ Semantics, in order:
    mempool; its waiter gets a 409 ``event-dropped`` problem.
 
 A read replica parses the body the same way but forwards it to the validators instead of admitting it
-(`node.api.app.app.app.forward`).
+(`node.api.forward`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document of the node API, served at `/openapi.json`.
 
 Built as a Python structure rather than kept as a file, so event payload schemas follow the event records
-(`ledger.events`) field by field. A test holds the documented paths equal to the routes `node.api.app.app` registers and
+(`ledger.events`) field by field. A test holds the documented paths equal to the routes `node.api.app` registers and
 checks real answers against the schemas here.
 """
 

@@ -32,10 +32,10 @@ from credledger.ledger.events import decode_event
 from credledger.ledger.genesis import parse_genesis
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.votes import decode_evidence, decode_message, verify_evidence, verify_vote
-from credledger.node.api.app import events as api_events
+from credledger.node.api import events as api_events
 from credledger.node.config import ApiConfig, parse_config
 from credledger.node.peers import Hello, Proof
-from credledger.node.sync import MAX_BLOCK_BYTES
+from credledger.node.sync import max_certified_block_bytes
 from tests.fuzz.corpus import Corpus, corpus
 from tests.fuzz.machine import REFUSALS, MachineTarget, moved_messages
 
@@ -94,7 +94,7 @@ def _header(data: bytes, c: Corpus) -> object:
 
 def _certified_block(data: bytes, c: Corpus) -> object:
     """As the syncer applies a block fetched from a peer: decode, then check its certificate."""
-    block = codec.decode(CertifiedBlock, data, max_bytes=MAX_BLOCK_BYTES)
+    block = codec.decode(CertifiedBlock, data, max_bytes=max_certified_block_bytes(c.network.genesis.params))
     return verify_certified_header(block.header, block.note(), c.network.genesis.validator_set())
 
 
