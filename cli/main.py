@@ -32,6 +32,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "revoke": ("credledger.cli.credentials", "revoke a credential for good"),
     "suspend": ("credledger.cli.credentials", "put a credential on hold"),
     "reinstate": ("credledger.cli.credentials", "lift a credential's suspension"),
+    "achievement": ("credledger.cli.catalogue", "publish an achievement definition to the catalogue, or retire one"),
+    "recognition": (
+        "credledger.cli.catalogue",
+        "recognise another member's achievements in your award rules, or withdraw a recognition",
+    ),
     "status": ("credledger.cli.status", "show a node's chain, checkpoint and mempool, and whether the network commits"),
     "verify": ("credledger.cli.verify", "verify a credential offline against the genesis file"),
     "proof": ("credledger.cli.proof", "save a credential's proof bundle to keep beside it"),
