@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from credledger.ledger.catalogue import get_award, get_recognition, recognition_ids
 from credledger.ledger.errors import InvalidEvent
 from credledger.ledger.events import RecognitionPublish, RecognitionWithdraw, Revoke
-from credledger.ledger.recognition import parse_recognition
-from credledger.ledger.stacking import RuleError
+from credledger.ledger.recognition import Rate, Recognition, parse_recognition, recognised_facets
+from credledger.ledger.stacking import AchievementRef, CreditValue, Facet, Level, RuleError
 from tests.catalogue import award, canonical, definition, publish, recognise
 from tests.factories import T0, Ledger, Network, digest, make_network, signed
 
@@ -152,3 +154,55 @@ def test_a_recognition_must_name_published_achievements_and_a_fresh_id(ledger: L
 def test_a_malformed_recognition_is_refused_with_the_field(value: dict[str, Any], message: str) -> None:
     with pytest.raises(RuleError, match=message):
         parse_recognition(canonical(value), B)
+
+
+# --- conversions against a plain model ------------------------------------------------------------------------------
+
+_levels = st.none() | st.builds(Level, st.just("EQF"), st.integers(3, 8))
+_facts = st.builds(
+    Facet,
+    st.builds(AchievementRef, st.sampled_from((A, "m2.test")), st.sampled_from(("x", "y"))),
+    st.none() | st.builds(CreditValue, st.sampled_from(("ECTS", "CATS")), st.integers(0, 100_000)),
+    _levels,
+    st.none() | st.sampled_from(("Maths", "Law")),
+)
+_recognitions = st.builds(
+    Recognition,
+    st.just("r"),
+    st.sampled_from((A, "m2.test")),
+    st.none() | st.sampled_from(("x", "y")),
+    _levels,
+    st.none() | st.sampled_from(("Maths", "Law")),
+    st.none(),
+    st.none(),
+    st.builds(Rate, st.sampled_from(("ECTS", "CATS")), st.just("UCP"), st.integers(1, 1000), st.integers(1, 1000)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_facts, _recognitions)
+def test_a_rate_converts_exactly_the_covered_credits_rounding_down(facts: Facet, recognition: Recognition) -> None:
+    out = recognised_facets(facts, [recognition], lambda _: None)
+    rate = recognition.rate
+    assert rate is not None
+    covered = (
+        recognition.source_member == facts.achievement.member
+        and recognition.source_achievement in (None, facts.achievement.id)
+        and (
+            recognition.source_level is None
+            or (facts.level is not None and facts.level.value >= recognition.source_level.value)
+        )
+        and recognition.source_field in (None, facts.field)
+        and facts.credits is not None
+        and facts.credits.system == rate.from_system
+    )
+    if not covered:
+        assert out == ()
+        return
+    assert facts.credits is not None
+    (facet,) = out
+    assert facet.credits is not None and facet.credits.system == "UCP"
+    # the largest amount whose value does not exceed the exact conversion
+    assert facet.credits.amount * rate.denominator <= facts.credits.amount * rate.numerator
+    assert (facet.credits.amount + 1) * rate.denominator > facts.credits.amount * rate.numerator
+    assert (facet.achievement, facet.level, facet.field) == (facts.achievement, facts.level, facts.field)
