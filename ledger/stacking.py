@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from credledger.ledger.errors import DecodeError
 from credledger.ledger.validators import check_member_id
 
 MAX_RULE_DEPTH = 6
@@ -48,8 +49,11 @@ MAX_WITHIN_DAYS = 36_500
 DAY_MS = 86_400_000
 
 
-class RuleError(ValueError):
-    """A stacking rule, a definition or a recognition that is not well formed; the message says where and why."""
+class RuleError(DecodeError, ValueError):
+    """A stacking rule, a definition or a recognition that is not well formed; the message says where and why.
+
+    A DecodeError for callers that parse outside input, and a ValueError for records that check their fields in
+    `__post_init__` (the codec turns that into a refusal naming the field)."""
 
 
 @dataclass(frozen=True, slots=True)
