@@ -26,6 +26,7 @@ BENCHES = {
     "tiles": "bench.tiles",
     "vcapi": "bench.vcapi",
     "witness": "bench.witness",
+    "stacking": "bench.stacking",
 }
 
 

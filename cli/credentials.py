@@ -89,6 +89,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             )
             parser.add_argument("-o", "--output", type=Path, metavar="OUT", help="with --sign: the signed credential")
             parser.add_argument("--force", action="store_true", help="with --sign: replace an existing OUT")
+            parser.add_argument(
+                "--achievement",
+                metavar="ID@VERSION",
+                help="the issuer's published achievement (and version) this credential awards; its stacking rule, "
+                "if any, is checked against the components",
+            )
         if kind in ("revoke", "suspend"):
             parser.add_argument(
                 "--reason",
@@ -205,7 +211,8 @@ def _payload(args: argparse.Namespace, digest: bytes, key: SigningKey) -> Payloa
         if args.kind == "issue":
             expires = time_argument(args.expires, "--expires") if args.expires else None
             components = tuple(digest_argument(c, raw=args.raw) for c in args.component)
-            return Issue(digest, key.name, expires, components)
+            achievement, version = achievement_argument(args.achievement)
+            return Issue(digest, key.name, expires, components, achievement=achievement, achievement_version=version)
         if args.kind == "revoke":
             return Revoke(digest, reason_argument(args.reason))
         if args.kind == "suspend":
@@ -213,6 +220,16 @@ def _payload(args: argparse.Namespace, digest: bytes, key: SigningKey) -> Payloa
         return Reinstate(digest)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def achievement_argument(text: str | None) -> tuple[str | None, int | None]:
+    """`--achievement ID@VERSION` as (id, version), or (None, None) when not given."""
+    if text is None:
+        return None, None
+    achievement, sep, version = text.rpartition("@")
+    if not sep or not achievement or not version.isdigit() or not 1 <= int(version) < 2**63:
+        raise UsageError(f"--achievement: expected ID@VERSION such as data-cert@1, got {text!r}")
+    return achievement, int(version)
 
 
 def reason_argument(text: str) -> int:

@@ -19,6 +19,7 @@ from credledger.cli.common import (
     add_raw_argument,
     digest_argument,
 )
+from credledger.cli.learner import is_record_file, verify_record_file
 from credledger.cli.witnesses import add_witness_arguments, witness_policy
 from credledger.ledger.errors import ConfigError, DecodeError
 from credledger.verifier.client import DEFAULT_TIMEOUT
@@ -50,7 +51,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "credential",
         metavar="CREDENTIAL",
-        help="credential file (JSON: RFC 8785 + SHA-256; other: SHA-256 of its bytes), or its digest as 64 hex digits",
+        help="credential file (JSON: RFC 8785 + SHA-256; other: SHA-256 of its bytes), or its digest as 64 hex digits; "
+        "or a learner's record saved by `credledger record`, verified offline as a whole",
     )
     parser.add_argument("--genesis", required=True, metavar="FILE", help="the network's genesis file: the trust root")
     parser.add_argument(
@@ -95,6 +97,8 @@ def exit_code(report: Report) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_record_file(args.credential):
+        return verify_record_file(args)
     nodes = list(args.node)
     if not nodes and args.bundle is None:
         nodes = [os.environ.get("CREDLEDGER_NODE", DEFAULT_NODE)]

@@ -118,13 +118,13 @@ class Bundle:
                 {"header": _b64(v.header), "certificate": v.certificate, "next": _b64(v.next_set)}
                 for v in self.validators
             ],
-            "credential": _entry_json(self.credential),
+            "credential": entry_to_json(self.credential),
             "events": [
                 {"index": e.index, "event": _b64(e.event), "proof": [_b64(h) for h in e.proof]} for e in self.events
             ],
             "issuer": None
             if self.member is None or self.key is None
-            else {"member": _entry_json(self.member), "key": _entry_json(self.key)},
+            else {"member": entry_to_json(self.member), "key": entry_to_json(self.key)},
         }
 
     def dumps(self) -> str:
@@ -161,7 +161,7 @@ class Bundle:
                 )
                 for i, v in enumerate(links)
             ),
-            credential=_entry(obj.get("credential"), "credential"),
+            credential=entry_from_json(obj.get("credential"), "credential"),
             events=tuple(
                 LoggedEvent(
                     _int(_obj(e, f"events[{i}]").get("index"), f"events[{i}].index"),
@@ -170,8 +170,8 @@ class Bundle:
                 )
                 for i, e in enumerate(events)
             ),
-            member=None if issuer_obj is None else _entry(issuer_obj.get("member"), "issuer.member"),
-            key=None if issuer_obj is None else _entry(issuer_obj.get("key"), "issuer.key"),
+            member=None if issuer_obj is None else entry_from_json(issuer_obj.get("member"), "issuer.member"),
+            key=None if issuer_obj is None else entry_from_json(issuer_obj.get("key"), "issuer.key"),
         )
 
 
@@ -215,6 +215,12 @@ class Verdict:
 def verify_bundle(bundle: Bundle, genesis: Genesis, *, now_ms: int | None = None) -> Verdict:
     """Verify `bundle` against the network's genesis; `now_ms` (default: the certified time) decides expiry."""
     checks: list[str] = []
+    header, checkpoint = verify_anchor(bundle, genesis, checks)
+    return verify_against(bundle, header, checkpoint, checks, now_ms=now_ms)
+
+
+def verify_anchor(bundle: Bundle, genesis: Genesis, checks: list[str]) -> tuple[Header, Checkpoint]:
+    """Step 1: the bundle's network, validator-set chain, certificate and header; the certified header."""
     if bundle.origin != genesis.origin or bundle.genesis_hash != genesis.hash():
         raise ProofError("network", f"bundle is for {bundle.origin!r}, the genesis given is for {genesis.origin!r}")
     checks.append(f"bundle belongs to network {genesis.origin} (genesis {genesis.hash().hex()[:16]})")
@@ -230,11 +236,18 @@ def verify_bundle(bundle: Bundle, genesis: Genesis, *, now_ms: int | None = None
         f"checkpoint at height {header.height} (log size {header.log_size}) carries signatures of more than 2/3 of "
         f"the voting power of the {len(validators)} validators that certify it"
     )
+    return header, checkpoint
 
+
+def verify_against(
+    bundle: Bundle, header: Header, checkpoint: Checkpoint, checks: list[str], *, now_ms: int | None = None
+) -> Verdict:
+    """Steps 2-4 for the bundle's credential, against a header `verify_anchor` certified."""
+    origin = header.origin
     # Step 2: state proof of the credential record.
     key = cred_key(bundle.digest)
     _step("state", lambda: smt.verify_proof(header.state_root, key, bundle.credential.value, bundle.credential.proof))
-    verdict = dict(digest=bundle.digest, origin=genesis.origin, height=header.height, as_of_ms=header.time_ms)
+    verdict = dict(digest=bundle.digest, origin=origin, height=header.height, as_of_ms=header.time_ms)
     if bundle.credential.value is None:
         checks.append("the state at that height proves that no credential with this digest was ever issued")
         return Verdict("unknown", checks=tuple(checks), **verdict)  # type: ignore[arg-type]
@@ -412,7 +425,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _entry_json(entry: StateEntry) -> dict[str, Any]:
+def entry_to_json(entry: StateEntry) -> dict[str, Any]:
     leaf = entry.proof.leaf
     return {
         "value": None if entry.value is None else _b64(entry.value),
@@ -423,7 +436,7 @@ def _entry_json(entry: StateEntry) -> dict[str, Any]:
     }
 
 
-def _entry(raw: Any, where: str) -> StateEntry:
+def entry_from_json(raw: Any, where: str) -> StateEntry:
     obj = _obj(raw, where)
     proof = _obj(obj.get("proof"), f"{where}.proof")
     leaf_raw = proof.get("leaf")

@@ -15,7 +15,13 @@ Each field's type says what it may hold, with bounds attached through ``typing.A
 Decoding is strict: the bytes are unpacked with msgpack's own length limits (so a hostile length prefix never
 allocates), every field is type- and range-checked, arrays must have exactly the declared arity (no unknown or
 missing fields), trailing bytes are refused, and finally the value is re-encoded and compared with the input so
-a non-minimal encoding of the same value is refused too. Every refusal is a `DecodeError` naming the field path.
+a non-minimal encoding of the same value is refused too.
+
+One exception to the arity: a record's trailing fields that default to None (added after its first release) are
+left out while they are None, and a None written out at the end is refused, so a value still has one encoding and
+records that predate the field keep their bytes, ids and signatures.
+
+Every refusal is a `DecodeError` naming the field path.
 
 Decoders build no path strings while they succeed: a refusal is raised as `_Refusal` with an empty path, and each
 enclosing record, array or tagged union prepends its own step as the exception passes through, so the path costs
@@ -265,28 +271,41 @@ def _record_plan(cls: type) -> tuple[_Encoder, _Decoder]:
     encoders = [p[0] for p in plans]
     decoders = [p[1] for p in plans]
     arity = len(names)
+    # The optional tail: trailing fields that default to None. Their canonical encoding omits every trailing None,
+    # so records from before such a field was added keep their bytes (and their ids and signatures).
+    required = arity
+    while required and fields[required - 1].default is None:
+        required -= 1
     fields_of: Callable[[Any], tuple[Any, ...]] = (
         operator.attrgetter(*names) if arity > 1 else lambda value: tuple(getattr(value, n) for n in names)
     )
 
     def enc(value: Any) -> list[Any]:
-        return [e(v) for e, v in zip(encoders, fields_of(value), strict=True)]
+        out = [e(v) for e, v in zip(encoders, fields_of(value), strict=True)]
+        while len(out) > required and out[-1] is None:
+            out.pop()
+        return out
 
     def dec(raw: Any) -> Any:
         if type(raw) is not tuple:
             raise _Refusal(f"expected array of {arity} fields, got {_kind(raw)}")
-        if len(raw) != arity:
-            raise _Refusal(f"expected {arity} fields, got {len(raw)}")
+        if not required <= len(raw) <= arity:
+            expected = str(arity) if required == arity else f"{required}..{arity}"
+            raise _Refusal(f"expected {expected} fields, got {len(raw)}")
+        if len(raw) > required and raw[-1] is None:
+            raise _Refusal(f"field {names[len(raw) - 1]} is null: an absent optional field is left out")
         try:
-            values = [d(v) for d, v in zip(decoders, raw, strict=True)]
+            values = [d(v) for d, v in zip(decoders, raw, strict=False)]
         except _Refusal as refusal:
-            raise refusal.within(f".{names[_refusing(decoders, raw)]}") from None
+            raise refusal.within(f".{names[_refusing(decoders[: len(raw)], raw)]}") from None
         try:
             return cls(*values)
         except (ValueError, TypeError) as exc:
             # Records validate cross-field invariants in __post_init__.
             raise _Refusal(str(exc)) from None
 
+    if required < arity:
+        return enc, dec
     # A record of fields that encode as themselves is the tuple of its fields (msgpack packs tuples as arrays).
     return (fields_of if all(e is _identity for e in encoders) else enc), dec
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from credledger.ledger.achievement_rules import check_award
 from credledger.ledger.authority import Context, require_issuer, require_member_or_governance
 from credledger.ledger.errors import InvalidEvent, StorageError, Unauthorized
 from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend
@@ -47,6 +48,8 @@ def apply_issue(ctx: Context, payload: Issue) -> None:
             "expires-before-issue",
             f"expiry {iso_ms(payload.expires_ms)} is not after the issue time {iso_ms(ctx.event.time_ms)}",
         )
+    if payload.achievement is not None:
+        check_award(ctx, payload)
     for component in payload.components:
         record = get_credential(ctx.view, component)
         if record is None:

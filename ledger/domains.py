@@ -24,6 +24,9 @@ STATE_STATUS_LIST = b"statuslist\x00"
 STATE_STATUS_SLOT = b"statusslot\x00"
 STATE_STATUS_OF = b"statusof\x00"
 STATE_STATUS_PUBLISHED = b"statuspub\x00"
+STATE_ACHIEVEMENT = b"achievement\x00"
+STATE_AWARD = b"award\x00"
+STATE_RECOGNITION = b"recognition\x00"
 
 # Signatures and hashes over binary records.
 EVENT = b"credledger/event/v1\x00"

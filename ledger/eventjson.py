@@ -13,7 +13,8 @@ submit one, and a reader can see what an encoded event says::
 
 Field spellings: credential digests and key ids are lowercase hex (as ids are everywhere in the API), public keys
 are C2SP verifier keys named by the member the payload is about (as in the genesis file), and signatures are
-standard base64. Every field is required (an absent optional value is ``null``), unknown fields are refused,
+standard base64. Every field is required (an absent optional value is ``null``; a field added later with a null
+default, such as an issue's ``achievement``, is left out when absent), unknown fields are refused,
 and `event_from_json` rebuilds the exact canonical event (same bytes, same id) or raises a `DecodeError` whose
 message starts with the JSON path of the offending field.
 
@@ -99,6 +100,7 @@ _BYTES_FIELDS: dict[str, _Form] = {
     "node_key": VKEY,
     "issuer_keys": VKEY,
     "public_key": VKEY,
+    "definition": BASE64,
 }
 
 
@@ -183,6 +185,8 @@ def _record_to_json(record: object, member: str) -> JSON:
         if not f.init:
             continue
         value = getattr(record, f.name)
+        if value is None and f.default is None:
+            continue  # a field added later, absent: left out as in the canonical encoding
         form = _BYTES_FIELDS.get(f.name)
         if dataclasses.is_dataclass(value):
             # A nested record (consensus evidence) travels as base64 of its canonical encoding.

@@ -21,6 +21,7 @@ from typing import Annotated, ClassVar
 import msgpack
 
 from credledger.ledger import codec, domains
+from credledger.ledger.achievement import MAX_DEFINITION_BYTES, parse_definition
 from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.keys import SigningKey
@@ -34,6 +35,7 @@ from credledger.ledger.limits import (
     MAX_STATUS_LISTS,
     STATUS_LIST_ENTRIES,
 )
+from credledger.ledger.recognition import MAX_RECOGNITION_BYTES, parse_recognition
 from credledger.ledger.validators import MemberId, Power, check_member_id
 from credledger.ledger.vc.did import MAX_DID, check_did, default_did
 from credledger.ledger.votes import Evidence
@@ -45,6 +47,7 @@ StatusListNumber = Annotated[int, Range(0, MAX_STATUS_LISTS - 1)]
 StatusListIndex = Annotated[int, Range(0, STATUS_LIST_ENTRIES - 1)]
 #: A member's DID: ``did:web`` or ``did:key`` (DESIGN §13).
 Did = Annotated[str, Size(1, MAX_DID)]
+AchievementId = Annotated[str, Size(1, MAX_NAME)]
 
 
 class Reason(enum.IntEnum):
@@ -100,6 +103,9 @@ class Issue:
     components: Annotated[tuple[Bytes32, ...], Size(0, MAX_COMPONENTS)]
     status_list: StatusListNumber | None = None
     status_index: StatusListIndex | None = None
+    #: The issuer's achievement (id and version) this credential awards, if it names one (DESIGN §14).
+    achievement: AchievementId | None = None
+    achievement_version: int | None = None
 
     def __post_init__(self) -> None:
         check_member_id(self.issuer)
@@ -109,6 +115,8 @@ class Issue:
             raise ValueError(f"status_index {self.status_index} is outside a list of {STATUS_LIST_ENTRIES} entries")
         if self.status_list is not None and not 0 <= self.status_list < MAX_STATUS_LISTS:
             raise ValueError(f"status_list {self.status_list} is outside [0, {MAX_STATUS_LISTS})")
+        if (self.achievement is None) != (self.achievement_version is None):
+            raise ValueError("achievement and achievement_version go together")
         if len(set(self.components)) != len(self.components):
             raise ValueError("components must not repeat a digest")
         if self.digest in self.components:
@@ -139,6 +147,59 @@ class Reinstate:
 
     TAG: ClassVar[str] = "reinstate"
     digest: Bytes32
+
+
+# --- catalogue payloads (DESIGN §14) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AchievementPublish:
+    """Publish a version of one of `member`'s achievement definitions (RFC 8785 JSON, see `ledger.achievement`)."""
+
+    TAG: ClassVar[str] = "achievement.publish"
+    member: MemberId
+    definition: Annotated[bytes, Size(1, MAX_DEFINITION_BYTES)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+        parse_definition(self.definition, self.member)
+
+
+@dataclass(frozen=True, slots=True)
+class AchievementRetire:
+    """Stop issuing against one of `member`'s achievements; what was awarded stays valid."""
+
+    TAG: ClassVar[str] = "achievement.retire"
+    member: MemberId
+    achievement: AchievementId
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionPublish:
+    """`member` recognises another member's achievements in its own rules (RFC 8785 JSON, see `ledger.recognition`)."""
+
+    TAG: ClassVar[str] = "recognition.publish"
+    member: MemberId
+    definition: Annotated[bytes, Size(1, MAX_RECOGNITION_BYTES)]
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
+        parse_recognition(self.definition, self.member)
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionWithdraw:
+    """Withdraw one of `member`'s recognitions: later awards no longer count it; earlier ones stay valid."""
+
+    TAG: ClassVar[str] = "recognition.withdraw"
+    member: MemberId
+    recognition: AchievementId
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member)
 
 
 # --- membership payloads (governance only) ------------------------------------------------------------------------
@@ -271,6 +332,10 @@ Payload = (
     | KeyRetire
     | ReportEvidence
     | StatusPublish
+    | AchievementPublish
+    | AchievementRetire
+    | RecognitionPublish
+    | RecognitionWithdraw
 )
 MemberPayload = MemberAdd | MemberUpdate | MemberRemove
 

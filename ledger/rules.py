@@ -40,10 +40,18 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
+from credledger.ledger.achievement_rules import (
+    apply_achievement_publish,
+    apply_achievement_retire,
+    apply_recognition_publish,
+    apply_recognition_withdraw,
+)
 from credledger.ledger.authority import Context, IssuerAuthority, authenticate
 from credledger.ledger.credential_rules import apply_issue, apply_reinstate, apply_revoke, apply_suspend
 from credledger.ledger.errors import InvalidEvent
 from credledger.ledger.events import (
+    AchievementPublish,
+    AchievementRetire,
     Event,
     Issue,
     KeyAdd,
@@ -52,6 +60,8 @@ from credledger.ledger.events import (
     MemberPayload,
     MemberRemove,
     MemberUpdate,
+    RecognitionPublish,
+    RecognitionWithdraw,
     Reinstate,
     ReportEvidence,
     Revoke,
@@ -122,6 +132,20 @@ RULES = frozenset(
         "already-compromised",
         "compromise-in-future",
         "would-retire-last-key",
+        # the catalogue and awards (DESIGN §14)
+        "achievement-retired",
+        "too-many-achievements",
+        "rule-names-itself",
+        "rule-unknown-achievement",
+        "unknown-achievement",
+        "award-rule-unmet",
+        "component-suspended",
+        "component-expired",
+        "component-not-counted",
+        "recognition-exists",
+        "too-many-recognitions",
+        "unknown-recognition",
+        "recognition-withdrawn",
         # consensus evidence
         "reporter-signature-required",
         "evidence-from-the-future",
@@ -339,7 +363,7 @@ def _check_time(event: Event, block: _Block, max_age_ms: int) -> None:
         )
 
 
-def _dispatch(ctx: Context) -> None:
+def _dispatch(ctx: Context) -> None:  # noqa: PLR0912 - one branch per kind
     payload = ctx.event.payload
     match payload:
         case Issue():
@@ -364,5 +388,13 @@ def _dispatch(ctx: Context) -> None:
             apply_report_evidence(ctx, payload)
         case StatusPublish():
             apply_status_publish(ctx, payload)
+        case AchievementPublish():
+            apply_achievement_publish(ctx, payload)
+        case AchievementRetire():
+            apply_achievement_retire(ctx, payload)
+        case RecognitionPublish():
+            apply_recognition_publish(ctx, payload)
+        case RecognitionWithdraw():
+            apply_recognition_withdraw(ctx, payload)
         case _:
             assert_never(payload)

@@ -7,10 +7,14 @@ height it was asked about, so serving a bundle costs the credential's own proofs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from credledger.ledger import codec
 from credledger.ledger.bundle import Bundle, LoggedEvent, StateEntry, ValidatorLink
+from credledger.ledger.catalogue import achievement_version_key
+from credledger.ledger.events import Issue, decode_event
+from credledger.ledger.record import Record
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
 from credledger.ledger.storage.store import Snapshot
 
@@ -88,6 +92,25 @@ def build_bundle(
         member=member,
         key=key,
     )
+
+
+def build_record(snap: Snapshot, digests: Sequence[bytes], genesis_hash: bytes, origin: str) -> Record:
+    """A `credledger-record/v1` of `digests` under the snapshot's latest checkpoint (one anchor for all)."""
+    bundles = tuple(build_bundle(snap, digest, genesis_hash, origin) for digest in digests)
+    achievements = []
+    for bundle in bundles:
+        entry = None
+        if bundle.events:
+            payload = decode_event(bundle.events[0].event).payload
+            if (
+                isinstance(payload, Issue)
+                and payload.achievement is not None
+                and payload.achievement_version is not None
+            ):
+                key = achievement_version_key(payload.issuer, payload.achievement, payload.achievement_version)
+                entry = StateEntry(*snap.prove_state(key))
+        achievements.append(entry)
+    return Record(bundles, tuple(achievements))
 
 
 def validator_links(snap: Snapshot, height: int) -> tuple[ValidatorLink, ...]:

@@ -31,6 +31,7 @@ from aiohttp import web
 from credledger.ledger.errors import CredledgerError, StoreUnavailable
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.storage.store import Snapshot
+from credledger.node.api.catalogue import get_achievement, get_achievements, get_recognitions, post_record
 from credledger.node.api.common import APPLICATION, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
 from credledger.node.api.events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
 from credledger.node.api.forward import forward_session, submit_events
@@ -173,6 +174,10 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/blocks/{height}", get_block),
     ("GET", "/v1/entries", get_entries),
     ("GET", "/v1/members", get_members),
+    ("GET", "/v1/achievements", get_achievements),
+    ("GET", "/v1/achievements/{member}/{id}", get_achievement),
+    ("GET", "/v1/recognitions", get_recognitions),
+    ("POST", "/v1/record", post_record),
     ("GET", "/v1/status", get_status),
     ("GET", "/healthz", get_health),
     ("GET", "/readyz", get_ready),

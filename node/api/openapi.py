@@ -18,8 +18,12 @@ from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
 from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES, MEMBER_ID_PATTERN
+from credledger.ledger.record import FORMAT as RECORD_FORMAT
+from credledger.ledger.record import MAX_RECORD_CREDENTIALS
 from credledger.ledger.tiles import MAX_PATH_LENGTH
 from credledger.ledger.witness import SIZE_CONTENT_TYPE
+from credledger.node.api.catalogue import DEFAULT_PAGE, MAX_PAGE
+from credledger.node.api.catalogue import PROOF_FORMAT as ACHIEVEMENT_PROOF_FORMAT
 from credledger.node.api.reads import MAX_ENTRIES
 
 Schema = dict[str, Any]
@@ -45,6 +49,7 @@ _BYTES_FIELD_SCHEMAS: dict[str, Schema] = {
     "issuer_keys": {"type": "array", "items": VKEY, "minItems": 1, "maxItems": MAX_ISSUER_KEYS},
     "public_key": VKEY,
     "sig": {**BASE64, "description": "64-byte Ed25519 signature, standard base64"},
+    "definition": {**BASE64, "description": "RFC 8785 canonical JSON of an achievement definition, standard base64"},
     "evidence": {
         **BASE64,
         "description": "canonical encoding (msgpack) of two conflicting signed consensus statements, standard base64",
@@ -91,6 +96,93 @@ def _field_schema(name: str, hint: Any) -> Schema:
     if tp is str:
         return TEXT
     raise TypeError(f"payload field {name}: no schema for {tp!r}")  # a new field type: extend this function
+
+
+def _catalogue_schemas() -> dict[str, Schema]:
+    achievement = obj(
+        {
+            "member": TEXT,
+            "id": TEXT,
+            "version": COUNT,
+            "published_height": COUNT,
+            "published_ms": COUNT,
+            "published_index": COUNT,
+            "retired_height": {"type": ["integer", "null"], "minimum": 0},
+            "definition": {"type": "object", "description": "the Open Badges 3.0-shaped definition, as published"},
+        }
+    )
+    return {
+        "Record": obj(
+            {
+                "format": {"const": RECORD_FORMAT},
+                "origin": TEXT,
+                "genesis": HEX32,
+                "checkpoint": NOTE,
+                "header": BASE64,
+                "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                "credentials": array(
+                    obj(
+                        {
+                            "digest": HEX32,
+                            "credential": ref("StateEntry"),
+                            "events": array(obj({"index": COUNT, "event": BASE64, "proof": array(BASE64)}), maxItems=2),
+                            "issuer": nullable(obj({"member": ref("StateEntry"), "key": ref("StateEntry")})),
+                            "achievement": nullable(ref("StateEntry")),
+                        }
+                    ),
+                    minItems=1,
+                    maxItems=MAX_RECORD_CREDENTIALS,
+                ),
+            }
+        ),
+        "Achievement": achievement,
+        "Recognitions": obj(
+            {
+                "height": COUNT,
+                "recognitions": array(
+                    obj(
+                        {
+                            "member": TEXT,
+                            "id": TEXT,
+                            "published_height": COUNT,
+                            "withdrawn_height": {"type": ["integer", "null"], "minimum": 0},
+                            "definition": {"type": "object", "description": "the recognition, as published"},
+                        }
+                    )
+                ),
+            }
+        ),
+        "AchievementPage": obj(
+            {
+                "height": COUNT,
+                "achievements": array(ref("Achievement"), maxItems=MAX_PAGE),
+                "next_after": nullable(TEXT),
+            }
+        ),
+        "AchievementProof": obj(
+            {
+                "height": COUNT,
+                "achievement": ref("Achievement"),
+                "versions": array(ref("Achievement")),
+                "proof": obj(
+                    {
+                        "format": {"const": ACHIEVEMENT_PROOF_FORMAT},
+                        "origin": TEXT,
+                        "genesis": HEX32,
+                        "checkpoint": NOTE,
+                        "header": BASE64,
+                        "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                        "current": ref("StateEntry"),
+                        "versions": array(ref("StateEntry")),
+                    }
+                ),
+            }
+        ),
+    }
+
+
+def _strip(hint: Any) -> Any:
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
 
 
 def _payload_schemas() -> dict[str, Schema]:
@@ -397,6 +489,28 @@ def _paths() -> dict[str, Schema]:
     hex_id = _param("id", "path", "event id: SHA-256 of the domain and the signed bytes", HEX32)
     return {
         "/v1/events": {"post": submit},
+        "/v1/record": {
+            "post": {
+                "summary": "A learner's record: many credentials' proofs under one certified checkpoint",
+                "description": "Every credential named in the body, each with what its credledger-proof/v1 bundle "
+                "holds and the state proof of the achievement version its issue names, sharing one checkpoint, "
+                "header and validator-set chain. Verify it offline with `credledger verify record.json`.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": obj({"digests": array(HEX32, minItems=1, maxItems=MAX_RECORD_CREDENTIALS)})
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(ref("Record"), "The record"),
+                    "400": _BAD,
+                    "413": _problem("The body is too large"),
+                    "503": _NOT_READY,
+                },
+            }
+        },
         "/v1/events/{id}": _get(
             "A committed or pending event",
             {
@@ -462,6 +576,43 @@ def _paths() -> dict[str, Schema]:
         "/v1/members": _get(
             "Every member, active or removed, with its node key and issuer keys",
             {"200": _json(ref("Members"), "The members as of the latest block")},
+        ),
+        "/v1/achievements": _get(
+            "The catalogue: the current version of every achievement matching the filters, by member and id",
+            {"200": _json(ref("AchievementPage"), "One page of achievements"), "400": _BAD},
+            [
+                _param("member", "query", "only this member's achievements", TEXT, required=False),
+                _param(
+                    "type",
+                    "query",
+                    "only this achievementType (MicroCredential, Certificate, ...)",
+                    TEXT,
+                    required=False,
+                ),
+                _param("skill", "query", "an alignment's targetUrl, or words of its targetName", TEXT, required=False),
+                _param("level", "query", "only this level value", COUNT, required=False),
+                _param("framework", "query", "only levels in this framework (EQF, AQF, ...)", TEXT, required=False),
+                _param("text", "query", "words in the id, name, description or field of study", TEXT, required=False),
+                _param("after", "query", "MEMBER/ID: the next_after of the previous page", TEXT, required=False),
+                _param("limit", "query", f"page size, 1..{MAX_PAGE} (default {DEFAULT_PAGE})", COUNT, required=False),
+            ],
+        ),
+        "/v1/achievements/{member}/{id}": _get(
+            "One achievement: its current version, every version, and a state proof of them all",
+            {
+                "200": _json(ref("AchievementProof"), "The achievement and its proof"),
+                "404": _problem("The member published no achievement with this id"),
+                "503": _NOT_READY,
+            },
+            [
+                _param("member", "path", "the publishing member's id", TEXT),
+                _param("id", "path", "the achievement id", TEXT),
+            ],
+        ),
+        "/v1/recognitions": _get(
+            "The recognitions one member holds in force",
+            {"200": _json(ref("Recognitions"), "The recognitions, by id"), "400": _BAD},
+            [_param("member", "query", "the recognising member's id", TEXT)],
         ),
         "/v1/status": _get("This node and its chain", {"200": _json(ref("Status"), "The status")}),
         "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
@@ -686,5 +837,5 @@ def openapi_document() -> dict[str, Any]:
             ),
         },
         "paths": {**_paths(), **_standard_paths()},
-        "components": {"schemas": {**_schemas(), **_standard_schemas()}},
+        "components": {"schemas": {**_schemas(), **_standard_schemas(), **_catalogue_schemas()}},
     }

@@ -24,6 +24,7 @@ from pathlib import Path
 from hypothesis.strategies import SearchStrategy
 
 from credledger.ledger import codec, tlogproof
+from credledger.ledger.achievement import parse_definition
 from credledger.ledger.block import CertifiedBlock, decode_header, verify_certificate, verify_certified_header
 from credledger.ledger.bundle import Bundle, verify_bundle
 from credledger.ledger.errors import CredledgerError, DecodeError
@@ -31,11 +32,14 @@ from credledger.ledger.eventjson import event_from_json
 from credledger.ledger.events import decode_event
 from credledger.ledger.genesis import parse_genesis
 from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.recognition import parse_recognition
+from credledger.ledger.record import Record, verify_record
 from credledger.ledger.votes import decode_evidence, decode_message, verify_evidence, verify_vote
 from credledger.node.api import events as api_events
 from credledger.node.config import ApiConfig, parse_config
 from credledger.node.peers import Hello, Proof
 from credledger.node.sync import max_certified_block_bytes
+from tests.catalogue import canonical, definition
 from tests.fuzz.corpus import Corpus, corpus
 from tests.fuzz.machine import REFUSALS, MachineTarget, moved_messages
 
@@ -161,6 +165,40 @@ def _machine_seeds() -> tuple[bytes, ...]:
     return _MACHINE.seeds()
 
 
+def _definition(data: bytes, c: Corpus) -> object:
+    return parse_definition(data, "m0.test")
+
+
+def _definition_seeds() -> tuple[bytes, ...]:
+    rule = {
+        "all": [{"achievement": {"id": "a"}}, {"n_of": {"n": 1, "of": [{"credits": {"min": 7.5, "system": "ECTS"}}]}}]
+    }
+    skills = [{"targetName": "Data analysis", "targetUrl": "https://example.org/rsd/data"}]
+    return (
+        canonical(definition("micro", credits=7.5, level=6, field="Maths", alignment=skills)),
+        canonical(definition("cert", kind="Certificate", rule=rule)),
+        canonical({"id": "r", "from": {"member": "m1.test", "level": {"framework": "EQF", "min": 6}},
+                   "as": {"rate": {"fromSystem": "ECTS", "system": "UCP", "numerator": 1, "denominator": 6}}}),
+    )  # fmt: skip
+
+
+def _recognition(data: bytes, c: Corpus) -> object:
+    return parse_recognition(data, "m0.test")
+
+
+def _record(data: bytes, c: Corpus) -> object:
+    return verify_record(Record.from_json(data), c.network.genesis)
+
+
+def _record_seeds(c: Corpus) -> tuple[bytes, ...]:
+    """Records built from the corpus's bundles (all from one snapshot, so they share one anchor)."""
+    bundles = tuple(Bundle.from_json(b) for b in c.bundles)
+    return (
+        Record(bundles, (None,) * len(bundles)).dumps().encode(),
+        Record(bundles[:1], (None,)).dumps().encode(),
+    )
+
+
 def _genesis(data: bytes, c: Corpus) -> object:
     return parse_genesis(data)
 
@@ -192,6 +230,15 @@ TARGETS: tuple[Target, ...] = (
     Target("api-msgpack-body", "node/api/events.py", _api_msgpack_body, lambda c: c.msgpack_bodies),
     Target("genesis", "ledger/genesis.py", _genesis, lambda c: c.genesis, json=True),
     Target("config", "node/config.py", _config, lambda c: c.configs),
+    Target(
+        "achievement-definition",
+        "ledger/achievement.py, ledger/stacking.py",
+        _definition,
+        lambda c: _definition_seeds()[:2],
+        json=True,
+    ),
+    Target("recognition", "ledger/recognition.py", _recognition, lambda c: _definition_seeds()[2:], json=True),
+    Target("record", "ledger/record.py", _record, _record_seeds, json=True),
 )
 
 BY_NAME = {t.name: t for t in TARGETS}

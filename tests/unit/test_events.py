@@ -145,7 +145,7 @@ def test_malformed_payload_does_not_decode_either() -> None:
     raw = [
         ORIGIN,
         T0,
-        ["issue", digest("x"), "uni.example", None, [digest("x")], None, None],
+        ["issue", digest("x"), "uni.example", None, [digest("x")]],
         [["a", b"\x00" * 4, b"\x00" * 64]],
     ]
     with pytest.raises(DecodeError, match="its own components"):
