@@ -322,7 +322,8 @@ const LEDGER = (() => {
     const encoded = pack([
       doc.origin,
       doc.genesis_time_ms,
-      members.map((m) => [m.id, m.name, m.power, m.nodeKey, m.issuerKeys, m.did]),
+      // A trailing field that is absent (a DID left to its default) is left out, as the canonical codec does.
+      members.map((m) => [m.id, m.name, m.power, m.nodeKey, m.issuerKeys, ...(m.did === null ? [] : [m.did])]),
       Object.values(doc.params),
     ]);
     const validators = makeValidatorSet(
