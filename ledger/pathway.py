@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from credledger.ledger.achievement import Definition
-from credledger.ledger.recognition import Recognition, recognised_facets
+from credledger.ledger.recognition import Recognition, recognised_facets, recognises
 from credledger.ledger.stacking import AchievementRef, Component, Facet, Outcome, Rule, evaluate
 
 
@@ -46,5 +46,6 @@ def progress(
     for position, item in enumerate(held):
         own_facet = facet_of(item.achievement, item.definition)
         facets = (own_facet, *recognised_facets(own_facet, recognitions, own))
-        components.append(Component(position, item.issuer, item.issued_ms, facets))
+        recognised = recognises(recognitions, own_facet)
+        components.append(Component(position, item.issuer, item.issued_ms, facets, recognised))
     return evaluate(rule, components, at_ms)
