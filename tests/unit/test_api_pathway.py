@@ -95,6 +95,16 @@ async def test_what_is_missing_is_named_and_toward_keeps_one_award(node: ApiNode
     assert by_award(body) == {f"{B}/b-diploma": (False, [f"achievement {B}/b-intro: no component awards it"])}
 
 
+async def test_a_rule_counting_recognised_issuers_sees_the_recognitions_in_force(node: ApiNode) -> None:
+    rule = {"credits": {"min": 5, "system": "ECTS", "recognised_issuers": True}}
+    await commit(node, publish(node.network[B], definition("b-partner", kind="Certificate", rule=rule), time_ms=TIME))
+    toward = f"{B}/b-partner"
+    stats = await pathway(node, {"digests": [digest_of(document("stats")).hex()], "toward": toward})
+    assert by_award(stats) == {toward: (False, ["credits: 0 of 5 ECTS from members it recognises"])}
+    intro = await pathway(node, {"digests": [digest_of(document("intro")).hex()], "toward": toward})
+    assert by_award(intro) == {toward: (True, [])}  # B recognises A's intro (recognition r)
+
+
 async def test_a_revoked_credential_does_not_count(node: ApiNode) -> None:
     await commit(node, signed(Revoke(digest_of(document("intro")), 1), node.network[A].issuer, time_ms=TIME))
     body = await pathway(node, {"digests": [digest_of(document("stats")).hex(), digest_of(document("intro")).hex()]})
