@@ -214,7 +214,7 @@ async def test_a_saved_record_verifies_offline_and_says_the_awards_could_not_be_
         assert unreachable["code"] == "unreachable" and unreachable["status"] == "Could not check", unreachable
 
 
-async def test_a_record_among_several_files_and_a_repeated_file_are_refused(site: Site, tmp_path: Path) -> None:
+async def test_a_record_among_files_a_repeated_file_and_two_subjects_are_refused(site: Site, tmp_path: Path) -> None:
     record = await asyncio.to_thread(save_record, site, [digest_of(site.files["stats"])], tmp_path / "record.json")
     async with chromium(tmp_path / "profile") as browser:
         tab = await browser.new_tab()
@@ -225,4 +225,10 @@ async def test_a_record_among_several_files_and_a_repeated_file_are_refused(site
         copy.write_text(site.files["stats"].read_text())
         twice = await choose(tab, site.files["stats"], copy)
         assert twice["code"] == "error" and "are the same credential" in twice["summary"], twice
+        someone_else = tmp_path / "someone-else.json"
+        someone_else.write_text(json.dumps({**credential("intro"), "credentialSubject": {"id": "did:example:other"}}))
+        mixed_subjects = await choose(tab, site.files["stats"], someone_else)
+        assert mixed_subjects["code"] == "error", mixed_subjects
+        assert "the credentials name different subjects" in mixed_subjects["summary"]
+        assert "someone-else.json: did:example:other" in mixed_subjects["summary"]
         assert tab.errors() == []

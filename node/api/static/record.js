@@ -81,19 +81,38 @@ const RECORD_VIEW = (() => {
   async function digestsOf(files) {
     const digests = [];
     const seen = new Map();
+    const subjects = new Map(); // credentialSubject.id -> the first file naming it
     for (const file of files) {
       if (await recordIn(file)) throw new Error(`${file.name} is a saved record: drop it on its own`);
       if (file.size > MAX_FILE_BYTES) throw new Error(`${file.name}: larger than ${MAX_FILE_BYTES} bytes`);
       const doc = await LEDGER.readDocument(new Uint8Array(await file.arrayBuffer()));
       if (doc.refused) throw new Error(`${file.name}: ${doc.refused}`);
       if (doc.tlogProof) throw new Error(`${file.name} is a tlog-proof: choose the credential or its proof bundle instead`);
+      const subject = doc.bundle ? null : await subjectOf(file);
+      if (subject !== null && !subjects.has(subject)) subjects.set(subject, file.name);
       const hex = doc.bundle ? String(doc.bundle.digest) : LEDGER.toHex(doc.digest);
       if (seen.has(hex)) throw new Error(`${file.name} and ${seen.get(hex)} are the same credential`);
       seen.set(hex, file.name);
       digests.push(hex);
     }
     if (digests.length > MAX_CREDENTIALS) throw new Error(`a record holds at most ${MAX_CREDENTIALS} credentials`);
+    if (subjects.size > 1) {
+      const named = [...subjects].map(([subject, name]) => `${name}: ${subject}`).join("; ");
+      throw new Error(`the credentials name different subjects (${named}); a record is one learner's`);
+    }
     return digests;
+  }
+
+  // The subject a credential document names (credentialSubject.id), or null: the ledger never learns who a
+  // learner is, so a record's credentials are checked to name one subject here, as on the command line.
+  async function subjectOf(file) {
+    try {
+      const doc = JSON.parse(await file.text());
+      const subject = doc && typeof doc === "object" ? doc.credentialSubject : null;
+      return subject && typeof subject === "object" && typeof subject.id === "string" ? subject.id : null;
+    } catch {
+      return null; // not JSON: nothing names a subject
+    }
   }
 
   // Check the chosen files as one learner's record and show the answer.
