@@ -122,9 +122,11 @@ class Credits:
             text += f" at level ≥ {self.min_level.value} ({self.min_level.framework})"
         if self.field is not None:
             text += f" in {self.field}"
-        sources = [*(self.issuers or ()), *(["members it recognises"] if self.recognised_issuers else [])]
-        if sources:
-            text += f" from {' or '.join(sources)}" if self.recognised_issuers else f" from {', '.join(sources)}"
+        named = ", ".join(self.issuers or ())
+        if self.recognised_issuers:
+            text += f" from {named} or members it recognises" if named else " from members it recognises"
+        elif named:
+            text += f" from {named}"
         if self.within_days is not None:
             text += f" issued within {self.within_days} days"
         return text

@@ -143,6 +143,8 @@ def test_recognised_issuers_admit_components_the_owner_recognises_and_named_issu
     only = Credits(1000, "ECTS", None, None, None, None, recognised_issuers=True)
     assert evaluate(only, [stranger, own], 0).missing == ("credits: 0 of 10 ECTS from members it recognises",)
     assert evaluate(only, [stranger, recognised], 0).counted == {0}  # the recognised component, wherever listed
+    two = Credits(1000, "ECTS", None, None, ("a.example", "c.example"), None, recognised_issuers=True)
+    assert evaluate(two, [], 0).missing == ("credits: 0 of 10 ECTS from a.example, c.example or members it recognises",)
 
 
 def test_n_of_says_how_many_were_met_and_what_the_others_lack() -> None:
