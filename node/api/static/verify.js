@@ -291,6 +291,18 @@
     } else await checkDigest(read.digest, { file: file.name, method: read.method });
   }
 
+  // Several files, or one learner's saved record, go to the record view (record.js); one credential stays here.
+  async function takeFiles(files) {
+    const chosen = [...files];
+    if (await RECORD_VIEW.wants(chosen)) {
+      $("file-name").textContent = chosen.map((f) => f.name).join(", ");
+      await RECORD_VIEW.take(chosen);
+      return;
+    }
+    RECORD_VIEW.hide();
+    await takeFile(chosen[0]);
+  }
+
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => {
     e.preventDefault();
@@ -300,11 +312,11 @@
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    if (e.dataTransfer.files.length) takeFile(e.dataTransfer.files[0]);
+    if (e.dataTransfer.files.length) takeFiles(e.dataTransfer.files);
   });
   $("choose").addEventListener("click", () => $("file").click());
   $("file").addEventListener("change", (e) => {
-    if (e.target.files.length) takeFile(e.target.files[0]);
+    if (e.target.files.length) takeFiles(e.target.files);
     e.target.value = ""; // choosing the same file again checks it again
   });
   $("digest-form").addEventListener("submit", (e) => {
@@ -314,6 +326,7 @@
       show("error", { summary: "A fingerprint is 64 hexadecimal digits (0-9, a-f)." });
       return;
     }
+    RECORD_VIEW.hide();
     checkDigest(LEDGER.fromHex(text), {});
   });
   if (!window.crypto || !crypto.subtle) {
