@@ -23,7 +23,9 @@ fill, the oldest messages are dropped (consensus re-sends what matters on its ti
 Outgoing connections are re-dialled with jittered exponential backoff, and the websocket heartbeat detects a
 silent peer. Inbound payloads go to the `receive` callback with the authenticated member id; the refusals it
 raises (`CredledgerError`) count against that peer under their code and are logged, and the connection stays.
-When the node stops, `close()` ends every connection at once.
+When the node stops, `close()` ends every connection at once, and cancelling `run()` stops the diallers within a
+bounded time: every wait on the way out (a close handshake, a send pump, a dialler) has a timeout, and a dialler
+that outlives its cancellation is cancelled again, then given up on, rather than waited for forever.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ HANDSHAKE_TIMEOUT_S: Final = 5.0
 #: Largest frame a peer may send (a block proposal of the largest size fits).
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
 HEARTBEAT_S: Final = 10.0
-#: How long closing every connection may take when the node stops.
+#: How long closing every connection may take when the node stops; also how long one websocket's close handshake,
+#: a stopping connection's send pump, and each round of stopping the diallers may take.
 CLOSE_TIMEOUT_S: Final = 3.0
 #: Connections one member may hold open to this node at once (each side dials the other, so two is normal).
 MAX_CONNECTIONS_PER_MEMBER: Final = 4
@@ -71,6 +74,9 @@ MAX_RELAY_BYTES: Final = 1024 * 1024
 MAX_RELAY_EVENTS: Final = 4_096
 
 log = structlog.get_logger("credledger.peers")
+
+#: A websocket's close handshake is bounded like the rest of stopping (aiohttp waits 10 s by default).
+_WS_TIMEOUT: Final = aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S)
 
 T = TypeVar("T")
 Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
@@ -219,9 +225,19 @@ class PeerNetwork:
         timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=None)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self._session = session
-            async with asyncio.TaskGroup() as group:
-                for url in self._config.peers:
-                    group.create_task(self._dial_forever(url))
+            # Not a TaskGroup: it waits without bound for a child that lost its cancellation somewhere below it
+            # (Python 3.11's wait_for once did that in the handshake), and the node could not stop.
+            # Nor gather: cancelled, it too waits for every child.
+            diallers = [asyncio.create_task(self._dial_forever(url), name=f"dial {url}") for url in self._config.peers]
+            if not diallers:
+                return
+            try:
+                await asyncio.wait(diallers, return_when=asyncio.FIRST_EXCEPTION)
+            finally:
+                await _stop(diallers)
+            for dialler in diallers:
+                if dialler.done() and not dialler.cancelled():
+                    dialler.result()  # a dialler ends only by cancellation; anything else is a bug, raised here
 
     async def _dial_forever(self, base_url: str) -> None:
         delay = self._config.backoff_min_ms / 1000
@@ -229,7 +245,9 @@ class PeerNetwork:
         while True:
             assert self._session is not None
             try:
-                async with self._session.ws_connect(url, max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S) as ws:
+                async with self._session.ws_connect(
+                    url, max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=_WS_TIMEOUT
+                ) as ws:
                     try:
                         member = await self._handshake(ws)
                     except PeerMisbehaved as exc:
@@ -251,7 +269,7 @@ class PeerNetwork:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The `/v1/peer` route: accept a peer's connection."""
-        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S)
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=CLOSE_TIMEOUT_S)
         await ws.prepare(request)
         try:
             member = await self._handshake(ws)
@@ -293,8 +311,12 @@ class PeerNetwork:
         return hello.member
 
     async def _expect(self, ws: Socket, cls: type[T]) -> T:
+        # Not asyncio.wait_for: on Python 3.11 it returns the answer and drops a cancellation that lands in the same
+        # turn of the event loop (tasks.py, `except CancelledError: if fut.done(): return fut.result()`), and a
+        # dialler told to stop just as a hello or proof arrived went on to serve the connection, never to stop.
         try:
-            msg = await asyncio.wait_for(ws.receive(), HANDSHAKE_TIMEOUT_S)
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+                msg = await ws.receive()
         except TimeoutError:
             raise PeerMisbehaved(f"no {cls.__name__.lower()} within {HANDSHAKE_TIMEOUT_S:.0f} s") from None
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
@@ -349,10 +371,32 @@ class PeerNetwork:
             log.info("peer disconnected", peer=member)
             pump.cancel()
             # Wait for the pump without absorbing a cancellation aimed at this task: suppressing CancelledError
-            # here swallowed the node's own shutdown, and the dialler went on re-dialling forever.
-            await asyncio.wait([pump])
-            if not pump.cancelled():
+            # here swallowed the node's own shutdown, and the dialler went on re-dialling forever. Bounded: the
+            # reader must not hang on a pump stuck in a close handshake.
+            await asyncio.wait([pump], timeout=CLOSE_TIMEOUT_S)
+            if not pump.done():
+                log.warning("peer send pump did not stop in time", peer=member)
+            elif not pump.cancelled():
                 pump.result()  # the pump ends only by cancellation or a send error it handled; anything else is a bug
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them to end, at most twice `CLOSE_TIMEOUT_S`: a task still running after the
+    first wait lost its cancellation somewhere below it and is cancelled again; one still running after the second
+    is left behind, logged, rather than waited for forever."""
+    for task in tasks:
+        task.cancel()
+    _, running = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_S)
+    if not running:
+        return
+    log.warning(
+        "peer dialler outlived its cancellation; cancelling it again", tasks=sorted(t.get_name() for t in running)
+    )
+    for task in running:
+        task.cancel()
+    _, running = await asyncio.wait(running, timeout=CLOSE_TIMEOUT_S)
+    if running:
+        log.error("peer dialler did not stop; leaving it", tasks=sorted(t.get_name() for t in running))
 
 
 def _frame_problem(msg: aiohttp.WSMessage) -> str | None:

@@ -116,8 +116,11 @@ class Syncer:
         timeout = aiohttp.ClientTimeout(total=30, connect=3)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
+                # Not asyncio.wait_for: on Python 3.11 it drops a cancellation that lands in the same turn of the
+                # event loop as `behind` being set, and the node, stopping, would wait for this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.driver.behind.wait(), self.interval_s)
+                    async with asyncio.timeout(self.interval_s):
+                        await self.driver.behind.wait()
                 await self.catch_up(session)
 
     async def catch_up(self, session: aiohttp.ClientSession) -> None:

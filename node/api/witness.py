@@ -10,7 +10,6 @@ of each log lives in `ledger.storage.witnessstate` under the node's data directo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from credledger.node.witnessing import Witnessing
 STATE_DIR = "witness"
 #: How long a client may take to send its (small) request body.
 READ_TIMEOUT_S = 10.0
+#: How long the checkpoint submitter may take to stop when the node does.
+STOP_TIMEOUT_S = 3.0
 #: The problem code of each refusal status (tlog-witness §add-checkpoint).
 _CODES = {400: "malformed-checkpoint", 403: "checkpoint-not-signed", 404: "unknown-log", 422: "inconsistent-checkpoint"}
 
@@ -70,8 +71,10 @@ async def witnessing_task(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Bounded, and not by suppressing CancelledError: that also swallowed a cancellation aimed at this clean-up.
+        await asyncio.wait([task], timeout=STOP_TIMEOUT_S)
+        if task.done() and not task.cancelled():
+            task.result()  # it ends only by cancellation; anything else is a bug, raised here
 
 
 def load_witness(config: WitnessConfig, data_dir: Path) -> Witness | None:

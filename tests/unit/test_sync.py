@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,3 +108,20 @@ async def test_a_peer_serving_broken_blocks_makes_catch_up_fail_loudly(follower:
         assert follower.chain.metrics.sync_failing._value.get() == 0
     finally:
         await liar.close()
+
+
+async def test_a_syncer_told_to_stop_as_it_falls_behind_stops(follower: Follower) -> None:
+    """Regression: the syncer waited for `behind` through `asyncio.wait_for`, which on Python 3.11 drops a
+    cancellation that lands in the same turn of the event loop as the event being set: the syncer caught up and
+    went on waiting, and the node, stopping, waited for it forever."""
+    syncer = Syncer(follower.driver, ())
+    running = asyncio.create_task(syncer.run())
+    await asyncio.sleep(0.05)  # the first round found no peer ahead; the syncer waits for `behind`
+
+    def fall_behind_and_stop() -> None:
+        follower.driver.behind.set()
+        running.cancel()
+
+    asyncio.get_running_loop().call_soon(fall_behind_and_stop)
+    await asyncio.wait([running], timeout=3)
+    assert running.cancelled()

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from credledger.ledger.bundle import Bundle
 from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
@@ -20,7 +21,7 @@ from credledger.ledger.errors import ConfigError
 from credledger.ledger.note import SignedNote
 from credledger.ledger.treehead import TreeHead
 from credledger.ledger.witnesspolicy import WitnessPolicy
-from credledger.node.api.witness import WITNESSING
+from credledger.node.api.witness import WITNESSING, witnessing_task
 from credledger.node.config import (
     WitnessConfig,
     WitnessedLogConfig,
@@ -130,3 +131,28 @@ async def test_the_monitor_reports_checkpoints_without_the_required_cosignatures
     (fault,) = demanding.result.faults
     assert fault.kind == "unwitnessed"
     assert "cosigned by: witness.test/w1; missing: witness.test/absent" in fault.detail
+
+
+class _SlowToStop:
+    """A checkpoint submitter whose last submission is still finishing when it is cancelled."""
+
+    async def run(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.3)
+            raise
+
+
+async def test_a_node_told_to_stop_while_the_submitter_winds_down_stops() -> None:
+    """Regression: the clean-up waited for the submitter with CancelledError suppressed, which also swallowed a
+    cancellation aimed at the clean-up itself, so the node's stop could be lost while the submitter wound down."""
+    app = web.Application()
+    app[WITNESSING] = _SlowToStop()  # type: ignore[assignment]
+    running = witnessing_task(app)
+    await anext(running)
+    stopping = asyncio.create_task(anext(running, None))
+    await asyncio.sleep(0.05)  # the submitter is winding down ...
+    stopping.cancel()  # ... and the node is told to stop meanwhile
+    await asyncio.wait([stopping], timeout=3)
+    assert stopping.cancelled()
