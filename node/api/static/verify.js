@@ -159,8 +159,9 @@
     show(verdict.status, { summary: `${sentence}${issuedBy}${note}`, facts, checks, elapsed });
   }
 
-  // A credential (by digest) checked against the node's current proof.
-  async function checkDigest(digest, { file = null, method = null }) {
+  // A credential (by digest) checked against the node's current proof; `signed`, a signed credential's document,
+  // also has its Data Integrity proof checked against the issuer key that registered it (dataintegrity.js).
+  async function checkDigest(digest, { file = null, method = null, signed = null }) {
     const started = performance.now();
     const checks = [];
     checks.push({ step: "digest", ok: true, detail: `fingerprint ${LEDGER.toHex(digest)} (${method || "pasted"})` });
@@ -172,10 +173,31 @@
       const verdict = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs, checks });
       const { stale, check } = freshness(verdict, nowMs, "the node's");
       checks.push(check);
+      const proven = signed === null || !verdict.issuer || await credentialProof(signed, verdict, { checks, started, file, method });
+      if (!proven) return;
       showVerdict(verdict, { checks, started, file, method, stale, confirmed: true });
     } catch (error) {
       fail(error, { checks, started, file, blame: "node" });
     }
+  }
+
+  // The credential-proof check, as `credledger verify` makes it for a signed credential. On failure the answer is
+  // shown here (the ledger's status does not make a credential whose own proof fails valid); returns whether it passed.
+  async function credentialProof(signed, verdict, { checks, started, file, method }) {
+    const proof = await DATA_INTEGRITY.checkCredential(signed, verdict);
+    checks.push(proof);
+    if (proof.ok) return true;
+    show("failed", {
+      headline: "Its signature does not verify",
+      summary: `This credential is registered on the ledger by ${verdict.issuerName}, but its own Data Integrity proof `
+        + "fails a check: it was altered after it was signed, or it was not signed by the key that registered it. "
+        + "Do not rely on it.",
+      facts: verdictFacts(verdict, file, method),
+      checks,
+      elapsed: Math.round(performance.now() - started),
+      verdict: "invalid-proof",
+    });
+    return false;
   }
 
   function fail(error, { checks, started, file, blame }) {
@@ -288,7 +310,7 @@
           + "`credledger verify --raw` hashes the file's bytes instead.",
         facts: [["Checked file", file.name]],
       });
-    } else await checkDigest(read.digest, { file: file.name, method: read.method });
+    } else await checkDigest(read.digest, { file: file.name, method: read.method, signed: DATA_INTEGRITY.signedDocument(bytes) });
   }
 
   const drop = $("drop");
