@@ -33,6 +33,7 @@ from credledger.node.api.page import page_routes
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.mempool import Mempool
+from credledger.verifier.client import NodeClient
 from credledger.verifier.credential import verify_credential
 from tests.blocks import certify
 from tests.e2e.cdp import Tab, chromium
@@ -246,4 +247,61 @@ async def test_an_unsigned_json_credential_gets_no_proof_line(ledger: Ledger) ->
         answer = await drop(tab, path)
         assert answer["code"] == "valid", answer
         assert not [t for _, t in answer["checks"] if "credential-proof" in t]
+        assert tab.errors() == []
+
+
+async def drop_pair(tab: Tab, credential: Path, bundle: Path) -> dict[str, Any]:
+    """Choose a credential and its kept bundle together, as a person selecting both files would."""
+    await tab.evaluate("document.getElementById('result').dataset.status = 'checking'")
+    document = await tab.send("DOM.getDocument")
+    node = await tab.send("DOM.querySelector", nodeId=document["root"]["nodeId"], selector="#file")
+    await tab.send("DOM.setFileInputFiles", files=[str(credential), str(bundle)], nodeId=node["nodeId"])
+    answer = await result_of(tab)
+    answer["verdict"] = await tab.evaluate("document.getElementById('result').dataset.verdict")
+    return answer
+
+
+async def keep_bundle(ledger: Ledger, credential: Path, file: str) -> Path:
+    kept = await asyncio.to_thread(NodeClient(ledger.url).credential, credential_digest(credential.read_bytes()))
+    path = ledger.folder / file
+    path.write_text(json.dumps(kept))
+    return path
+
+
+async def test_a_signed_credential_chosen_with_its_kept_bundle_is_checked_with_that_bundle(ledger: Ledger) -> None:
+    m0 = ledger.network[M0]
+    path = ledger.register(ledger.sign("Kept with its proof", m0.issuer, 21), "kept-badge.json")
+    bundle = await keep_bundle(ledger, path, "kept-badge.proof.json")
+    tampered_document = ledger.sign("Kept with its proof", m0.issuer, 22)
+    tampered_document["name"] = "Changed after signing"
+    tampered = ledger.register(tampered_document, "kept-tampered.json")
+    tampered_bundle = await keep_bundle(ledger, tampered, "kept-tampered.proof.json")
+    async with chromium(ledger.folder / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(ledger.url + "/")
+        answer = await drop_pair(tab, path, bundle)
+        assert answer["code"] == "valid", answer
+        steps = [text[1:].split(":")[0] for _, text in answer["checks"]]
+        assert "receipt" in steps and steps[-1] == "credential-proof"
+        assert proof_line(answer) == await library_line(ledger, path)
+        assert "kept-badge.json and kept-badge.proof.json" in answer["facts"]
+        await tab.screenshot(ARTIFACTS / "verify-page-signed-pair.png")
+
+        answer = await drop_pair(tab, tampered_bundle, tampered)  # in either order
+        assert answer["verdict"] == "invalid-proof", answer
+        assert proof_line(answer)[1].startswith("credential-proof: signature: ")
+
+        answer = await drop_pair(tab, path, tampered_bundle)
+        assert answer["code"] == "failed", answer
+        assert answer["checks"] == [
+            [
+                "failed",
+                f"{FAILED}digest: the proof file kept-tampered.proof.json is for "
+                f"credential {credential_digest(tampered.read_bytes()).hex()}, not for "
+                f"kept-badge.json ({credential_digest(path.read_bytes()).hex()})",
+            ]
+        ]
+
+        answer = await drop_pair(tab, bundle, tampered_bundle)
+        assert answer["code"] == "error" and "together with the proof bundle" in answer["summary"], answer
         assert tab.errors() == []

@@ -218,14 +218,16 @@
   }
 
   // A kept proof bundle: verified offline first, then against the node's current proof, showing the newest answer.
-  async function checkReceipt(doc, file) {
+  // With `digest` the bundle must be that credential's; `signed` (its signed document) also gets the credential-proof
+  // check against the newest answer's issuer records.
+  async function checkReceipt(doc, file, { digest = null, signed = null } = {}) {
     const started = performance.now();
     const checks = [];
     checking(file);
     let kept;
     try {
       await genesisReady;
-      kept = await LEDGER.verifyBundle(doc, genesis, { nowMs: Date.now(), checks });
+      kept = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs: Date.now(), checks });
     } catch (error) {
       fail(error, { checks, started, file, blame: "file" });
       return;
@@ -250,6 +252,8 @@
     const nowMs = Date.now();
     const { stale, check } = freshness(newest, nowMs, newest === current ? "the node's" : "the proof file's");
     checks.push(check);
+    const proven = signed === null || !newest.issuer || await credentialProof(signed, newest, { checks, started, file, method: null });
+    if (!proven) return;
     showVerdict(newest, { checks, started, file, method: null, stale, confirmed: newest === current, note });
   }
 
@@ -290,6 +294,48 @@
     }
   }
 
+  // Two files chosen together: a credential and the proof bundle kept for it, as `credledger verify CREDENTIAL
+  // --bundle FILE` takes them. The bundle must be the credential's; then it is checked as a kept bundle is.
+  async function takePair(files) {
+    const read = [];
+    for (const file of files) {
+      if (file.size > MAX_FILE_BYTES) {
+        show("refused", { summary: `${file.name}: larger than ${MAX_FILE_BYTES} bytes.`, facts: [["Checked file", file.name]] });
+        return;
+      }
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      read.push({ file, bytes, doc: await LEDGER.readDocument(bytes) });
+    }
+    const kept = read.filter((r) => r.doc.bundle);
+    const credential = read.find((r) => !r.doc.bundle);
+    const names = files.map((f) => f.name).join(" and ");
+    $("file-name").textContent = names;
+    if (kept.length !== 1 || credential.doc.tlogProof) {
+      show("error", { summary: PAIR_HINT, facts: [["Checked files", names]] });
+      return;
+    }
+    if (credential.doc.refused) {
+      show("refused", { summary: `${credential.file.name}: ${credential.doc.refused}.`, facts: [["Checked file", credential.file.name]] });
+      return;
+    }
+    const { digest } = credential.doc;
+    if (kept[0].doc.bundle.digest !== LEDGER.toHex(digest)) {
+      const checks = [{ step: "digest", ok: false, detail: `the proof file ${kept[0].file.name} is for credential `
+        + `${kept[0].doc.bundle.digest}, not for ${credential.file.name} (${LEDGER.toHex(digest)})` }];
+      show("failed", { summary: "The proof file you chose is for another credential.", facts: [["Checked files", names]], checks });
+      return;
+    }
+    await checkReceipt(kept[0].doc.bundle, names, { digest, signed: DATA_INTEGRITY.signedDocument(credential.bytes) });
+  }
+
+  const PAIR_HINT = "Choose one file, or a credential together with the proof bundle you kept for it.";
+
+  function takeFiles(files) {
+    if (files.length === 2) takePair([...files]);
+    else if (files.length === 1) takeFile(files[0]);
+    else if (files.length > 2) show("error", { summary: PAIR_HINT, facts: [["Checked files", [...files].map((f) => f.name).join(", ")]] });
+  }
+
   async function takeFile(file) {
     $("file-name").textContent = file.name;
     if (file.size > MAX_FILE_BYTES) {
@@ -322,11 +368,11 @@
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    if (e.dataTransfer.files.length) takeFile(e.dataTransfer.files[0]);
+    takeFiles(e.dataTransfer.files);
   });
   $("choose").addEventListener("click", () => $("file").click());
   $("file").addEventListener("change", (e) => {
-    if (e.target.files.length) takeFile(e.target.files[0]);
+    takeFiles(e.target.files);
     e.target.value = ""; // choosing the same file again checks it again
   });
   $("digest-form").addEventListener("submit", (e) => {
