@@ -270,3 +270,13 @@ async def test_the_page_verifies_the_published_eddsa_rdfc_2022_proofs_and_catche
 async def test_the_node_serves_exactly_the_shipped_contexts_to_the_page(page: Tab) -> None:
     served = await page.evaluate(f"fetch({json.dumps(CONTEXTS_PATH)}).then((r) => r.json())")
     assert served == dict(shipped_loader().documents)
+
+
+async def test_the_page_reads_long_integers_exactly_as_python_does(page: Tab) -> None:
+    text = (
+        '{"@context": {"p": "https://e.example/p"}, "@id": "urn:x",'
+        ' "p": [12345678901234567890, -98765432109876543210987, 9007199254740993]}'
+    )
+    answer = await page.evaluate(f"JSONLD.canonicalize(JSONLD.parseJson({json.dumps(text)}), CONTEXTS)")
+    assert answer == canonicalize(json.loads(text))
+    assert '"12345678901234567890"^^' in answer and '"9007199254740993"^^' in answer
