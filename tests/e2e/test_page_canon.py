@@ -280,3 +280,54 @@ async def test_the_page_reads_long_integers_exactly_as_python_does(page: Tab) ->
     answer = await page.evaluate(f"JSONLD.canonicalize(JSONLD.parseJson({json.dumps(text)}), CONTEXTS)")
     assert answer == canonicalize(json.loads(text))
     assert '"12345678901234567890"^^' in answer and '"9007199254740993"^^' in answer
+
+
+ODD_BUT_VALID = {
+    "a proof that is a bare value": {
+        "@context": [CREDENTIALS_V2],
+        "id": "urn:x",
+        "type": "VerifiableCredential",
+        "proof": True,
+    },
+    "an @index on a node": {"@context": [CREDENTIALS_V2], "id": "urn:x", "type": "VerifiableCredential", "@index": "i"},
+    "a truthy @protected": {
+        "@context": [CREDENTIALS_V2, {"@protected": {"x": 1}, "t": "urn:t"}],
+        "id": "urn:x",
+        "t": 1,
+    },
+    "a language-tagged default": {
+        "@context": [{"@language": "EN-gb"}, CREDENTIALS_V2],
+        "id": "urn:x",
+        "type": "VerifiableCredential",
+        "name": "n",
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_BUT_VALID))
+async def test_the_page_agrees_with_pyld_on_odd_documents_found_by_differential_fuzzing(page: Tab, case: str) -> None:
+    document = ODD_BUT_VALID[case]
+    assert await page_canonical(page, document) == library_canonical(document)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"@context": [CREDENTIALS_V2], "id": "urn:x", "@graph": True}, "invalid @graph value"),
+        (
+            {
+                "@context": [CREDENTIALS_V2],
+                "type": "VerifiableCredential",
+                "credentialSubject": {"@included": {"@list": [1]}},
+            },
+            "@included must expand to node",
+        ),
+        # JSON-LD ignores a list outside a property (pyld drops its whole node, and signs nothing): refused.
+        ({"@context": [CREDENTIALS_V2], "id": "urn:x", "type": "VerifiableCredential", "@list": []}, "@list outside"),
+    ],
+)
+async def test_the_page_refuses_malformed_keywords_with_a_message_not_a_stack(
+    page: Tab, document: dict[str, Any], message: str
+) -> None:
+    answer = await page_canonical(page, document)
+    assert answer["kind"] == "JsonLdError" and message in answer["error"], answer

@@ -32,6 +32,7 @@ const JSONLD = (() => {
 
   const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
   const asArray = (v) => (Array.isArray(v) ? v : [v]);
+  const asList = (v) => (v === null ? [] : asArray(v)); // an expansion result as an array (null: nothing)
   const isKeyword = (v) => typeof v === "string" && KEYWORDS.has(v);
   const hasKeywordForm = (v) => typeof v === "string" && /^@[a-zA-Z]+$/.test(v);
   const isScalar = (v) => typeof v === "string" || typeof v === "number" || typeof v === "boolean"
@@ -153,9 +154,6 @@ const JSONLD = (() => {
           }
           result.direction = direction;
         }
-        if (own(context, "@protected") && typeof context["@protected"] !== "boolean") {
-          throw new JsonLdError("not valid JSON-LD: invalid @protected value");
-        }
         const defined = new Map();
         const overriding = this.overriding;
         this.overriding = overrideProtected;
@@ -171,7 +169,7 @@ const JSONLD = (() => {
 
     // Create Term Definition (§4.2.2).
     defineTerm(active, local, term, defined) {
-      const protectedDefault = local["@protected"] === true;
+      const protectedDefault = Boolean(local["@protected"]); // truthiness, as pyld reads it
       const overrideProtected = this.overriding;
       if (defined.get(term) === true) return;
       if (defined.get(term) === false) throw new JsonLdError(`not valid JSON-LD: cyclic IRI mapping for ${repr(term)}`);
@@ -201,7 +199,7 @@ const JSONLD = (() => {
         if (!TERM_KEYS.has(key)) throw new JsonLdError(`not valid JSON-LD: invalid term definition for ${repr(term)} (${key})`);
       }
       const def = {
-        id: null, prefix: false, protected: own(value, "@protected") ? value["@protected"] === true : protectedDefault,
+        id: null, prefix: false, protected: own(value, "@protected") ? Boolean(value["@protected"]) : protectedDefault,
         type: null, container: [], hasContext: false, context: undefined, language: undefined, direction: undefined,
       };
       if (own(value, "@type")) {
@@ -429,10 +427,18 @@ const JSONLD = (() => {
           break;
         }
         case "@graph":
-          expanded = asArray(this.expand(active, "@graph", value, depth + 1));
+          if (isScalar(value)) throw new JsonLdError("not valid JSON-LD: invalid @graph value");
+          expanded = asList(this.expand(active, "@graph", value, depth + 1));
+          break;
+        case "@index":
+          if (typeof value !== "string") throw new JsonLdError("not valid JSON-LD: invalid @index value");
+          expanded = value; // an index has no place in RDF
           break;
         case "@included":
-          expanded = asArray(this.expand(active, null, value, depth + 1));
+          expanded = asList(this.expand(active, property, value, depth + 1));
+          if (!expanded.every((item) => isObject(item) && !["@value", "@list", "@set"].some((k) => own(item, k)))) {
+            throw new JsonLdError("not valid JSON-LD: values of @included must expand to node objects");
+          }
           if (own(result, "@included")) expanded = [...result["@included"], ...expanded];
           break;
         case "@value":
@@ -449,8 +455,9 @@ const JSONLD = (() => {
           expanded = value;
           break;
         case "@list":
-          if (property === null || property === "@graph") return;
-          expanded = asArray(this.expand(active, property, value, depth + 1));
+          // JSON-LD drops a free-floating list silently (pyld drops its whole node): refused, so nothing unsigned hides.
+          if (property === null || property === "@graph") throw new JsonLdError("@list outside a property would be ignored");
+          expanded = asList(this.expand(active, property, value, depth + 1));
           break;
         case "@set":
           expanded = this.expand(active, property, value, depth + 1);
@@ -580,6 +587,9 @@ const JSONLD = (() => {
     if (own(element, "@type")) {
       const relabel = (t) => (isBlank(t) ? blanks.label(t) : t);
       element["@type"] = Array.isArray(element["@type"]) ? element["@type"].map(relabel) : relabel(element["@type"]);
+    }
+    if ((own(element, "@value") || own(element, "@list")) && list === null && subjectNode === null) {
+      return; // a value or list directly in a graph, with no node to belong to, has no triple (as pyld)
     }
     if (own(element, "@value")) {
       if (list === null) addValue(subjectNode[property] ||= [], element);
