@@ -21,10 +21,13 @@ from aiohttp.test_utils import TestServer
 from credledger.ledger.genesis import genesis_json
 from credledger.ledger.state import MemberRecord
 from credledger.ledger.vc.canon import canonicalize, canonicalize_nquads
+from credledger.ledger.vc.did import verification_method_id
 from credledger.ledger.vc.errors import CanonicalizationError, DocumentRefused
 from credledger.ledger.vc.issuing import prepare_credential, sign_issued
 from credledger.ledger.vc.loader import CREDENTIALS_V2, OB_V3P0, shipped_loader
+from credledger.ledger.vc.members import member_status_list
 from credledger.ledger.vc.multikey import decode_public_key
+from credledger.ledger.vc.proof import sign_credential
 from credledger.node.api.page import CONTEXTS_PATH, page_routes
 from tests.conftest import VECTORS
 from tests.e2e.cdp import Tab, chromium
@@ -137,11 +140,24 @@ def signed_badge(name: str = "Marine Biology, BSc") -> dict[str, Any]:
     return sign_issued(prepare_credential(unsigned, member, 0, 4242, now), member, network["m0.test"].issuer, now)
 
 
+def signed_status_list() -> dict[str, Any]:
+    """A member's revocation list as its node signs and publishes it (`status.publish`)."""
+    network = make_network(1)
+    member = MemberRecord("m0.test", "M0", 1, b"\x01" * 32, True, 0, (), "did:web:m0.test")
+    bits = bytearray(16_384)
+    bits[530] = 0x20
+    now = int(time.time() * 1000)
+    unsigned = member_status_list(member, 0, "revocation", bytes(bits), valid_from_ms=now, validity_ms=86_400_000)
+    key = network["m0.test"].issuer
+    return sign_credential(unsigned, key, verification_method_id(member.did, key.key_id), now)
+
+
 def example_documents() -> dict[str, tuple[Any, bool]]:
     """Every credential the project ships as an example or signs, as a document and as its proof configuration."""
     ob = json.loads((OB / "signed.json").read_text())
     alumni = json.loads((EDDSA / "eddsa-rdfc-2022" / "signedDataInt.json").read_text())
     badge = signed_badge()
+    status_list = signed_status_list()
     documents: dict[str, tuple[Any, bool]] = {
         "status list": (json.loads((VECTORS / "bitstring-status-list" / "example-credential.json").read_text()), False),
         "alumni (vc-di-eddsa)": (json.loads((EDDSA / "unsigned.json").read_text()), True),
@@ -150,6 +166,7 @@ def example_documents() -> dict[str, tuple[Any, bool]]:
         ("1EdTech badge", ob, False),
         ("alumni signed", alumni, True),
         ("our badge", badge, False),
+        ("our status list", status_list, False),
     ):
         proof = signed["proof"]
         documents[name] = ({k: v for k, v in signed.items() if k != "proof"}, examples)
