@@ -21,7 +21,13 @@ from credledger.ledger.events import Issue, UnsignedEvent, sign_event
 from credledger.ledger.keys import PublicKey, SigningKey
 from credledger.ledger.state import MemberRecord
 from credledger.ledger.vc.errors import ProofError
-from credledger.ledger.vc.issuing import CredentialRefused, choose_status_entry, prepare_credential, sign_issued
+from credledger.ledger.vc.issuing import (
+    CredentialRefused,
+    check_awarded_achievement,
+    choose_status_entry,
+    prepare_credential,
+    sign_issued,
+)
 from credledger.verifier.client import NodeClient, NodeProblem
 
 #: Draws of a new entry after the ledger refused one as taken.
@@ -71,9 +77,14 @@ def issue_signed(
     issue: Issue,
     wait: bool,
 ) -> tuple[dict[str, Any], bytes]:
-    """Sign `document` for the member of `key`, register it (`issue` gives expiry and components), write `output`.
+    """Sign `document` for the member of `key`, register it (`issue` gives expiry, components and the achievement
+    it awards, which the document's own Open Badges achievement must agree with), write `output`.
 
     Returns the node's answer and the registered digest."""
+    try:
+        check_awarded_achievement(document, issue.achievement)
+    except CredentialRefused as exc:
+        raise UsageError(f"cannot issue this credential: {exc}") from None
     member = member_record(client, key.name)
     usage = client.status_usage(key.name)
     used = [int(entry["used"]) for entry in usage.get("lists", [])]
@@ -86,7 +97,16 @@ def issue_signed(
             raise UsageError(f"cannot issue this credential: {exc}") from None
         text = json.dumps(signed, indent=2, ensure_ascii=False) + "\n"
         digest = credential_digest(text.encode())
-        payload = Issue(digest, key.name, issue.expires_ms, issue.components, list_number, index)
+        payload = Issue(
+            digest,
+            key.name,
+            issue.expires_ms,
+            issue.components,
+            list_number,
+            index,
+            achievement=issue.achievement,
+            achievement_version=issue.achievement_version,
+        )
         event = sign_event(UnsignedEvent(origin, now_ms, payload), key)
         try:
             answer = client.submit([event], wait=wait)

@@ -44,7 +44,7 @@ from credledger.ledger.events import (
     RecognitionPublish,
     RecognitionWithdraw,
 )
-from credledger.ledger.recognition import Recognition, parse_recognition, recognised_facets
+from credledger.ledger.recognition import Recognition, parse_recognition, recognised_facets, recognises
 from credledger.ledger.stacking import AchievementRef, Component, Facet, Needs, evaluate, walk
 from credledger.ledger.state import StateView, Status, get_credential
 
@@ -150,7 +150,10 @@ def _component(ctx: Context, payload: Issue, position: int, recognitions: tuple[
         raise InvalidEvent("component-suspended", f"{where}: suspended")
     if record.expires_ms is not None and record.expires_ms <= ctx.event.time_ms:
         raise InvalidEvent("component-expired", f"{where}: expired")
-    return Component(position, record.issuer, record.issued_ms, facets(ctx.view, digest, payload.issuer, recognitions))
+    counted_as = facets(ctx.view, digest, payload.issuer, recognitions)
+    # facets() puts the component's own achievement first; the issuer's recognitions may cover it.
+    recognised = bool(counted_as) and recognises(recognitions, counted_as[0])
+    return Component(position, record.issuer, record.issued_ms, counted_as, recognised)
 
 
 def facets(view: StateView, digest: bytes, owner: str, recognitions: tuple[Recognition, ...]) -> tuple[Facet, ...]:

@@ -183,21 +183,22 @@ class Checkpoint:
         if len(lines) != 4:
             raise DecodeError(f"checkpoint: expected 4 lines (origin, size, root, credledger line), got {len(lines)}")
         origin, size_text, root_text, ext = lines
-        size = _parse_decimal(size_text, "size")
-        root = _parse_hash(root_text, "root hash")
+        size = parse_decimal(size_text, "size")
+        root = parse_hash(root_text, "root hash")
         fields = ext.split(" ")
         if len(fields) != 4 or fields[0] != domains.CHECKPOINT_EXTENSION:
             raise DecodeError(f"checkpoint: expected 'credledger <height> <round> <header hash>', got {ext[:80]!r}")
-        height = _parse_decimal(fields[1], "height")
-        round_ = _parse_decimal(fields[2], "round")
-        header_hash = _parse_hash(fields[3], "header hash")
+        height = parse_decimal(fields[1], "height")
+        round_ = parse_decimal(fields[2], "round")
+        header_hash = parse_hash(fields[3], "header hash")
         try:
             return cls(origin, size, root, height, round_, header_hash)
         except ValueError as exc:
             raise DecodeError(f"checkpoint: {exc}") from None
 
 
-def _parse_decimal(text: str, what: str) -> int:
+def parse_decimal(text: str, what: str) -> int:
+    """A checkpoint field in decimal: no sign, no leading zeros, below 2^63 (tlog-checkpoint §Note text)."""
     if not _DECIMAL.fullmatch(text):
         raise DecodeError(f"checkpoint: {what} must be a decimal without leading zeros, got {text[:30]!r}")
     value = int(text)
@@ -206,7 +207,8 @@ def _parse_decimal(text: str, what: str) -> int:
     return value
 
 
-def _parse_hash(text: str, what: str) -> bytes:
+def parse_hash(text: str, what: str) -> bytes:
+    """A 32-byte hash in canonical standard base64, as checkpoints write it."""
     raw = encoding.from_base64(text, f"checkpoint: {what}")
     if len(raw) != HASH_SIZE:
         raise DecodeError(f"checkpoint: {what} must be 32 bytes, got {len(raw)}")

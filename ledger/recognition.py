@@ -119,6 +119,12 @@ def matches(recognition: Recognition, source: AchievementRef, facts: Facet) -> b
     return recognition.source_field is None or facts.field == recognition.source_field
 
 
+def recognises(recognitions: Sequence[Recognition], facts: Facet) -> bool:
+    """Whether any of `recognitions` covers the achievement whose own facts are `facts` (what a stacking rule's
+    `recognised_issuers` asks of a component)."""
+    return any(matches(recognition, facts.achievement, facts) for recognition in recognitions)
+
+
 def recognised_facets(
     facts: Facet, recognitions: Sequence[Recognition], own: Callable[[str], Facet | None]
 ) -> tuple[Facet, ...]:

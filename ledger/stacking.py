@@ -6,14 +6,18 @@ A stacking rule is a tree of four kinds of node, written in JSON inside an achie
 
     {"achievement": {"member": "uni-a.example", "id": "stats-101"}}      a component awarding that achievement
     {"credits": {"min": 60, "system": "ECTS", "level": {"framework": "EQF", "min": 6},
-                 "field": "Computer science", "issuers": ["uni-a.example"], "within_days": 1825}}
+                 "field": "Computer science", "issuers": ["uni-a.example"], "recognised_issuers": true,
+                 "within_days": 1825}}
     {"all": [rule, ...]}      every child is met
     {"any": [rule, ...]}      at least one child is met
     {"n_of": {"n": 2, "of": [rule, ...]}}                                  at least n children are met
 
 `achievement.member` defaults to the member publishing the rule; every key of `credits` but `min` and `system`
-is optional. The tree is bounded (`MAX_RULE_DEPTH`, `MAX_RULE_NODES`, `MAX_RULE_CHILDREN`) and validated when it
-is published, so evaluating it costs at most (nodes x components) steps.
+is optional. `issuers` and `recognised_issuers` say whose components a `credits` node counts: those issued by the
+named members, or -- with `recognised_issuers` -- by any member whose achievement the rule's owner recognises
+(a recognition the owner holds in force at the award's height covers the component's achievement), or both;
+with neither, every issuer's. The tree is bounded (`MAX_RULE_DEPTH`, `MAX_RULE_NODES`, `MAX_RULE_CHILDREN`) and
+validated when it is published, so evaluating it costs at most (nodes x components) steps.
 
 Credits are integers in the smallest unit of every system, a hundredth of a credit (`CREDIT_UNIT`): a definition
 writes 7.5, the ledger holds 750, and no float is ever involved. A recognition converts at a rational rate,
@@ -102,6 +106,15 @@ class Credits:
     field: str | None
     issuers: tuple[str, ...] | None
     within_days: int | None
+    #: Also count components whose achievement the rule's owner recognises, whoever issued them.
+    recognised_issuers: bool = False
+
+    def admits(self, component: Component) -> bool:
+        """Whether the issuer filter lets `component` count: no filter, a named issuer, or a recognised one."""
+        if self.issuers is None and not self.recognised_issuers:
+            return True
+        named = self.issuers is not None and component.issuer in self.issuers
+        return named or (self.recognised_issuers and component.recognised)
 
     def describe(self, have: int) -> str:
         text = f"credits: {format_credits(have)} of {format_credits(self.minimum)} {self.system}"
@@ -109,8 +122,11 @@ class Credits:
             text += f" at level ≥ {self.min_level.value} ({self.min_level.framework})"
         if self.field is not None:
             text += f" in {self.field}"
-        if self.issuers is not None:
-            text += f" from {', '.join(self.issuers)}"
+        named = ", ".join(self.issuers or ())
+        if self.recognised_issuers:
+            text += f" from {named} or members it recognises" if named else " from members it recognises"
+        elif named:
+            text += f" from {named}"
         if self.within_days is not None:
             text += f" issued within {self.within_days} days"
         return text
@@ -214,7 +230,7 @@ def _parse(data: Any, owner: str, where: str, depth: int, count: list[int]) -> R
         member = member_id(obj["member"], f"{here}.member") if "member" in obj else owner
         return Needs(AchievementRef(member, label(obj["id"], f"{here}.id")))
     if kind == "credits":
-        obj = fields(body, here, ("min", "system"), ("level", "field", "issuers", "within_days"))
+        obj = fields(body, here, ("min", "system"), ("level", "field", "issuers", "recognised_issuers", "within_days"))
         level = None
         if "level" in obj:
             lv = fields(obj["level"], f"{here}.level", ("framework", "min"))
@@ -234,7 +250,10 @@ def _parse(data: Any, owner: str, where: str, depth: int, count: list[int]) -> R
         if minimum == 0:
             raise RuleError(f"{here}.min: a credit minimum must be more than 0")
         field = label(obj["field"], f"{here}.field") if "field" in obj else None
-        return Credits(minimum, label(obj["system"], f"{here}.system"), level, field, issuers, within)
+        recognised = "recognised_issuers" in obj
+        if recognised and obj["recognised_issuers"] is not True:
+            raise RuleError(f"{here}.recognised_issuers: expected true (leave it out to count only named issuers)")
+        return Credits(minimum, label(obj["system"], f"{here}.system"), level, field, issuers, within, recognised)
     raise RuleError(f"{where}: unknown rule kind {kind!r} (expected all, any, n_of, credits, achievement)")
 
 
@@ -259,12 +278,14 @@ class Facet:
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """A usable component of an award: who issued it, when, and the facets it counts as."""
+    """A usable component of an award: who issued it, when, the facets it counts as, and whether the award's
+    issuer recognises its achievement (holds a recognition in force that covers it)."""
 
     position: int
     issuer: str
     issued_ms: int
     facets: tuple[Facet, ...]
+    recognised: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +342,7 @@ def _evaluate(rule: Rule, components: Sequence[Component], award_ms: int) -> Out
 
 def credit_amount(rule: Credits, component: Component, award_ms: int) -> int:
     """What `component` contributes to the credits node `rule`: its largest matching facet, or 0."""
-    if rule.issuers is not None and component.issuer not in rule.issuers:
+    if not rule.admits(component):
         return 0
     if rule.within_days is not None and component.issued_ms < award_ms - rule.within_days * DAY_MS:
         return 0

@@ -7,18 +7,16 @@ and a tile client also read other logs' checkpoints, whose extension lines are o
 from __future__ import annotations
 
 import base64
-import binascii
-import re
 from dataclasses import dataclass
 
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.merkle import HASH_SIZE
+from credledger.ledger.note import parse_decimal, parse_hash
 
 #: Tree sizes are read as at most 2^63 - 1, like ledger.note.
 MAX_TREE_SIZE = 2**63 - 1
 #: Most extension lines a checkpoint may carry here (the spec sets no limit; a note is at most 64 KiB anyway).
 MAX_EXTENSIONS = 64
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +54,10 @@ class TreeHead:
         origin, size_text, root_text, *extensions = lines
         if not origin:
             raise DecodeError("checkpoint: the origin line is empty")
-        if not _DECIMAL.fullmatch(size_text) or int(size_text) > MAX_TREE_SIZE:
-            raise DecodeError(
-                f"checkpoint: size must be a decimal up to 2^63-1 without leading zeros, got {size_text[:30]!r}"
-            )
-        try:
-            root = base64.b64decode(root_text, validate=True)
-        except binascii.Error:
-            raise DecodeError("checkpoint: root hash is not valid base64") from None
-        if len(root) != HASH_SIZE or base64.b64encode(root).decode() != root_text:
-            raise DecodeError(f"checkpoint: root hash must be {HASH_SIZE} bytes in canonical base64")
+        size = parse_decimal(size_text, "size")
+        root = parse_hash(root_text, "root hash")
         if len(extensions) > MAX_EXTENSIONS:
             raise DecodeError(f"checkpoint: {len(extensions)} extension lines exceeds the limit of {MAX_EXTENSIONS}")
         if any(not line for line in extensions):
             raise DecodeError("checkpoint: extension lines must be non-empty")
-        return cls(origin, int(size_text), root, tuple(extensions))
+        return cls(origin, size, root, tuple(extensions))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from credledger.ledger import jcs
@@ -18,10 +17,10 @@ from credledger.ledger.achievement import Definition, parse_definition
 from credledger.ledger.bundle import ProofError
 from credledger.ledger.errors import CredledgerError, DecodeError, VerificationError
 from credledger.ledger.genesis import Genesis
-from credledger.ledger.pathway import Held, facet_of, progress
+from credledger.ledger.pathway import Held, Pathway, facet_of, progress, ranked
 from credledger.ledger.recognition import parse_recognition
 from credledger.ledger.record import Record, RecordVerdict, verify_record
-from credledger.ledger.stacking import AchievementRef, Facet, Outcome, RuleError
+from credledger.ledger.stacking import AchievementRef, Facet, RuleError
 from credledger.verifier.client import NodeClient, NodeUnreachable
 
 #: Catalogue pages a pathway reads at most (500 achievements each).
@@ -67,23 +66,6 @@ def fetch_record(
     raise VerificationError("no node served a record that verifies: " + "; ".join(failures))
 
 
-@dataclass(frozen=True, slots=True)
-class Pathway:
-    """How far the record goes toward one award."""
-
-    target: AchievementRef
-    name: str
-    outcome: Outcome
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "achievement": str(self.target),
-            "name": self.name,
-            "complete": self.outcome.met,
-            "missing": list(self.outcome.missing),
-        }
-
-
 def held_credentials(verdict: RecordVerdict) -> list[Held]:
     """The record's valid credentials that award an achievement."""
     return [
@@ -127,7 +109,7 @@ def pathways(client: LearnerClient, verdict: RecordVerdict, *, toward: Achieveme
 
         outcome = progress(definition.rule, held, recognitions[ref.member], own, verdict.as_of_ms)
         out.append(Pathway(ref, definition.name, outcome))
-    return sorted(out, key=lambda p: (not p.outcome.met, len(p.outcome.missing), p.target.member, p.target.id))
+    return ranked(out)
 
 
 def _canonical(value: Any) -> bytes:

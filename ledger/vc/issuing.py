@@ -4,7 +4,8 @@
 ``id``, and ``name``/``url`` if absent), ``validFrom`` if absent, and ``credentialStatus``: a revocation and a
 suspension `BitstringStatusListEntry` at one entry of the member's list. `sign_issued` then signs it
 (``eddsa-rdfc-2022``). A credential that already has a proof or status entries, names another issuer, or is not
-valid JSON-LD is refused with `CredentialRefused` naming the check. `choose_status_entry` picks the entry: a
+valid JSON-LD is refused with `CredentialRefused` naming the check; so is one whose Open Badges achievement is not
+the ledger achievement its issue names (`check_awarded_achievement`). `choose_status_entry` picks the entry: a
 uniformly random free index of the member's first list that is less than half full.
 """
 
@@ -71,6 +72,33 @@ def sign_issued(credential: Mapping[str, Any], member: MemberRecord, key: Signin
     if key.name != member.id:
         raise CredentialRefused("issuer-key", f"the key is {key.name}'s, not {member.id}'s")
     return sign_credential(credential, key, verification_method_id(member.did, key.key_id), issued_ms)
+
+
+def check_awarded_achievement(document: Mapping[str, Any], achievement: str | None) -> None:
+    """Refuse a credential whose Open Badges 3.0 achievement (`credentialSubject.achievement.id`, in every subject
+    that has one) is not `achievement`, the ledger achievement its issue event names (DESIGN §14): the signed
+    document and the ledger must say the same thing about what is awarded. Nothing to check when the event names
+    no achievement or the credential carries none."""
+    if achievement is None:
+        return
+    subjects = document.get("credentialSubject")
+    for i, subject in enumerate(subjects if isinstance(subjects, list) else [subjects]):
+        awarded = subject.get("achievement") if isinstance(subject, Mapping) else None
+        if awarded is None:
+            continue
+        where = "credentialSubject" + (f"[{i}]" if isinstance(subjects, list) else "") + ".achievement"
+        given = awarded.get("id") if isinstance(awarded, Mapping) else None
+        if not isinstance(given, str):
+            raise CredentialRefused(
+                "achievement", f"{where} has no id to compare with the achievement {achievement!r} the issue names"
+            )
+        if given != achievement:
+            raise CredentialRefused(
+                "achievement",
+                f"{where}.id is {given!r}, but the issue names the achievement {achievement!r}: the credential "
+                "must award the published achievement it is registered as (publish the definition under the "
+                "credential's achievement id, or give the credential the definition's id)",
+            )
 
 
 def _is_open_badge(credential: Mapping[str, Any]) -> bool:

@@ -36,6 +36,7 @@ from credledger.node.api.common import APPLICATION, CONFIG, STATUS, StatusSource
 from credledger.node.api.events import MAX_WAITERS, WAITERS, CommitWaiters, get_event
 from credledger.node.api.forward import forward_session, submit_events
 from credledger.node.api.openapi import openapi_document
+from credledger.node.api.pathway import post_pathway
 from credledger.node.api.problems import Problem, from_error, problem
 from credledger.node.api.reads import (
     ROSTER,
@@ -178,6 +179,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/achievements/{member}/{id}", get_achievement),
     ("GET", "/v1/recognitions", get_recognitions),
     ("POST", "/v1/record", post_record),
+    ("POST", "/v1/pathway", post_pathway),
     ("GET", "/v1/status", get_status),
     ("GET", "/healthz", get_health),
     ("GET", "/readyz", get_ready),

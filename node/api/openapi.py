@@ -136,6 +136,33 @@ def _catalogue_schemas() -> dict[str, Schema]:
             }
         ),
         "Achievement": achievement,
+        "Pathways": obj(
+            {
+                "height": COUNT,
+                "as_of_ms": COUNT,
+                "credentials": array(
+                    obj(
+                        {
+                            "digest": HEX32,
+                            "status": {"enum": ["valid", "revoked", "suspended", "expired", "unknown"]},
+                            "issuer": nullable(TEXT),
+                            "issued_ms": {"type": ["integer", "null"], "minimum": 0},
+                            "achievement": nullable(obj({"member": TEXT, "id": TEXT, "version": COUNT})),
+                        }
+                    )
+                ),
+                "pathways": array(
+                    obj(
+                        {
+                            "achievement": {"type": "string", "description": "MEMBER/ID"},
+                            "name": TEXT,
+                            "complete": {"type": "boolean"},
+                            "missing": array(TEXT),
+                        }
+                    )
+                ),
+            }
+        ),
         "Recognitions": obj(
             {
                 "height": COUNT,
@@ -507,6 +534,41 @@ def _paths() -> dict[str, Schema]:
                     "200": _json(ref("Record"), "The record"),
                     "400": _BAD,
                     "413": _problem("The body is too large"),
+                    "503": _NOT_READY,
+                },
+            }
+        },
+        "/v1/pathway": {
+            "post": {
+                "summary": "Which published awards a learner's credentials complete, and what the others miss",
+                "description": "Name the credentials by digests, by a credledger-record/v1, or by their documents or "
+                "credledger-proof/v1 bundles (documents must name one subject); `toward` (MEMBER/ID) keeps one "
+                "award. Evaluated over this node's state at its latest height: advice, not proof.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "digests": array(HEX32, minItems=1, maxItems=MAX_RECORD_CREDENTIALS),
+                                    "record": ref("Record"),
+                                    "credentials": array(
+                                        {"type": "object"}, minItems=1, maxItems=MAX_RECORD_CREDENTIALS
+                                    ),
+                                    "toward": {"type": "string", "description": "MEMBER/ID: only this award"},
+                                },
+                                "oneOf": [{"required": [form]} for form in ("digests", "record", "credentials")],
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json(ref("Pathways"), "Each credential's standing, then the awards, complete first"),
+                    "400": _BAD,
+                    "404": _problem("toward names no award rule in force"),
+                    "413": _problem("The body is too large (send digests rather than a large record)"),
                     "503": _NOT_READY,
                 },
             }

@@ -13,7 +13,7 @@ from credledger.ledger.errors import DecodeError, InvalidEvent
 from credledger.ledger.eventjson import event_from_json, event_to_json
 from credledger.ledger.events import AchievementPublish, AchievementRetire, Event, Issue, Revoke, Suspend
 from credledger.ledger.rules import RULES
-from credledger.ledger.stacking import RuleError
+from credledger.ledger.stacking import Credits, RuleError
 from tests.catalogue import award, canonical, definition, publish
 from tests.factories import Ledger, Network, digest, issue, make_network, signed
 
@@ -85,6 +85,15 @@ def test_a_decoded_publish_with_a_bad_definition_names_the_field() -> None:
     bad_bytes = good.encode().replace(b"MicroCredential", b"MicroCredentiaL")
     with pytest.raises(DecodeError, match=r"achievementType"):
         codec.decode(Event, bad_bytes)
+
+
+def test_a_publish_whose_rule_misuses_recognised_issuers_cannot_be_decoded() -> None:
+    rule = {"credits": {"min": 30, "system": "ECTS", "recognised_issuers": "yes"}}
+    with pytest.raises(ValueError, match=r"stackingRule.credits.recognised_issuers: expected true"):
+        AchievementPublish(A, canonical(definition("x", rule=rule)))
+    fine = {"credits": {"min": 30, "system": "ECTS", "issuers": [A], "recognised_issuers": True}}
+    parsed = parse_definition(canonical(definition("x", rule=fine)), A)
+    assert parsed.rule is not None and parsed.rule == Credits(3000, "ECTS", None, None, (A,), None, True)
 
 
 def test_definition_facts_are_read_as_integers_in_hundredths() -> None:

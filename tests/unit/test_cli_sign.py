@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from credledger.cli.main import main
+from credledger.ledger.catalogue import get_award
 from credledger.ledger.digest import credential_digest
 from credledger.ledger.events import Issue
 from credledger.ledger.state import MemberRecord, get_credential, get_status_of
@@ -23,10 +24,13 @@ from credledger.ledger.vc.proof import verify_credential
 from credledger.ledger.vc.statuslist import entry_index
 from credledger.verifier.credential import verify_credential as verify_credential_report
 from tests.apinode import ApiNode, api_node
+from tests.catalogue import definition, publish
 from tests.conftest import VECTORS
 from tests.factories import key_for, signed
 
 M0 = "m0.test"
+#: The achievement the 1EdTech example badge awards.
+TEAMWORK = "https://example.com/achievements/21st-century-skills/teamwork"
 
 
 @pytest.fixture
@@ -99,6 +103,29 @@ async def test_sign_refuses_what_it_cannot_issue_and_submits_nothing(
     code, output = await sign(node, tmp_path, document)
     assert code == 2 and message in capsys.readouterr().err
     assert not output.exists() and not node.application.mempool
+
+
+async def test_sign_refuses_a_credential_awarding_another_achievement_than_the_issue_names(
+    node: ApiNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, output = await sign(node, tmp_path, badge(), "--achievement", "data-cert@1")
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"credentialSubject.achievement.id is {TEAMWORK!r}, but the issue names the achievement 'data-cert'" in err
+    assert not output.exists() and not node.application.mempool
+
+
+async def test_sign_registers_the_achievement_the_credential_awards(
+    node: ApiNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await node.submit(publish(node.network[M0], definition(TEAMWORK, credits=5), time_ms=int(time.time() * 1000)))
+    node.decide()
+    code, output = await sign(node, tmp_path, badge(), "--achievement", f"{TEAMWORK}@1")
+    assert code == 0, capsys.readouterr().err
+    node.decide()
+    with node.application.store.snapshot() as snap:
+        awarded = get_award(snap.state_view(), credential_digest(output.read_bytes()))
+    assert awarded is not None and (awarded.member, awarded.achievement, awarded.version) == (M0, TEAMWORK, 1)
 
 
 async def test_sign_needs_an_output_and_json(node: ApiNode, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("ledger", "consensus", "node", "verifier", "cli")
-IO_LIBRARIES = {"asyncio", "aiohttp", "socket", "threading", "lmdb", "http.client", "http.server", "urllib.request"}
+IO_LIBRARIES = {
+    "asyncio",
+    "aiohttp",
+    "socket",
+    "threading",
+    "lmdb",
+    "http.client",
+    "http.server",
+    "urllib.request",
+    "requests",
+    "urllib3",
+}
 
 #: What each room may not import (modules and their submodules; credledger's own packages without the prefix).
 FORBIDDEN: dict[str, set[str]] = {

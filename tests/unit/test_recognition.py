@@ -90,6 +90,43 @@ def test_a_fixed_worth_counts_in_the_recognising_members_system(ledger: Ledger, 
     ledger.block(award(net[B], digest("b1"), "b-cert", components=(digest("s"), digest("i"))))
 
 
+def test_recognised_issuers_count_only_components_the_owner_recognises(ledger: Ledger, net: Network) -> None:
+    _b_rule(ledger, net, {"credits": {"min": 10, "system": "ECTS", "recognised_issuers": True}})
+    intro_award = award(net[B], digest("b1"), "b-cert", components=(digest("i"),))
+    assert "credits: 0 of 10 ECTS from members it recognises" in refuse(ledger, intro_award, "award-rule-unmet")
+    # Recognising A's stats does not make A's intro count: the recognition must cover the component itself.
+    rate = {"fromSystem": "ECTS", "system": "UCP", "numerator": 1, "denominator": 1}
+    ledger.block(recognise(net[B], {"id": "r-s", "from": {"member": A, "achievement": "stats"}, "as": {"rate": rate}}))
+    refuse(ledger, intro_award, "award-rule-unmet")
+    ledger.block(recognise(net[B], {"id": "r-i", "from": {"member": A, "achievement": "intro"}, "as": {"rate": rate}}))
+    ledger.block(intro_award)  # intro's own 10 ECTS count, since B recognises it
+    assert get_award(ledger.state, digest("b1")) is not None
+    ledger.block(signed(RecognitionWithdraw(B, "r-i"), net[B].issuer))
+    again = award(net[B], digest("b2"), "b-cert", components=(digest("i"),))
+    assert "credits: 0 of 10 ECTS" in refuse(ledger, again, "award-rule-unmet")
+
+
+def test_named_and_recognised_issuers_together_count_both(ledger: Ledger, net: Network) -> None:
+    ledger.block(publish(net[B], definition("b-own", credits=6, level=6)))
+    ledger.block(award(net[B], digest("o"), "b-own"))
+    rule = {"credits": {"min": 11, "system": "ECTS", "issuers": [B], "recognised_issuers": True}}
+    _b_rule(ledger, net, rule)
+    both = award(net[B], digest("b1"), "b-cert", components=(digest("o"), digest("s")))
+    detail = refuse(ledger, both, "award-rule-unmet")
+    assert f"credits: 6 of 11 ECTS from {B} or members it recognises" in detail
+    ledger.block(
+        recognise(
+            net[B],
+            {
+                "id": "r",
+                "from": {"member": A, "level": {"framework": "EQF", "min": 6}},
+                "as": {"credits": 1, "system": "UCP"},
+            },
+        )
+    )
+    ledger.block(both)  # 6 of B's own + A's stats (5 ECTS, covered by the level-6 recognition)
+
+
 def test_withdrawing_a_recognition_spares_earlier_awards_and_stops_later_ones(ledger: Ledger, net: Network) -> None:
     _b_rule(ledger, net, {"achievement": {"id": "b-intro"}})
     ledger.block(

@@ -52,9 +52,24 @@ def test_a_rule_in_json_becomes_a_tree_with_the_owner_as_default_member() -> Non
     assert rule == NOf(1, (Needs(AchievementRef(OWNER, "x")), Credits(750, "ECTS", Level("EQF", 6), None, None, None)))
 
 
+def test_a_credits_node_may_count_recognised_issuers_besides_named_ones() -> None:
+    rule = parse_rule({"credits": {"min": 30, "system": "ECTS", "issuers": [OWNER], "recognised_issuers": True}}, OWNER)
+    assert rule == Credits(3000, "ECTS", None, None, (OWNER,), None, recognised_issuers=True)
+    only_recognised = parse_rule({"credits": {"min": 30, "system": "ECTS", "recognised_issuers": True}}, OWNER)
+    assert only_recognised == Credits(3000, "ECTS", None, None, None, None, recognised_issuers=True)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
+        (
+            {"credits": {"min": 5, "system": "ECTS", "recognised_issuers": False}},
+            r"stackingRule.credits.recognised_issuers: expected true",
+        ),
+        (
+            {"credits": {"min": 5, "system": "ECTS", "recognised_issuers": "yes"}},
+            r"stackingRule.credits.recognised_issuers: expected true",
+        ),
         ({"every": []}, r"stackingRule: unknown rule kind 'every'"),
         ({"all": []}, r"stackingRule.all: expected a list of 1..32 rules"),
         (
@@ -116,6 +131,22 @@ def test_credits_count_only_components_that_pass_every_filter() -> None:
     assert outcome.counted == {0}
 
 
+def test_recognised_issuers_admit_components_the_owner_recognises_and_named_issuers_only() -> None:
+    facet = Facet(AchievementRef(MEMBERS[0], "a"), CreditValue("ECTS", 1000), None, None)
+    recognised = Component(0, MEMBERS[0], 0, (facet,), recognised=True)
+    stranger = Component(1, "uni-c.example", 0, (facet,))
+    own = Component(2, OWNER, 0, (facet,))
+    rule = Credits(3000, "ECTS", None, None, (OWNER,), None, recognised_issuers=True)
+    outcome = evaluate(rule, [recognised, stranger, own], 0)
+    assert outcome.counted == {0, 2}
+    assert outcome.missing == (f"credits: 20 of 30 ECTS from {OWNER} or members it recognises",)
+    only = Credits(1000, "ECTS", None, None, None, None, recognised_issuers=True)
+    assert evaluate(only, [stranger, own], 0).missing == ("credits: 0 of 10 ECTS from members it recognises",)
+    assert evaluate(only, [stranger, recognised], 0).counted == {0}  # the recognised component, wherever listed
+    two = Credits(1000, "ECTS", None, None, ("a.example", "c.example"), None, recognised_issuers=True)
+    assert evaluate(two, [], 0).missing == ("credits: 0 of 10 ECTS from a.example, c.example or members it recognises",)
+
+
 def test_n_of_says_how_many_were_met_and_what_the_others_lack() -> None:
     rule = NOf(
         2, (Needs(AchievementRef(OWNER, "a")), Needs(AchievementRef(OWNER, "b")), Needs(AchievementRef(OWNER, "c")))
@@ -143,6 +174,7 @@ leaves: st.SearchStrategy[Rule] = st.builds(Needs, refs) | st.builds(
     st.none() | st.sampled_from(("Maths", "Law")),
     st.none() | st.just((MEMBERS[0],)),
     st.none() | st.integers(1, 30),
+    st.booleans(),
 )
 
 
@@ -167,6 +199,7 @@ def component_lists(draw: st.DrawFn) -> list[Component]:
             draw(st.sampled_from(MEMBERS)),
             draw(st.integers(0, 40)) * DAY_MS,
             tuple(draw(st.lists(facets, max_size=3))),
+            draw(st.booleans()),
         )
         for i in range(count)
     ]
@@ -182,7 +215,9 @@ def model(rule: Rule, components: list[Component]) -> bool:
     if isinstance(rule, Credits):
         total = 0
         for c in components:
-            if rule.issuers is not None and c.issuer not in rule.issuers:
+            filtered = rule.issuers is not None or rule.recognised_issuers
+            named = rule.issuers is not None and c.issuer in rule.issuers
+            if filtered and not named and not (rule.recognised_issuers and c.recognised):
                 continue
             if rule.within_days is not None and AWARD_MS - c.issued_ms > rule.within_days * DAY_MS:
                 continue

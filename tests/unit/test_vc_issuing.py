@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.state import MemberRecord
-from credledger.ledger.vc.issuing import CredentialRefused, choose_list, choose_status_entry, prepare_credential
+from credledger.ledger.vc.issuing import (
+    CredentialRefused,
+    check_awarded_achievement,
+    choose_list,
+    choose_status_entry,
+    prepare_credential,
+)
 from credledger.ledger.vc.loader import CREDENTIALS_V2
 
 MEMBER = MemberRecord("uni.example", "University", 1, b"\x01" * 32, True, 0, (), "did:web:uni.example")
@@ -57,3 +65,36 @@ def test_a_taken_index_is_drawn_again() -> None:
     assert choose_status_entry([3], lambda lst, i: (lst, i) in taken, lambda _n: next(draws)) == (0, 9)
     with pytest.raises(CredentialRefused, match="no free entry"):
         choose_status_entry([3], lambda _l, _i: True)
+
+
+TEAMWORK = "https://example.com/achievements/teamwork"
+
+
+def _badge(*subjects: object) -> dict[str, object]:
+    return {**PLAIN, "credentialSubject": list(subjects) if len(subjects) > 1 else subjects[0]}
+
+
+def test_a_credential_awarding_the_named_achievement_or_none_at_all_passes() -> None:
+    check_awarded_achievement(_badge({"achievement": {"id": TEAMWORK}}), TEAMWORK)
+    check_awarded_achievement(_badge({"id": "did:example:learner"}), TEAMWORK)  # no Open Badges achievement
+    check_awarded_achievement(_badge({"achievement": {"id": "https://elsewhere.example/a"}}), None)  # none named
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            _badge({"achievement": {"id": "https://example.com/achievements/leadership"}}),
+            "achievement: credentialSubject.achievement.id is 'https://example.com/achievements/leadership', "
+            "but the issue names the achievement 'https://example.com/achievements/teamwork'",
+        ),
+        (
+            _badge({"achievement": {"id": TEAMWORK}}, {"achievement": {"id": "x"}}),
+            "credentialSubject[1].achievement.id is 'x'",
+        ),
+        (_badge({"achievement": {"name": "Teamwork"}}), "credentialSubject.achievement has no id to compare"),
+    ],
+)
+def test_a_credential_awarding_another_achievement_is_refused(document: dict[str, object], message: str) -> None:
+    with pytest.raises(CredentialRefused, match=re.escape(message)):
+        check_awarded_achievement(document, TEAMWORK)

@@ -905,7 +905,133 @@ const LEDGER = (() => {
     return { digest: await sha256(bytes), method: DIGEST_METHODS.raw };
   }
 
+  // --- learners' records (ledger/record.py) -------------------------------------------------------------------------
+
+  // A credledger-record/v1 holds one anchor -- network, checkpoint, header, validator-set chain -- shared by every
+  // credential, and per credential what its own bundle would hold plus, when its issue names an achievement, the
+  // state proof of that achievement version. As verify_record: every credential is checked under the one anchor,
+  // its achievement version against the same certified state root, and the valid ones are summed up.
+  const RECORD_FORMAT = "credledger-record/v1";
+  const MAX_RECORD_CREDENTIALS = 1000;
+  const STATE_ACHIEVEMENT = utf8.encode("achievement\0");
+  const RECORD_ANCHOR = ["origin", "genesis", "checkpoint", "header", "validators"];
+  const ACHIEVEMENT_FIELDS = ["member", "id", "version", "definition", "published_index", "published_height",
+    "published_ms", "retired_height"];
+  // Where an issue payload ([kind, digest, issuer, expires, components, list, index, achievement, version]) holds
+  // the achievement it awards; the canonical encoding leaves trailing absent fields out.
+  const ISSUE_ACHIEVEMENT = 7;
+  const CREDIT_UNIT = 100;
+
+  // Hundredths of a credit as people write them: 750 -> "7.5" (stacking.format_credits).
+  function formatCredits(amount) {
+    const whole = Math.floor(amount / CREDIT_UNIT);
+    const cents = amount % CREDIT_UNIT;
+    return cents === 0 ? String(whole) : `${whole}.${String(cents).padStart(2, "0")}`.replace(/0+$/, "");
+  }
+
+  // What the ledger reads from a published definition (achievement.parse_definition): name, type, credits in
+  // hundredths, level, field and skills. The definition was validated by every node when it was published.
+  function readDefinition(bytes, where) {
+    let obj;
+    try {
+      obj = JSON.parse(utf8Strict.decode(bytes));
+    } catch (error) {
+      throw new ProofError("achievement", `${where}: the definition is not JSON (${error.message})`);
+    }
+    const credits = typeof obj.creditsAvailable === "number" && typeof obj.creditSystem === "string"
+      ? { system: obj.creditSystem, amount: Math.round(obj.creditsAvailable * CREDIT_UNIT) } : null;
+    const level = obj.level && typeof obj.level === "object" ? `${obj.level.framework} ${obj.level.value}` : null;
+    const skills = Array.isArray(obj.alignment)
+      ? obj.alignment.map((a) => ({ name: String(a.targetName), url: String(a.targetUrl) })) : [];
+    return { id: obj.id, name: String(obj.name), type: obj.achievementType, credits, level, field: obj.fieldOfStudy ?? null, skills };
+  }
+
+  function u64(n) {
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, BigInt(n));
+    return out;
+  }
+
+  // The achievement version a credential's issue names, proven against the certified state, or null.
+  async function recordAchievement(item, stateRoot, verdict, definitions, where) {
+    if (verdict.status === "unknown") return { achievement: null, definition: null };
+    const raw = unpack(fromBase64(item.events[0].event, `${where} issue event`), `${where} issue event`)[2];
+    const named = raw[ISSUE_ACHIEVEMENT] ?? null;
+    const version = raw[ISSUE_ACHIEVEMENT + 1] ?? null;
+    const issuer = raw[2];
+    if (named === null) {
+      if (item.achievement !== null && item.achievement !== undefined) {
+        throw new ProofError("achievement", "an achievement proof for an issue that names none");
+      }
+      return { achievement: null, definition: null };
+    }
+    const entry = item.achievement ? parseEntry(item.achievement, `${where}.achievement`) : null;
+    if (entry === null || entry.value === null) throw new ProofError("achievement", `no proof of achievement ${issuer}/${named}`);
+    const key = await sha256(STATE_ACHIEVEMENT, utf8.encode(issuer), Uint8Array.of(0), utf8.encode(named), Uint8Array.of(0),
+      u64(version));
+    await verifyState(stateRoot, key, entry.value, entry.proof, "achievement");
+    const fields = unpack(entry.value, `${where} achievement record`);
+    if (!Array.isArray(fields) || fields.length !== ACHIEVEMENT_FIELDS.length) {
+      throw new ProofError("achievement", `${where}: not an achievement record`);
+    }
+    const rec = Object.fromEntries(ACHIEVEMENT_FIELDS.map((f, i) => [f, fields[i]]));
+    if (rec.member !== issuer || rec.id !== named || rec.version !== version) {
+      throw new ProofError("achievement", "the achievement record is not the version the issue names");
+    }
+    const cacheKey = `${rec.member}\0${rec.id}\0${rec.version}`; // a version's definition never changes
+    if (!definitions.has(cacheKey)) definitions.set(cacheKey, readDefinition(rec.definition, `${issuer}/${named}`));
+    return { achievement: { member: rec.member, id: rec.id, version: rec.version }, definition: definitions.get(cacheKey) };
+  }
+
+  // Verify a record against `genesis`: {origin, height, asOfMs, results: [{verdict, achievement, definition}],
+  // credits: {system: hundredths}, levels, skills, checks}, or a ProofError naming the credential and the check.
+  // Statuses are as of the certified time, as on the command line.
+  async function verifyRecord(doc, genesis, { checks = [] } = {}) {
+    if (!doc || doc.format !== RECORD_FORMAT) throw new ProofError("format", `not a ${RECORD_FORMAT} file`);
+    const items = doc.credentials;
+    if (!Array.isArray(items) || items.length < 1 || items.length > MAX_RECORD_CREDENTIALS) {
+      throw new ProofError("format", `a record holds 1..${MAX_RECORD_CREDENTIALS} credentials`);
+    }
+    const anchor = Object.fromEntries(RECORD_ANCHOR.map((k) => [k, doc[k]]));
+    const header = decodeRecord("header", fromBase64(doc.header, "header"), "header");
+    const definitions = new Map(); // many credentials award the same achievement version
+    const results = [];
+    for (const [i, item] of items.entries()) {
+      const where = `credential ${i}`;
+      if (!item || typeof item !== "object") throw new ProofError("format", `${where}: expected an object`);
+      const own = [];
+      try {
+        // Each item is verified as the bundle it is under the record's one anchor.
+        const bundle = { format: FORMAT, ...anchor, digest: item.digest, credential: item.credential, events: item.events,
+          issuer: item.issuer };
+        const verdict = await verifyBundle(bundle, genesis, { nowMs: header.time_ms, checks: own });
+        const { achievement, definition } = await recordAchievement(item, header.state_root, verdict, definitions, where);
+        results.push({ verdict, achievement, definition });
+      } catch (error) {
+        if (error instanceof ProofError) throw new ProofError(error.step, `${where} (${item.digest}): ${error.detail}`);
+        throw error;
+      }
+      if (i === 0) checks.push(...own.filter((c) => ["network", "validators", "certificate"].includes(c.step)));
+    }
+    checks.push({ step: "record", ok: true, detail: `${results.length} credentials verified against the one `
+      + `checkpoint at height ${header.height}, each with its issue, issuer key, status and achievement` });
+    const valid = results.filter((r) => r.verdict.status === "valid");
+    const credits = {};
+    for (const r of valid) {
+      if (r.definition && r.definition.credits) {
+        const { system, amount } = r.definition.credits;
+        credits[system] = (credits[system] || 0) + amount;
+      }
+    }
+    const levels = [...new Set(valid.filter((r) => r.definition && r.definition.level).map((r) => r.definition.level))].sort();
+    const skillNames = new Map();
+    for (const r of valid) for (const s of (r.definition ? r.definition.skills : [])) skillNames.set(s.url, s.name);
+    const skills = [...skillNames.keys()].sort().map((url) => ({ url, name: skillNames.get(url) }));
+    return { origin: header.origin, height: header.height, asOfMs: header.time_ms, results, credits, levels, skills, checks };
+  }
+
   return {
     ProofError, loadGenesis, verifyBundle, verifyTlogProof, readDocument, canonicalJson, toHex, fromHex, unpack, pack,
+    verifyRecord, formatCredits, RECORD_FORMAT,
   };
 })();

@@ -294,46 +294,28 @@
     }
   }
 
-  // Two files chosen together: a credential and the proof bundle kept for it, as `credledger verify CREDENTIAL
-  // --bundle FILE` takes them. The bundle must be the credential's; then it is checked as a kept bundle is.
-  async function takePair(files) {
+  // Two files chosen together: a credential and the proof bundle kept for that very credential, as `credledger verify
+  // CREDENTIAL --bundle FILE` takes them. Returns them read ({file, bytes, doc} each), or null if they are not such
+  // a pair (then they go where several files go: the record view).
+  async function readPair(files) {
+    if (files.length !== 2 || files.some((f) => f.size > MAX_FILE_BYTES)) return null;
     const read = [];
     for (const file of files) {
-      if (file.size > MAX_FILE_BYTES) {
-        show("refused", { summary: `${file.name}: larger than ${MAX_FILE_BYTES} bytes.`, facts: [["Checked file", file.name]] });
-        return;
-      }
       const bytes = new Uint8Array(await file.arrayBuffer());
       read.push({ file, bytes, doc: await LEDGER.readDocument(bytes) });
     }
-    const kept = read.filter((r) => r.doc.bundle);
+    const kept = read.find((r) => r.doc.bundle);
     const credential = read.find((r) => !r.doc.bundle);
-    const names = files.map((f) => f.name).join(" and ");
-    $("file-name").textContent = names;
-    if (kept.length !== 1 || credential.doc.tlogProof) {
-      show("error", { summary: PAIR_HINT, facts: [["Checked files", names]] });
-      return;
-    }
-    if (credential.doc.refused) {
-      show("refused", { summary: `${credential.file.name}: ${credential.doc.refused}.`, facts: [["Checked file", credential.file.name]] });
-      return;
-    }
-    const { digest } = credential.doc;
-    if (kept[0].doc.bundle.digest !== LEDGER.toHex(digest)) {
-      const checks = [{ step: "digest", ok: false, detail: `the proof file ${kept[0].file.name} is for credential `
-        + `${kept[0].doc.bundle.digest}, not for ${credential.file.name} (${LEDGER.toHex(digest)})` }];
-      show("failed", { summary: "The proof file you chose is for another credential.", facts: [["Checked files", names]], checks });
-      return;
-    }
-    await checkReceipt(kept[0].doc.bundle, names, { digest, signed: DATA_INTEGRITY.signedDocument(credential.bytes) });
+    const same = kept && credential && credential.doc.digest && kept.doc.bundle.digest === LEDGER.toHex(credential.doc.digest);
+    return same ? { kept, credential } : null;
   }
 
-  const PAIR_HINT = "Choose one file, or a credential together with the proof bundle you kept for it.";
-
-  function takeFiles(files) {
-    if (files.length === 2) takePair([...files]);
-    else if (files.length === 1) takeFile(files[0]);
-    else if (files.length > 2) show("error", { summary: PAIR_HINT, facts: [["Checked files", [...files].map((f) => f.name).join(", ")]] });
+  // The credential is checked with the bundle kept for it, then against the node's current proof, as a kept bundle is.
+  async function takePair({ kept, credential }) {
+    const names = `${credential.file.name} and ${kept.file.name}`;
+    $("file-name").textContent = names;
+    const { digest } = credential.doc;
+    await checkReceipt(kept.doc.bundle, names, { digest, signed: DATA_INTEGRITY.signedDocument(credential.bytes) });
   }
 
   async function takeFile(file) {
@@ -359,6 +341,24 @@
     } else await checkDigest(read.digest, { file: file.name, method: read.method, signed: DATA_INTEGRITY.signedDocument(bytes) });
   }
 
+  // Several files, or one learner's saved record, go to the record view (record.js); one credential stays here.
+  async function takeFiles(files) {
+    const chosen = [...files];
+    const pair = await readPair(chosen); // a credential with the bundle kept for it (dataintegrity.js checks its proof)
+    if (pair !== null) {
+      RECORD_VIEW.hide();
+      await takePair(pair);
+      return;
+    }
+    if (await RECORD_VIEW.wants(chosen)) {
+      $("file-name").textContent = chosen.map((f) => f.name).join(", ");
+      await RECORD_VIEW.take(chosen);
+      return;
+    }
+    RECORD_VIEW.hide();
+    await takeFile(chosen[0]);
+  }
+
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => {
     e.preventDefault();
@@ -368,11 +368,11 @@
   drop.addEventListener("drop", (e) => {
     e.preventDefault();
     drop.classList.remove("over");
-    takeFiles(e.dataTransfer.files);
+    if (e.dataTransfer.files.length) takeFiles(e.dataTransfer.files);
   });
   $("choose").addEventListener("click", () => $("file").click());
   $("file").addEventListener("change", (e) => {
-    takeFiles(e.target.files);
+    if (e.target.files.length) takeFiles(e.target.files);
     e.target.value = ""; // choosing the same file again checks it again
   });
   $("digest-form").addEventListener("submit", (e) => {
@@ -382,6 +382,7 @@
       show("error", { summary: "A fingerprint is 64 hexadecimal digits (0-9, a-f)." });
       return;
     }
+    RECORD_VIEW.hide();
     checkDigest(LEDGER.fromHex(text), {});
   });
   if (!window.crypto || !crypto.subtle) {
