@@ -6,9 +6,11 @@ ledger/vc/canon.py (pyld), refuse what canon.py refuses in the same words, and v
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import os
+import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -348,3 +350,80 @@ async def test_the_page_refuses_malformed_keywords_with_a_message_not_a_stack(
 ) -> None:
     answer = await page_canonical(page, document)
     assert answer["kind"] == "JsonLdError" and message in answer["error"], answer
+
+
+#: What the mutator writes into credentials: values, keys and contexts of the kinds that trip JSON-LD processors.
+FUZZ_VALUES: list[Any] = [
+    None, True, 1, 1.5, -2, 0.1, 1e20, "x", "urn:a", "did:web:x", "relative", "_:b1", [], {}, ["a"],
+    {"id": "urn:z"}, {"@value": "v"}, {"@value": "v", "@language": "EN"}, {"@id": "urn:q"}, {"@list": [1, 2]},
+    {"@set": ["a"]}, {"@type": "Profile"}, {"type": "Achievement", "name": "n"}, "@id",
+    {"@value": 1, "@type": "urn:t"}, {"@context": {"foo": "urn:foo#"}, "foo": 1}, {"@graph": [{"id": "urn:g"}]},
+    "OpenBadgeCredential", ["VerifiableCredential", "Achievement"],
+]  # fmt: skip
+FUZZ_KEYS = [
+    "name", "description", "id", "type", "@type", "@id", "@value", "@language", "@context", "@graph", "@set",
+    "@included", "@index", "image", "achievement", "credentialSubject", "issuer", "validFrom", "foo",
+    "schema:name", "urn:x:prop", "alignment", "result", "evidence",
+]  # fmt: skip
+FUZZ_CONTEXTS: list[Any] = [
+    CREDENTIALS_V2, OB_V3P0, "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.1.json",
+    "https://w3id.org/security/data-integrity/v2", "https://www.w3.org/ns/did/v1", {"@vocab": "urn:vocab#"},
+    {"name": "urn:evil"}, {"@protected": True, "x": "urn:x"}, {"schema": "https://schema.org/"},
+    {"@language": "fr"}, {"l": {"@id": "urn:l", "@container": "@list"}}, None,
+]  # fmt: skip
+
+
+def mutated(document: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """`document` with one to three random edits: an entry added, removed or replaced, or other contexts."""
+    document = copy.deepcopy(document)
+    for _ in range(rng.randint(1, 3)):
+        found: list[tuple[tuple[Any, ...], Any]] = []
+        work: list[tuple[tuple[Any, ...], Any]] = [((), document)]
+        while work:
+            path, node = work.pop()
+            found.append((path, node))
+            if isinstance(node, dict):
+                work.extend(((*path, k), v) for k, v in node.items())
+            elif isinstance(node, list):
+                work.extend(((*path, i), v) for i, v in enumerate(node))
+        path, node = rng.choice(found)
+        roll = rng.random()
+        if isinstance(node, dict) and roll < 0.4:
+            node[rng.choice(FUZZ_KEYS)] = copy.deepcopy(rng.choice(FUZZ_VALUES))
+        elif isinstance(node, dict) and node and roll < 0.6:
+            del node[rng.choice(list(node))]
+        elif isinstance(node, list) and roll < 0.6:
+            node.append(copy.deepcopy(rng.choice(FUZZ_VALUES)))
+        elif path and roll < 0.8:
+            parent: Any = document
+            for step in path[:-1]:
+                parent = parent[step]
+            parent[path[-1]] = copy.deepcopy(rng.choice(FUZZ_VALUES))
+        else:
+            document["@context"] = copy.deepcopy(rng.sample(FUZZ_CONTEXTS, rng.randint(1, 3)))
+    return document
+
+
+async def test_the_page_and_pyld_agree_on_hundreds_of_mutated_credentials(page: Tab) -> None:
+    """Differential testing: where pyld accepts a document the page gives the same bytes or refuses it by name
+    (it is stricter where JSON-LD would drop an entry silently); it never accepts what pyld refuses, never throws
+    anything but its own errors."""
+    rng = random.Random(20261126)
+    seeds = [
+        {k: v for k, v in signed_badge().items() if k != "proof"},
+        {k: v for k, v in json.loads((OB / "signed.json").read_text()).items() if k != "proof"},
+        json.loads((VECTORS / "bitstring-status-list" / "example-credential.json").read_text()),
+    ]
+    agreed = refused_by_both = 0
+    for _ in range(300):
+        document = mutated(rng.choice(seeds), rng)
+        library = library_canonical(document)
+        answer = await page_canonical(page, document)
+        assert answer.get("kind") in (None, "JsonLdError", "RdfError"), (answer, document)
+        if "ok" in answer:
+            assert answer == library, document
+            agreed += 1
+        elif "error" in library:
+            refused_by_both += 1
+    assert agreed > 30 and refused_by_both > 100
+    assert page.errors() == []
