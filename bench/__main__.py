@@ -27,6 +27,7 @@ BENCHES = {
     "vcapi": "bench.vcapi",
     "witness": "bench.witness",
     "stacking": "bench.stacking",
+    "page_vc": "bench.page_vc",
 }
 
 

@@ -11,11 +11,13 @@ which is the order the page encodes it in to compute the genesis hash a bundle n
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 from aiohttp import web
 
 from credledger.ledger.genesis import genesis_json, parse_genesis
+from credledger.ledger.vc.loader import shipped_loader
 
 STATIC_DIR = Path(__file__).with_name("static")
 #: The icon browsers ask for at /favicon.ico: a 32x32 PNG check mark in an ICO container.
@@ -36,10 +38,21 @@ def render_index(genesis_json_text: str) -> str:
     return template.replace("{{ORIGIN}}", html.escape(genesis.origin)).replace("{{GENESIS}}", embedded)
 
 
+#: Where the page finds the JSON-LD contexts credledger ships, to check a signed credential's proof without the network.
+CONTEXTS_PATH = "/static/contexts.json"
+
+
+def shipped_contexts_json() -> bytes:
+    """Every shipped JSON-LD context as one JSON object, context URL -> document (`ledger.vc.loader`)."""
+    return json.dumps(dict(shipped_loader().documents), ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def page_routes(genesis_json_text: str) -> list[web.AbstractRouteDef]:
-    """Routes serving the page at `/`, its icon at `/favicon.ico`, and its scripts and style under `/static/`."""
+    """Routes serving the page at `/`, its icon at `/favicon.ico`, its scripts and style under `/static/`, and the
+    shipped JSON-LD contexts at `CONTEXTS_PATH`."""
     body = render_index(genesis_json_text)
     icon = FAVICON.read_bytes()
+    contexts = shipped_contexts_json()
 
     async def index(_request: web.Request) -> web.Response:
         return web.Response(
@@ -60,4 +73,16 @@ def page_routes(genesis_json_text: str) -> list[web.AbstractRouteDef]:
             headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
         )
 
-    return [web.get("/", index), web.get("/favicon.ico", favicon), web.static("/static", STATIC_DIR)]
+    async def shipped(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=contexts,
+            content_type="application/json",
+            headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [
+        web.get("/", index),
+        web.get("/favicon.ico", favicon),
+        web.get(CONTEXTS_PATH, shipped),
+        web.static("/static", STATIC_DIR),
+    ]

@@ -667,6 +667,7 @@ const LEDGER = (() => {
       ...facts,
       issuer: rec.issuer,
       issuerName: member.name,
+      issuerRecords: { member, key }, // the certified records, for a signed credential's own proof (dataintegrity.js)
       issuedMs: rec.issued_ms,
       issuedHeight: h,
       expiresMs: rec.expires_ms,

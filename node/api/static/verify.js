@@ -159,8 +159,9 @@
     show(verdict.status, { summary: `${sentence}${issuedBy}${note}`, facts, checks, elapsed });
   }
 
-  // A credential (by digest) checked against the node's current proof.
-  async function checkDigest(digest, { file = null, method = null }) {
+  // A credential (by digest) checked against the node's current proof; `signed`, a signed credential's document,
+  // also has its Data Integrity proof checked against the issuer key that registered it (dataintegrity.js).
+  async function checkDigest(digest, { file = null, method = null, signed = null }) {
     const started = performance.now();
     const checks = [];
     checks.push({ step: "digest", ok: true, detail: `fingerprint ${LEDGER.toHex(digest)} (${method || "pasted"})` });
@@ -172,10 +173,31 @@
       const verdict = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs, checks });
       const { stale, check } = freshness(verdict, nowMs, "the node's");
       checks.push(check);
+      const proven = signed === null || !verdict.issuer || await credentialProof(signed, verdict, { checks, started, file, method });
+      if (!proven) return;
       showVerdict(verdict, { checks, started, file, method, stale, confirmed: true });
     } catch (error) {
       fail(error, { checks, started, file, blame: "node" });
     }
+  }
+
+  // The credential-proof check, as `credledger verify` makes it for a signed credential. On failure the answer is
+  // shown here (the ledger's status does not make a credential whose own proof fails valid); returns whether it passed.
+  async function credentialProof(signed, verdict, { checks, started, file, method }) {
+    const proof = await DATA_INTEGRITY.checkCredential(signed, verdict);
+    checks.push(proof);
+    if (proof.ok) return true;
+    show("failed", {
+      headline: "Its signature does not verify",
+      summary: `This credential is registered on the ledger by ${verdict.issuerName}, but its own Data Integrity proof `
+        + "fails a check: it was altered after it was signed, or it was not signed by the key that registered it. "
+        + "Do not rely on it.",
+      facts: verdictFacts(verdict, file, method),
+      checks,
+      elapsed: Math.round(performance.now() - started),
+      verdict: "invalid-proof",
+    });
+    return false;
   }
 
   function fail(error, { checks, started, file, blame }) {
@@ -196,14 +218,16 @@
   }
 
   // A kept proof bundle: verified offline first, then against the node's current proof, showing the newest answer.
-  async function checkReceipt(doc, file) {
+  // With `digest` the bundle must be that credential's; `signed` (its signed document) also gets the credential-proof
+  // check against the newest answer's issuer records.
+  async function checkReceipt(doc, file, { digest = null, signed = null } = {}) {
     const started = performance.now();
     const checks = [];
     checking(file);
     let kept;
     try {
       await genesisReady;
-      kept = await LEDGER.verifyBundle(doc, genesis, { nowMs: Date.now(), checks });
+      kept = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs: Date.now(), checks });
     } catch (error) {
       fail(error, { checks, started, file, blame: "file" });
       return;
@@ -228,6 +252,8 @@
     const nowMs = Date.now();
     const { stale, check } = freshness(newest, nowMs, newest === current ? "the node's" : "the proof file's");
     checks.push(check);
+    const proven = signed === null || !newest.issuer || await credentialProof(signed, newest, { checks, started, file, method: null });
+    if (!proven) return;
     showVerdict(newest, { checks, started, file, method: null, stale, confirmed: newest === current, note });
   }
 
@@ -268,6 +294,30 @@
     }
   }
 
+  // Two files chosen together: a credential and the proof bundle kept for that very credential, as `credledger verify
+  // CREDENTIAL --bundle FILE` takes them. Returns them read ({file, bytes, doc} each), or null if they are not such
+  // a pair (then they go where several files go: the record view).
+  async function readPair(files) {
+    if (files.length !== 2 || files.some((f) => f.size > MAX_FILE_BYTES)) return null;
+    const read = [];
+    for (const file of files) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      read.push({ file, bytes, doc: await LEDGER.readDocument(bytes) });
+    }
+    const kept = read.find((r) => r.doc.bundle);
+    const credential = read.find((r) => !r.doc.bundle);
+    const same = kept && credential && credential.doc.digest && kept.doc.bundle.digest === LEDGER.toHex(credential.doc.digest);
+    return same ? { kept, credential } : null;
+  }
+
+  // The credential is checked with the bundle kept for it, then against the node's current proof, as a kept bundle is.
+  async function takePair({ kept, credential }) {
+    const names = `${credential.file.name} and ${kept.file.name}`;
+    $("file-name").textContent = names;
+    const { digest } = credential.doc;
+    await checkReceipt(kept.doc.bundle, names, { digest, signed: DATA_INTEGRITY.signedDocument(credential.bytes) });
+  }
+
   async function takeFile(file) {
     $("file-name").textContent = file.name;
     if (file.size > MAX_FILE_BYTES) {
@@ -288,12 +338,18 @@
           + "`credledger verify --raw` hashes the file's bytes instead.",
         facts: [["Checked file", file.name]],
       });
-    } else await checkDigest(read.digest, { file: file.name, method: read.method });
+    } else await checkDigest(read.digest, { file: file.name, method: read.method, signed: DATA_INTEGRITY.signedDocument(bytes) });
   }
 
   // Several files, or one learner's saved record, go to the record view (record.js); one credential stays here.
   async function takeFiles(files) {
     const chosen = [...files];
+    const pair = await readPair(chosen); // a credential with the bundle kept for it (dataintegrity.js checks its proof)
+    if (pair !== null) {
+      RECORD_VIEW.hide();
+      await takePair(pair);
+      return;
+    }
     if (await RECORD_VIEW.wants(chosen)) {
       $("file-name").textContent = chosen.map((f) => f.name).join(", ");
       await RECORD_VIEW.take(chosen);
