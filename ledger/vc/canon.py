@@ -98,6 +98,15 @@ def _refuse_relative(node: Any) -> None:
                 _refuse_relative(value)
 
 
+def _refuse_free_floating_list(document: dict[str, Any]) -> None:
+    """Safe mode: JSON-LD drops a list that is not a property's value, and pyld drops the whole node holding it,
+    so a document could canonicalize to nothing at all (and a proof cover none of what it says)."""
+    graph = document.get("@graph")
+    nodes = [document, *(graph if isinstance(graph, list) else [graph] if isinstance(graph, dict) else [])]
+    if any(isinstance(node, dict) and "@list" in node for node in nodes):
+        raise CanonicalizationError("@list outside a property would be ignored")
+
+
 def _resolver(loader: DocumentLoader) -> ContextResolver:
     if "resolver_cache" not in loader.cache:
         loader.cache["resolver_cache"] = LRUCache(maxsize=MAX_CACHED_CONTEXTS)
@@ -130,6 +139,7 @@ def to_dataset(document: dict[str, Any], loader: DocumentLoader | None = None) -
         raise CanonicalizationError(f"document is not JSON: {exc}") from None
     if size > MAX_DOCUMENT_BYTES:
         raise CanonicalizationError(f"document is {size} bytes, more than the {MAX_DOCUMENT_BYTES} allowed")
+    _refuse_free_floating_list(document)
     loader = loader or shipped_loader()
     options = {"documentLoader": loader, "contextResolver": _resolver(loader), "base": None}
     processor = jsonld.JsonLdProcessor(on_property_dropped=_refuse_dropped)

@@ -150,3 +150,16 @@ def test_each_context_is_loaded_once_per_loader_however_many_documents_use_it() 
     first = canonicalize(badge, loader)
     assert canonicalize(badge, loader) == first
     assert sorted(documents.loads) == sorted(badge["@context"])
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"@context": [CREDENTIALS_V2], "@list": [{"id": "urn:x", "name": "n"}]},
+        {"@context": [CREDENTIALS_V2], "@graph": [{"@list": []}]},
+    ],
+)
+def test_a_list_outside_a_property_is_refused_instead_of_erasing_the_document(document: dict[str, Any]) -> None:
+    # JSON-LD drops such a list, and pyld the whole node with it: the document would canonicalize to nothing.
+    with pytest.raises(CanonicalizationError, match="@list outside a property would be ignored"):
+        canonicalize(document)
