@@ -71,7 +71,7 @@ from credledger.node.api.witness import (
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from credledger.node.witnessing import Witnessing, load_witnesses
+from credledger.node.witnessing import COSIGNED_FILE, Witnessing, load_witnesses
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -293,7 +293,7 @@ def make_app(
         app.cleanup_ctx.append(witness_state)
     outside = load_witnesses(config.witnesses)
     if outside:
-        app[WITNESSING] = Witnessing(chain.store, outside, config.witnesses)
+        app[WITNESSING] = Witnessing(chain.store, outside, config.witnesses, config.data_dir / COSIGNED_FILE)
         app.cleanup_ctx.append(witnessing_task)
     for method, path, handler in ROUTES:
         if method == "GET":

@@ -10,10 +10,12 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from credledger.ledger import tlogproof
 from credledger.ledger.bundle import Bundle
 from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
 from credledger.ledger.errors import ConfigError
@@ -27,7 +29,7 @@ from credledger.node.config import (
     WitnessEndpointConfig,
     WitnessesConfig,
 )
-from credledger.node.witnessing import load_witnesses
+from credledger.node.witnessing import COSIGNED_FILE, load_witnesses
 from credledger.verifier.monitor import Monitor
 from tests.apinode import ApiNode, api_node
 from tests.factories import T0, Network, digest, issue, key_for, make_network
@@ -130,3 +132,38 @@ async def test_the_monitor_reports_checkpoints_without_the_required_cosignatures
     (fault,) = demanding.result.faults
     assert fault.kind == "unwitnessed"
     assert "cosigned by: witness.test/w1; missing: witness.test/absent" in fault.detail
+
+
+async def test_a_restarted_node_serves_the_cosignatures_it_kept_with_no_witness_reachable(tmp_path: Path) -> None:
+    network = make_network(4)
+    async with witnessed_pair(tmp_path, network) as (log, _witness):
+        log.decide([issue(network["m0.test"], digest(f"k{i}"), time_ms=TIME) for i in range(4)])
+        before = await cosigned_checkpoint(log, 4)
+    # The witness is gone: whatever the restarted node serves it kept on disk.
+    unreachable = WitnessesConfig((WitnessEndpointConfig(WITNESS_VKEY, "http://127.0.0.1:9"),), quorum=1)
+    async with api_node(tmp_path / "log", network=network, witnesses=unreachable) as restarted:
+        served = await (await restarted.client.get("/v1/checkpoint")).text()
+        assert SignedNote.parse(served).text == before.text
+        assert verified_cosignatures(SignedNote.parse(served), [CosignerKey.of(WITNESS)])
+        assert await (await restarted.client.get("/checkpoint")).text() == served
+        bundle = Bundle.from_json(await (await restarted.client.get("/v1/credentials/" + digest("k2").hex())).json())
+        assert bundle.checkpoint == served
+        receipt = tlogproof.from_bundle(bundle).format()
+        assert CosignerKey.of(WITNESS).name in receipt and before.signatures[-1].line() in receipt
+        assert restarted.client.app[WITNESSING]._known == {WITNESS.name: 4}
+
+
+async def test_a_kept_file_that_is_not_this_nodes_cosigned_certificate_is_not_served(tmp_path: Path) -> None:
+    network = make_network(4)
+    async with witnessed_pair(tmp_path, network) as (log, _witness):
+        log.decide([issue(network["m0.test"], digest("x"), time_ms=TIME)])
+        await cosigned_checkpoint(log, 1)
+    kept = tmp_path / "log" / "ledger" / COSIGNED_FILE
+    forged = SignedNote.parse(kept.read_text())
+    line = forged.signatures[-1]
+    kept.write_text(replace(forged, signatures=(*forged.signatures[:-1], replace(line, signature=bytes(72)))).format())
+    unreachable = WitnessesConfig((WitnessEndpointConfig(WITNESS_VKEY, "http://127.0.0.1:9"),), quorum=1)
+    async with api_node(tmp_path / "log", network=network, witnesses=unreachable) as restarted:
+        served = SignedNote.parse(await (await restarted.client.get("/v1/checkpoint")).text())
+        assert verified_cosignatures(served, [CosignerKey.of(WITNESS)]) == {}
+        assert restarted.client.app[WITNESSING].cosigned is None
