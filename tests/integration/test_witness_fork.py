@@ -1,0 +1,186 @@
+"""A forked checkpoint presented to a witness, with real processes: the witness refuses it as C2SP tlog-witness
+says, keeps refusing it after a restart (its record is on disk), and `credledger monitor` reports the split view
+with both notes as evidence.
+
+Network A (one validator, which certifies alone) submits its checkpoints to a witness: the node of network B, whose
+`[witness]` follows A's log. The rig (`tests/integration/forked_node.py`, a separate process) holds A's real
+validator key -- a colluding super-majority -- signs a checkpoint of another log at the height and size the witness
+cosigned, and a longer one, and presents them to the witness; then it serves its forked checkpoint as a node would.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
+from credledger.ledger.keys import SigningKey
+from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.treehead import TreeHead
+from credledger.ledger.witness import SIZE_CONTENT_TYPE
+from tests.factories import digest, key_for
+from tests.integration.cluster import Cluster, Node, free_port
+from tests.integration.test_witnesses import wait_cosigned
+
+WITNESS = key_for("witness.test/fork-watch", "witness")
+
+
+@pytest.fixture
+def witnessed(tmp_path: Path) -> Iterator[tuple[Cluster, Cluster]]:
+    """Network A, witnessed by the node of network B."""
+    a = Cluster.create(tmp_path / "a", validators=1, origin="credledger.test/forked-log")
+    b = Cluster.create(tmp_path / "b", validators=1, origin="credledger.test/witness-host")
+    key_file = b.root / "witness.key"
+    key_file.write_text(WITNESS.skey() + "\n")
+    (node_a,) = a.validators
+    b.extra_config = f"""
+[witness]
+key = "{key_file}"
+
+[[witness.logs]]
+origin = "{a.genesis.origin}"
+vkeys = [{json.dumps(node_a.member.node.public.vkey())}]
+quorum = 1
+"""
+    b._write_configs()
+    a.extra_config = f"""
+[witnesses]
+quorum = 1
+witness_interval_ms = 200
+
+[[witnesses.witnesses]]
+vkey = "{CosignerKey.of(WITNESS).vkey()}"
+url = "{b.validators[0].url}"
+"""
+    a._write_configs()
+    try:
+        b.start()
+        a.start()
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+    errors = a.logged_errors() + b.logged_errors()
+    assert not errors, "\n".join(errors[:10])
+
+
+class Rig:
+    """The forked node's process: what the witness answered it, and the URL it serves its forked checkpoint at."""
+
+    def __init__(self, a: Cluster, honest: Checkpoint, witness: Node) -> None:
+        self.port = free_port()
+        (node_a,) = a.validators
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.forked_node", str(node_a.directory / "node.key"),
+             a.genesis.origin, str(honest.height), str(honest.size), witness.url, str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.close()
+            raise AssertionError(f"the rig ended: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+        report: dict[str, Any] = json.loads(line)
+        self.answers: dict[str, dict[str, Any]] = report["answers"]
+        self.note: str = report["note"]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def assert_refused(answers: dict[str, dict[str, Any]], held: int) -> None:
+    """The spec's answers to the three forked requests, for a witness that holds size `held` of the honest log."""
+    unknown, same, longer = answers["unknown_size"], answers["same_size"], answers["longer"]
+    # tlog-witness: an old size that is not the one the witness holds is 409, text/x.tlog.size, the size it holds.
+    assert unknown["status"] == 409 and unknown["content_type"].startswith(SIZE_CONTENT_TYPE), unknown
+    assert unknown["body"] == f"{held}\n"
+    # From that size, the forked tree of the same size has another root; the longer fork's own proof does not
+    # lead from the root the witness holds: both are 422, as problems naming the failed check.
+    assert same["status"] == 422 and same["content_type"].startswith("application/problem+json"), same
+    assert "equal sizes, expected equal roots" in json.loads(same["body"])["detail"]
+    assert longer["status"] == 422, longer
+    assert f"consistency proof from {held} to {held + 3}: expected " in json.loads(longer["body"])["detail"]
+
+
+def monitor(a: Cluster, rig: Rig, evidence: Path) -> tuple[int, dict[str, Any]]:
+    """`credledger monitor` of the honest node and the rigged one, requiring the witness's cosignature."""
+    (node_a,) = a.validators
+    command = [
+        sys.executable, "-m", "credledger.cli.main", "monitor", "--node", node_a.url, "--node", rig.url,
+        "--genesis", str(a.root / "genesis.json"), "--rounds", "1", "--evidence", str(evidence), "--json",
+        "--witness", CosignerKey.of(WITNESS).vkey(),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, timeout=120, check=False)
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_a_forked_checkpoint_is_refused_by_the_witness_and_the_monitor_reports_the_split_view(
+    witnessed: tuple[Cluster, Cluster], tmp_path: Path
+) -> None:
+    a, b = witnessed
+    (node_a,), (node_b,) = a.validators, b.validators
+    done = a.submit(node_a, *(a.issue("m0.test", digest(f"honest {i}")) for i in range(3)))
+    size = TreeHead.parse(SignedNote.parse(done["checkpoint"]).text).size
+    honest = wait_cosigned(node_a, WITNESS, size)
+
+    rig = Rig(a, Checkpoint.parse(honest.text), node_b)
+    try:
+        assert_refused(rig.answers, size)
+        code, summary = monitor(a, rig, tmp_path / "evidence.json")
+    finally:
+        rig.close()
+
+    assert code == 1, summary
+    (split,) = summary["split_views"]
+    evidence = json.loads((tmp_path / "evidence.json").read_text())
+    assert evidence == summary["split_views"]
+    notes = {split["first"]["node"]: split["first"]["note"], split["second"]["node"]: split["second"]["note"]}
+    assert notes[rig.url] == rig.note
+    honest_note = SignedNote.parse(notes[node_a.url])
+    forked = Checkpoint.parse(SignedNote.parse(rig.note).text)
+    assert Checkpoint.parse(honest_note.text).root == Checkpoint.parse(honest.text).root != forked.root
+    # The rigged view never got the witness's cosignature, so a verifier requiring it refuses it as well.
+    assert {"node": rig.url, "kind": "unwitnessed"}.items() <= next(
+        f for f in summary["faults"] if f["node"] == rig.url
+    ).items()
+    assert verified_cosignatures(SignedNote.parse(rig.note), [CosignerKey.of(WITNESS)]) == {}
+
+    # The witness's record did not move: the honest log's next checkpoint is cosigned from where it was.
+    more = a.submit(node_a, a.issue("m0.test", digest("honest after the fork")))
+    wait_cosigned(node_a, WITNESS, TreeHead.parse(SignedNote.parse(more["checkpoint"]).text).size)
+
+
+def test_a_restarted_witness_keeps_its_record_and_still_refuses_the_fork(witnessed: tuple[Cluster, Cluster]) -> None:
+    a, b = witnessed
+    (node_a,), (node_b,) = a.validators, b.validators
+    done = a.submit(node_a, *(a.issue("m0.test", digest(f"kept {i}")) for i in range(4)))
+    size = TreeHead.parse(SignedNote.parse(done["checkpoint"]).text).size
+    honest = wait_cosigned(node_a, WITNESS, size)
+    a.stop(node_a)  # the log stops submitting: whatever the witness holds after its restart, it read from disk
+
+    b.stop(node_b)
+    b.start(node_b)
+    rig = Rig(a, Checkpoint.parse(honest.text), node_b)
+    rig.close()
+    # A witness that had lost its record would have cosigned the fork sent with old size 0.
+    assert_refused(rig.answers, size)
+
+    a.start(node_a)  # and the honest log is cosigned again, from the size the witness kept
+    more = a.submit(node_a, a.issue("m0.test", digest("after the restarts")))
+    note = wait_cosigned(node_a, WITNESS, TreeHead.parse(SignedNote.parse(more["checkpoint"]).text).size)
+    assert TreeHead.parse(note.text).size == size + 1
