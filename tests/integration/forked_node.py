@@ -63,13 +63,14 @@ def serve(note: str, port: int) -> None:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
-def main(key_file: str, origin: str, height: str, size: str, witness_url: str, port: str) -> None:
+def main(argv: list[str]) -> None:
+    key_file, origin, height, size, witness_url, port = argv
     key = SigningKey.from_skey(Path(key_file).read_text())
     n = int(size)
     leaves = [leaf_hash(b"forked entry %d" % i) for i in range(n + LONGER_BY)]
@@ -85,4 +86,4 @@ def main(key_file: str, origin: str, height: str, size: str, witness_url: str, p
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(sys.argv[1:])

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
-from credledger.ledger.keys import SigningKey
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.treehead import TreeHead
 from credledger.ledger.witness import SIZE_CONTENT_TYPE
