@@ -73,7 +73,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         async with TestServer(app, host="127.0.0.1", port=0) as server:
             url = str(server.make_url("")).rstrip("/")
             bundle = await cosigned_bundle(NodeClient(url))
-            note = SignedNote.parse(bundle["checkpoint"])
+            note = SignedNote.parse(str(bundle["checkpoint"]))
             bundle["checkpoint"] = replace(note, signatures=note.signatures[:3]).format()  # the validators' only
             unwitnessed = tmp_path / "unwitnessed-receipt.json"
             unwitnessed.write_text(json.dumps(bundle))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,16 @@ async def test_a_checkpoint_without_the_logs_quorum_of_signatures_is_403(node: A
     )
     unknown_keys = request(0, 4, keys=[STRANGER, LOG_KEYS[1]])
     await problem_of(await post(node, unknown_keys), 403, "checkpoint-not-signed", "needs 2")
+    assert await record_of(node) == (0, "text/x.tlog.size")
+
+
+async def test_a_bad_signature_of_a_log_key_is_403_even_beside_a_quorum_of_good_ones(node: ApiNode) -> None:
+    note = checkpoint(4, keys=LOG_KEYS)
+    first = note.signatures[0]
+    forged = replace(first, signature=bytes([first.signature[0] ^ 1]) + first.signature[1:])
+    body = add_checkpoint_body(0, [], replace(note, signatures=(forged, *note.signatures[1:])))
+    key = f"{LOG_KEYS[0].name}+{LOG_KEYS[0].public.key_id.hex()}"
+    await problem_of(await post(node, body), 403, "checkpoint-not-signed", f"does not verify under key {key}")
     assert await record_of(node) == (0, "text/x.tlog.size")
 
 
