@@ -21,7 +21,9 @@ monitor then fetches the certified block at the lower checkpoint's height from t
 compares headers: a different certified header at the same height is a split view with two notes as evidence;
 the same header means the node served a bad proof, a fault that is reported but is no split view.
 
-Evidence is written as JSON (`SplitView.to_json`), each note verbatim.
+Evidence is written as JSON (`SplitView.to_json`), each note verbatim. With a witness policy, each checkpoint also
+names the policy's witnesses whose valid cosignatures it carries (`cosigned_by`): of a split view's two notes, the
+one outside witnesses vouched for and the one they never saw (a witness refuses to cosign a fork of what it holds).
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from credledger.ledger import codec, merkle
 from credledger.ledger.block import decode_header, verify_certificate
 from credledger.ledger.bundle import ProofError, verify_bundle
-from credledger.ledger.cosignature import QuorumNotMet
+from credledger.ledger.cosignature import QuorumNotMet, verified_cosignatures
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.note import Checkpoint, SignedNote
@@ -59,6 +61,8 @@ class Seen:
     node: str
     note: str
     checkpoint: Checkpoint
+    #: The witnesses of the monitor's policy whose valid cosignatures the note carries.
+    cosigned_by: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         c = self.checkpoint
@@ -70,6 +74,7 @@ class Seen:
             "log_root": merkle.b64(c.root),
             "header_hash": merkle.b64(c.header_hash),
             "note": self.note,
+            "cosigned_by": list(self.cosigned_by),
         }
 
 
@@ -178,8 +183,7 @@ class Monitor:
         try:
             text = reader.checkpoint()
             seen = Seen(node, text, self._verify_note(reader, text))
-            self._check_witnessed(seen)
-            return seen
+            return replace(seen, cosigned_by=self._check_witnessed(seen))
         except NodeUnreachable as exc:
             self._fault(Fault(node, "unreachable", str(exc)))
         except NodeProblem as exc:
@@ -201,15 +205,23 @@ class Monitor:
             verify_certificate(note, self._validators(checkpoint.height))
         return checkpoint
 
-    def _check_witnessed(self, seen: Seen) -> None:
-        """Report a certified checkpoint that lacks the witnesses' cosignatures (it still counts for split views)."""
+    def _check_witnessed(self, seen: Seen) -> tuple[str, ...]:
+        """Report a certified checkpoint that lacks the witnesses' cosignatures (it still counts for split views);
+        return the policy's witnesses that validly cosigned it."""
         if self.witnesses is None:
-            return
+            return ()
+        note = SignedNote.parse(seen.note)
         try:
-            self.witnesses.check(SignedNote.parse(seen.note))
+            return tuple(sorted(self.witnesses.check(note)))
         except VerificationError as exc:
             kind = "unwitnessed" if isinstance(exc, QuorumNotMet) else "invalid-cosignature"
             self._fault(Fault(seen.node, kind, f"height {seen.checkpoint.height}: {exc}"))
+        names = {key.name: name for name, key in self.witnesses.witnesses}
+        try:
+            found = verified_cosignatures(note, [key for _, key in self.witnesses.witnesses])
+        except VerificationError:
+            return ()  # a witness's line that does not verify: reported above
+        return tuple(sorted(names[key_name] for key_name in found))
 
     def _validators(self, height: int) -> ValidatorSet:
         return [vset for starts, vset in self._schedule if starts <= height][-1]

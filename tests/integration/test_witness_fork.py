@@ -28,6 +28,7 @@ from tests.integration.cluster import Cluster, Node, free_port
 from tests.integration.test_witnesses import wait_cosigned
 
 WITNESS = key_for("witness.test/fork-watch", "witness")
+KEY = CosignerKey.of(WITNESS)
 
 
 @pytest.fixture
@@ -150,6 +151,11 @@ def test_a_forked_checkpoint_is_refused_by_the_witness_and_the_monitor_reports_t
     assert evidence == summary["split_views"]
     notes = {split["first"]["node"]: split["first"]["note"], split["second"]["node"]: split["second"]["note"]}
     assert notes[rig.url] == rig.note
+    cosigned_by = {split[s]["node"]: split[s]["cosigned_by"] for s in ("first", "second")}
+    assert cosigned_by[rig.url] == []
+    # The honest note carries the witness's cosignature unless the monitor read a block too new to be cosigned yet.
+    honest_cosigned = bool(verified_cosignatures(SignedNote.parse(notes[node_a.url]), [KEY]))
+    assert cosigned_by[node_a.url] == ([WITNESS.name] if honest_cosigned else [])
     honest_note = SignedNote.parse(notes[node_a.url])
     forked = Checkpoint.parse(SignedNote.parse(rig.note).text)
     assert Checkpoint.parse(honest_note.text).root == Checkpoint.parse(honest.text).root != forked.root

@@ -132,6 +132,11 @@ async def test_the_monitor_reports_checkpoints_without_the_required_cosignatures
     (fault,) = demanding.result.faults
     assert fault.kind == "unwitnessed"
     assert "cosigned by: witness.test/w1; missing: witness.test/absent" in fault.detail
+    # Either way the checkpoint names the policy's witnesses that cosigned it, for the evidence of a split view.
+    for monitor in (satisfied, demanding):
+        (seen,) = monitor.result.latest.values()
+        assert seen.cosigned_by == ("witness.test/w1",)
+        assert seen.to_json()["cosigned_by"] == ["witness.test/w1"]
 
 
 async def test_a_restarted_node_serves_the_cosignatures_it_kept_with_no_witness_reachable(tmp_path: Path) -> None:
