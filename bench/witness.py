@@ -193,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--witnesses", type=int, default=2, help="witness nodes of the devnet (latency part)")
     parser.add_argument("--witness-quorum", type=int, help="cosignatures wanted per checkpoint (default: all)")
     parser.add_argument("--witness-interval-ms", type=int, default=1_000, help="the devnet's witness_interval_ms")
+    parser.add_argument("--latency-pause", type=float, default=0.5, help="most seconds between timed events")
     parser.add_argument("--only-latency", action="store_true", help="measure only the latency a quorum adds")
     args = parser.parse_args(argv)
     if args.entries < 256:
@@ -205,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.latency_samples > 0:
         from bench.witnesslatency import quorum_latency
 
-        quorum_latency(args.witnesses, quorum, args.witness_interval_ms, args.latency_samples)
+        quorum_latency(args.witnesses, quorum, args.witness_interval_ms, args.latency_samples, args.latency_pause)
     return 0
 
 
