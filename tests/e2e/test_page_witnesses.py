@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
-from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
+from credledger.ledger.cosignature import CosignerKey, cosign, verified_cosignatures
 from credledger.ledger.genesis import genesis_json
 from credledger.ledger.note import SignedNote
 from credledger.ledger.storage.store import Store
@@ -42,6 +42,7 @@ ABSENT = key_for("witness.test/absent", "witness")
 class Site:
     url: str
     unwitnessed: Path  # a kept receipt whose checkpoint lost its cosignature lines
+    also_absent: Path  # a kept receipt cosigned by ABSENT too, a witness the node never reaches
 
 
 @pytest.fixture
@@ -77,7 +78,10 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             bundle["checkpoint"] = replace(note, signatures=note.signatures[:3]).format()  # the validators' only
             unwitnessed = tmp_path / "unwitnessed-receipt.json"
             unwitnessed.write_text(json.dumps(bundle))
-            yield Site(url, unwitnessed)
+            absent_too = note.with_signatures([cosign(note.text, ABSENT, int(time.time())).note_signature()])
+            also_absent = tmp_path / "also-absent-receipt.json"
+            also_absent.write_text(json.dumps({**bundle, "checkpoint": absent_too.format()}))
+            yield Site(url, unwitnessed, also_absent)
         store.close()
 
 
@@ -161,4 +165,27 @@ async def test_a_policy_the_page_cannot_read_is_refused_with_what_is_wrong(site:
         assert "expected signature type 0x04" in str(answer["summary"])
         state = await require(tab, [CosignerKey.of(WITNESS).vkey()], "3")
         assert "witness quorum must be between 0 and the 1 witnesses, got 3" in state
+        assert tab.errors() == []
+
+
+async def test_a_kept_receipt_that_meets_the_policy_is_not_replaced_by_a_node_proof_that_does_not(
+    site: Site, tmp_path: Path
+) -> None:
+    async with chromium(tmp_path / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(site.url + "/")
+        await require(tab, [CosignerKey.of(ABSENT).vkey()], "1")
+        await tab.evaluate("document.getElementById('result').dataset.status = 'checking'")
+        await tab.set_file("#file", site.also_absent)
+        answer = await result_of(tab)
+        assert answer["code"] == "valid", answer
+        assert "only the proof file you chose was used" in str(answer["summary"])
+        checks = witness_checks(answer)
+        assert checks[0] == (
+            "ok",
+            "witnesses: the proof file you chose: cosigned by witness.test/absent (1 of 1 required)",
+        )
+        assert (
+            checks[1][0] == "failed" and "the node's current proof: the checkpoint carries 0 of the 1" in checks[1][1]
+        )
         assert tab.errors() == []

@@ -215,8 +215,9 @@
     let note = "";
     try {
       const fresh = await fetchBundle(LEDGER.fromHex(kept.digest));
-      current = await LEDGER.verifyBundle(fresh, genesis, { digest: LEDGER.fromHex(kept.digest), nowMs: Date.now(), checks });
+      const verified = await LEDGER.verifyBundle(fresh, genesis, { digest: LEDGER.fromHex(kept.digest), nowMs: Date.now(), checks });
       await WITNESSES.checkBundle(fresh, checks, null);
+      current = verified; // only a proof that meets the witness policy may replace the kept one
       checks.push({ step: "current", ok: true, detail: `the node's current proof (block ${current.height}) verifies` });
     } catch (error) {
       if (error instanceof LEDGER.ProofError) {
