@@ -12,7 +12,7 @@ raw request body and runs the spec's checks in order (c2sp.org/tlog-witness §ad
 5. old size == the size last cosigned (0 if none) .............................. else 409, body "<known size>\\n"
 6. size 0 has the empty root; old 0 has an empty proof; otherwise the consistency proof from the recorded root
    verifies; equal sizes have equal roots ........................................................... else 422
-7. the new (size, root) is recorded with compare-and-set, then cosigned ................................. 200
+7. the new (size, root) is recorded with compare-and-set, with the note as cosigned, then answered ...... 200
 
 The record is the caller's (`WitnessState`: get and compare-and-set), so this module holds no state and the test
 suite drives it with a dict. Because the record moves only by compare-and-set from the exact value the checks saw,
@@ -22,6 +22,10 @@ fresh timestamp) even if its extension lines differ: credledger's heartbeat bloc
 
 The submitting side is `add_checkpoint_body` and `read_witness_answer`: a 409 answer becomes `Resubmit(size)`, so
 the log can send a consistency proof from the witness's size.
+
+The record also keeps the checkpoint as the witness cosigned it (the log's verified signature lines and the
+witness's cosignatures), so the witness can show what it holds: a monitor compares it with what a log's nodes
+serve. It takes no part in the checks (`LogRecord` equality is the size and root).
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from credledger.ledger.cosignature import Cosignature, CosignerKey, cosign, verify_cosignature
 from credledger.ledger.errors import CredledgerError, DecodeError, VerificationError
 from credledger.ledger.keys import PublicKey, SigningKey
 from credledger.ledger.merkle import EMPTY_ROOT, HASH_SIZE, b64, verify_consistency
-from credledger.ledger.note import MAX_NOTE_BYTES, SignedNote, verify_note_signature
+from credledger.ledger.note import MAX_NOTE_BYTES, NoteSignature, SignedNote, verify_note_signature
 from credledger.ledger.treehead import MAX_TREE_SIZE, TreeHead
 
 #: tlog-witness §add-checkpoint: "The client MUST NOT send more than 63 consistency proof lines."
@@ -69,10 +73,11 @@ class WitnessedLog:
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
-    """The latest checkpoint a witness cosigned for one log."""
+    """The latest checkpoint a witness cosigned for one log, and its note as cosigned ("" if not kept)."""
 
     size: int
     root: bytes
+    note: str = field(default="", compare=False)
 
 
 class WitnessState(Protocol):
@@ -169,12 +174,14 @@ def add_checkpoint(
     if now <= 0:
         raise ValueError(f"cosignature time must be positive (the spec forbids a zero timestamp), got {now}")
     try:
-        request, head = _admit(body, logs)
+        request, head, signed = _admit(body, logs)
         for _ in range(MAX_ATTEMPTS):
             record = state.get(head.origin)
             _check_against_record(request, head, record)
-            if state.compare_and_set(head.origin, record, LogRecord(head.size, head.root)):
-                return Cosigned(tuple(cosign(request.note.text, signer, now) for signer in signers))
+            cosigned = Cosigned(tuple(cosign(request.note.text, signer, now) for signer in signers))
+            held = SignedNote(request.note.text, (*signed, *(c.note_signature() for c in cosigned.cosignatures)))
+            if state.compare_and_set(head.origin, record, LogRecord(head.size, head.root, held.format())):
+                return cosigned
         known = state.get(head.origin) or LogRecord(0, EMPTY_ROOT)
         raise _Refusal(Refused(409, f"the record of {head.origin} kept changing; now size {known.size}", known.size))
     except _Refusal as refusal:
@@ -189,8 +196,11 @@ class _Refusal(Exception):
         self.answer = answer
 
 
-def _admit(body: bytes, logs: Mapping[str, WitnessedLog]) -> tuple[AddCheckpointRequest, TreeHead]:
-    """Steps 1-4: a well-formed request for a known log, signed by it, with old size <= size."""
+def _admit(
+    body: bytes, logs: Mapping[str, WitnessedLog]
+) -> tuple[AddCheckpointRequest, TreeHead, tuple[NoteSignature, ...]]:
+    """Steps 1-4: a well-formed request for a known log, signed by it, with old size <= size; and the log's
+    signature lines that verified."""
     try:
         request = AddCheckpointRequest.parse(body)
         head = TreeHead.parse(request.note.text)
@@ -200,12 +210,12 @@ def _admit(body: bytes, logs: Mapping[str, WitnessedLog]) -> tuple[AddCheckpoint
     if log is None:
         raise _Refusal(Refused(404, f"unknown log origin {head.origin!r}"))
     try:
-        _check_log_signatures(request.note, log)
+        signed = _check_log_signatures(request.note, log)
     except VerificationError as exc:
         raise _Refusal(Refused(403, str(exc))) from None
     if request.old_size > head.size:
         raise _Refusal(Refused(400, f"old size {request.old_size} is larger than the checkpoint size {head.size}"))
-    return request, head
+    return request, head, signed
 
 
 def _check_against_record(request: AddCheckpointRequest, head: TreeHead, record: LogRecord | None) -> None:
@@ -219,19 +229,21 @@ def _check_against_record(request: AddCheckpointRequest, head: TreeHead, record:
         raise _Refusal(Refused(422, str(exc))) from None
 
 
-def _check_log_signatures(note: SignedNote, log: WitnessedLog) -> None:
+def _check_log_signatures(note: SignedNote, log: WitnessedLog) -> tuple[NoteSignature, ...]:
+    """The note's valid signature lines of the log's keys (one per key), if they reach the log's quorum."""
     known = {(k.name, k.key_id): k for k in log.keys}
-    signed: set[tuple[str, bytes]] = set()
+    signed: dict[tuple[str, bytes], NoteSignature] = {}
     for sig in note.signatures:
         key = known.get((sig.name, sig.key_id))
         if key is None:
             continue  # signed-note: ignore unknown keys (cosignatures included)
         verify_note_signature(note.text, sig, key)
-        signed.add((sig.name, sig.key_id))
+        signed.setdefault((sig.name, sig.key_id), sig)
     if len(signed) < log.quorum:
         raise VerificationError(
             f"checkpoint of {log.origin} carries {len(signed)} valid signatures from its keys, needs {log.quorum}"
         )
+    return tuple(signed.values())
 
 
 def _check_consistency(request: AddCheckpointRequest, head: TreeHead, known: LogRecord) -> None:

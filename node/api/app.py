@@ -63,6 +63,7 @@ from credledger.node.api.vcapi import verify as verify_vc
 from credledger.node.api.witness import (
     WITNESS,
     WITNESSING,
+    get_witnessed_checkpoint,
     load_witness,
     post_add_checkpoint,
     witness_state,
@@ -194,6 +195,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/checkpoint", get_checkpoint),
     ("GET", "/tile/{tile}", get_tile),
     ("POST", "/add-checkpoint", post_add_checkpoint),
+    ("GET", "/witnessed-checkpoint", get_witnessed_checkpoint),
 )
 
 #: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).

@@ -5,6 +5,9 @@ worker thread (Ed25519 checks and an fsynced LMDB write must not hold up the eve
 200 with the cosignature lines, 409 as `text/x.tlog.size` with the size the witness holds (the spec's body, so a
 log can resubmit from there), and every other refusal as an RFC 9457 problem with the spec's status. The record
 of each log lives in `ledger.storage.witnessstate` under the node's data directory, so it survives restarts.
+
+`GET /witnessed-checkpoint?origin=` shows what the witness holds for a log: the checkpoint it last cosigned, with the
+log's signatures and its own cosignature, so a monitor can hold it against what the log's nodes serve.
 """
 
 from __future__ import annotations
@@ -145,3 +148,20 @@ async def _read_body(request: web.Request) -> bytes:
 
 def _too_large(size: int) -> Problem:
     return Problem(413, "body-too-large", f"{size} bytes exceeds the add-checkpoint limit of {MAX_REQUEST_BYTES}")
+
+
+async def get_witnessed_checkpoint(request: web.Request) -> web.Response:
+    """The checkpoint this witness last cosigned for the log `origin`, with the log's signatures and its own."""
+    witness = request.app.get(WITNESS)
+    if witness is None or witness.state is None:
+        raise Problem(404, "not-a-witness", "this node witnesses no log: its [witness] config lists none")
+    origin = request.query.get("origin")
+    if origin is None or not origin or len(origin) > MAX_ORIGIN or not origin.isprintable():
+        raise Problem(400, "bad-origin", f"give origin=<the log's origin line>, 1 to {MAX_ORIGIN} printable characters")
+    if origin not in witness.logs:
+        raise Problem(404, "unknown-log", f"this node does not witness the log {origin!r}")
+    record = await asyncio.to_thread(witness.state.get, origin)
+    if record is None or not record.note:
+        raise Problem(404, "no-checkpoint", f"this witness has cosigned no checkpoint of {origin!r} yet")
+    headers = {"Cache-Control": "no-cache"}
+    return web.Response(text=record.note, content_type="text/plain", charset="utf-8", headers=headers)

@@ -190,6 +190,52 @@ async def test_the_record_survives_a_restart_of_the_witness(tmp_path: Path) -> N
 async def test_a_node_without_witness_config_answers_404(tmp_path: Path) -> None:
     async with api_node(tmp_path) as plain:
         await problem_of(await post(plain, request(0, 1)), 404, "not-a-witness", "witnesses no log")
+        response = await plain.client.get("/witnessed-checkpoint", params={"origin": ORIGIN})
+        await problem_of(response, 404, "not-a-witness", "witnesses no log")
+
+
+async def held(node: ApiNode) -> SignedNote:
+    """The checkpoint the witness shows it holds for ORIGIN."""
+    response = await node.client.get("/witnessed-checkpoint", params={"origin": ORIGIN})
+    assert response.status == 200, await response.text()
+    assert response.headers["Cache-Control"] == "no-cache"
+    return SignedNote.parse(await response.read())
+
+
+async def test_the_witness_shows_the_checkpoint_it_holds_with_the_logs_signatures_and_its_cosignature(
+    tmp_path: Path,
+) -> None:
+    async with api_node(tmp_path, witness=witness_config(tmp_path)) as node:
+        response = await node.client.get("/witnessed-checkpoint", params={"origin": ORIGIN})
+        await problem_of(response, 404, "no-checkpoint", f"cosigned no checkpoint of {ORIGIN!r} yet")
+        stranger_line = sign_note(checkpoint(8).text, key_for("stranger.test", "k"))
+        note = checkpoint(8)
+        await cosigned(
+            await post(node, add_checkpoint_body(0, [], replace(note, signatures=(*note.signatures, stranger_line)))), 8
+        )
+        shown = await held(node)
+        assert shown.text == note.text
+        assert shown.signatures[:2] == note.signatures  # the log's lines it verified; not the stranger's
+        (line,) = shown.signatures[2:]
+        assert verify_cosignature(note.text, line, CosignerKey.of(WITNESS)).timestamp > 0
+        await problem_of(await post(node, request(8, 8, leaves=FORK)), 422, "inconsistent-checkpoint", "")
+        assert (await held(node)).text == note.text  # a refused fork changes nothing
+    async with api_node(tmp_path, witness=witness_config(tmp_path)) as restarted:
+        assert (await held(restarted)).format() == shown.format()
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code", "detail"),
+    [
+        ({}, 400, "bad-origin", "give origin=<the log's origin line>"),
+        ({"origin": "a\nb"}, 400, "bad-origin", "printable"),
+        ({"origin": "other.test/log"}, 404, "unknown-log", "does not witness the log 'other.test/log'"),
+    ],
+)
+async def test_asking_the_witness_for_a_log_it_cannot_show_is_a_problem(
+    node: ApiNode, params: dict[str, str], status: int, code: str, detail: str
+) -> None:
+    await problem_of(await node.client.get("/witnessed-checkpoint", params=params), status, code, detail)
 
 
 def test_the_store_never_moves_backwards_nor_gives_a_size_two_roots(tmp_path: Path) -> None:
