@@ -117,11 +117,10 @@ def assert_refused(answers: dict[str, dict[str, Any]], held: int) -> None:
     assert f"consistency proof from {held} to {held + 3}: expected " in json.loads(longer["body"])["detail"]
 
 
-def monitor(a: Cluster, rig: Rig, evidence: Path) -> tuple[int, dict[str, Any]]:
-    """`credledger monitor` of the honest node and the rigged one, requiring the witness's cosignature."""
-    (node_a,) = a.validators
+def monitor(a: Cluster, evidence: Path, *sources: str) -> tuple[int, dict[str, Any]]:
+    """`credledger monitor` of `sources` (--node URL, --witness-url URL), requiring the witness's cosignature."""
     command = [
-        sys.executable, "-m", "credledger.cli.main", "monitor", "--node", node_a.url, "--node", rig.url,
+        sys.executable, "-m", "credledger.cli.main", "monitor", *sources,
         "--genesis", str(a.root / "genesis.json"), "--rounds", "1", "--evidence", str(evidence), "--json",
         "--witness", CosignerKey.of(WITNESS).vkey(),
     ]  # fmt: skip
@@ -141,7 +140,9 @@ def test_a_forked_checkpoint_is_refused_by_the_witness_and_the_monitor_reports_t
     rig = Rig(a, Checkpoint.parse(honest.text), node_b)
     try:
         assert_refused(rig.answers, size)
-        code, summary = monitor(a, rig, tmp_path / "evidence.json")
+        code, summary = monitor(a, tmp_path / "evidence.json", "--node", node_a.url, "--node", rig.url)
+        # A monitor that reaches only the lying node sees the split as well, through the view the witness holds.
+        alone, alone_summary = monitor(a, tmp_path / "alone.json", "--node", rig.url, "--witness-url", node_b.url)
     finally:
         rig.close()
 
@@ -164,6 +165,14 @@ def test_a_forked_checkpoint_is_refused_by_the_witness_and_the_monitor_reports_t
         f for f in summary["faults"] if f["node"] == rig.url
     ).items()
     assert verified_cosignatures(SignedNote.parse(rig.note), [CosignerKey.of(WITNESS)]) == {}
+
+    assert alone == 1, alone_summary
+    (seen_alone,) = alone_summary["split_views"]
+    by_source = {seen_alone[s]["source"]: seen_alone[s] for s in ("first", "second")}
+    assert by_source["node"]["note"] == rig.note and by_source["node"]["cosigned_by"] == []
+    held = SignedNote.parse(by_source["witness"]["note"])
+    assert by_source["witness"]["cosigned_by"] == [WITNESS.name] and verified_cosignatures(held, [KEY])
+    assert Checkpoint.parse(held.text).root == Checkpoint.parse(honest.text).root
 
     # The witness's record did not move: the honest log's next checkpoint is cosigned from where it was.
     more = a.submit(node_a, a.issue("m0.test", digest("honest after the fork")))

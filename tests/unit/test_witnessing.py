@@ -179,3 +179,29 @@ async def test_a_kept_file_that_is_not_this_nodes_cosigned_certificate_is_not_se
         served = SignedNote.parse(await (await restarted.client.get("/v1/checkpoint")).text())
         assert verified_cosignatures(served, [CosignerKey.of(WITNESS)]) == {}
         assert restarted.client.app[WITNESSING].cosigned is None
+
+
+async def test_a_monitor_reaching_only_a_forked_node_and_the_witness_sees_the_split_view(tmp_path: Path) -> None:
+    network = make_network(4)
+    async with witnessed_pair(tmp_path, network) as (log, witness):
+        log.decide([issue(network["m0.test"], digest(f"h{i}"), time_ms=TIME) for i in range(5)])
+        await cosigned_checkpoint(log, 5)
+        async with api_node(tmp_path / "forked", network=network) as forked:
+            forked.decide([issue(network["m0.test"], digest(f"f{i}"), time_ms=TIME) for i in range(5)])
+            policy = WitnessPolicy.flat((), [WITNESS_VKEY], 1)
+            watcher = Monitor([forked.url], network.genesis, witnesses=policy, witness_sources=[witness.url])
+            await asyncio.to_thread(watcher.run, rounds=1)
+            (split,) = watcher.result.split_views
+            views = {seen.source: seen for seen in (split.first, split.second)}
+            assert views["node"].node == forked.url and views["witness"].node == witness.url
+            assert "two certified checkpoints for height 1" in split.detail
+            assert views["witness"].cosigned_by == ("witness.test/w1",) and views["node"].cosigned_by == ()
+            assert views["witness"].to_json()["source"] == "witness"
+            (unwitnessed,) = watcher.result.faults
+            assert (unwitnessed.node, unwitnessed.kind) == (forked.url, "unwitnessed")
+
+            stranger = Monitor([forked.url], network.genesis, witness_sources=[log.url])  # witnesses no log
+            await asyncio.to_thread(stranger.run, rounds=1)
+            (fault,) = stranger.result.faults
+            assert (fault.node, fault.kind) == (f"witness {log.url}", "refused")
+            assert "404 not-a-witness" in fault.detail
