@@ -174,6 +174,16 @@ def test_a_forked_checkpoint_is_refused_by_the_witness_and_the_monitor_reports_t
     assert by_source["witness"]["cosigned_by"] == [WITNESS.name] and verified_cosignatures(held, [KEY])
     assert Checkpoint.parse(held.text).root == Checkpoint.parse(honest.text).root
 
+    # A verifier that requires a witness the network never reached refuses the real node's bundle, naming it.
+    absent = CosignerKey.of(key_for("witness.test/never-asked", "witness")).vkey()
+    verify = [
+        sys.executable, "-m", "credledger.cli.main", "verify", digest("honest 0").hex(),
+        "--genesis", str(a.root / "genesis.json"), "--node", node_a.url, "--witness", absent,
+    ]  # fmt: skip
+    done_verify = subprocess.run(verify, capture_output=True, timeout=120, check=False, text=True)
+    assert done_verify.returncode == 1, done_verify
+    assert "missing: witness.test/never-asked" in done_verify.stdout
+
     # The witness's record did not move: the honest log's next checkpoint is cosigned from where it was.
     more = a.submit(node_a, a.issue("m0.test", digest("honest after the fork")))
     wait_cosigned(node_a, WITNESS, TreeHead.parse(SignedNote.parse(more["checkpoint"]).text).size)
