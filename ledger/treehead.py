@@ -7,10 +7,10 @@ and a tile client also read other logs' checkpoints, whose extension lines are o
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
+from credledger.ledger import encoding
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.merkle import HASH_SIZE
 
@@ -60,11 +60,9 @@ class TreeHead:
             raise DecodeError(
                 f"checkpoint: size must be a decimal up to 2^63-1 without leading zeros, got {size_text[:30]!r}"
             )
-        try:
-            root = base64.b64decode(root_text, validate=True)
-        except binascii.Error:
-            raise DecodeError("checkpoint: root hash is not valid base64") from None
-        if len(root) != HASH_SIZE or base64.b64encode(root).decode() != root_text:
+        # Through `encoding`: b64decode raises a bare ValueError for non-ASCII text, which a witness must refuse.
+        root = encoding.from_base64(root_text, "checkpoint: root hash")
+        if len(root) != HASH_SIZE:
             raise DecodeError(f"checkpoint: root hash must be {HASH_SIZE} bytes in canonical base64")
         if len(extensions) > MAX_EXTENSIONS:
             raise DecodeError(f"checkpoint: {len(extensions)} extension lines exceeds the limit of {MAX_EXTENSIONS}")
