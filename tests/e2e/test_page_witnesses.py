@@ -43,6 +43,7 @@ class Site:
     url: str
     unwitnessed: Path  # a kept receipt whose checkpoint lost its cosignature lines
     also_absent: Path  # a kept receipt cosigned by ABSENT too, a witness the node never reaches
+    forged: Path  # a kept receipt whose line in WITNESS's name and key id is not its signature
 
 
 @pytest.fixture
@@ -81,7 +82,11 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             absent_too = note.with_signatures([cosign(note.text, ABSENT, int(time.time())).note_signature()])
             also_absent = tmp_path / "also-absent-receipt.json"
             also_absent.write_text(json.dumps({**bundle, "checkpoint": absent_too.format()}))
-            yield Site(url, unwitnessed, also_absent)
+            line = cosign(note.text, WITNESS, int(time.time())).note_signature()
+            forged_note = replace(note, signatures=(*note.signatures[:3], replace(line, signature=bytes(72))))
+            forged = tmp_path / "forged-receipt.json"
+            forged.write_text(json.dumps({**bundle, "checkpoint": forged_note.format()}))
+            yield Site(url, unwitnessed, also_absent, forged)
         store.close()
 
 
@@ -188,4 +193,19 @@ async def test_a_kept_receipt_that_meets_the_policy_is_not_replaced_by_a_node_pr
         assert (
             checks[1][0] == "failed" and "the node's current proof: the checkpoint carries 0 of the 1" in checks[1][1]
         )
+        assert tab.errors() == []
+
+
+async def test_a_forged_cosignature_of_a_listed_witness_refuses_the_proof(site: Site, tmp_path: Path) -> None:
+    async with chromium(tmp_path / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(site.url + "/")
+        await require(tab, [CosignerKey.of(WITNESS).vkey()], "1")
+        await tab.evaluate("document.getElementById('result').dataset.status = 'checking'")
+        await tab.set_file("#file", site.forged)
+        answer = await result_of(tab)
+        assert answer["code"] == "failed", answer
+        ((outcome, text),) = witness_checks(answer)
+        assert (outcome, text) == ("failed", "witnesses: the proof file you chose: the cosignature of witness "
+                                   "witness.test/w1 does not verify")  # fmt: skip
         assert tab.errors() == []

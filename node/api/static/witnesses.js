@@ -11,6 +11,7 @@ const WITNESSES = (() => {
   const COSIGNATURE_TYPE = 0x04; // c2sp.org/signed-note: timestamped Ed25519 witness cosignatures
   const TIMESTAMPED_SIGNATURE_SIZE = 8 + 64; // tlog-cosignature: big-endian u64 timestamp, Ed25519 signature
   const MAX_WITNESSES = 256; // as ledger/witnesspolicy.py MAX_ENTRIES
+  const MAX_TIMESTAMP = 2n ** 63n - 1n;
   const STEP = "witnesses";
 
   class PolicyError extends Error {}
@@ -87,6 +88,7 @@ const WITNESSES = (() => {
   async function verifyCosignature(witness, body, blob) {
     if (blob.length !== TIMESTAMPED_SIGNATURE_SIZE) return false;
     const time = new DataView(blob.buffer, blob.byteOffset, 8).getBigUint64(0);
+    if (time > MAX_TIMESTAMP) return false; // tlog-cosignature: the timestamp must not exceed 2^63 - 1
     const message = utf8.encode(`cosignature/v1\ntime ${time}\n${body}`);
     const key = await crypto.subtle.importKey("raw", witness.raw, { name: "Ed25519" }, false, ["verify"]);
     return crypto.subtle.verify({ name: "Ed25519" }, key, blob.slice(8), message);
@@ -101,6 +103,7 @@ const WITNESSES = (() => {
       const witness = policy.witnesses.find((w) => w.name === name);
       const blob = fromBase64(encoded);
       if (!witness || blob === null || blob.length < 4 || !sameBytes(blob.slice(0, 4), witness.keyId)) continue;
+      if (cosigned.has(name)) continue; // as WitnessPolicy.check: a witness's first line is the one that counts
       if (!(await verifyCosignature(witness, body, blob.slice(4)))) {
         throw new LEDGER.ProofError(STEP, `${from}the cosignature of witness ${name} does not verify`);
       }
