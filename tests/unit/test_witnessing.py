@@ -155,6 +155,7 @@ async def test_a_restarted_node_serves_the_cosignatures_it_kept_with_no_witness_
         assert bundle.checkpoint == served
         receipt = tlogproof.from_bundle(bundle).format()
         assert CosignerKey.of(WITNESS).name in receipt and before.signatures[-1].line() in receipt
+        tlogproof.verify(tlogproof.TlogProof.parse(receipt), network.genesis.validator_set())  # still a certificate
         witnessing = restarted.client.app[WITNESSING]
         assert witnessing._known == {WITNESS.name: 4}
         for _ in range(1200):  # the restarted node submits the checkpoint again; the witness cannot be reached
