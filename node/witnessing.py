@@ -44,8 +44,6 @@ from credledger.node.config import WitnessesConfig
 log = structlog.get_logger("credledger.witnessing")
 #: Largest answer read from a witness (a few cosignature lines, or a problem document).
 MAX_ANSWER_BYTES = 64 * 1024
-#: The file in the data directory that keeps the latest cosigned checkpoint across restarts.
-COSIGNED_FILE = "cosigned-checkpoint"
 #: How often the node looks for a new checkpoint between submissions (one LMDB read of the height).
 WATCH_S = 0.05
 

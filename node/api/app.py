@@ -30,6 +30,7 @@ from aiohttp import web
 
 from credledger.ledger.errors import CredledgerError, StoreUnavailable
 from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.storage.datadir import COSIGNED_FILE
 from credledger.ledger.storage.store import Snapshot
 from credledger.node.api.catalogue import get_achievement, get_achievements, get_recognitions, post_record
 from credledger.node.api.common import APPLICATION, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
@@ -72,7 +73,7 @@ from credledger.node.api.witness import (
 from credledger.node.application import LedgerApplication
 from credledger.node.config import NodeConfig
 from credledger.node.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from credledger.node.witnessing import COSIGNED_FILE, Witnessing, load_witnesses
+from credledger.node.witnessing import Witnessing, load_witnesses
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -20,6 +20,7 @@ from credledger.ledger.bundle import Bundle
 from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
 from credledger.ledger.errors import ConfigError
 from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.datadir import COSIGNED_FILE
 from credledger.ledger.treehead import TreeHead
 from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.node.api.witness import WITNESSING
@@ -29,7 +30,7 @@ from credledger.node.config import (
     WitnessEndpointConfig,
     WitnessesConfig,
 )
-from credledger.node.witnessing import COSIGNED_FILE, load_witnesses
+from credledger.node.witnessing import load_witnesses
 from credledger.verifier.monitor import Monitor
 from tests.apinode import ApiNode, api_node
 from tests.factories import T0, Network, digest, issue, key_for, make_network
