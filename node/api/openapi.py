@@ -677,8 +677,14 @@ def _paths() -> dict[str, Schema]:
                     "404": _problem("A log this node does not witness, or a node that witnesses none"),
                     "408": _problem("The body did not arrive in time"),
                     "409": {
-                        "description": "The old size is not the one the witness holds: its size, to resubmit from",
-                        "content": {SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}}},
+                        "description": (
+                            "The old size is not the one the witness holds: its size, to resubmit from; or a "
+                            "checkpoint of the size it holds with another root (a fork): a problem naming both roots"
+                        ),
+                        "content": {
+                            SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}},
+                            "application/problem+json": {"schema": ref("Problem")},
+                        },
                     },
                     "413": _problem("A body larger than the add-checkpoint limit"),
                     "422": _problem("The consistency proof does not verify against the witness's record"),

@@ -3,7 +3,8 @@
 The decision is `ledger.witness.add_checkpoint` (pure); this module reads the bounded body, runs the decision in a
 worker thread (Ed25519 checks and an fsynced LMDB write must not hold up the event loop), and writes the answer:
 200 with the cosignature lines, 409 as `text/x.tlog.size` with the size the witness holds (the spec's body, so a
-log can resubmit from there), and every other refusal as an RFC 9457 problem with the spec's status. The record
+log can resubmit from there), and every other refusal as an RFC 9457 problem with the spec's status -- among them
+the 409 of a fork (the size the witness holds with another root), for which the spec defines no body. The record
 of each log lives in `ledger.storage.witnessstate` under the node's data directory, so it survives restarts.
 
 `GET /witnessed-checkpoint?origin=` shows what the witness holds for a log: the checkpoint it last cosigned, with the
@@ -42,7 +43,13 @@ STATE_DIR = "witness"
 #: How long a client may take to send its (small) request body.
 READ_TIMEOUT_S = 10.0
 #: The problem code of each refusal status (tlog-witness §add-checkpoint).
-_CODES = {400: "malformed-checkpoint", 403: "checkpoint-not-signed", 404: "unknown-log", 422: "inconsistent-checkpoint"}
+_CODES = {
+    400: "malformed-checkpoint",
+    403: "checkpoint-not-signed",
+    404: "unknown-log",
+    409: "conflicting-checkpoint",
+    422: "inconsistent-checkpoint",
+}
 
 
 @dataclass

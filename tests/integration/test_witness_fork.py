@@ -109,11 +109,12 @@ def assert_refused(answers: dict[str, dict[str, Any]], held: int) -> None:
     # tlog-witness: an old size that is not the one the witness holds is 409, text/x.tlog.size, the size it holds.
     assert unknown["status"] == 409 and unknown["content_type"].startswith(SIZE_CONTENT_TYPE), unknown
     assert unknown["body"] == f"{held}\n"
-    # From that size, the forked tree of the same size has another root; the longer fork's own proof does not
-    # lead from the root the witness holds: both are 422, as problems naming the failed check.
-    assert same["status"] == 422 and same["content_type"].startswith("application/problem+json"), same
-    assert "equal sizes, expected equal roots" in json.loads(same["body"])["detail"]
-    assert longer["status"] == 422, longer
+    # From that size, the forked tree of the same size has another root: 409 Conflict, as tlog-witness says for equal
+    # sizes whose roots differ (a problem naming both roots: the spec gives this 409 no size body).
+    assert same["status"] == 409 and same["content_type"].startswith("application/problem+json"), same
+    assert f"it cosigned size {held} with root " in json.loads(same["body"])["detail"]
+    # The longer fork's own consistency proof does not lead from the root the witness holds: 422.
+    assert longer["status"] == 422 and longer["content_type"].startswith("application/problem+json"), longer
     assert f"consistency proof from {held} to {held + 3}: expected " in json.loads(longer["body"])["detail"]
 
 

@@ -98,7 +98,7 @@ async def test_a_stale_old_size_gets_409_with_the_size_the_witness_holds(node: A
 async def test_a_fork_of_a_cosigned_size_is_refused_and_never_cosigned(node: ApiNode) -> None:
     await cosigned(await post(node, request(0, 8)), 8)
     same_size = request(8, 8, leaves=FORK)
-    await problem_of(await post(node, same_size), 422, "inconsistent-checkpoint", "from 8 to 8: equal sizes")
+    await problem_of(await post(node, same_size), 409, "conflicting-checkpoint", "a fork of what the witness holds")
     larger = request(8, 16, leaves=FORK)
     await problem_of(await post(node, larger), 422, "inconsistent-checkpoint", "from 8 to 16: expected new root")
     assert await record_of(node) == (8, "text/x.tlog.size")
@@ -183,7 +183,7 @@ async def test_the_record_survives_a_restart_of_the_witness(tmp_path: Path) -> N
         await cosigned(await post(first, request(0, 16)), 16)
     async with api_node(tmp_path, witness=witness_config(tmp_path)) as restarted:
         assert await record_of(restarted) == (16, "text/x.tlog.size")
-        await problem_of(await post(restarted, request(16, 16, leaves=FORK)), 422, "inconsistent-checkpoint", "")
+        await problem_of(await post(restarted, request(16, 16, leaves=FORK)), 409, "conflicting-checkpoint", "fork")
         await cosigned(await post(restarted, request(16, 17)), 17)
 
 
@@ -218,7 +218,7 @@ async def test_the_witness_shows_the_checkpoint_it_holds_with_the_logs_signature
         assert shown.signatures[:2] == note.signatures  # the log's lines it verified; not the stranger's
         (line,) = shown.signatures[2:]
         assert verify_cosignature(note.text, line, CosignerKey.of(WITNESS)).timestamp > 0
-        await problem_of(await post(node, request(8, 8, leaves=FORK)), 422, "inconsistent-checkpoint", "")
+        await problem_of(await post(node, request(8, 8, leaves=FORK)), 409, "conflicting-checkpoint", "fork")
         assert (await held(node)).text == note.text  # a refused fork changes nothing
     async with api_node(tmp_path, witness=witness_config(tmp_path)) as restarted:
         assert (await held(restarted)).format() == shown.format()
