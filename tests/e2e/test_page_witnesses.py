@@ -209,3 +209,22 @@ async def test_a_forged_cosignature_of_a_listed_witness_refuses_the_proof(site: 
         assert (outcome, text) == ("failed", "witnesses: the proof file you chose: the cosignature of witness "
                                    "witness.test/w1 does not verify")  # fmt: skip
         assert tab.errors() == []
+
+
+async def test_the_policy_a_person_set_is_kept_in_the_browser_and_shown_open(site: Site, tmp_path: Path) -> None:
+    present = CosignerKey.of(WITNESS).vkey()
+    async with chromium(tmp_path / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(site.url + "/")
+        await require(tab, [present, CosignerKey.of(ABSENT).vkey()], "2")
+        await tab.navigate(site.url + "/")  # the same browser comes back to the page
+        assert await tab.evaluate("document.getElementById('witness-details').open") is True
+        state = await tab.evaluate("document.getElementById('witness-policy-state').textContent")
+        assert "cosignatures of 2 of 2 witnesses (witness.test/w1, witness.test/absent)" in state
+        answer = await paste(tab, digest("witnessed"))
+        assert answer["code"] == "failed" and "missing: witness.test/absent" in str(answer["checks"])
+        await require(tab, [], "")  # cleared: nothing is kept, and the page asks for no witness
+        await tab.navigate(site.url + "/")
+        assert await tab.evaluate("document.getElementById('witness-details').open") is False
+        assert (await paste(tab, digest("witnessed")))["code"] == "valid"
+        assert tab.errors() == []

@@ -143,8 +143,40 @@ const WITNESSES = (() => {
     }
   }
 
-  $("witness-vkeys").addEventListener("input", describe);
-  $("witness-quorum").addEventListener("input", describe);
+  // The policy a person set is kept in this browser for this node's page, and shown open when there is one.
+  const STORE_KEY = "credledger.witness-policy";
+
+  function remember() {
+    try {
+      const vkeys = $("witness-vkeys").value;
+      const quorum = $("witness-quorum").value;
+      if (vkeys.trim() || quorum.trim()) localStorage.setItem(STORE_KEY, JSON.stringify({ vkeys, quorum }));
+      else localStorage.removeItem(STORE_KEY);
+    } catch {
+      // no storage (a private window, or storage turned off): the policy lasts as long as the page
+    }
+  }
+
+  function restore() {
+    try {
+      const kept = JSON.parse(localStorage.getItem(STORE_KEY) || "null");
+      if (kept && typeof kept.vkeys === "string" && typeof kept.quorum === "string") {
+        $("witness-vkeys").value = kept.vkeys;
+        $("witness-quorum").value = kept.quorum;
+        $("witness-details").open = true;
+      }
+    } catch {
+      // nothing kept, or not readable: start without a policy
+    }
+  }
+
+  for (const id of ["witness-vkeys", "witness-quorum"]) {
+    $(id).addEventListener("input", () => {
+      remember();
+      describe();
+    });
+  }
+  restore();
   describe();
 
   return { PolicyError, readPolicy, checkBundle };
