@@ -10,31 +10,36 @@ cosigned, and a longer one, and presents them to the witness; then it serves its
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from credledger.ledger import tlogproof
 from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
+from credledger.ledger.genesis import Params
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.treehead import TreeHead
 from credledger.ledger.witness import SIZE_CONTENT_TYPE
 from tests.factories import digest, key_for
-from tests.integration.cluster import Cluster, Node, free_port
-from tests.integration.test_witnesses import wait_cosigned
+from tests.integration.cluster import FAST_PARAMS, Cluster, Node, free_port
+from tests.integration.test_witnesses import checkpoint, wait_cosigned
 
 WITNESS = key_for("witness.test/fork-watch", "witness")
 KEY = CosignerKey.of(WITNESS)
 
 
-@pytest.fixture
-def witnessed(tmp_path: Path) -> Iterator[tuple[Cluster, Cluster]]:
-    """Network A, witnessed by the node of network B."""
-    a = Cluster.create(tmp_path / "a", validators=1, origin="credledger.test/forked-log")
+@contextmanager
+def witnessed_networks(tmp_path: Path, params: Params = FAST_PARAMS) -> Iterator[tuple[Cluster, Cluster]]:
+    """Network A (with `params`), witnessed by the node of network B."""
+    a = Cluster.create(tmp_path / "a", validators=1, origin="credledger.test/forked-log", params=params)
     b = Cluster.create(tmp_path / "b", validators=1, origin="credledger.test/witness-host")
     key_file = b.root / "witness.key"
     key_file.write_text(WITNESS.skey() + "\n")
@@ -68,6 +73,12 @@ url = "{b.validators[0].url}"
         b.close()
     errors = a.logged_errors() + b.logged_errors()
     assert not errors, "\n".join(errors[:10])
+
+
+@pytest.fixture
+def witnessed(tmp_path: Path) -> Iterator[tuple[Cluster, Cluster]]:
+    with witnessed_networks(tmp_path) as networks:
+        yield networks
 
 
 class Rig:
@@ -209,3 +220,32 @@ def test_a_restarted_witness_keeps_its_record_and_still_refuses_the_fork(witness
     more = a.submit(node_a, a.issue("m0.test", digest("after the restarts")))
     note = wait_cosigned(node_a, WITNESS, TreeHead.parse(SignedNote.parse(more["checkpoint"]).text).size)
     assert TreeHead.parse(note.text).size == size + 1
+
+
+def test_a_restarted_node_serves_the_cosignatures_it_kept_while_its_witness_is_down(tmp_path: Path) -> None:
+    # No empty blocks for a minute: the cosigned checkpoint stays the latest across the restart.
+    quiet = dataclasses.replace(FAST_PARAMS, heartbeat_ms=60_000)
+    with witnessed_networks(tmp_path, quiet) as (a, b):
+        (node_a,), (node_b,) = a.validators, b.validators
+        done = a.submit(node_a, *(a.issue("m0.test", digest(f"kept {i}")) for i in range(3)))
+        size = TreeHead.parse(SignedNote.parse(done["checkpoint"]).text).size
+        cosigned = wait_cosigned(node_a, WITNESS, size)
+        b.stop(node_b)  # the witness is gone: whatever A serves after its restart, it kept
+        a.stop(node_a)
+        a.start(node_a)
+        assert checkpoint(node_a).format() == cosigned.format()
+        with urllib.request.urlopen(f"{node_a.url}/checkpoint", timeout=10) as response:
+            assert response.read().decode() == cosigned.format()
+        genesis = str(a.root / "genesis.json")
+        receipt = tmp_path / "receipt.json"
+        cli = [sys.executable, "-m", "credledger.cli.main"]
+        witness = ["--witness", KEY.vkey()]
+        proof = [*cli, "proof", digest("kept 1").hex(), "--node", node_a.url, "--genesis", genesis, "-o", str(receipt)]
+        saved = subprocess.run([*proof, *witness], capture_output=True, timeout=120, check=False, text=True)
+        assert saved.returncode == 0, saved
+        kept = tlogproof.TlogProof.parse(receipt.with_suffix(".tlog-proof").read_text())
+        assert verified_cosignatures(SignedNote.parse(kept.checkpoint), [KEY])
+        verify = [*cli, "verify", digest("kept 1").hex(), "--genesis", genesis, "--node", node_a.url, *witness]
+        checked = subprocess.run(verify, capture_output=True, timeout=120, check=False, text=True)
+        assert checked.returncode == 0 and "VALID" in checked.stdout, checked
+        b.start(node_b)  # back before the fixture's checks of the logs
