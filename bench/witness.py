@@ -10,8 +10,15 @@ A store of `--entries` committed events (one validator, real LMDB, real signatur
 2. add-checkpoint: the node witnesses a synthetic log; checkpoints of sizes 1, 2, 3, ... each with a consistency
    proof from the previous one are sent one after another (a witness must see them in order), each cosigned after
    an fsynced compare-and-swap. Reported: requests/s (median of the repeats).
+3. the latency a witness quorum adds (`bench.witnesslatency`): a 4-validator devnet of real node processes whose
+   validators submit every checkpoint to `--witnesses` witness nodes (real processes too, each a credledger node
+   whose `[witness]` follows the devnet) and want `--witness-quorum` cosignatures. One event at a time is submitted
+   with `?wait=commit`; then the first node's `/v1/checkpoint` is polled until it serves a checkpoint holding the
+   event with the quorum of valid cosignatures. Reported: medians (and p90) of the commit latency, of the time to
+   the cosigned checkpoint, and of their difference per event: the extra latency witnessing adds.
+   `--latency-samples 0` skips it; `--only-latency` runs only it.
 
-Run ``python -m bench witness`` (about a minute) or ``python -m bench witness --entries 20000``.
+Run ``python -m bench witness`` (a few minutes) or ``python -m bench witness --entries 20000``.
 """
 
 from __future__ import annotations
@@ -182,9 +189,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--checkpoints", type=int, default=600, help="add-checkpoint requests over all repeats")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-samples", type=int, default=20, help="events timed to a cosigned checkpoint")
+    parser.add_argument("--witnesses", type=int, default=2, help="witness nodes of the devnet (latency part)")
+    parser.add_argument("--witness-quorum", type=int, help="cosignatures wanted per checkpoint (default: all)")
+    parser.add_argument("--witness-interval-ms", type=int, default=1_000, help="the devnet's witness_interval_ms")
+    parser.add_argument("--latency-pause", type=float, default=0.5, help="most seconds between timed events")
+    parser.add_argument("--only-latency", action="store_true", help="measure only the latency a quorum adds")
     args = parser.parse_args(argv)
     if args.entries < 256:
         parser.error("--entries must be at least 256 (one full tile)")
+    quorum = args.witnesses if args.witness_quorum is None else args.witness_quorum
+    if args.witnesses < 1 or not 1 <= quorum <= args.witnesses:
+        parser.error("--witnesses must be at least 1 and --witness-quorum between 1 and --witnesses")
+    if not args.only_latency:
+        serving(args)
+    if args.latency_samples > 0:
+        from bench.witnesslatency import quorum_latency
+
+        quorum_latency(args.witnesses, quorum, args.witness_interval_ms, args.latency_samples, args.latency_pause)
+    return 0
+
+
+def serving(args: argparse.Namespace) -> None:
+    """Parts 1 and 2: one node's API in a child process, this process the clients."""
     with tempfile.TemporaryDirectory(prefix="credledger-bench-witness-") as tmp:
         directory = Path(tmp)
         build(directory, args.entries)
@@ -206,7 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  JSON inclusion proofs served     {proofs:10,.0f} /s")
     print(f"  ratio tiles / proofs             {tiles / proofs:10.2f}")
     print(f"  add-checkpoint cosigned          {witnessed:10,.0f} /s  (sequential, each fsynced)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """`credledger init`: set up one institution's node directory.
 
-Writes a node key and an issuer key (C2SP signer-key files, readable by the owner only), a commented `node.toml`
-that `node.config.load_config` reads, and `member.json` -- the public part (id, name, power, verifier keys) that the
-institution sends to the others so that `credledger genesis` can build the network.
+Writes a node key, an issuer key and a witness key (C2SP signer-key files, readable by the owner only; the witness
+key is the one given with `--witness-key` if any), a commented `node.toml` that `node.config.load_config` reads, and
+`member.json` -- the public part (id, name, power, verifier keys) that the institution sends to the others so that
+`credledger genesis` can build the network.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from credledger.cli.common import EXIT_OK, UsageError, print_json, write_new, write_private
 from credledger.cli.genesis import MEMBER_URL
+from credledger.ledger.cosignature import CosignerKey
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.events import check_name
 from credledger.ledger.keys import SigningKey
@@ -24,6 +26,11 @@ from credledger.ledger.vc.did import check_did, default_did
 
 NODE_KEY_FILE = "node.key"
 ISSUER_KEY_FILE = "issuer.key"
+WITNESS_KEY_FILE = "witness.key"
+#: The witness key's name (the witness's name) init gives a new witness key: `<member id>/witness`.
+WITNESS_NAME_SUFFIX = "/witness"
+#: Largest signer-key file `--witness-key` reads (a key file is one short line).
+MAX_KEY_FILE_BYTES = 4096
 CONFIG_FILE = "node.toml"
 MEMBER_FILE = "member.json"
 GENESIS_FILE = "genesis.json"
@@ -61,6 +68,17 @@ peers = [{peers}]
 # The issuer key this validator signs the member's Bitstring Status Lists with, publishing each whenever a block
 # changes it (standard credentials' revocation and suspension). Remove the line to publish none.
 issuer_key = "{issuer_key}"
+
+[witness]
+# The key this node cosigns other logs' checkpoints with as a C2SP witness (POST /add-checkpoint); its name is the
+# witness's name. Logs list this node as a witness with its cosigner vkey:
+#   {witness_vkey}
+# It witnesses the logs listed below, none until one is:
+key = {witness_key_toml}
+# [[witness.logs]]
+# origin = "credledger.example/other-network"        # the log's origin line
+# vkeys = ["uni-x.example+1a2b3c4d+AX..."]            # its note keys (for a credledger network: the validators')
+# quorum = 1                                          # how many of them must sign a checkpoint
 """
 
 
@@ -102,6 +120,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"where the node will find the network's genesis file (default: {GENESIS_FILE} in --dir)",
     )
     parser.add_argument("--peer", action="append", default=[], metavar="URL", help="another validator's URL (repeat)")
+    parser.add_argument(
+        "--witness-key",
+        type=Path,
+        metavar="FILE",
+        help=f"an existing signer-key file for the node to witness other logs with (default: a new {WITNESS_KEY_FILE} "
+        f"named ID{WITNESS_NAME_SUFFIX})",
+    )
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
     parser.set_defaults(func=run)
 
@@ -121,9 +146,11 @@ def run(args: argparse.Namespace) -> int:
     for peer in args.peer:
         _check_url(peer, "--peer")
     public_url = _public_url(args.host, args.api_port, args.public_url)
+    given_witness = None if args.witness_key is None else _read_witness_key(args.witness_key)
 
     directory: Path = args.dir
-    paths = {n: directory / n for n in (NODE_KEY_FILE, ISSUER_KEY_FILE, CONFIG_FILE, MEMBER_FILE)}
+    files = (NODE_KEY_FILE, ISSUER_KEY_FILE, CONFIG_FILE, MEMBER_FILE)
+    paths = {n: directory / n for n in (files if given_witness else (*files, WITNESS_KEY_FILE))}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing:
         raise UsageError(f"refusing to overwrite {', '.join(existing)}")
@@ -134,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
 
     node_key = SigningKey.generate(member_id)
     issuer_key = SigningKey.generate(member_id)
+    witness_key = given_witness or SigningKey.generate(member_id + WITNESS_NAME_SUFFIX)
+    witness_setting = WITNESS_KEY_FILE if given_witness is None else _relative_setting(directory, args.witness_key)
+    witness_vkey = CosignerKey.of(witness_key).vkey()
     member = {
         "id": member_id,
         "name": name,
@@ -155,14 +185,19 @@ def run(args: argparse.Namespace) -> int:
         public_url=public_url,
         port=args.api_port,
         peers=", ".join(json.dumps(p) for p in args.peer),
+        witness_vkey=witness_vkey,
+        witness_key_toml=json.dumps(witness_setting),
     )
     write_private(paths[NODE_KEY_FILE], node_key.skey() + "\n")
     write_private(paths[ISSUER_KEY_FILE], issuer_key.skey() + "\n")
+    if given_witness is None:
+        write_private(paths[WITNESS_KEY_FILE], witness_key.skey() + "\n")
     write_new(paths[CONFIG_FILE], config)
     write_new(paths[MEMBER_FILE], json.dumps(member, indent=2, ensure_ascii=False) + "\n")
 
     if args.json:
-        print_json({"dir": str(directory), "files": {k: str(v) for k, v in paths.items()}, "member": member})
+        files_json = {k: str(v) for k, v in paths.items()}
+        print_json({"dir": str(directory), "files": files_json, "member": member, "witness_vkey": witness_vkey})
     else:
         print(f"initialised {name} ({member_id}) in {directory}:")
         notes = {
@@ -170,10 +205,14 @@ def run(args: argparse.Namespace) -> int:
             ISSUER_KEY_FILE: f"issuer key {issuer_key.public.vkey()} (secret, mode 0600)",
             CONFIG_FILE: "node configuration",
             MEMBER_FILE: "public member entry: send it to the other members for `credledger genesis`",
+            WITNESS_KEY_FILE: f"witness key {witness_vkey} (secret, mode 0600)",
         }
         width = max(len(str(p)) for p in paths.values())
         for file, note in notes.items():
-            print(f"  {paths[file]!s:<{width}}  {note}")
+            if file in paths:
+                print(f"  {paths[file]!s:<{width}}  {note}")
+        if given_witness is not None:
+            print(f"it witnesses other logs with the key in {args.witness_key}: {witness_vkey}")
         genesis = (directory / _genesis_setting(directory, args.genesis)).resolve()
         print(f"the node will read the network's genesis from {genesis}; it listens on {args.host}:{args.api_port}")
     return EXIT_OK
@@ -201,6 +240,26 @@ def _genesis_setting(directory: Path, genesis: Path | None) -> str:
     """node.toml's `genesis`: relative to node.toml's directory (where the node resolves it), or absolute."""
     if genesis is None:
         return GENESIS_FILE
-    if genesis.is_absolute():
-        return str(genesis)
-    return os.path.relpath(genesis.absolute(), directory.absolute())
+    return _relative_setting(directory, genesis)
+
+
+def _relative_setting(directory: Path, path: Path) -> str:
+    """A path given from the current directory as node.toml names it: relative to node.toml's directory, or absolute."""
+    if path.is_absolute():
+        return str(path)
+    return os.path.relpath(path.absolute(), directory.absolute())
+
+
+def _read_witness_key(path: Path) -> SigningKey:
+    """The signer key of `--witness-key FILE`; `UsageError` says why it cannot be used."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--witness-key {path}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise UsageError(f"--witness-key {path}: larger than {MAX_KEY_FILE_BYTES} bytes, not a signer-key file")
+    try:
+        return SigningKey.from_skey(data.decode("ascii").strip())
+    except (UnicodeDecodeError, DecodeError, ValueError) as exc:
+        raise UsageError(f"--witness-key {path}: not a C2SP signer key ({exc})") from None

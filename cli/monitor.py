@@ -27,6 +27,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         epilog="Exit codes: 0 no split view seen; 1 split view found; 2 usage error.",
     )
     parser.add_argument("--node", action="append", required=True, metavar="URL", help="a node to follow (repeat)")
+    parser.add_argument(
+        "--witness-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a witness node whose cosigned checkpoint of this log is one more view to hold against the nodes' "
+        "(GET /witnessed-checkpoint; repeat)",
+    )
     parser.add_argument("--genesis", required=True, metavar="FILE", help="the network's genesis file: the trust root")
     parser.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="time between rounds")
     parser.add_argument("--rounds", type=int, metavar="N", help="stop after N rounds")
@@ -63,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
             evidence=args.evidence,
             report=report,
             witnesses=witness_policy(args),
+            witness_sources=args.witness_url,
         )
     except ValueError as exc:
-        raise UsageError(f"--node: {exc}") from None
+        raise UsageError(f"--node or --witness-url: {exc}") from None
     try:
         result = monitor.run(rounds=args.rounds, duration=args.duration, interval=args.interval)
     except KeyboardInterrupt:

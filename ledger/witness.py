@@ -10,9 +10,9 @@ raw request body and runs the spec's checks in order (c2sp.org/tlog-witness §ad
 3. the log's keys sign it: a known key that fails, or fewer valid signatures than the log's quorum ...... else 403
 4. old size <= checkpoint size ...................................................................... else 400
 5. old size == the size last cosigned (0 if none) .............................. else 409, body "<known size>\\n"
-6. size 0 has the empty root; old 0 has an empty proof; otherwise the consistency proof from the recorded root
-   verifies; equal sizes have equal roots ........................................................... else 422
-7. the new (size, root) is recorded with compare-and-set, then cosigned ................................. 200
+6. a checkpoint of the recorded size has the recorded root (size 0: the empty root) ...... else 409 (a fork)
+7. old 0 has an empty proof; otherwise the consistency proof from the recorded root verifies ........ else 422
+8. the new (size, root) is recorded with compare-and-set, with the note as cosigned, then answered ...... 200
 
 The record is the caller's (`WitnessState`: get and compare-and-set), so this module holds no state and the test
 suite drives it with a dict. Because the record moves only by compare-and-set from the exact value the checks saw,
@@ -22,22 +22,27 @@ fresh timestamp) even if its extension lines differ: credledger's heartbeat bloc
 
 The submitting side is `add_checkpoint_body` and `read_witness_answer`: a 409 answer becomes `Resubmit(size)`, so
 the log can send a consistency proof from the witness's size.
+
+The record also keeps the checkpoint as the witness cosigned it (the log's verified signature lines and the
+witness's cosignatures), so the witness can show what it holds: a monitor compares it with what a log's nodes
+serve. It takes no part in the checks (`LogRecord` equality is the size and root).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from credledger.ledger.cosignature import Cosignature, CosignerKey, cosign, verify_cosignature
 from credledger.ledger.errors import CredledgerError, DecodeError, VerificationError
 from credledger.ledger.keys import PublicKey, SigningKey
 from credledger.ledger.merkle import EMPTY_ROOT, HASH_SIZE, b64, verify_consistency
-from credledger.ledger.note import MAX_NOTE_BYTES, SignedNote, verify_note_signature
+from credledger.ledger.note import MAX_NOTE_BYTES, NoteSignature, SignedNote, verify_note_signature
 from credledger.ledger.treehead import MAX_TREE_SIZE, TreeHead
 
 #: tlog-witness §add-checkpoint: "The client MUST NOT send more than 63 consistency proof lines."
@@ -46,6 +51,8 @@ MAX_PROOF_LINES = 63
 MAX_REQUEST_BYTES = MAX_NOTE_BYTES + 64 * 45 + 32
 #: A 409 answer body is one decimal line; anything longer is not a size.
 MAX_SIZE_ANSWER_BYTES = 32
+#: Largest refusal body read as an RFC 9457 problem for its detail.
+MAX_PROBLEM_BYTES = 16 * 1024
 #: How often `add_checkpoint` re-runs its checks when a concurrent request moved the record under it.
 MAX_ATTEMPTS = 8
 #: tlog-witness §add-checkpoint: the 409 answer's media type.
@@ -69,10 +76,11 @@ class WitnessedLog:
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
-    """The latest checkpoint a witness cosigned for one log."""
+    """The latest checkpoint a witness cosigned for one log, and its note as cosigned ("" if not kept)."""
 
     size: int
     root: bytes
+    note: str = field(default="", compare=False)
 
 
 class WitnessState(Protocol):
@@ -143,14 +151,15 @@ class Cosigned:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A refusal with the spec's HTTP status; `known_size` is set for 409 and is the whole answer body."""
+    """A refusal with the spec's HTTP status; `known_size` is set for the 409 of an old size the witness does not
+    hold, and is then the whole answer body (the 409 of a fork at the size it holds carries `detail` instead)."""
 
     status: int
     detail: str
     known_size: int | None = None
 
     def body(self) -> bytes:
-        """The 409 body the spec mandates (the known size and a newline); other refusals carry `detail`."""
+        """The size answer the spec mandates (the known size and a newline); other refusals carry `detail`."""
         if self.known_size is not None:
             return f"{self.known_size}\n".encode()
         return self.detail.encode()
@@ -169,12 +178,14 @@ def add_checkpoint(
     if now <= 0:
         raise ValueError(f"cosignature time must be positive (the spec forbids a zero timestamp), got {now}")
     try:
-        request, head = _admit(body, logs)
+        request, head, signed = _admit(body, logs)
         for _ in range(MAX_ATTEMPTS):
             record = state.get(head.origin)
             _check_against_record(request, head, record)
-            if state.compare_and_set(head.origin, record, LogRecord(head.size, head.root)):
-                return Cosigned(tuple(cosign(request.note.text, signer, now) for signer in signers))
+            cosigned = Cosigned(tuple(cosign(request.note.text, signer, now) for signer in signers))
+            held = SignedNote(request.note.text, (*signed, *(c.note_signature() for c in cosigned.cosignatures)))
+            if state.compare_and_set(head.origin, record, LogRecord(head.size, head.root, held.format())):
+                return cosigned
         known = state.get(head.origin) or LogRecord(0, EMPTY_ROOT)
         raise _Refusal(Refused(409, f"the record of {head.origin} kept changing; now size {known.size}", known.size))
     except _Refusal as refusal:
@@ -189,8 +200,11 @@ class _Refusal(Exception):
         self.answer = answer
 
 
-def _admit(body: bytes, logs: Mapping[str, WitnessedLog]) -> tuple[AddCheckpointRequest, TreeHead]:
-    """Steps 1-4: a well-formed request for a known log, signed by it, with old size <= size."""
+def _admit(
+    body: bytes, logs: Mapping[str, WitnessedLog]
+) -> tuple[AddCheckpointRequest, TreeHead, tuple[NoteSignature, ...]]:
+    """Steps 1-4: a well-formed request for a known log, signed by it, with old size <= size; and the log's
+    signature lines that verified."""
     try:
         request = AddCheckpointRequest.parse(body)
         head = TreeHead.parse(request.note.text)
@@ -200,43 +214,53 @@ def _admit(body: bytes, logs: Mapping[str, WitnessedLog]) -> tuple[AddCheckpoint
     if log is None:
         raise _Refusal(Refused(404, f"unknown log origin {head.origin!r}"))
     try:
-        _check_log_signatures(request.note, log)
+        signed = _check_log_signatures(request.note, log)
     except VerificationError as exc:
         raise _Refusal(Refused(403, str(exc))) from None
     if request.old_size > head.size:
         raise _Refusal(Refused(400, f"old size {request.old_size} is larger than the checkpoint size {head.size}"))
-    return request, head
+    return request, head, signed
 
 
 def _check_against_record(request: AddCheckpointRequest, head: TreeHead, record: LogRecord | None) -> None:
-    """Steps 5-6: the old size is the recorded one and the checkpoint is consistent with the recorded root."""
+    """Steps 5-7: the old size is the recorded one and the checkpoint is consistent with the recorded root."""
     known = LogRecord(0, EMPTY_ROOT) if record is None else record
     if request.old_size != known.size:
         raise _Refusal(Refused(409, f"the witness last cosigned size {known.size}, not {request.old_size}", known.size))
+    if head.size == known.size and head.root != known.root:
+        # tlog-witness: "If the old size matches the checkpoint size, the witness MUST check that the root hashes
+        # are also identical. If they don't match, the witness MUST respond with a 409 Conflict".
+        raise _Refusal(
+            Refused(
+                409,
+                f"a fork of what the witness holds: it cosigned size {known.size} with root {b64(known.root)}, this "
+                f"checkpoint gives that size root {b64(head.root)}",
+            )
+        )
     try:
         _check_consistency(request, head, known)
     except VerificationError as exc:
         raise _Refusal(Refused(422, str(exc))) from None
 
 
-def _check_log_signatures(note: SignedNote, log: WitnessedLog) -> None:
+def _check_log_signatures(note: SignedNote, log: WitnessedLog) -> tuple[NoteSignature, ...]:
+    """The note's valid signature lines of the log's keys (one per key), if they reach the log's quorum."""
     known = {(k.name, k.key_id): k for k in log.keys}
-    signed: set[tuple[str, bytes]] = set()
+    signed: dict[tuple[str, bytes], NoteSignature] = {}
     for sig in note.signatures:
         key = known.get((sig.name, sig.key_id))
         if key is None:
             continue  # signed-note: ignore unknown keys (cosignatures included)
         verify_note_signature(note.text, sig, key)
-        signed.add((sig.name, sig.key_id))
+        signed.setdefault((sig.name, sig.key_id), sig)
     if len(signed) < log.quorum:
         raise VerificationError(
             f"checkpoint of {log.origin} carries {len(signed)} valid signatures from its keys, needs {log.quorum}"
         )
+    return tuple(signed.values())
 
 
 def _check_consistency(request: AddCheckpointRequest, head: TreeHead, known: LogRecord) -> None:
-    if head.size == 0 and head.root != EMPTY_ROOT:
-        raise VerificationError(f"a checkpoint of size 0 must have the empty root {b64(EMPTY_ROOT)}")
     if request.old_size == 0:
         if request.proof:
             raise VerificationError(f"old size 0 needs an empty proof, got {len(request.proof)} lines")
@@ -286,7 +310,9 @@ def read_witness_answer(
         return _read_cosignature(body, note, witness)
     if status == 409:
         if content_type is not None and content_type.split(";")[0].strip() != SIZE_CONTENT_TYPE:
-            raise WitnessRefused(witness.name, status, f"expected {SIZE_CONTENT_TYPE}, got {content_type[:60]!r}")
+            # A 409 with no size: a fork of what the witness holds (tlog-witness defines no body for it).
+            detail = _problem_detail(body) or f"expected {SIZE_CONTENT_TYPE}, got {content_type[:60]!r}"
+            raise WitnessRefused(witness.name, status, detail)
         text = body[:MAX_SIZE_ANSWER_BYTES].decode("ascii", errors="replace")
         if len(body) > MAX_SIZE_ANSWER_BYTES or not text.endswith("\n") or not _DECIMAL.fullmatch(text[:-1]):
             raise WitnessRefused(witness.name, status, f"expected '<size>\\n', got {text[:40]!r}")
@@ -294,8 +320,18 @@ def read_witness_answer(
         if size > head.size:
             raise WitnessRefused(witness.name, status, f"it holds size {size}, past this checkpoint's {head.size}")
         return Resubmit(size)
-    detail = body[:200].decode("utf-8", errors="replace")
+    detail = _problem_detail(body) or body[:200].decode("utf-8", errors="replace")
     raise WitnessRefused(witness.name, status, detail or "no detail")
+
+
+def _problem_detail(body: bytes) -> str | None:
+    """The `detail` of an RFC 9457 problem answer (at most 200 characters), None if the body is not one."""
+    try:
+        problem = json.loads(body[:MAX_PROBLEM_BYTES]) if len(body) <= MAX_PROBLEM_BYTES else None
+    except (ValueError, RecursionError):
+        return None
+    detail = problem.get("detail") if isinstance(problem, dict) else None
+    return detail[:200] if isinstance(detail, str) and detail else None
 
 
 def _read_cosignature(body: bytes, note: SignedNote, witness: CosignerKey) -> Cosignature:

@@ -122,6 +122,17 @@ class NodeClient:
         except UnicodeDecodeError:
             raise DecodeError(f"{self.base_url}/v1/checkpoint: the note is not UTF-8") from None
 
+    def witnessed_checkpoint(self, origin: str) -> str:
+        """`GET /witnessed-checkpoint?origin=`: the checkpoint a witness node last cosigned for the log `origin`."""
+        path = "/witnessed-checkpoint?" + urllib.parse.urlencode({"origin": origin})
+        _, data = self._request("GET", path, None, accept="text/plain", timeout=None)
+        if len(data) > MAX_NOTE_BYTES:
+            raise NodeUnreachable(f"{self.base_url}{path}: a note of {len(data)} bytes exceeds the limit")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecodeError(f"{self.base_url}{path}: the note is not UTF-8") from None
+
     def block(self, height: int) -> CertifiedBlock:
         """The certified block at `height`, from its canonical encoding."""
         path = f"/v1/blocks/{height}"

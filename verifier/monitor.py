@@ -21,7 +21,16 @@ monitor then fetches the certified block at the lower checkpoint's height from t
 compares headers: a different certified header at the same height is a split view with two notes as evidence;
 the same header means the node served a bad proof, a fault that is reported but is no split view.
 
-Evidence is written as JSON (`SplitView.to_json`), each note verbatim.
+Witness sources (`witnesses=` URLs of witness nodes, `GET /witnessed-checkpoint`) add the view of a witness: the
+checkpoint of this log it last cosigned, verified like a node's. It is held against every other view at the same
+height, and against each view's size and root (a larger log at a lower height, or one size with two roots, is a
+split view); a witness serves no proofs, so a node further ahead proves it extends the witness's checkpoint, while
+a witness further ahead is checked only by height, size and root. So a monitor that reaches a lying node and a
+witness sees the split even when it reaches no honest node.
+
+Evidence is written as JSON (`SplitView.to_json`), each note verbatim. With a witness policy, each checkpoint also
+names the policy's witnesses whose valid cosignatures it carries (`cosigned_by`): of a split view's two notes, the
+one outside witnesses vouched for and the one they never saw (a witness refuses to cosign a fork of what it holds).
 """
 
 from __future__ import annotations
@@ -31,14 +40,14 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from credledger.ledger import codec, merkle
 from credledger.ledger.block import decode_header, verify_certificate
 from credledger.ledger.bundle import ProofError, verify_bundle
-from credledger.ledger.cosignature import QuorumNotMet
+from credledger.ledger.cosignature import QuorumNotMet, verified_cosignatures
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.note import Checkpoint, SignedNote
@@ -59,17 +68,23 @@ class Seen:
     node: str
     note: str
     checkpoint: Checkpoint
+    #: The witnesses of the monitor's policy whose valid cosignatures the note carries.
+    cosigned_by: tuple[str, ...] = ()
+    #: "node": a node's latest checkpoint; "witness": the checkpoint a witness node holds for the log.
+    source: str = "node"
 
     def to_json(self) -> dict[str, Any]:
         c = self.checkpoint
         return {
             "node": self.node,
+            "source": self.source,
             "height": c.height,
             "round": c.round,
             "log_size": c.size,
             "log_root": merkle.b64(c.root),
             "header_hash": merkle.b64(c.header_hash),
             "note": self.note,
+            "cosigned_by": list(self.cosigned_by),
         }
 
 
@@ -125,10 +140,13 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         witnesses: WitnessPolicy | None = None,
+        witness_sources: Sequence[str] = (),
     ) -> None:
         if not nodes:
             raise ValueError("give at least one node to monitor")
         self.readers = [NodeClient(url, timeout=timeout) for url in nodes]
+        #: Witness nodes whose held checkpoint of this log is one more view (`GET /witnessed-checkpoint`).
+        self.witness_readers = [NodeClient(url, timeout=timeout) for url in witness_sources]
         self.genesis = genesis
         self.evidence = Path(evidence) if evidence is not None else None
         self.report = report or (lambda _item: None)
@@ -165,10 +183,20 @@ class Monitor:
             self._remember(seen)
             if previous is not None and previous.checkpoint != seen.checkpoint:
                 self._check_extends(reader, previous, seen)
-        latest = sorted(self.result.latest.values(), key=lambda s: (s.checkpoint.height, s.node))
+        for reader in self.witness_readers:
+            seen = self._fetch_witnessed(reader)
+            if seen is None:
+                continue
+            label = f"witness {reader.base_url}"
+            previous = self.result.latest.get(label)
+            self.result.latest[label] = seen
+            self._remember(seen)
+            if previous is not None and previous.checkpoint != seen.checkpoint:
+                self._check_extends(None, previous, seen)
+        latest = sorted(self.result.latest.values(), key=lambda s: (s.checkpoint.height, s.source, s.node))
         for lower, higher in itertools.pairwise(latest):
             if lower.checkpoint.height < higher.checkpoint.height:
-                self._check_extends(self._reader(higher.node), lower, higher)
+                self._check_extends(self._reader(higher), lower, higher)
         self.result.rounds += 1
 
     # --- one node's checkpoint ----------------------------------------------------------------------------------
@@ -178,14 +206,28 @@ class Monitor:
         try:
             text = reader.checkpoint()
             seen = Seen(node, text, self._verify_note(reader, text))
-            self._check_witnessed(seen)
-            return seen
+            return replace(seen, cosigned_by=self._check_witnessed(seen))
         except NodeUnreachable as exc:
             self._fault(Fault(node, "unreachable", str(exc)))
         except NodeProblem as exc:
             self._fault(Fault(node, "refused", f"{exc.status} {exc.code}: {exc.detail}"))
         except (VerificationError, DecodeError) as exc:
             self._fault(Fault(node, "invalid-checkpoint", str(exc)))
+        return None
+
+    def _fetch_witnessed(self, witness: NodeClient) -> Seen | None:
+        """The checkpoint a witness node holds for this log, verified as a node's is (None: a fault)."""
+        where = f"witness {witness.base_url}"
+        try:
+            text = witness.witnessed_checkpoint(self.genesis.origin)
+            seen = Seen(witness.base_url, text, self._verify_note(self.readers[0], text), source="witness")
+            return replace(seen, cosigned_by=self._check_witnessed(seen))
+        except NodeUnreachable as exc:
+            self._fault(Fault(where, "unreachable", str(exc)))
+        except NodeProblem as exc:
+            self._fault(Fault(where, "refused", f"{exc.status} {exc.code}: {exc.detail}"))
+        except (VerificationError, DecodeError) as exc:
+            self._fault(Fault(where, "invalid-checkpoint", str(exc)))
         return None
 
     def _verify_note(self, reader: NodeClient, text: str) -> Checkpoint:
@@ -201,15 +243,23 @@ class Monitor:
             verify_certificate(note, self._validators(checkpoint.height))
         return checkpoint
 
-    def _check_witnessed(self, seen: Seen) -> None:
-        """Report a certified checkpoint that lacks the witnesses' cosignatures (it still counts for split views)."""
+    def _check_witnessed(self, seen: Seen) -> tuple[str, ...]:
+        """Report a certified checkpoint that lacks the witnesses' cosignatures (it still counts for split views);
+        return the policy's witnesses that validly cosigned it."""
         if self.witnesses is None:
-            return
+            return ()
+        note = SignedNote.parse(seen.note)
         try:
-            self.witnesses.check(SignedNote.parse(seen.note))
+            return tuple(sorted(self.witnesses.check(note)))
         except VerificationError as exc:
             kind = "unwitnessed" if isinstance(exc, QuorumNotMet) else "invalid-cosignature"
             self._fault(Fault(seen.node, kind, f"height {seen.checkpoint.height}: {exc}"))
+        names = {key.name: name for name, key in self.witnesses.witnesses}
+        try:
+            found = verified_cosignatures(note, [key for _, key in self.witnesses.witnesses])
+        except VerificationError:
+            return ()  # a witness's line that does not verify: reported above
+        return tuple(sorted(names[key_name] for key_name in found))
 
     def _validators(self, height: int) -> ValidatorSet:
         return [vset for starts, vset in self._schedule if starts <= height][-1]
@@ -246,8 +296,10 @@ class Monitor:
                 f"(log size {a.size}) and header {merkle.b64(b.header_hash)} (log size {b.size})",
             )
 
-    def _check_extends(self, reader: NodeClient, older: Seen, newer: Seen) -> None:
-        """`reader`'s view (`newer`) must extend `older`: a consistency proof, then headers if that fails."""
+    def _check_extends(self, reader: NodeClient | None, older: Seen, newer: Seen) -> None:
+        """`reader`'s view (`newer`) must extend `older`: a consistency proof, then headers if that fails.
+
+        With no reader (`newer` is a witness's view, which serves no proofs) only sizes and roots are compared."""
         a, b = older.checkpoint, newer.checkpoint
         if b.height < a.height:
             return  # a node that fell back (restored, or lagging behind a load balancer) is checked the other way
@@ -260,8 +312,8 @@ class Monitor:
             if a.root != b.root:
                 self._split(older, newer, f"log size {a.size} certified with two different roots")
             return
-        if a.size == 0:
-            return  # the empty log is a prefix of every log
+        if a.size == 0 or reader is None:
+            return  # the empty log is a prefix of every log; a witness's view cannot prove more
         try:
             answer = reader.consistency(a.size, b.size)
             merkle.verify_consistency(a.size, b.size, answer.proof, a.root, b.root)
@@ -319,5 +371,8 @@ class Monitor:
         self.result.faults.append(fault)
         self.report(fault)
 
-    def _reader(self, url: str) -> NodeClient:
-        return next(r for r in self.readers if r.base_url == url)
+    def _reader(self, seen: Seen) -> NodeClient | None:
+        """The node that served `seen` (None for a witness's view)."""
+        if seen.source != "node":
+            return None
+        return next(r for r in self.readers if r.base_url == seen.node)

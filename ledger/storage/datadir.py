@@ -32,6 +32,7 @@ from credledger.ledger import merkle
 from credledger.ledger.block import Block, CertifiedBlock, Header, decode_header
 from credledger.ledger.errors import CredledgerError, DecodeError, StorageError
 from credledger.ledger.merkle import HASH_SIZE
+from credledger.ledger.note import MAX_NOTE_BYTES, SignedNote
 from credledger.ledger.storage import schema
 from credledger.ledger.storage.log import TILE_HEIGHT_KEY, MerkleLog
 from credledger.ledger.storage.store import Store
@@ -41,6 +42,9 @@ from credledger.ledger.tiles import EntryBundle, Tile, TileRangeError, encode_bu
 LEDGER_DIR = "ledger"
 #: LMDB's data file: a directory holding one holds an environment.
 LMDB_DATA_FILE = "data.mdb"
+#: The file in a node's data_dir where a witnessed node keeps its latest checkpoint with the outside witnesses'
+#: cosignatures (`node.witnessing`), written whole and verified by the node before it is kept.
+COSIGNED_FILE = "cosigned-checkpoint"
 #: The largest 8-byte key prefix, which has no successor.
 _LAST_U64 = b"\xff" * 8
 
@@ -110,6 +114,7 @@ class DataDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = os.fspath(path)
         ledger = ledger_path(path)
+        self._ledger = ledger
         try:
             self.env = schema.open_env(ledger, readonly=True)
             open_db = self.env.open_db
@@ -168,6 +173,20 @@ class DataDir:
             return self.log.consistency_proof(txn, size1, size2)
 
     # --- the log as C2SP tlog-tiles ------------------------------------------------------------------------------
+
+    def cosigned_note(self) -> str | None:
+        """The checkpoint the node keeps with its witnesses' cosignatures (in data_dir, beside the ledger), if any."""
+        for folder in (self._ledger.parent, self._ledger):
+            try:
+                with open(folder / COSIGNED_FILE, "rb") as file:
+                    data = file.read(MAX_NOTE_BYTES + 1)
+            except OSError:
+                continue
+            try:
+                return None if len(data) > MAX_NOTE_BYTES else data.decode()
+            except UnicodeDecodeError:
+                return None
+        return None
 
     @contextmanager
     def tiles(self) -> Iterator[TileSnapshot]:
@@ -322,8 +341,9 @@ class TileSnapshot:
         self.size = datadir.log.size(txn)
         with txn.cursor(db=datadir._certs) as cursor:
             raw = cursor.value() if cursor.last() else None
-        #: The latest commit certificate (a checkpoint note of the tree of `size`), None before the first block.
-        self.checkpoint = None if raw is None else bytes(raw).decode()
+        #: The latest commit certificate (a checkpoint note of the tree of `size`), None before the first block,
+        #: with the outside witnesses' cosignatures if the node keeps them for it.
+        self.checkpoint = None if raw is None else _with_cosignatures(bytes(raw).decode(), datadir.cosigned_note())
 
     def data(self, item: Tile | EntryBundle) -> bytes:
         """The bytes of a tile or entry bundle of the tree of `size`; `TileRangeError` if it does not have it."""
@@ -379,3 +399,17 @@ def _height_of_leaf(txn: lmdb.Transaction[bytes], replay: ReplayView, index: int
         else:
             lo = mid + 1
     return lo
+
+
+def _with_cosignatures(certificate: str, kept: str | None) -> str:
+    """The kept note if it is `certificate` with more signature lines (its witnesses' cosignatures), else
+    `certificate`: a kept note of an older block, or one that is not this certificate, is left out."""
+    if kept is None:
+        return certificate
+    try:
+        ours, theirs = SignedNote.parse(certificate), SignedNote.parse(kept)
+    except DecodeError:
+        return certificate
+    if theirs.text != ours.text or not set(ours.signatures) <= set(theirs.signatures):
+        return certificate
+    return theirs.format()

@@ -10,7 +10,9 @@ checked, a record that would move the size backwards or give a size already reco
 never goes back and no size is ever cosigned with two roots, even if the checks above it were wrong.
 
 Key layout (its own environment, beside the node's ledger): database ``witness-logs``, key SHA-256(origin),
-value u64 size || 32-byte root || origin (UTF-8, kept for whoever inspects the file).
+value u64 size || 32-byte root || origin (UTF-8, kept for whoever inspects the file); database ``witness-notes``,
+the same key, value the checkpoint note as the witness cosigned it (UTF-8), written in the same transaction as the
+record. A record written before notes were kept has none, and reads back with an empty note.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from credledger.ledger.merkle import HASH_SIZE
 from credledger.ledger.witness import LogRecord
 
 LOGS_DB = b"witness-logs"
+NOTES_DB = b"witness-notes"
 #: A record per witnessed log is a few dozen bytes; the map only has to hold the configured logs.
 MAP_SIZE = 64 * 1024 * 1024
 _U64 = struct.Struct(">Q")
@@ -39,9 +42,10 @@ class WitnessStore:
         Path(path).mkdir(parents=True, exist_ok=True)
         try:
             self.env = lmdb.open(
-                os.fspath(path), map_size=MAP_SIZE, max_dbs=1, subdir=True, sync=True, metasync=True, lock=True
+                os.fspath(path), map_size=MAP_SIZE, max_dbs=2, subdir=True, sync=True, metasync=True, lock=True
             )
             self._db = self.env.open_db(LOGS_DB)
+            self._notes = self.env.open_db(NOTES_DB)
         except lmdb.Error as exc:
             raise StorageError(f"{os.fspath(path)}: cannot open the witness state ({exc})") from None
 
@@ -50,13 +54,13 @@ class WitnessStore:
 
     def get(self, origin: str) -> LogRecord | None:
         with self.env.begin() as txn:
-            return _decode(txn.get(_key(origin), db=self._db), origin)
+            return self._read(txn, origin)
 
     def compare_and_set(self, origin: str, expected: LogRecord | None, new: LogRecord) -> bool:
         """Store `new` if the record is still `expected`, and only forwards (see the theory of operation)."""
         key = _key(origin)
         with self.env.begin(write=True, db=self._db) as txn:
-            current = _decode(txn.get(key), origin)
+            current = self._read(txn, origin)
             if current != expected:
                 return False
             if current is not None and (
@@ -64,7 +68,22 @@ class WitnessStore:
             ):
                 return False
             txn.put(key, _U64.pack(new.size) + new.root + origin.encode())
+            if new.note:
+                txn.put(key, new.note.encode(), db=self._notes)
+            else:
+                txn.delete(key, db=self._notes)
         return True
+
+    def _read(self, txn: lmdb.Transaction[bytes], origin: str) -> LogRecord | None:
+        key = _key(origin)
+        record = _decode(txn.get(key, db=self._db), origin)
+        if record is None:
+            return None
+        note = txn.get(key, db=self._notes)
+        try:
+            return LogRecord(record.size, record.root, "" if note is None else bytes(note).decode())
+        except UnicodeDecodeError:
+            raise StorageError(f"the witness's note of {origin!r} is not UTF-8") from None
 
 
 def _key(origin: str) -> bytes:

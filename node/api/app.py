@@ -30,6 +30,7 @@ from aiohttp import web
 
 from credledger.ledger.errors import CredledgerError, StoreUnavailable
 from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.storage.datadir import COSIGNED_FILE
 from credledger.ledger.storage.store import Snapshot
 from credledger.node.api.catalogue import get_achievement, get_achievements, get_recognitions, post_record
 from credledger.node.api.common import APPLICATION, CONFIG, STATUS, StatusSource, b64, json_response, no_live_status
@@ -64,6 +65,7 @@ from credledger.node.api.vcapi import verify as verify_vc
 from credledger.node.api.witness import (
     WITNESS,
     WITNESSING,
+    get_witnessed_checkpoint,
     load_witness,
     post_add_checkpoint,
     witness_state,
@@ -196,6 +198,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/checkpoint", get_checkpoint),
     ("GET", "/tile/{tile}", get_tile),
     ("POST", "/add-checkpoint", post_add_checkpoint),
+    ("GET", "/witnessed-checkpoint", get_witnessed_checkpoint),
 )
 
 #: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).
@@ -295,7 +298,7 @@ def make_app(
         app.cleanup_ctx.append(witness_state)
     outside = load_witnesses(config.witnesses)
     if outside:
-        app[WITNESSING] = Witnessing(chain.store, outside, config.witnesses)
+        app[WITNESSING] = Witnessing(chain.store, outside, config.witnesses, config.data_dir / COSIGNED_FILE)
         app.cleanup_ctx.append(witnessing_task)
     for method, path, handler in ROUTES:
         if method == "GET":

@@ -17,7 +17,7 @@ from credledger.ledger.bundle import FORMAT as BUNDLE_FORMAT
 from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
-from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES, MEMBER_ID_PATTERN
+from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_ORIGIN, MAX_SIGNATURES, MEMBER_ID_PATTERN
 from credledger.ledger.record import FORMAT as RECORD_FORMAT
 from credledger.ledger.record import MAX_RECORD_CREDENTIALS
 from credledger.ledger.tiles import MAX_PATH_LENGTH
@@ -739,14 +739,35 @@ def _paths() -> dict[str, Schema]:
                     "404": _problem("A log this node does not witness, or a node that witnesses none"),
                     "408": _problem("The body did not arrive in time"),
                     "409": {
-                        "description": "The old size is not the one the witness holds: its size, to resubmit from",
-                        "content": {SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}}},
+                        "description": (
+                            "The old size is not the one the witness holds: its size, to resubmit from; or a "
+                            "checkpoint of the size it holds with another root (a fork): a problem naming both roots"
+                        ),
+                        "content": {
+                            SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}},
+                            "application/problem+json": {"schema": ref("Problem")},
+                        },
                     },
                     "413": _problem("A body larger than the add-checkpoint limit"),
                     "422": _problem("The consistency proof does not verify against the witness's record"),
                 },
             }
         },
+        "/witnessed-checkpoint": _get(
+            "The checkpoint this witness last cosigned for a log it witnesses",
+            {
+                "200": {
+                    "description": (
+                        "The checkpoint note as cosigned: the log's valid signatures and this witness's "
+                        "tlog-cosignature v1 lines"
+                    ),
+                    "content": {"text/plain": {"schema": NOTE}},
+                },
+                "400": _problem("No origin, or one that is not a printable line"),
+                "404": _problem("A log this node does not witness, nothing cosigned yet, or no [witness] config"),
+            },
+            [_param("origin", "query", "the log's origin line", {"type": "string", "maxLength": MAX_ORIGIN})],
+        ),
         "/openapi.json": _get(
             "This document",
             {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},

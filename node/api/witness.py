@@ -3,8 +3,12 @@
 The decision is `ledger.witness.add_checkpoint` (pure); this module reads the bounded body, runs the decision in a
 worker thread (Ed25519 checks and an fsynced LMDB write must not hold up the event loop), and writes the answer:
 200 with the cosignature lines, 409 as `text/x.tlog.size` with the size the witness holds (the spec's body, so a
-log can resubmit from there), and every other refusal as an RFC 9457 problem with the spec's status. The record
+log can resubmit from there), and every other refusal as an RFC 9457 problem with the spec's status -- among them
+the 409 of a fork (the size the witness holds with another root), for which the spec defines no body. The record
 of each log lives in `ledger.storage.witnessstate` under the node's data directory, so it survives restarts.
+
+`GET /witnessed-checkpoint?origin=` shows what the witness holds for a log: the checkpoint it last cosigned, with the
+log's signatures and its own cosignature, so a monitor can hold it against what the log's nodes serve.
 """
 
 from __future__ import annotations
@@ -40,7 +44,13 @@ READ_TIMEOUT_S = 10.0
 #: How long the checkpoint submitter may take to stop when the node does.
 STOP_TIMEOUT_S = 3.0
 #: The problem code of each refusal status (tlog-witness §add-checkpoint).
-_CODES = {400: "malformed-checkpoint", 403: "checkpoint-not-signed", 404: "unknown-log", 422: "inconsistent-checkpoint"}
+_CODES = {
+    400: "malformed-checkpoint",
+    403: "checkpoint-not-signed",
+    404: "unknown-log",
+    409: "conflicting-checkpoint",
+    422: "inconsistent-checkpoint",
+}
 
 
 @dataclass
@@ -148,3 +158,20 @@ async def _read_body(request: web.Request) -> bytes:
 
 def _too_large(size: int) -> Problem:
     return Problem(413, "body-too-large", f"{size} bytes exceeds the add-checkpoint limit of {MAX_REQUEST_BYTES}")
+
+
+async def get_witnessed_checkpoint(request: web.Request) -> web.Response:
+    """The checkpoint this witness last cosigned for the log `origin`, with the log's signatures and its own."""
+    witness = request.app.get(WITNESS)
+    if witness is None or witness.state is None:
+        raise Problem(404, "not-a-witness", "this node witnesses no log: its [witness] config lists none")
+    origin = request.query.get("origin")
+    if origin is None or not origin or len(origin) > MAX_ORIGIN or not origin.isprintable():
+        raise Problem(400, "bad-origin", f"give origin=<the log's origin line>, 1 to {MAX_ORIGIN} printable characters")
+    if origin not in witness.logs:
+        raise Problem(404, "unknown-log", f"this node does not witness the log {origin!r}")
+    record = await asyncio.to_thread(witness.state.get, origin)
+    if record is None or not record.note:
+        raise Problem(404, "no-checkpoint", f"this witness has cosigned no checkpoint of {origin!r} yet")
+    headers = {"Cache-Control": "no-cache"}
+    return web.Response(text=record.note, content_type="text/plain", charset="utf-8", headers=headers)

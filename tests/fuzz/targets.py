@@ -27,19 +27,32 @@ from credledger.ledger import codec, tlogproof
 from credledger.ledger.achievement import parse_definition
 from credledger.ledger.block import CertifiedBlock, decode_header, verify_certificate, verify_certified_header
 from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.cosignature import CosignerKey, cosign
 from credledger.ledger.errors import CredledgerError, DecodeError
 from credledger.ledger.eventjson import event_from_json
 from credledger.ledger.events import decode_event
 from credledger.ledger.genesis import parse_genesis
+from credledger.ledger.merkle import consistency_path, leaf_hash
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.recognition import parse_recognition
 from credledger.ledger.record import Record, verify_record
+from credledger.ledger.treehead import TreeHead
 from credledger.ledger.votes import decode_evidence, decode_message, verify_evidence, verify_vote
+from credledger.ledger.witness import (
+    SIZE_CONTENT_TYPE,
+    LogRecord,
+    WitnessedLog,
+    add_checkpoint,
+    add_checkpoint_body,
+    read_witness_answer,
+)
+from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.node.api import events as api_events
 from credledger.node.config import ApiConfig, parse_config
 from credledger.node.peers import Hello, Proof
 from credledger.node.sync import max_certified_block_bytes
 from tests.catalogue import canonical, definition
+from tests.factories import key_for
 from tests.fuzz.corpus import Corpus, corpus
 from tests.fuzz.machine import REFUSALS, MachineTarget, moved_messages
 
@@ -207,6 +220,96 @@ def _config(data: bytes, c: Corpus) -> object:
     return parse_config(data, _CONFIG_BASE, _NO_ENV)
 
 
+#: The witness the witness targets cosign as (a test key).
+_WITNESS = key_for("witness.test/fuzz", "witness")
+#: Cosignature time: fixed, so every run of one input gives the same answer.
+_COSIGN_TIME = 1_767_225_600
+
+
+class _MemoryState:
+    """A witness's record held in memory (`ledger.witness.WitnessState`), fresh for each input."""
+
+    def __init__(self, record: LogRecord | None) -> None:
+        self.record = record
+
+    def get(self, origin: str) -> LogRecord | None:
+        return self.record
+
+    def compare_and_set(self, origin: str, expected: LogRecord | None, new: LogRecord) -> bool:
+        if self.record != expected:
+            return False
+        self.record = new
+        return True
+
+
+def _witnessed(c: Corpus) -> tuple[dict[str, WitnessedLog], LogRecord]:
+    """The corpus network as a witnessed log (3 of its 4 validators sign), and a record of its first checkpoint."""
+    keys = tuple(c.network[i].node.public for i in c.network.ids)
+    origin = c.network.genesis.origin
+    first = TreeHead.parse(SignedNote.parse(c.notes[0]).text)
+    return {origin: WitnessedLog(origin, keys, 3)}, LogRecord(first.size, first.root)
+
+
+def _add_checkpoint(data: bytes, c: Corpus) -> object:
+    """As `POST /add-checkpoint` decides a body: a cosignature or a refusal with the spec's status, never a raise."""
+    logs, record = _witnessed(c)
+    return add_checkpoint(data, logs, _MemoryState(record), [_WITNESS], _COSIGN_TIME)
+
+
+def _add_checkpoint_seeds(c: Corpus) -> tuple[bytes, ...]:
+    """The first checkpoint again, the second from the first with its consistency proof, and a stale old size."""
+    first, second = (SignedNote.parse(n) for n in c.notes[:2])
+    leaves = [leaf_hash(e) for e in c.events]
+    size1, size2 = (TreeHead.parse(n.text).size for n in (first, second))
+    return (
+        add_checkpoint_body(size1, [], first),
+        add_checkpoint_body(size1, consistency_path(leaves[:size2], size1), second),
+        add_checkpoint_body(0, [], second),
+    )
+
+
+def _witness_answer(data: bytes, c: Corpus) -> object:
+    """As a witnessed node reads a witness's answer: the first byte picks the status, the rest is the body."""
+    if not data:
+        return None
+    status = _ANSWER_STATUSES[data[0] % len(_ANSWER_STATUSES)]
+    note = SignedNote.parse(c.notes[0])
+    kind = SIZE_CONTENT_TYPE if status == 409 else None
+    return read_witness_answer(status, data[1:], note, CosignerKey.of(_WITNESS), content_type=kind)
+
+
+_ANSWER_STATUSES = (200, 409, 400, 403, 404, 422, 500)
+
+
+def _witness_answer_seeds(c: Corpus) -> tuple[bytes, ...]:
+    note = SignedNote.parse(c.notes[0])
+    size = TreeHead.parse(note.text).size
+    return (b"\x00" + cosign(note.text, _WITNESS, _COSIGN_TIME).line().encode(), b"\x01" + f"{size}\n".encode())
+
+
+def _witness_policy(data: bytes, c: Corpus) -> object:
+    """As a verifier reads a tlog-policy file and holds a cosigned checkpoint against it."""
+    note = SignedNote.parse(c.notes[0])
+    cosigned = note.with_signatures([cosign(note.text, _WITNESS, _COSIGN_TIME).note_signature()])
+    return WitnessPolicy.parse(data).check(cosigned)
+
+
+def _witness_policy_seeds(c: Corpus) -> tuple[bytes, ...]:
+    vkey = CosignerKey.of(_WITNESS).vkey()
+    other = CosignerKey.of(key_for("witness.test/other", "witness")).vkey()
+    return (
+        f"witness w1 {vkey}\nquorum w1\n".encode(),
+        f"# a comment\nwitness w1 {vkey} https://w1.example\nwitness w2 {other}\n".encode()
+        + b"group g any w1 w2\nquorum g\n",
+        b"quorum none\n",
+    )
+
+
+def _cosigner_vkey(data: bytes, c: Corpus) -> object:
+    text = _text(data)
+    return None if text is None else CosignerKey.from_vkey(text)
+
+
 TARGETS: tuple[Target, ...] = (
     Target("event", "ledger/codec.py, ledger/events.py", _event, lambda c: c.events),
     Target("event-json", "ledger/eventjson.py", _event_json, lambda c: c.event_json, json=True),
@@ -239,6 +342,18 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target("recognition", "ledger/recognition.py", _recognition, lambda c: _definition_seeds()[2:], json=True),
     Target("record", "ledger/record.py", _record, _record_seeds, json=True),
+    Target(
+        "add-checkpoint",
+        "ledger/witness.py (POST /add-checkpoint)",
+        _add_checkpoint,
+        _add_checkpoint_seeds,
+        refusals=(),
+    ),
+    Target("witness-answer", "ledger/witness.py (a witness's answer)", _witness_answer, _witness_answer_seeds),
+    Target("witness-policy", "ledger/witnesspolicy.py", _witness_policy, _witness_policy_seeds),
+    Target(
+        "cosigner-vkey", "ledger/cosignature.py", _cosigner_vkey, lambda c: (CosignerKey.of(_WITNESS).vkey().encode(),)
+    ),
 )
 
 BY_NAME = {t.name: t for t in TARGETS}

@@ -23,9 +23,16 @@ from credledger.ledger.errors import ConfigError, DecodeError
 from credledger.ledger.eventjson import event_from_json, event_to_json
 from credledger.ledger.genesis import parse_genesis
 from credledger.ledger.keys import PublicKey, SigningKey
-from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.note import Checkpoint, SignedNote, sign_note
 from credledger.ledger.tlogproof import MAX_TLOG_PROOF_BYTES, TlogProof
-from credledger.node.config import MAX_CONFIG_BYTES, load_config, parse_config
+from credledger.ledger.treehead import TreeHead
+from credledger.node.config import (
+    MAX_CONFIG_BYTES,
+    WitnessConfig,
+    WitnessedLogConfig,
+    load_config,
+    parse_config,
+)
 from credledger.node.sync import read_peer_height
 from credledger.verifier.client import NodeClient, NodeUnreachable
 from tests.apinode import ApiNode, api_node, problem_of
@@ -264,3 +271,21 @@ async def test_a_peer_status_nested_too_deeply_counts_as_no_height() -> None:
             assert await read_peer_height(session, str(server.make_url("")).rstrip("/")) is None
     finally:
         await server.close()
+
+
+def test_a_tree_head_whose_root_line_is_not_ascii_is_a_decode_error() -> None:
+    # Found by the add-checkpoint target: TreeHead.parse handed the root line to b64decode, whose ValueError for
+    # non-ASCII text escaped `add_checkpoint`, so a witness answered such a body with a 500.
+    with pytest.raises(DecodeError, match=r"^checkpoint: root hash: expected standard base64"):
+        TreeHead.parse(f"example.test/log\n1\n{NON_ASCII}\n")
+
+
+async def test_add_checkpoint_with_a_non_ascii_root_is_a_400_problem(tmp_path: Path) -> None:
+    log = SigningKey("example.test/log", bytes(32))
+    (tmp_path / "witness.key").write_text(SigningKey("witness.test/w", b"\x01" * 32).skey())
+    config = WitnessConfig(tmp_path / "witness.key", (WitnessedLogConfig(log.name, (log.public.vkey(),)),))
+    text = f"{log.name}\n1\n{NON_ASCII * 44}\n"
+    body = f"old 0\n\n{text}\n{sign_note(text, log).line()}".encode()
+    async with api_node(tmp_path, witness=config) as node:
+        response = await node.client.post("/add-checkpoint", data=body)
+        await problem_of(response, 400, "malformed-checkpoint", "checkpoint: root hash: expected standard base64")

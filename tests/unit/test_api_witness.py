@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ async def test_a_stale_old_size_gets_409_with_the_size_the_witness_holds(node: A
 async def test_a_fork_of_a_cosigned_size_is_refused_and_never_cosigned(node: ApiNode) -> None:
     await cosigned(await post(node, request(0, 8)), 8)
     same_size = request(8, 8, leaves=FORK)
-    await problem_of(await post(node, same_size), 422, "inconsistent-checkpoint", "from 8 to 8: equal sizes")
+    await problem_of(await post(node, same_size), 409, "conflicting-checkpoint", "a fork of what the witness holds")
     larger = request(8, 16, leaves=FORK)
     await problem_of(await post(node, larger), 422, "inconsistent-checkpoint", "from 8 to 16: expected new root")
     assert await record_of(node) == (8, "text/x.tlog.size")
@@ -144,6 +145,16 @@ async def test_a_checkpoint_without_the_logs_quorum_of_signatures_is_403(node: A
     assert await record_of(node) == (0, "text/x.tlog.size")
 
 
+async def test_a_bad_signature_of_a_log_key_is_403_even_beside_a_quorum_of_good_ones(node: ApiNode) -> None:
+    note = checkpoint(4, keys=LOG_KEYS)
+    first = note.signatures[0]
+    forged = replace(first, signature=bytes([first.signature[0] ^ 1]) + first.signature[1:])
+    body = add_checkpoint_body(0, [], replace(note, signatures=(forged, *note.signatures[1:])))
+    key = f"{LOG_KEYS[0].name}+{LOG_KEYS[0].public.key_id.hex()}"
+    await problem_of(await post(node, body), 403, "checkpoint-not-signed", f"does not verify under key {key}")
+    assert await record_of(node) == (0, "text/x.tlog.size")
+
+
 async def test_a_smaller_size_than_the_witness_holds_is_refused(node: ApiNode) -> None:
     await cosigned(await post(node, request(0, 30)), 30)
     response = await post(node, request(10, 20))
@@ -172,13 +183,59 @@ async def test_the_record_survives_a_restart_of_the_witness(tmp_path: Path) -> N
         await cosigned(await post(first, request(0, 16)), 16)
     async with api_node(tmp_path, witness=witness_config(tmp_path)) as restarted:
         assert await record_of(restarted) == (16, "text/x.tlog.size")
-        await problem_of(await post(restarted, request(16, 16, leaves=FORK)), 422, "inconsistent-checkpoint", "")
+        await problem_of(await post(restarted, request(16, 16, leaves=FORK)), 409, "conflicting-checkpoint", "fork")
         await cosigned(await post(restarted, request(16, 17)), 17)
 
 
 async def test_a_node_without_witness_config_answers_404(tmp_path: Path) -> None:
     async with api_node(tmp_path) as plain:
         await problem_of(await post(plain, request(0, 1)), 404, "not-a-witness", "witnesses no log")
+        response = await plain.client.get("/witnessed-checkpoint", params={"origin": ORIGIN})
+        await problem_of(response, 404, "not-a-witness", "witnesses no log")
+
+
+async def held(node: ApiNode) -> SignedNote:
+    """The checkpoint the witness shows it holds for ORIGIN."""
+    response = await node.client.get("/witnessed-checkpoint", params={"origin": ORIGIN})
+    assert response.status == 200, await response.text()
+    assert response.headers["Cache-Control"] == "no-cache"
+    return SignedNote.parse(await response.read())
+
+
+async def test_the_witness_shows_the_checkpoint_it_holds_with_the_logs_signatures_and_its_cosignature(
+    tmp_path: Path,
+) -> None:
+    async with api_node(tmp_path, witness=witness_config(tmp_path)) as node:
+        response = await node.client.get("/witnessed-checkpoint", params={"origin": ORIGIN})
+        await problem_of(response, 404, "no-checkpoint", f"cosigned no checkpoint of {ORIGIN!r} yet")
+        stranger_line = sign_note(checkpoint(8).text, key_for("stranger.test", "k"))
+        note = checkpoint(8)
+        await cosigned(
+            await post(node, add_checkpoint_body(0, [], replace(note, signatures=(*note.signatures, stranger_line)))), 8
+        )
+        shown = await held(node)
+        assert shown.text == note.text
+        assert shown.signatures[:2] == note.signatures  # the log's lines it verified; not the stranger's
+        (line,) = shown.signatures[2:]
+        assert verify_cosignature(note.text, line, CosignerKey.of(WITNESS)).timestamp > 0
+        await problem_of(await post(node, request(8, 8, leaves=FORK)), 409, "conflicting-checkpoint", "fork")
+        assert (await held(node)).text == note.text  # a refused fork changes nothing
+    async with api_node(tmp_path, witness=witness_config(tmp_path)) as restarted:
+        assert (await held(restarted)).format() == shown.format()
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code", "detail"),
+    [
+        ({}, 400, "bad-origin", "give origin=<the log's origin line>"),
+        ({"origin": "a\nb"}, 400, "bad-origin", "printable"),
+        ({"origin": "other.test/log"}, 404, "unknown-log", "does not witness the log 'other.test/log'"),
+    ],
+)
+async def test_asking_the_witness_for_a_log_it_cannot_show_is_a_problem(
+    node: ApiNode, params: dict[str, str], status: int, code: str, detail: str
+) -> None:
+    await problem_of(await node.client.get("/witnessed-checkpoint", params=params), status, code, detail)
 
 
 def test_the_store_never_moves_backwards_nor_gives_a_size_two_roots(tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from credledger.cli.main import main
+from credledger.ledger.cosignature import CosignerKey
 from credledger.ledger.genesis import load_genesis
 from credledger.ledger.keys import PublicKey, SigningKey
+from credledger.node.api.witness import load_witness
 from credledger.node.config import load_config
 
 
@@ -241,3 +243,53 @@ def test_dispatcher_exit_codes_for_help_and_usage(capsys: pytest.CaptureFixture[
     assert "required: CREDENTIAL" in capsys.readouterr().err
     assert main(["frobnicate"]) == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_init_writes_a_witness_key_so_listing_a_log_is_all_witnessing_needs(tmp_path: Path) -> None:
+    directory = init(tmp_path, "uni-a.example")
+    key_file = directory / "witness.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    witness = SigningKey.from_skey(key_file.read_text())
+    assert witness.name == "uni-a.example/witness"
+    toml = (directory / "node.toml").read_text()
+    assert CosignerKey.of(witness).vkey() in toml  # what the logs it witnesses list it by
+    assert load_witness(load_config(directory / "node.toml", env={}).witness, tmp_path) is None  # no log yet
+    other = SigningKey.generate("uni-b.example")
+    (directory / "node.toml").write_text(
+        toml + f'\n[[witness.logs]]\norigin = "credledger.test/b"\nvkeys = ["{other.public.vkey()}"]\n'
+    )
+    config = load_config(directory / "node.toml", env={})
+    loaded = load_witness(config.witness, config.data_dir)
+    assert loaded is not None and loaded.signer.skey() == witness.skey()
+    assert list(loaded.logs) == ["credledger.test/b"]
+
+
+def test_init_uses_the_witness_key_given_and_writes_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    given = SigningKey.generate("witness.example/w1")
+    (tmp_path / "w1.key").write_text(given.skey() + "\n")
+    directory = init(tmp_path, "uni-a.example", "--witness-key", str(tmp_path / "w1.key"))
+    assert not (directory / "witness.key").exists()
+    assert f"key = {json.dumps(str(tmp_path / 'w1.key'))}" in (directory / "node.toml").read_text()
+    config = load_config(directory / "node.toml", env={})
+    assert config.witness.key == (tmp_path / "w1.key").resolve()
+    assert CosignerKey.of(given).vkey() in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        (None, "--witness-key {path}: cannot read it (No such file or directory)"),
+        ("uni-a.example+1a2b3c4d+AQ==", "--witness-key {path}: not a C2SP signer key"),
+        ("x" * 5000, "--witness-key {path}: larger than 4096 bytes"),
+    ],
+)
+def test_init_refuses_a_witness_key_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, complaint: str
+) -> None:
+    path = tmp_path / "w.key"
+    if content is not None:
+        path.write_text(content)
+    code = main(["init", "--id", "a.example", "--name", "A", "--dir", str(tmp_path / "a"), "--witness-key", str(path)])
+    assert code == 2
+    assert complaint.format(path=path) in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

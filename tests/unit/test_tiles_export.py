@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 
 from credledger.cli.main import main as run_cli
+from credledger.ledger.cosignature import CosignerKey, cosign, verified_cosignatures
 from credledger.ledger.events import Issue
 from credledger.ledger.merkle import leaf_hash
 from credledger.ledger.note import Checkpoint, SignedNote
+from credledger.ledger.storage.datadir import COSIGNED_FILE
 from credledger.ledger.storage.store import Store
 from credledger.ledger.tiles import TileReader
 from tests.blocks import commit
-from tests.factories import Network, digest, make_network, signed
+from tests.factories import Network, digest, key_for, make_network, signed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,6 +104,26 @@ def test_a_second_export_writes_only_what_the_log_gained_and_still_reads_back(
     assert said.strip() == f"checkpoint of size {size}: 1 tiles, 1 entry bundles"
     assert (out / "tile/0/000").stat().st_mtime_ns == first_full_tile
     assert export(tmp_path, out, capsys) == ""  # nothing new: nothing written
+
+
+def test_the_exported_checkpoint_carries_the_cosignatures_the_node_keeps_for_its_latest_block(
+    tmp_path: Path, data: Path, network: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grow(data, network, 20, "a")
+    with closing(Store(data / "ledger")) as store, store.snapshot() as snap:
+        certificate = SignedNote.parse(snap.certificate(snap.height))
+    witness = key_for("witness.test/w1", "witness")
+    cosigned = certificate.with_signatures([cosign(certificate.text, witness, 1_767_225_600).note_signature()])
+    (data / COSIGNED_FILE).write_text(cosigned.format())  # as node.witnessing keeps it, beside the ledger
+    out = tmp_path / "out"
+    export(tmp_path, out, capsys)
+    exported = SignedNote.parse((out / "checkpoint").read_bytes())
+    assert exported == cosigned and verified_cosignatures(exported, [CosignerKey.of(witness)])
+
+    grow(data, network, 5, "b")  # a newer block: the kept cosignatures are of an older one, and are left out
+    assert "checkpoint of size 25" in export(tmp_path, out, capsys)
+    with closing(Store(data / "ledger")) as store, store.snapshot() as snap:
+        assert (out / "checkpoint").read_text() == snap.certificate(snap.height)
 
 
 @pytest.mark.parametrize(

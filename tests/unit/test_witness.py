@@ -9,7 +9,7 @@ import pytest
 
 from credledger.ledger.cosignature import Cosignature, CosignerKey, cosign, require_cosignatures
 from credledger.ledger.errors import DecodeError
-from credledger.ledger.merkle import EMPTY_ROOT, consistency_path, leaf_hash, root_from_leaf_hashes
+from credledger.ledger.merkle import EMPTY_ROOT, b64, consistency_path, leaf_hash, root_from_leaf_hashes
 from credledger.ledger.note import SignedNote, sign_note
 from credledger.ledger.treehead import TreeHead
 from credledger.ledger.witness import (
@@ -185,7 +185,7 @@ def test_a_size_zero_checkpoint_must_have_the_empty_root() -> None:
     head = TreeHead(ORIGIN, 0, bytes(32))
     note = SignedNote(head.body(), (sign_note(head.body(), LOG_KEYS[0]),))
     status, detail = _refusal(_submit(add_checkpoint_body(0, [], note), DictState()))
-    assert status == 422 and "empty root" in detail
+    assert status == 409 and f"cosigned size 0 with root {b64(EMPTY_ROOT)}" in detail  # the empty tree's root
     empty = TreeHead(ORIGIN, 0, EMPTY_ROOT)
     good = SignedNote(empty.body(), (sign_note(empty.body(), LOG_KEYS[0]),))
     assert isinstance(_submit(add_checkpoint_body(0, [], good), DictState()), Cosigned)
@@ -212,8 +212,10 @@ def test_the_same_size_with_a_different_root_is_never_cosigned() -> None:
     other = [leaf_hash(b"forked")] * 8
     head = TreeHead(ORIGIN, 8, root_from_leaf_hashes(other))
     fork = SignedNote(head.body(), (sign_note(head.body(), LOG_KEYS[0]),))
-    status, detail = _refusal(_submit(add_checkpoint_body(8, [], fork), state))
-    assert status == 422 and "equal sizes, expected equal roots" in detail
+    answer = _submit(add_checkpoint_body(8, [], fork), state)
+    # tlog-witness: the old size matches the checkpoint size, the roots differ: 409 Conflict (not a size answer).
+    assert isinstance(answer, Refused) and answer.known_size is None
+    assert answer.status == 409 and "a fork of what the witness holds: it cosigned size 8 with root" in answer.detail
     assert state.records[ORIGIN] == LogRecord(8, root_from_leaf_hashes(LEAVES[:8]))
 
 
@@ -309,6 +311,12 @@ def test_a_409_answer_asks_to_resubmit_from_the_witness_size() -> None:
 def test_a_bad_409_answer_is_refused(body: bytes, content_type: str | None, complaint: str) -> None:
     with pytest.raises(WitnessRefused, match=complaint):
         read_witness_answer(409, body, _checkpoint(8), WITNESS_KEY, content_type=content_type)
+
+
+def test_a_409_problem_answer_is_a_refusal_carrying_its_detail() -> None:
+    problem = b'{"type": "urn:credledger:problem:conflicting-checkpoint", "status": 409, "detail": "a fork"}'
+    with pytest.raises(WitnessRefused, match=r"answered 409: a fork$"):
+        read_witness_answer(409, problem, _checkpoint(8), WITNESS_KEY, content_type="application/problem+json")
 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 422, 500])

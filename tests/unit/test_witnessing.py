@@ -10,15 +10,18 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from credledger.ledger import tlogproof
 from credledger.ledger.bundle import Bundle
 from credledger.ledger.cosignature import CosignerKey, verified_cosignatures
 from credledger.ledger.errors import ConfigError
 from credledger.ledger.note import SignedNote
+from credledger.ledger.storage.datadir import COSIGNED_FILE
 from credledger.ledger.treehead import TreeHead
 from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.node.api.witness import WITNESSING, witnessing_task
@@ -131,6 +134,80 @@ async def test_the_monitor_reports_checkpoints_without_the_required_cosignatures
     (fault,) = demanding.result.faults
     assert fault.kind == "unwitnessed"
     assert "cosigned by: witness.test/w1; missing: witness.test/absent" in fault.detail
+    # Either way the checkpoint names the policy's witnesses that cosigned it, for the evidence of a split view.
+    for monitor in (satisfied, demanding):
+        (seen,) = monitor.result.latest.values()
+        assert seen.cosigned_by == ("witness.test/w1",)
+        assert seen.to_json()["cosigned_by"] == ["witness.test/w1"]
+
+
+async def test_a_restarted_node_serves_the_cosignatures_it_kept_with_no_witness_reachable(tmp_path: Path) -> None:
+    network = make_network(4)
+    async with witnessed_pair(tmp_path, network) as (log, _witness):
+        log.decide([issue(network["m0.test"], digest(f"k{i}"), time_ms=TIME) for i in range(4)])
+        before = await cosigned_checkpoint(log, 4)
+    # The witness is gone: whatever the restarted node serves it kept on disk.
+    unreachable = WitnessesConfig((WitnessEndpointConfig(WITNESS_VKEY, "http://127.0.0.1:9"),), quorum=1)
+    async with api_node(tmp_path / "log", network=network, witnesses=unreachable) as restarted:
+        served = await (await restarted.client.get("/v1/checkpoint")).text()
+        assert SignedNote.parse(served).text == before.text
+        assert verified_cosignatures(SignedNote.parse(served), [CosignerKey.of(WITNESS)])
+        assert await (await restarted.client.get("/checkpoint")).text() == served
+        bundle = Bundle.from_json(await (await restarted.client.get("/v1/credentials/" + digest("k2").hex())).json())
+        assert bundle.checkpoint == served
+        receipt = tlogproof.from_bundle(bundle).format()
+        assert CosignerKey.of(WITNESS).name in receipt and before.signatures[-1].line() in receipt
+        tlogproof.verify(tlogproof.TlogProof.parse(receipt), network.genesis.validator_set())  # still a certificate
+        witnessing = restarted.client.app[WITNESSING]
+        assert witnessing._known == {WITNESS.name: 4}
+        for _ in range(1200):  # the restarted node submits the checkpoint again; the witness cannot be reached
+            if witnessing._submitted:
+                break
+            await asyncio.sleep(0.05)
+        assert witnessing._submitted == restarted.application.height
+        assert await (await restarted.client.get("/v1/checkpoint")).text() == served  # what it kept stays
+
+
+async def test_a_kept_file_that_is_not_this_nodes_cosigned_certificate_is_not_served(tmp_path: Path) -> None:
+    network = make_network(4)
+    async with witnessed_pair(tmp_path, network) as (log, _witness):
+        log.decide([issue(network["m0.test"], digest("x"), time_ms=TIME)])
+        await cosigned_checkpoint(log, 1)
+    kept = tmp_path / "log" / "ledger" / COSIGNED_FILE
+    forged = SignedNote.parse(kept.read_text())
+    line = forged.signatures[-1]
+    kept.write_text(replace(forged, signatures=(*forged.signatures[:-1], replace(line, signature=bytes(72)))).format())
+    unreachable = WitnessesConfig((WitnessEndpointConfig(WITNESS_VKEY, "http://127.0.0.1:9"),), quorum=1)
+    async with api_node(tmp_path / "log", network=network, witnesses=unreachable) as restarted:
+        served = SignedNote.parse(await (await restarted.client.get("/v1/checkpoint")).text())
+        assert verified_cosignatures(served, [CosignerKey.of(WITNESS)]) == {}
+        assert restarted.client.app[WITNESSING].cosigned is None
+
+
+async def test_a_monitor_reaching_only_a_forked_node_and_the_witness_sees_the_split_view(tmp_path: Path) -> None:
+    network = make_network(4)
+    async with witnessed_pair(tmp_path, network) as (log, witness):
+        log.decide([issue(network["m0.test"], digest(f"h{i}"), time_ms=TIME) for i in range(5)])
+        await cosigned_checkpoint(log, 5)
+        async with api_node(tmp_path / "forked", network=network) as forked:
+            forked.decide([issue(network["m0.test"], digest(f"f{i}"), time_ms=TIME) for i in range(5)])
+            policy = WitnessPolicy.flat((), [WITNESS_VKEY], 1)
+            watcher = Monitor([forked.url], network.genesis, witnesses=policy, witness_sources=[witness.url])
+            await asyncio.to_thread(watcher.run, rounds=1)
+            (split,) = watcher.result.split_views
+            views = {seen.source: seen for seen in (split.first, split.second)}
+            assert views["node"].node == forked.url and views["witness"].node == witness.url
+            assert "two certified checkpoints for height 1" in split.detail
+            assert views["witness"].cosigned_by == ("witness.test/w1",) and views["node"].cosigned_by == ()
+            assert views["witness"].to_json()["source"] == "witness"
+            (unwitnessed,) = watcher.result.faults
+            assert (unwitnessed.node, unwitnessed.kind) == (forked.url, "unwitnessed")
+
+            stranger = Monitor([forked.url], network.genesis, witness_sources=[log.url])  # witnesses no log
+            await asyncio.to_thread(stranger.run, rounds=1)
+            (fault,) = stranger.result.faults
+            assert (fault.node, fault.kind) == (f"witness {log.url}", "refused")
+            assert "404 not-a-witness" in fault.detail
 
 
 class _SlowToStop:

@@ -171,6 +171,7 @@
       const doc = await fetchBundle(digest);
       const nowMs = Date.now();
       const verdict = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs, checks });
+      await WITNESSES.checkBundle(doc, checks, "the node's proof");
       const { stale, check } = freshness(verdict, nowMs, "the node's");
       checks.push(check);
       const proven = signed === null || !verdict.issuer || await credentialProof(signed, verdict, { checks, started, file, method });
@@ -228,6 +229,7 @@
     try {
       await genesisReady;
       kept = await LEDGER.verifyBundle(doc, genesis, { digest, nowMs: Date.now(), checks });
+      await WITNESSES.checkBundle(doc, checks, "the proof file you chose");
     } catch (error) {
       fail(error, { checks, started, file, blame: "file" });
       return;
@@ -237,7 +239,9 @@
     let note = "";
     try {
       const fresh = await fetchBundle(LEDGER.fromHex(kept.digest));
-      current = await LEDGER.verifyBundle(fresh, genesis, { digest: LEDGER.fromHex(kept.digest), nowMs: Date.now(), checks });
+      const verified = await LEDGER.verifyBundle(fresh, genesis, { digest: LEDGER.fromHex(kept.digest), nowMs: Date.now(), checks });
+      await WITNESSES.checkBundle(fresh, checks, null);
+      current = verified; // only a proof that meets the witness policy may replace the kept one
       checks.push({ step: "current", ok: true, detail: `the node's current proof (block ${current.height}) verifies` });
     } catch (error) {
       if (error instanceof LEDGER.ProofError) {
@@ -274,6 +278,7 @@
       const doc = await fetchBundle(issued.digest);
       const nowMs = Date.now();
       const verdict = await LEDGER.verifyBundle(doc, genesis, { digest: issued.digest, nowMs, checks });
+      await WITNESSES.checkBundle(doc, checks, "the node's proof");
       const { stale, check } = freshness(verdict, nowMs, "the node's");
       checks.push(check);
       showVerdict(verdict, { checks, started, file, method: "from the tlog-proof", stale, confirmed: true });
