@@ -26,7 +26,7 @@ from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import MAX_STATUS_LISTS
 from credledger.ledger.state import StateView, get_member, get_status_list, get_status_published
 from credledger.ledger.storage.store import Snapshot
-from credledger.ledger.vc.did import verification_method_id
+from credledger.ledger.vc.did import member_method_id
 from credledger.ledger.vc.members import member_status_list
 from credledger.ledger.vc.proof import sign_credential
 from credledger.ledger.vc.statuslist import PURPOSES, read_status_list_credential
@@ -117,7 +117,11 @@ class StatusPublisher:
                 valid_from_ms=now_ms,
                 validity_ms=self._config.status_validity_ms,
             )
-            method = verification_method_id(member.did, self._key.key_id)
+            try:
+                method = member_method_id(member.did, self._key.key_id, self._key.public.raw)
+            except CredledgerError as exc:
+                log.warning("status list not signed", list=item.list_number, purpose=item.purpose, reason=str(exc))
+                continue
             signed = sign_credential(document, self._key, method, now_ms)
             text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             payload = StatusPublish(self._member_id, item.list_number, item.purpose, text)

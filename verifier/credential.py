@@ -40,7 +40,7 @@ from credledger.ledger.genesis import Genesis, load_genesis
 from credledger.ledger.note import SignedNote
 from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.times import iso_ms
-from credledger.ledger.vc.did import verification_method_id
+from credledger.ledger.vc.did import member_method_id
 from credledger.ledger.vc.errors import ProofError as VcProofError
 from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
@@ -366,7 +366,10 @@ def credential_proof_check(document: dict[str, Any], bundle: Bundle) -> Check:
         return Check("credential-proof", False, "the ledger holds no issuer record to check the proof against")
     member = codec.decode(MemberRecord, bundle.member.value)
     key = codec.decode(IssuerKeyRecord, bundle.key.value)
-    expected = verification_method_id(member.did, key.key_id)
+    try:
+        expected = member_method_id(member.did, key.key_id, key.public_key)
+    except VcProofError as exc:
+        return Check("credential-proof", False, f"{exc.check}: {exc.detail}")
 
     def resolve(method: str) -> bytes:
         if method != expected:

@@ -206,13 +206,16 @@ def _check_list(
     find_key: KeyFinder | None,
 ) -> ListCheck:
     """Steps 2 to 4 of the module docstring for one list credential (`where` says whose and which)."""
-    from credledger.ledger.vc.did import verification_method_id  # noqa: PLC0415
+    from credledger.ledger.vc.did import member_method_id  # noqa: PLC0415
     from credledger.ledger.vc.errors import ProofError  # noqa: PLC0415
     from credledger.ledger.vc.proof import issuer_id, verify_credential  # noqa: PLC0415
     from credledger.ledger.vc.statuslist import REVOCATION, read_status_list_credential  # noqa: PLC0415
 
     member, verdict = facts.member, facts.verdict
-    certified_key = verification_method_id(member.did, facts.key.key_id)
+    try:
+        certified_key = member_method_id(member.did, facts.key.key_id, facts.key.public_key)
+    except ProofError as exc:
+        certified_key = f"(none: {exc.detail})"
     key_sources: list[str] = []
 
     def resolve(method: str) -> bytes:

@@ -21,7 +21,13 @@ from credledger.ledger.errors import DecodeError
 from credledger.ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE
 from credledger.ledger.vc.errors import ProofError
 from credledger.ledger.vc.loader import DID_V1, MULTIKEY_V1
-from credledger.ledger.vc.multikey import DID_KEY_PREFIX, decode_public_key, encode_public_key, parse_did_key
+from credledger.ledger.vc.multikey import (
+    DID_KEY_PREFIX,
+    decode_public_key,
+    did_key_verification_method,
+    encode_public_key,
+    parse_did_key,
+)
 
 if TYPE_CHECKING:  # the event and genesis codecs check DIDs, and must not pull in the JSON-LD machinery to do so
     from credledger.ledger.vc.proof import KeyResolver
@@ -63,6 +69,22 @@ class IssuerKey:
 def verification_method_id(did: str, key_id: bytes) -> str:
     """``<did>#<key id hex>``: the id under which a member's issuer key appears in its DID document."""
     return f"{did}#{key_id.hex()}"
+
+
+def member_method_id(did: str, key_id: bytes, public_key: bytes) -> str:
+    """The verification method under which a member's issuer key signs: ``<did>#<key id hex>`` for a did:web; for a
+    did:key, which names exactly one key, ``<did>#<multibase key>`` as did:key resolution defines it. Only that key
+    can sign for a did:key member: `ProofError` (``issuer-key``) for any other."""
+    if did.startswith(DID_KEY_PREFIX):
+        method = did_key_verification_method(public_key)
+        if method.partition("#")[0] != did:
+            raise ProofError(
+                "issuer-key",
+                f"the member's DID {did[:60]}... names one key, and this issuer key {key_id.hex()} is not it: "
+                "a did:key member signs standard credentials with the key its DID names",
+            )
+        return method
+    return verification_method_id(did, key_id)
 
 
 def check_did(did: str) -> str:
