@@ -112,17 +112,23 @@ def default_did(member_id: str) -> str:
 
 
 def did_document(did: str, keys: Iterable[IssuerKey]) -> dict[str, Any]:
-    """The DID document of `did` listing every non-compromised issuer key as a ``Multikey`` assertion method."""
+    """The DID document of `did` listing every non-compromised issuer key as a ``Multikey`` assertion method.
+
+    A did:key names one key, so its document lists that key alone (if it is a listed issuer key), under the id
+    did:key resolution gives it (``<did>#<multibase key>``)."""
     check_did(did)
+    listed = [key for key in keys if key.status is not KeyStatus.COMPROMISED]
+    if did.startswith(DID_KEY_PREFIX):
+        own = parse_did_key(did)
+        listed = [key for key in listed if key.public_key == own]
     methods = [
         {
-            "id": verification_method_id(did, key.key_id),
+            "id": member_method_id(did, key.key_id, key.public_key),
             "type": MULTIKEY,
             "controller": did,
             "publicKeyMultibase": encode_public_key(key.public_key),
         }
-        for key in keys
-        if key.status is not KeyStatus.COMPROMISED
+        for key in listed
     ]
     ids = [method["id"] for method in methods]
     if len(set(ids)) != len(ids):
