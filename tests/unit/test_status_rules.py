@@ -21,6 +21,7 @@ from credledger.ledger.state import (
     get_status_of,
     get_status_published,
     get_status_slot,
+    status_list_key,
 )
 from credledger.ledger.vc.did import verification_method_id
 from credledger.ledger.vc.members import member_status_list
@@ -213,8 +214,18 @@ def test_the_largest_possible_status_list_fits_its_own_event_limit_but_not_the_g
     size = len(worst.encode())
     assert MAX_EVENT_BYTES < size <= MAX_STATUS_EVENT_BYTES, size
     assert event_size_limit(listed.params, worst) == MAX_STATUS_EVENT_BYTES
-    # It passes the size check and meets the bits check (the state has one bit set, not half of them).
+    # It passes the size check and meets the bits check (the state has one bit set, not half of them) ...
     refused(listed, worst, "status-list-stale", "the state has 1")
+    # ... and once the state holds those bits (written here directly: 65,000 revocations would take minutes), the
+    # rules accept it and record where it is, so every node serves it.
+    record = get_status_list(listed.state, A, 0)
+    assert record is not None
+    listed.state[status_list_key(A, 0)] = codec.encode(replace(record, revocation=noise))
+    accepted = publish(net[A], 0, "revocation", list_credential(listed, net[A], 0, "revocation"))
+    assert len(accepted.encode()) > MAX_EVENT_BYTES
+    listed.block(accepted)
+    published = get_status_published(listed.state, A, 0, "revocation")
+    assert published is not None and published.height == listed.height
 
 
 def test_a_status_list_over_its_limit_is_refused_and_other_kinds_keep_the_genesis_limit(
