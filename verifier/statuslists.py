@@ -18,7 +18,8 @@ the caller as fetched elsewhere -- must:
 A list that fails 2-4 is refused, naming its URL and where it came from; the report's status is then
 `INVALID_STATUS_LIST`. A list published before a status change still in its last blocks can lag behind a fresh
 bundle (§13: a change shows within two blocks), so a node's list that disagrees is fetched again a few times
-before it is refused.
+before it is refused. A list that cannot be fetched (not published yet, the node unreachable) is a failed check
+that leaves the ledger's answer standing: the bundle already proved it.
 """
 
 from __future__ import annotations
