@@ -51,8 +51,10 @@ MAX_CACHED_CONTEXTS = 64
 #: Canonical forms remembered per loader: issuing canonicalizes a credential to check it, then again to sign it,
 #: and every credential signed within one second by one key has the same proof configuration.
 MAX_CANONICAL_FORMS = 256
+#: Longest canonical form remembered (a badge's is about 5,000 characters): the memory stays below 16 MiB.
+MAX_REMEMBERED_FORM_CHARS = 64 * 1024
 #: Processed active contexts remembered per loader (`_ContextMemo`): a few per context a credential may use.
-MAX_PROCESSED_CONTEXTS = 4_096
+MAX_PROCESSED_CONTEXTS = 512
 
 NQUADS = "application/n-quads"
 #: Control characters that RDFC-1.0 escapes and pyld's serializer does not (it handles only \t, \n and \r).
@@ -91,13 +93,14 @@ class _ContextMemo:
     Processing a context is a pure function of those two (and the loader, which owns the memo), but pyld only
     remembers results for contexts that propagate: a type-scoped context (Open Badges 3.0 defines one per type) is
     processed again, term by term, every time a node of that type is expanded -- most of a canonicalization's time.
-    Active contexts are frozen once processed and named by their ``_uuid``; a local context is a URL, a list of
-    URLs, or a context object owned by a processed (so unchanging) context, held here by identity.
+    Active contexts are frozen once processed and named by their ``_uuid``; a local context is named by its URL(s),
+    or by its JSON text when it is an object (a document's own context may be changed between two calls, so never
+    by identity). Least recently used entries go first, so a stream of documents with contexts of their own cannot
+    push out the shipped contexts' entries, and the memo's size stays bounded.
     """
 
     def __init__(self, limit: int = MAX_PROCESSED_CONTEXTS) -> None:
-        self._limit = limit
-        self._entries: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._entries: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=limit)
 
     @staticmethod
     def local_key(local_ctx: Any) -> Any:
@@ -105,18 +108,13 @@ class _ContextMemo:
             return local_ctx
         if isinstance(local_ctx, list) and all(isinstance(c, str) for c in local_ctx):
             return tuple(local_ctx)
-        return id(local_ctx)
+        return json.dumps(local_ctx, sort_keys=True, separators=(",", ":"), default=dict)
 
-    def get(self, key: tuple[Any, ...], local_ctx: Any) -> Any:
-        found = self._entries.get(key)
-        if found is None or (isinstance(key[1], int) and found[0] is not local_ctx):
-            return None
-        return found[1]
+    def get(self, key: tuple[Any, ...]) -> Any:
+        return self._entries.get(key)
 
-    def put(self, key: tuple[Any, ...], local_ctx: Any, processed: Any) -> None:
-        if len(self._entries) >= self._limit:
-            self._entries.clear()
-        self._entries[key] = (local_ctx, processed)
+    def put(self, key: tuple[Any, ...], processed: Any) -> None:
+        self._entries[key] = processed
 
 
 class _Processor(jsonld.JsonLdProcessor):  # type: ignore[misc]  # pyld is untyped
@@ -143,12 +141,12 @@ class _Processor(jsonld.JsonLdProcessor):  # type: ignore[misc]  # pyld is untyp
                 active_ctx, local_ctx, options, override_protected, propagate, validate_scoped, cycles
             )
         key = (uuid, _ContextMemo.local_key(local_ctx), override_protected, propagate, validate_scoped)
-        processed = self._memo.get(key, local_ctx)
+        processed = self._memo.get(key)
         if processed is None:
             processed = super()._process_context(
                 active_ctx, local_ctx, options, override_protected, propagate, validate_scoped
             )
-            self._memo.put(key, local_ctx, processed)
+            self._memo.put(key, processed)
         return processed
 
     def expanded_to_rdf(self, expanded: Any, options: dict[str, Any]) -> Any:
@@ -289,9 +287,10 @@ def canonicalize(document: dict[str, Any], loader: DocumentLoader | None = None)
     found: str | None = forms.get(key)
     if found is None:
         found = _canonicalize_dataset(_to_dataset(document, loader))
-        if len(forms) >= MAX_CANONICAL_FORMS:
-            forms.clear()
-        forms[key] = found
+        if len(found) <= MAX_REMEMBERED_FORM_CHARS:
+            if len(forms) >= MAX_CANONICAL_FORMS:
+                forms.clear()
+            forms[key] = found
     return found
 
 

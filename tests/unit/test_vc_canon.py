@@ -187,3 +187,17 @@ def test_a_refused_document_stays_refused_when_asked_again() -> None:
     for _ in range(2):
         with pytest.raises(CanonicalizationError, match="undefinedTerm"):
             canonicalize(badge, loader)
+
+
+def test_a_documents_own_context_changed_in_place_is_processed_afresh() -> None:
+    loader = DocumentLoader(shipped_loader().documents)
+    document: dict[str, Any] = {
+        "@context": [CREDENTIALS_V2, {"nick": "https://example.org/vocab#a"}],
+        "type": ["VerifiableCredential"],
+        "issuer": "did:example:issuer",
+        "credentialSubject": {"id": "did:example:learner", "nick": "Al"},
+    }
+    assert "<https://example.org/vocab#a>" in canonicalize(document, loader)
+    document["@context"][1]["nick"] = "https://example.org/vocab#b"
+    again = canonicalize(document, loader)
+    assert "<https://example.org/vocab#b>" in again and "vocab#a" not in again
