@@ -116,7 +116,10 @@ def check_status_lists(
     if not entries:
         return []
     if not isinstance(issue, Issue) or issue.status_list is None or issue.status_index is None:
-        return [ListCheck(False, "the credential has status entries, but its issue event registered none", True)]
+        detail = (
+            "the credential has status entries, but its issue event registered none: their lists are not the ledger's"
+        )
+        return [ListCheck(False, detail)]
     facts = _Certified(document, member, key, issue, verdict)
     return [
         _check_entry(entry, facts, given=given, fetch=fetch, find_key=find_key, source=source, pause=pause)
@@ -144,8 +147,12 @@ def _registered_entry(entry: Any, facts: _Certified) -> tuple[str, str, int] | L
     if not isinstance(entry, dict):
         return ListCheck(False, "a credentialStatus entry is not an object", True)
     purpose, url = entry.get("statusPurpose"), entry.get("statusListCredential")
-    if purpose not in PURPOSES or not isinstance(url, str):
+    if not isinstance(purpose, str) or not isinstance(url, str):
         return ListCheck(False, f"a status entry names purpose {purpose!r} and list {url!r}", True)
+    if purpose not in PURPOSES:
+        return ListCheck(
+            True, f"{purpose[:40]!r} entry: the ledger certifies only {' and '.join(PURPOSES)}; not checked"
+        )
     try:
         index = entry_index(entry)
         expected_url = status_list_url(facts.member, facts.issue.status_list or 0, purpose)
