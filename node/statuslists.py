@@ -96,6 +96,8 @@ class StatusPublisher:
         self._config = config
         #: The event last admitted for each (list, purpose): while it is pending, the list is not made again.
         self._pending: dict[tuple[int, str], bytes] = {}
+        #: DIDs the key cannot sign for (a did:key naming another key), already reported.
+        self._unusable: set[str] = set()
 
     def publish_due(self) -> int:
         """Sign and admit every due list; return how many were admitted (refusals are logged, and retried later)."""
@@ -120,8 +122,10 @@ class StatusPublisher:
             try:
                 method = member_method_id(member.did, self._key.key_id, self._key.public.raw)
             except CredledgerError as exc:
-                log.warning("status list not signed", list=item.list_number, purpose=item.purpose, reason=str(exc))
-                continue
+                if member.did not in self._unusable:  # said once per DID, not after every block
+                    self._unusable.add(member.did)
+                    log.warning("status lists not signed", member=self._member_id, reason=str(exc))
+                break
             signed = sign_credential(document, self._key, method, now_ms)
             text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             payload = StatusPublish(self._member_id, item.list_number, item.purpose, text)
