@@ -6,7 +6,6 @@ verifier (@digitalbazaar/vc with vc-bitstring-status-list, resolving the did:key
 from __future__ import annotations
 
 import json
-import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def test_a_did_key_member_issues_badges_whose_lists_the_reference_verifier_check
     def published() -> list[Any] | None:
         try:
             lists = [fetch(n, url) for n in net.validators for url in urls]
-        except urllib.error.HTTPError:
+        except OSError:  # not published yet (404), or a read that timed out on a loaded machine
             return None
         return lists if len({json.dumps(d, sort_keys=True) for d in lists}) == 2 else None
 
