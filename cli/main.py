@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "revoke": ("credledger.cli.credentials", "revoke a credential for good"),
     "suspend": ("credledger.cli.credentials", "put a credential on hold"),
     "reinstate": ("credledger.cli.credentials", "lift a credential's suspension"),
+    "member": ("credledger.cli.members", "change a member by governance: its DID, name or voting power"),
     "achievement": ("credledger.cli.catalogue", "publish an achievement definition to the catalogue, or retire one"),
     "recognition": (
         "credledger.cli.catalogue",

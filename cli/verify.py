@@ -1,6 +1,7 @@
 """`credledger verify`: check a credential offline against the genesis file, with a proof from any node or a file.
 
-Exit codes: 0 valid (with a fresh enough checkpoint); 1 not valid (revoked, suspended, expired or unknown);
+Exit codes: 0 valid (with a fresh enough checkpoint); 1 not valid (revoked, suspended, expired or unknown; a signed
+credential whose own proof fails, or whose status list disagrees with the ledger);
 2 usage error; 3 could not verify (no node gave a proof that verifies, or the only proofs are stale).
 """
 
@@ -24,8 +25,10 @@ from credledger.cli.witnesses import add_witness_arguments, witness_policy
 from credledger.ledger.errors import ConfigError, DecodeError
 from credledger.verifier.client import DEFAULT_TIMEOUT
 from credledger.verifier.credential import DEFAULT_MAX_AGE, UNVERIFIED, Report, verify_credential
+from credledger.verifier.statuslists import INVALID_STATUS_LIST
 
 DEFAULT_NODE = "http://127.0.0.1:8700"
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?")
 _UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _WORDS = {
@@ -35,6 +38,7 @@ _WORDS = {
     "expired": "EXPIRED",
     "unknown": "UNKNOWN (never issued on this ledger)",
     UNVERIFIED: "COULD NOT VERIFY",
+    INVALID_STATUS_LIST: "INVALID STATUS LIST (the list served disagrees with the ledger, or is not the issuer's)",
 }
 
 
@@ -72,6 +76,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         f"(default: {int(DEFAULT_MAX_AGE.total_seconds() // 60)}m); revoked and expired never go stale",
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help="per node")
+    parser.add_argument(
+        "--status-list",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a signed credential's Bitstring Status List credential as fetched from its URL (repeatable); it must "
+        "agree with the ledger's certified state (lists not given are fetched from the node whose proof verified)",
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable report")
     add_witness_arguments(parser)
     add_raw_argument(parser)
@@ -103,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if not nodes and args.bundle is None:
         nodes = [os.environ.get("CREDLEDGER_NODE", DEFAULT_NODE)]
     max_age = DEFAULT_MAX_AGE if args.max_age is None else parse_duration(args.max_age)
-    credential = digest_argument(args.credential, raw=args.raw).hex()  # says which digest it computed
+    digest = digest_argument(args.credential, raw=args.raw).hex()  # says which digest it computed
+    # A JSON file is passed as itself, so that a signed credential's own proof and status lists are checked too.
+    credential = digest if args.raw or _HEX64.fullmatch(args.credential) else args.credential
     try:
         report = verify_credential(
             credential,
@@ -113,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             max_age=max_age,
             timeout=args.timeout,
             witnesses=witness_policy(args),
+            status_lists=args.status_list,
         )
     except (ValueError, ConfigError, DecodeError) as exc:
         raise UsageError(str(exc)) from None

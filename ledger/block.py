@@ -20,12 +20,12 @@ from credledger.ledger import codec, domains
 from credledger.ledger.codec import Bytes32, Size
 from credledger.ledger.errors import DecodeError, VerificationError
 from credledger.ledger.keys import SigningKey
-from credledger.ledger.limits import MAX_BLOCK_EVENTS, MAX_EVENT_BYTES, MAX_ORIGIN
+from credledger.ledger.limits import MAX_ANY_EVENT_BYTES, MAX_BLOCK_EVENTS, MAX_ORIGIN
 from credledger.ledger.note import Checkpoint, NoteSignature, SignedNote, sign_note, verify_note_signature
 from credledger.ledger.validators import MemberId, ValidatorSet
 
 Origin = Annotated[str, Size(1, MAX_ORIGIN)]
-EncodedEvent = Annotated[bytes, Size(1, MAX_EVENT_BYTES)]
+EncodedEvent = Annotated[bytes, Size(1, MAX_ANY_EVENT_BYTES)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from credledger.ledger.events import (
     Signature,
 )
 from credledger.ledger.keys import PublicKey
-from credledger.ledger.limits import MAX_EVENT_BYTES
+from credledger.ledger.limits import MAX_ANY_EVENT_BYTES
 from credledger.ledger.state import CredentialRecord, IssuerKeyRecord, MemberRecord
 
 JSON = dict[str, Any]
@@ -123,7 +123,7 @@ def payload_to_json(payload: Payload) -> JSON:
     return {"kind": payload.TAG, **_record_to_json(payload, member)}
 
 
-def event_from_json(data: Any, where: str = "event", *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
+def event_from_json(data: Any, where: str = "event", *, max_bytes: int = MAX_ANY_EVENT_BYTES) -> Event:
     """Rebuild the canonical event a JSON form describes; DecodeError names the JSON path of what is wrong."""
     obj = _object(data, where, ("origin", "time_ms", "payload", "signatures"))
     origin = _str(obj["origin"], f"{where}.origin")

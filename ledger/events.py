@@ -26,12 +26,13 @@ from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import (
+    MAX_ANY_EVENT_BYTES,
     MAX_COMPONENTS,
-    MAX_EVENT_BYTES,
     MAX_ISSUER_KEYS,
     MAX_NAME,
     MAX_ORIGIN,
     MAX_SIGNATURES,
+    MAX_STATUS_EVENT_BYTES,
     MAX_STATUS_LISTS,
     STATUS_LIST_ENTRIES,
 )
@@ -299,7 +300,7 @@ class StatusPublish:
     member: MemberId
     list_number: StatusListNumber
     purpose: Annotated[str, Size(1, 16)]
-    credential: Annotated[str, Size(2, MAX_EVENT_BYTES)]
+    credential: Annotated[str, Size(2, MAX_STATUS_EVENT_BYTES)]
 
     def __post_init__(self) -> None:
         check_member_id(self.member)
@@ -422,8 +423,8 @@ def event_id(signed_bytes: bytes) -> bytes:
     return hashlib.sha256(domains.EVENT + signed_bytes).digest()
 
 
-def decode_event(data: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Event:
-    """Parse one canonical event encoding, refusing more than `max_bytes` (genesis may set a lower limit)."""
+def decode_event(data: bytes, *, max_bytes: int = MAX_ANY_EVENT_BYTES) -> Event:
+    """Parse one canonical event encoding, refusing more than `max_bytes` (the rules hold each kind to its limit)."""
     data = bytes(data)
     event = codec.decode(Event, data, max_bytes=max_bytes)
     # decode() checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding, and the

@@ -45,6 +45,7 @@ from credledger.ledger.limits import (
     MAX_NAME,
     MAX_ORIGIN,
     MAX_RECORD_BYTES,
+    MAX_STATUS_EVENT_BYTES,
 )
 from credledger.ledger.membership_rules import admit_member
 from credledger.ledger.state import StateOverlay
@@ -88,6 +89,11 @@ class Params:
         if self.max_block_bytes < self.max_event_bytes:
             raise ValueError(
                 f"max_block_bytes ({self.max_block_bytes}) is less than max_event_bytes ({self.max_event_bytes})"
+            )
+        if self.max_block_bytes < MAX_STATUS_EVENT_BYTES:
+            raise ValueError(
+                f"max_block_bytes ({self.max_block_bytes}) is less than the largest status list event "
+                f"({MAX_STATUS_EVENT_BYTES} bytes), so a member's status list could not be published"
             )
         if self.governance_window_ms < self.max_clock_skew_ms:
             raise ValueError(

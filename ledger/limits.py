@@ -15,8 +15,15 @@ MAX_MEMBERS = 256
 MAX_SIGNATURES = MAX_MEMBERS
 MAX_ISSUER_KEYS = 64
 
-#: Largest encoded event a node accepts (bytes); genesis may set it lower.
+#: Largest encoded event a node accepts (bytes); genesis may set it lower. `status.publish` has its own limit.
 MAX_EVENT_BYTES = 16 * 1024
+#: Largest `status.publish` event, whatever the genesis says: the Bitstring Status List standard fixes a list's
+#: size (`STATUS_LIST_ENTRIES` bits), not the network. Its worst case -- bits with no pattern, which GZIP stores as
+#: they are -- is an ``encodedList`` of 21,877 characters, about 23 KiB of event with the signed credential
+#: around it (`tests/unit/test_status_rules.py` measures it), so every possible list fits.
+MAX_STATUS_EVENT_BYTES = 32 * 1024
+#: Largest encoded event of any kind: what decoders accept before the rules hold each kind to its own limit.
+MAX_ANY_EVENT_BYTES = MAX_STATUS_EVENT_BYTES
 #: Largest number of events in one block.
 MAX_BLOCK_EVENTS = 10_000
 #: Largest encoded record of any kind the codec will look at.

@@ -70,6 +70,7 @@ from credledger.ledger.events import (
 )
 from credledger.ledger.evidence_rules import apply_report_evidence
 from credledger.ledger.genesis import Params
+from credledger.ledger.limits import MAX_STATUS_EVENT_BYTES
 from credledger.ledger.membership_rules import (
     apply_key_add,
     apply_key_retire,
@@ -315,10 +316,9 @@ class _Applier:
         block = self._block
         if event.origin != block.origin:
             raise InvalidEvent("wrong-origin", f"event is for chain {event.origin!r}, this is {block.origin!r}")
-        if len(encoded) > block.params.max_event_bytes:
-            raise InvalidEvent(
-                "event-too-large", f"event is {len(encoded)} bytes, the limit is {block.params.max_event_bytes}"
-            )
+        limit = event_size_limit(block.params, event)
+        if len(encoded) > limit:
+            raise InvalidEvent("event-too-large", f"event is {len(encoded)} bytes, the limit is {limit}")
         # The issuer's tighter bound on age waits until `authenticate` says who signed.
         _check_time(event, block, block.params.governance_window_ms)
         if event.id in block.committed:
@@ -347,6 +347,14 @@ class _Reads:
     def get(self, key: bytes, /) -> bytes | None:
         self._keys.add(key)
         return self._base.get(key)
+
+
+def event_size_limit(params: Params, event: Event) -> int:
+    """The most bytes `event` may encode to: the genesis' `max_event_bytes`, except for a status list, whose size
+    the standard fixes (`MAX_STATUS_EVENT_BYTES`: every possible list fits)."""
+    if isinstance(event.payload, StatusPublish):
+        return max(params.max_event_bytes, MAX_STATUS_EVENT_BYTES)
+    return params.max_event_bytes
 
 
 def _check_time(event: Event, block: _Block, max_age_ms: int) -> None:

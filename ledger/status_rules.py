@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from credledger.ledger import keys
 from credledger.ledger.authority import Context, require_issuer
 from credledger.ledger.errors import DecodeError, InvalidEvent, Unauthorized
 from credledger.ledger.events import StatusPublish
@@ -25,6 +26,7 @@ from credledger.ledger.state import (
 )
 from credledger.ledger.vc.errors import ProofError
 from credledger.ledger.vc.members import status_list_url
+from credledger.ledger.vc.multikey import DID_KEY_PREFIX, parse_did_key
 
 if TYPE_CHECKING:
     from credledger.ledger.vc.proof import KeyResolver
@@ -86,16 +88,23 @@ def _document(text: str) -> dict[str, Any]:
 
 
 def _member_keys(ctx: Context, member: MemberRecord) -> KeyResolver:
-    """Resolve ``<member DID>#<key id hex>`` to the member's issuer key, if it is valid at this height."""
+    """Resolve ``<member DID>#<key id hex>`` (or a did:key member's ``<did>#<multibase key>``) to the member's issuer
+    key, if it is valid at this height."""
 
     def resolve(verification_method: str) -> bytes:
         did, _, fragment = verification_method.partition("#")
         if did != member.did:
             raise ProofError("verification-method", f"{verification_method!r} is not a key of {member.did!r}")
-        try:
-            key_id = bytes.fromhex(fragment)
-        except ValueError:
-            key_id = b""
+        if did.startswith(DID_KEY_PREFIX):
+            try:  # the DID names its one key: it must be a registered issuer key of the member
+                key_id = keys.key_id(member.id, parse_did_key(verification_method))
+            except DecodeError as exc:
+                raise ProofError("verification-method", str(exc)) from None
+        else:
+            try:
+                key_id = bytes.fromhex(fragment)
+            except ValueError:
+                key_id = b""
         key = get_issuer_key(ctx.view, member.id, key_id) if len(key_id) == 4 else None
         if key is None or not key_valid_at(key, ctx.height):
             raise ProofError("verification-method", f"{verification_method!r} is no valid issuer key of {member.id}")

@@ -257,7 +257,7 @@ class LedgerApplication:
                 event, encoded = item, item.encode()
             else:
                 try:
-                    event = decode_event(item, max_bytes=self.params.max_event_bytes)
+                    event = decode_event(item)
                 except DecodeError as exc:
                     results[position] = _detached(exc)
                     continue
@@ -379,8 +379,7 @@ class LedgerApplication:
 
     def _decode(self, encoded: Sequence[bytes]) -> list[Event]:
         """The events of a block, taken from the mempool where they are pending, else decoded."""
-        limit = self.params.max_event_bytes
-        return [self._decoded.get(raw) or decode_event(raw, max_bytes=limit) for raw in encoded]
+        return [self._decoded.get(raw) or decode_event(raw) for raw in encoded]
 
     # --- commit -------------------------------------------------------------------------------------------------
 

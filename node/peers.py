@@ -46,7 +46,7 @@ from credledger.ledger import codec, domains
 from credledger.ledger.codec import Bytes32, Bytes64, Size
 from credledger.ledger.errors import BadSignature, CredledgerError, DecodeError, PeerMisbehaved
 from credledger.ledger.keys import PublicKey, SigningKey
-from credledger.ledger.limits import MAX_EVENT_BYTES
+from credledger.ledger.limits import MAX_ANY_EVENT_BYTES
 from credledger.ledger.validators import MemberId
 from credledger.node.config import P2PConfig
 from credledger.node.metrics import Metrics
@@ -99,7 +99,7 @@ class Proof:
 class EventBatch:
     """Pending events relayed to a peer in one frame (`KIND_EVENTS`), each in its signed encoding."""
 
-    events: Annotated[tuple[Annotated[bytes, Size(1, MAX_EVENT_BYTES)], ...], Size(1, MAX_RELAY_EVENTS)]
+    events: Annotated[tuple[Annotated[bytes, Size(1, MAX_ANY_EVENT_BYTES)], ...], Size(1, MAX_RELAY_EVENTS)]
 
 
 def relay_batches(encoded: list[bytes]) -> list[EventBatch]:

@@ -26,7 +26,7 @@ from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import MAX_STATUS_LISTS
 from credledger.ledger.state import StateView, get_member, get_status_list, get_status_published
 from credledger.ledger.storage.store import Snapshot
-from credledger.ledger.vc.did import verification_method_id
+from credledger.ledger.vc.did import member_method_id
 from credledger.ledger.vc.members import member_status_list
 from credledger.ledger.vc.proof import sign_credential
 from credledger.ledger.vc.statuslist import PURPOSES, read_status_list_credential
@@ -96,6 +96,8 @@ class StatusPublisher:
         self._config = config
         #: The event last admitted for each (list, purpose): while it is pending, the list is not made again.
         self._pending: dict[tuple[int, str], bytes] = {}
+        #: DIDs the key cannot sign for (a did:key naming another key), already reported.
+        self._unusable: set[str] = set()
 
     def publish_due(self) -> int:
         """Sign and admit every due list; return how many were admitted (refusals are logged, and retried later)."""
@@ -117,7 +119,13 @@ class StatusPublisher:
                 valid_from_ms=now_ms,
                 validity_ms=self._config.status_validity_ms,
             )
-            method = verification_method_id(member.did, self._key.key_id)
+            try:
+                method = member_method_id(member.did, self._key.key_id, self._key.public.raw)
+            except CredledgerError as exc:
+                if member.did not in self._unusable:  # said once per DID, not after every block
+                    self._unusable.add(member.did)
+                    log.warning("status lists not signed", member=self._member_id, reason=str(exc))
+                break
             signed = sign_credential(document, self._key, method, now_ms)
             text = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             payload = StatusPublish(self._member_id, item.list_number, item.purpose, text)

@@ -108,6 +108,16 @@ class NodeClient:
         """`GET /v1/members/{id}/status`: entries taken in each of the member's status lists."""
         return self._json("GET", f"/v1/members/{member_id}/status")
 
+    def get_json(self, path: str) -> dict[str, Any]:
+        """`GET path` answered with a JSON object (a status list credential, a DID document)."""
+        if not path.startswith("/"):
+            raise ValueError(f"expected an absolute path, got {path!r}")
+        return self._json("GET", path)
+
+    def did_document(self, member_id: str) -> dict[str, Any]:
+        """`GET /v1/members/{id}/did.json`: the member's DID document, as the node derives it."""
+        return self._json("GET", f"/v1/members/{urllib.parse.quote(member_id, safe='')}/did.json")
+
     def bundle(self, digest: bytes) -> Bundle:
         """The `credledger-proof/v1` bundle for `digest`, parsed (DecodeError if it is not one)."""
         return Bundle.from_json(self.credential(digest))

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -40,10 +40,17 @@ from credledger.ledger.genesis import Genesis, load_genesis
 from credledger.ledger.note import SignedNote
 from credledger.ledger.state import IssuerKeyRecord, MemberRecord
 from credledger.ledger.times import iso_ms
-from credledger.ledger.vc.did import verification_method_id
+from credledger.ledger.vc.did import member_method_id
 from credledger.ledger.vc.errors import ProofError as VcProofError
 from credledger.ledger.witnesspolicy import WitnessPolicy
 from credledger.verifier.client import DEFAULT_TIMEOUT, NodeClient, NodeProblem, NodeUnreachable
+from credledger.verifier.statuslists import (
+    INVALID_STATUS_LIST,
+    STATUS_LIST_STEP,
+    check_status_lists,
+    lists_by_url,
+    node_fetcher,
+)
 
 #: How old a checkpoint may be for an answer that could still change (valid, suspended, unknown).
 DEFAULT_MAX_AGE = timedelta(minutes=15)
@@ -191,8 +198,16 @@ def verify_credential(
     now_ms: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     witnesses: WitnessPolicy | None = None,
+    status_lists: Sequence[Source | Mapping[str, Any]] = (),
+    check_status_lists: bool = True,
 ) -> Report:
     """Verify `credential` (a file path, 64 hex digits, or the document's bytes) against `genesis`.
+
+    A signed credential's Bitstring Status Lists are checked against the certified state
+    (`verifier.statuslists`): `status_lists` are list credentials the caller fetched (files or documents, matched
+    by their ``id``); any other is fetched from the node whose bundle verified. A list that disagrees with the
+    state proof, or is not signed by the issuer, makes the status `invalid-status-list`. `check_status_lists=False`
+    leaves the lists alone.
 
     The proof comes from `bundle` (a kept bundle file, tried first) or from `nodes`, asked in turn. With
     `witnesses`, a bundle counts only if its checkpoint carries the cosignatures the policy requires (C2SP
@@ -206,6 +221,7 @@ def verify_credential(
     trusted = genesis if isinstance(genesis, Genesis) else load_genesis(os.fspath(genesis))
     digest = digest_of(credential)
     document = signed_document(credential)
+    given = lists_by_url(status_lists) if check_status_lists else {}
     readers = [NodeClient(url, timeout=timeout) for url in nodes]  # ValueError for a malformed URL, before any I/O
     now = int(time.time() * 1000) if now_ms is None else now_ms
     limit = int(max_age.total_seconds() * 1000)
@@ -226,6 +242,8 @@ def verify_credential(
             witnesses=witnesses,
             document=document,
         )
+        if isinstance(report, Report) and document is not None and check_status_lists:
+            report = _with_status_lists(report, document, given, source)
         if isinstance(report, SourceFault):
             faults.append(report)
             continue
@@ -348,7 +366,10 @@ def credential_proof_check(document: dict[str, Any], bundle: Bundle) -> Check:
         return Check("credential-proof", False, "the ledger holds no issuer record to check the proof against")
     member = codec.decode(MemberRecord, bundle.member.value)
     key = codec.decode(IssuerKeyRecord, bundle.key.value)
-    expected = verification_method_id(member.did, key.key_id)
+    try:
+        expected = member_method_id(member.did, key.key_id, key.public_key)
+    except VcProofError as exc:
+        return Check("credential-proof", False, f"{exc.check}: {exc.detail}")
 
     def resolve(method: str) -> bytes:
         if method != expected:
@@ -391,6 +412,38 @@ def _from_source(
         return SourceFault(name, "invalid-proof", detail, step)
     except OSError as exc:
         return SourceFault(name, "unreadable", f"cannot read it ({exc.strerror})")
+
+
+def _with_status_lists(
+    report: Report, document: dict[str, Any], given: Mapping[str, dict[str, Any]], source: NodeClient | Bundle | Source
+) -> Report:
+    """`report` with a check of each of the signed credential's status lists (`verifier.statuslists`)."""
+    if (
+        report.verdict is None
+        or report.bundle is None
+        or report.verdict.issuer is None
+        or report.status == INVALID_PROOF
+    ):
+        return report
+    fetch = find_key = None
+    if isinstance(source, NodeClient):
+        client = source
+        fetch = node_fetcher(client.get_json)
+        issuer = report.verdict.issuer
+
+        def find_key(method: str) -> bytes:
+            from credledger.ledger.vc.did import key_in_did_document  # noqa: PLC0415
+
+            return key_in_did_document(client.did_document(issuer), method)
+
+    outcomes = check_status_lists(
+        document, report.bundle, report.verdict, given=given, fetch=fetch, find_key=find_key, source=report.source or ""
+    )
+    if not outcomes:
+        return report
+    checks = tuple(Check(STATUS_LIST_STEP, o.ok, o.detail) for o in outcomes)
+    refused = any(o.refused for o in outcomes)
+    return replace(report, checks=(*report.checks, *checks), status=INVALID_STATUS_LIST if refused else report.status)
 
 
 def _witnessed(report: Report, bundle: Bundle, policy: WitnessPolicy) -> Report:

@@ -21,7 +21,13 @@ from credledger.ledger.errors import DecodeError
 from credledger.ledger.keys import KEY_ID_SIZE, PUBLIC_KEY_SIZE
 from credledger.ledger.vc.errors import ProofError
 from credledger.ledger.vc.loader import DID_V1, MULTIKEY_V1
-from credledger.ledger.vc.multikey import DID_KEY_PREFIX, decode_public_key, encode_public_key, parse_did_key
+from credledger.ledger.vc.multikey import (
+    DID_KEY_PREFIX,
+    decode_public_key,
+    did_key_verification_method,
+    encode_public_key,
+    parse_did_key,
+)
 
 if TYPE_CHECKING:  # the event and genesis codecs check DIDs, and must not pull in the JSON-LD machinery to do so
     from credledger.ledger.vc.proof import KeyResolver
@@ -65,6 +71,22 @@ def verification_method_id(did: str, key_id: bytes) -> str:
     return f"{did}#{key_id.hex()}"
 
 
+def member_method_id(did: str, key_id: bytes, public_key: bytes) -> str:
+    """The verification method under which a member's issuer key signs: ``<did>#<key id hex>`` for a did:web; for a
+    did:key, which names exactly one key, ``<did>#<multibase key>`` as did:key resolution defines it. Only that key
+    can sign for a did:key member: `ProofError` (``issuer-key``) for any other."""
+    if did.startswith(DID_KEY_PREFIX):
+        method = did_key_verification_method(public_key)
+        if method.partition("#")[0] != did:
+            raise ProofError(
+                "issuer-key",
+                f"the member's DID {did[:60]}... names one key, and this issuer key {key_id.hex()} is not it: "
+                "a did:key member signs standard credentials with the key its DID names",
+            )
+        return method
+    return verification_method_id(did, key_id)
+
+
 def check_did(did: str) -> str:
     """Return `did` if it is a ``did:web`` or ``did:key`` DID credledger accepts; else raise `DecodeError`."""
     if not isinstance(did, str) or len(did) > MAX_DID:
@@ -90,17 +112,23 @@ def default_did(member_id: str) -> str:
 
 
 def did_document(did: str, keys: Iterable[IssuerKey]) -> dict[str, Any]:
-    """The DID document of `did` listing every non-compromised issuer key as a ``Multikey`` assertion method."""
+    """The DID document of `did` listing every non-compromised issuer key as a ``Multikey`` assertion method.
+
+    A did:key names one key, so its document lists that key alone (if it is a listed issuer key), under the id
+    did:key resolution gives it (``<did>#<multibase key>``)."""
     check_did(did)
+    listed = [key for key in keys if key.status is not KeyStatus.COMPROMISED]
+    if did.startswith(DID_KEY_PREFIX):
+        own = parse_did_key(did)
+        listed = [key for key in listed if key.public_key == own]
     methods = [
         {
-            "id": verification_method_id(did, key.key_id),
+            "id": member_method_id(did, key.key_id, key.public_key),
             "type": MULTIKEY,
             "controller": did,
             "publicKeyMultibase": encode_public_key(key.public_key),
         }
-        for key in keys
-        if key.status is not KeyStatus.COMPROMISED
+        for key in listed
     ]
     ids = [method["id"] for method in methods]
     if len(set(ids)) != len(ids):

@@ -21,7 +21,8 @@ from credledger.ledger.keys import SigningKey
 from credledger.ledger.limits import MAX_STATUS_LISTS, STATUS_LIST_ENTRIES
 from credledger.ledger.state import MemberRecord
 from credledger.ledger.vc.canon import canonicalize
-from credledger.ledger.vc.did import verification_method_id
+from credledger.ledger.vc.did import member_method_id
+from credledger.ledger.vc.errors import ProofError
 from credledger.ledger.vc.loader import CREDENTIALS_V2
 from credledger.ledger.vc.members import member_home_page, status_list_url
 from credledger.ledger.vc.proof import format_datetime, sign_credential
@@ -71,7 +72,11 @@ def sign_issued(credential: Mapping[str, Any], member: MemberRecord, key: Signin
     """`credential` (from `prepare_credential`) signed ``eddsa-rdfc-2022`` by the member's issuer `key`."""
     if key.name != member.id:
         raise CredentialRefused("issuer-key", f"the key is {key.name}'s, not {member.id}'s")
-    return sign_credential(credential, key, verification_method_id(member.did, key.key_id), issued_ms)
+    try:
+        method = member_method_id(member.did, key.key_id, key.public.raw)
+    except ProofError as exc:
+        raise CredentialRefused(exc.check, exc.detail) from None
+    return sign_credential(credential, key, method, issued_ms)
 
 
 def check_awarded_achievement(document: Mapping[str, Any], achievement: str | None) -> None:

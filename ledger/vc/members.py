@@ -11,11 +11,19 @@ The registry is the Digital Credentials Consortium's "dcc-legacy" known-issuer l
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.state import IssuerKeyRecord, MemberRecord
-from credledger.ledger.vc.did import DID_WEB_PREFIX, IssuerKey, KeyStatus, did_document, did_web_url
+from credledger.ledger.vc.did import (
+    DID_WEB_PREFIX,
+    IssuerKey,
+    KeyStatus,
+    default_did,
+    did_document,
+    did_web_url,
+)
 
 #: The `meta.type` of the registry document: which format it is.
 REGISTRY_FORMAT = "dcc-legacy"
@@ -49,13 +57,25 @@ def member_home_page(member: MemberRecord) -> str | None:
     return url[: url.index("/", len("https://"))]
 
 
-def status_list_url(member: MemberRecord, list_number: int, purpose: str) -> str:
-    """Where verifiers fetch `member`'s status list `list_number` for `purpose`: on its did:web host, a path every
-    node serves (``/v1/members/<id>/status/<list>/<purpose>``), so pointing the domain at any node works."""
+def status_host(member: MemberRecord) -> str:
+    """The web origin a member's status lists are published under: its did:web host, or -- for a did:key, which
+    names no host -- its member id, a domain like every default DID's (``https://<id>``)."""
     home = member_home_page(member)
-    if home is None:
-        raise DecodeError(f"{member.id} has the DID {member.did}: status lists are published under a did:web domain")
-    return f"{home}/v1/members/{member.id}/status/{list_number}/{purpose}"
+    if home is not None:
+        return home
+    try:
+        return member_home_page(replace(member, did=default_did(member.id))) or ""
+    except ValueError:
+        raise DecodeError(
+            f"{member.id} has the DID {member.did[:60]}..., which names no web host, and its member id is not a "
+            "DNS name to publish its status lists under"
+        ) from None
+
+
+def status_list_url(member: MemberRecord, list_number: int, purpose: str) -> str:
+    """Where verifiers fetch `member`'s status list `list_number` for `purpose`: on its `status_host`, a path every
+    node serves (``/v1/members/<id>/status/<list>/<purpose>``), so pointing the domain at any node works."""
+    return f"{status_host(member)}/v1/members/{member.id}/status/{list_number}/{purpose}"
 
 
 def member_status_list(

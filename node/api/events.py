@@ -41,7 +41,7 @@ from credledger.ledger import encoding, merkle
 from credledger.ledger.errors import CredledgerError, DecodeError
 from credledger.ledger.eventjson import event_from_json, event_to_json, json_type
 from credledger.ledger.events import Event, decode_event
-from credledger.ledger.limits import MAX_EVENT_BYTES
+from credledger.ledger.limits import MAX_ANY_EVENT_BYTES
 from credledger.node.api.common import APPLICATION, CONFIG, b64, json_response, parse_hex32
 from credledger.node.api.problems import Problem, error_body, problem_body, response
 from credledger.node.application import Admitted, Committed, LedgerApplication
@@ -351,7 +351,7 @@ def _check_batch(count: int, max_batch: int) -> None:
 
 def _decode(raw: bytes, where: str) -> Event:
     try:
-        return decode_event(raw, max_bytes=MAX_EVENT_BYTES)
+        return decode_event(raw, max_bytes=MAX_ANY_EVENT_BYTES)
     except DecodeError as exc:
         raise DecodeError(f"{where}: {exc}") from None
 

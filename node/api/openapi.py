@@ -775,6 +775,20 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+#: VC-API ``options`` this node honours; any other is a 400 problem (``mandatoryPointers``: no selective disclosure).
+_ISSUE_OPTIONS = obj(
+    {"credentialId": {"type": "string", "minLength": 1, "maxLength": 2048}}, optional=("credentialId",)
+)
+_VERIFY_OPTIONS = obj(
+    {
+        "checks": array({"enum": ["registry", "proof", "status"]}, minItems=1),
+        "challenge": {"type": "string", "minLength": 1, "maxLength": 2048},
+        "domain": {"type": "string", "minLength": 1, "maxLength": 2048},
+    },
+    optional=("checks", "challenge", "domain"),
+)
+
+
 def _post(summary: str, body: Schema, responses: dict[str, Schema], *, auth: bool = False) -> Schema:
     answers = {**responses, "400": _problem("A malformed body, or a credential that cannot be issued or verified")}
     if auth:
@@ -843,7 +857,7 @@ def _standard_paths() -> dict[str, Schema]:
         ),
         "/credentials/issue": _post(
             "VC-API: sign an unsigned credential for this node's member and register it (bearer token)",
-            obj({"credential": {"type": "object"}, "options": {"type": "object"}}, optional=("options",), closed=False),
+            obj({"credential": {"type": "object"}, "options": _ISSUE_OPTIONS}, optional=("options",), closed=False),
             {"201": _json(obj({"verifiableCredential": {"type": "object"}}), "The signed credential")},
             auth=True,
         ),
@@ -856,7 +870,7 @@ def _standard_paths() -> dict[str, Schema]:
         "/credentials/verify": _post(
             "VC-API: verify a signed credential's proof, status and issuer membership",
             obj(
-                {"verifiableCredential": {"type": "object"}, "options": {"type": "object"}},
+                {"verifiableCredential": {"type": "object"}, "options": _VERIFY_OPTIONS},
                 optional=("options",),
                 closed=False,
             ),

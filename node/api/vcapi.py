@@ -11,6 +11,13 @@
 
 Issuing and status changes need ``[credentials] issuer_key`` and ``api_token``: without a token configured they
 answer 403, without the right ``Authorization: Bearer`` token 401. Verification is open to anyone.
+
+``options`` (VC-API "Handling Unknown Options and Data": an option the service does not know is an error, never
+ignored). Issue: ``credentialId`` (the URI under which ``/credentials/status`` finds a credential that has no
+``id``; refused if the credential's ``id`` says otherwise); ``mandatoryPointers`` is refused, since
+``eddsa-rdfc-2022`` discloses everything and has no selective disclosure. Verify: ``checks`` (which of
+``registry``, ``proof``, ``status`` to run; all by default), ``challenge`` and ``domain`` (the proof must carry
+exactly these values, as a proof made for one verifier's request does).
 """
 
 from __future__ import annotations
@@ -44,6 +51,11 @@ MAX_DRAWS = 8
 #: The file in the data directory listing the credentials this node issued through the VC-API (id, digest).
 ISSUED_FILE = "vcapi-issued.jsonl"
 MAX_CREDENTIAL_ID = 2048
+#: The checks ``POST /credentials/verify`` runs, in order; ``options.checks`` may name a subset.
+VERIFY_CHECKS = ("registry", "proof", "status")
+ISSUE_OPTIONS = frozenset({"credentialId", "mandatoryPointers"})
+VERIFY_OPTIONS = frozenset({"checks", "challenge", "domain"})
+MAX_OPTION_TEXT = 2048
 
 
 class Signer:
@@ -112,16 +124,62 @@ async def _json_body(request: web.Request, field: str) -> tuple[dict[str, Any], 
     return body, body[field]
 
 
+def _options(body: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """The request's ``options`` object (empty if absent); 400 ``unknown-option`` naming any the API does not know."""
+    options = body.get("options", {})
+    if not isinstance(options, dict):
+        raise Problem(400, "malformed", "options must be a JSON object")
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise Problem(
+            400,
+            "unknown-option",
+            f"options {', '.join(repr(name[:80]) for name in unknown[:10])} are not supported here "
+            f"(supported: {', '.join(sorted(known))})",
+        )
+    return options
+
+
+def _option_text(options: Mapping[str, Any], name: str) -> str | None:
+    value = options.get(name)
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_OPTION_TEXT):
+        raise Problem(400, "malformed", f"options.{name} must be a string of 1 to {MAX_OPTION_TEXT} characters")
+    return value
+
+
+def _issued_id(credential: Mapping[str, Any], options: Mapping[str, Any]) -> str | None:
+    """The id ``/credentials/status`` will know the credential by: ``options.credentialId``, else its ``id``."""
+    credential_id = credential.get("id")
+    if credential_id is not None and (not isinstance(credential_id, str) or len(credential_id) > MAX_CREDENTIAL_ID):
+        raise Problem(400, "malformed", f"credential id must be a string of at most {MAX_CREDENTIAL_ID} characters")
+    if "mandatoryPointers" in options:
+        raise Problem(
+            400,
+            "unsupported-option",
+            "options.mandatoryPointers applies to selective-disclosure cryptosuites; this node signs "
+            "eddsa-rdfc-2022, which discloses the whole credential",
+        )
+    option_id = _option_text(options, "credentialId")
+    if option_id is None:
+        return credential_id
+    if credential_id is not None and credential_id != option_id:
+        raise Problem(
+            400,
+            "malformed",
+            f"options.credentialId {option_id[:200]!r} is not the credential's id {credential_id[:200]!r}; "
+            "give credentialId only for a credential without an id",
+        )
+    return option_id
+
+
 async def issue_credential(request: web.Request) -> web.Response:
     """Sign an unsigned credential for this node's member and register it (201 with the signed credential)."""
     signer = request.app[SIGNER]
     key = signer.authorize(request)
-    _, credential = await _json_body(request, "credential")
+    body, credential = await _json_body(request, "credential")
     if not isinstance(credential, dict):
         raise Problem(400, "malformed", "credential must be a JSON object")
-    credential_id = credential.get("id")
-    if credential_id is not None and (not isinstance(credential_id, str) or len(credential_id) > MAX_CREDENTIAL_ID):
-        raise Problem(400, "malformed", f"credential id must be a string of at most {MAX_CREDENTIAL_ID} characters")
+    credential_id = _issued_id(credential, _options(body, ISSUE_OPTIONS))
     chain = request.app[APPLICATION]
     for _ in range(MAX_DRAWS):
         now_ms = chain.now_ms()
@@ -192,11 +250,45 @@ async def update_status(request: web.Request) -> web.Response:
     return json_response({"credentialId": credential_id, "change": change, "event": admitted.event_id.hex()})
 
 
+def _verify_checks(options: Mapping[str, Any]) -> tuple[str, ...]:
+    wanted = options.get("checks", list(VERIFY_CHECKS))
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(c, str) for c in wanted):
+        raise Problem(400, "malformed", f"options.checks must be a non-empty list of {', '.join(VERIFY_CHECKS)}")
+    unknown = sorted(set(wanted) - set(VERIFY_CHECKS))
+    if unknown:
+        raise Problem(
+            400,
+            "unknown-option",
+            f"options.checks: {', '.join(repr(c[:80]) for c in unknown[:10])} is not a check this node makes "
+            f"(it makes {', '.join(VERIFY_CHECKS)})",
+        )
+    return tuple(c for c in VERIFY_CHECKS if c in wanted)
+
+
+def _proof_binding(credential: Mapping[str, Any], options: Mapping[str, Any]) -> list[str]:
+    """Why the credential's proof does not carry ``options.challenge`` / ``options.domain`` (one line for each)."""
+    errors = []
+    proof = credential.get("proof")
+    proof = proof[0] if isinstance(proof, list) and len(proof) == 1 else proof
+    for name in ("challenge", "domain"):
+        expected = _option_text(options, name)
+        if expected is None:
+            continue
+        got = proof.get(name) if isinstance(proof, dict) else None
+        if got != expected:
+            shown = "none" if got is None else repr(str(got)[:200])
+            errors.append(f"the proof's {name} is {shown}, not {expected[:200]!r} as options.{name} requires")
+    return errors
+
+
 async def verify(request: web.Request) -> web.Response:
     """A verification report of a signed credential: proof against the issuer's key history, status, membership."""
-    _, credential = await _json_body(request, "verifiableCredential")
+    body, credential = await _json_body(request, "verifiableCredential")
     if not isinstance(credential, dict):
         raise Problem(400, "malformed", "verifiableCredential must be a JSON object")
+    options = _options(body, VERIFY_OPTIONS)
+    wanted = _verify_checks(options)
+    binding = _proof_binding(credential, options)
     checks: list[str] = []
     errors: list[dict[str, str]] = []
     chain = request.app[APPLICATION]
@@ -208,21 +300,27 @@ async def verify(request: web.Request) -> web.Response:
         except ProofError as exc:
             raise Problem(400, "malformed", str(exc)) from None
         member = members.get(issuer)
-        if member is None:
-            errors.append({"check": "registry", "detail": f"{issuer!r} is not a member of this network"})
-        else:
-            checks.append("registry")
-            document = member_did_document(member, request.app[ROSTER].issuer_keys(snap, member.id))
-            try:
-                verify_credential(credential, did_document_resolver([document]))
-                checks.append("proof")
-            except (ProofError, DecodeError) as exc:
-                errors.append({"check": "proof", "detail": str(exc)})
+        outcomes: dict[str, str | None] = {}  # check -> None (passed) or why it failed
+        outcomes["registry"] = None if member is not None else f"{issuer!r} is not a member of this network"
+        if "proof" in wanted:
+            outcomes["proof"] = binding[0] if binding else None
+            if member is None:
+                outcomes["proof"] = f"no key history for {issuer!r}: it is not a member of this network"
+            elif not binding:
+                document = member_did_document(member, request.app[ROSTER].issuer_keys(snap, member.id))
+                try:
+                    verify_credential(credential, did_document_resolver([document]))
+                except (ProofError, DecodeError) as exc:
+                    outcomes["proof"] = str(exc)
         record = get_credential(view, credential_digest(json.dumps(credential).encode()))
         if record is None:
-            errors.append({"check": "status", "detail": "the ledger holds no issue of this credential"})
-        elif record.status != Status.ACTIVE:
-            errors.append({"check": "status", "detail": f"the credential is {record.status}"})
+            outcomes["status"] = "the ledger holds no issue of this credential"
         else:
-            checks.append("status")
+            outcomes["status"] = None if record.status == Status.ACTIVE else f"the credential is {record.status}"
+    for check in wanted:
+        failed = outcomes[check]
+        if failed is None:
+            checks.append(check)
+        else:
+            errors.append({"check": check, "detail": failed})
     return json_response({"verified": not errors, "checks": checks, "warnings": [], "errors": errors})

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from credledger.ledger.events import Issue, Revoke, Suspend
+from credledger.ledger.genesis import Genesis, Params
 from credledger.ledger.vc.did import did_document_resolver
-from credledger.ledger.vc.proof import verify_credential
+from credledger.ledger.vc.multikey import did_key, did_key_verification_method
+from credledger.ledger.vc.proof import resolve_did_key, verify_credential
 from credledger.ledger.vc.statuslist import read_status_list_credential
 from credledger.node.config import CredentialsConfig
 from credledger.node.statuslists import StatusPublisher
 from tests.apinode import ApiNode, api_node, problem_of
-from tests.factories import T0, digest, signed
+from tests.factories import ORIGIN, T0, Network, digest, key_for, make_member, signed
 
 M0 = "m0.test"
 URL = f"/v1/members/{M0}/status/0"
@@ -112,3 +115,40 @@ async def test_a_plain_credential_makes_no_list(tmp_path: Path) -> None:
         await n.submit(signed(Issue(digest("plain"), M0, None, ()), n.network[M0].issuer, time_ms=T0 + 5000))
         n.decide()
         assert publisher(n).publish_due() == 0
+
+
+async def test_a_did_key_member_publishes_its_lists_signed_by_the_key_its_did_names(tmp_path: Path) -> None:
+    members = [make_member(f"m{i}.test") for i in range(4)]
+    m0 = members[0]
+    did = did_key(m0.issuer.public.raw)
+    adds = [replace(m.add_payload(), did=did) if m is m0 else m.add_payload() for m in members]
+    network = Network(Genesis.of(ORIGIN, T0, adds, Params()), {m.id: m for m in members})
+    async with api_node(tmp_path, network=network) as n:
+        time = n.application.now_ms()
+        await n.submit(signed(Issue(digest("a"), M0, None, (), 0, 5), m0.issuer, time_ms=time))
+        n.decide()
+        await n.submit(signed(Revoke(digest("a"), 1), m0.issuer, time_ms=n.application.now_ms()))
+        n.decide()
+        assert publisher(n).publish_due() == 2
+        n.decide()
+        document, revoked = await fetch(n, "revocation")
+        assert revoked == [5] and document["issuer"] == did
+        assert document["id"] == f"https://{M0}{URL}/revocation"
+        proof = verify_credential(document, resolve_did_key)  # what any W3C verifier does with a did:key
+        assert proof.verification_method == did_key_verification_method(m0.issuer.public.raw)
+
+
+async def test_a_did_key_member_whose_node_holds_another_key_publishes_nothing(tmp_path: Path) -> None:
+    members = [make_member(f"m{i}.test") for i in range(4)]
+    m0 = members[0]
+    did = did_key(key_for(M0, "the DID's own key").public.raw)
+    adds = [replace(m.add_payload(), did=did) if m is m0 else m.add_payload() for m in members]
+    network = Network(Genesis.of(ORIGIN, T0, adds, Params()), {m.id: m for m in members})
+    async with api_node(tmp_path, network=network) as n:
+        await n.submit(signed(Issue(digest("a"), M0, None, (), 0, 5), m0.issuer, time_ms=n.application.now_ms()))
+        n.decide()
+        publishing = publisher(n)
+        assert publishing.publish_due() == 0 and publishing.publish_due() == 0
+        assert not n.application.mempool
+        response = await n.client.get(f"{URL}/revocation")
+        assert response.status == 404

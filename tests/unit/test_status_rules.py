@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import random
+from dataclasses import replace
 
 import pytest
 
 from credledger.ledger import codec, status_rules
 from credledger.ledger.errors import DecodeError, InvalidEvent
-from credledger.ledger.events import Event, Issue, Reinstate, Revoke, StatusPublish, Suspend
+from credledger.ledger.events import Event, Issue, Reinstate, Revoke, StatusPublish, Suspend, decode_event
 from credledger.ledger.keys import SigningKey
-from credledger.ledger.limits import STATUS_LIST_ENTRIES
-from credledger.ledger.rules import RULES
+from credledger.ledger.limits import MAX_EVENT_BYTES, MAX_STATUS_EVENT_BYTES, STATUS_LIST_ENTRIES
+from credledger.ledger.rules import RULES, event_size_limit
 from credledger.ledger.state import (
     StatusListRecord,
     get_member,
@@ -19,6 +21,7 @@ from credledger.ledger.state import (
     get_status_of,
     get_status_published,
     get_status_slot,
+    status_list_key,
 )
 from credledger.ledger.vc.did import verification_method_id
 from credledger.ledger.vc.members import member_status_list
@@ -200,3 +203,43 @@ def test_a_member_publishes_only_its_own_existing_lists(listed: Ledger, net: Net
 
 def test_the_rules_know_the_purposes_the_status_list_module_defines() -> None:
     assert status_rules.PURPOSES == PURPOSES
+
+
+def test_the_largest_possible_status_list_fits_its_own_event_limit_but_not_the_general_one(
+    listed: Ledger, net: Network
+) -> None:
+    # Bits with no pattern are the worst case: GZIP stores them as they are (16 KiB -> 21,877 base64url characters).
+    noise = random.Random(11).randbytes(STATUS_LIST_ENTRIES // 8)
+    worst = publish(net[A], 0, "revocation", list_credential(listed, net[A], 0, "revocation", bits=noise))
+    size = len(worst.encode())
+    assert MAX_EVENT_BYTES < size <= MAX_STATUS_EVENT_BYTES, size
+    assert event_size_limit(listed.params, worst) == MAX_STATUS_EVENT_BYTES
+    # It passes the size check and meets the bits check (the state has one bit set, not half of them) ...
+    refused(listed, worst, "status-list-stale", "the state has 1")
+    # ... and once the state holds those bits (written here directly: 65,000 revocations would take minutes), the
+    # rules accept it and record where it is, so every node serves it.
+    record = get_status_list(listed.state, A, 0)
+    assert record is not None
+    listed.state[status_list_key(A, 0)] = codec.encode(replace(record, revocation=noise))
+    accepted = publish(net[A], 0, "revocation", list_credential(listed, net[A], 0, "revocation"))
+    assert len(accepted.encode()) > MAX_EVENT_BYTES
+    listed.block(accepted)
+    published = get_status_published(listed.state, A, 0, "revocation")
+    assert published is not None and published.height == listed.height
+
+
+def test_a_status_list_over_its_limit_is_refused_and_other_kinds_keep_the_genesis_limit(
+    listed: Ledger, net: Network
+) -> None:
+    padded = list_credential(listed, net[A], 0, "revocation") + " " * MAX_STATUS_EVENT_BYTES
+    with pytest.raises(DecodeError):  # no node decodes it
+        decode_event(publish(net[A], 0, "revocation", padded).encode())
+    text = list_credential(listed, net[A], 0, "revocation")
+    too_big = publish(net[A], 0, "revocation", text + " " * (MAX_STATUS_EVENT_BYTES - 40 - len(text)))
+    with pytest.raises(DecodeError, match="exceeds the limit of 32768"):
+        decode_event(too_big.encode())
+    refused(listed, too_big, "event-too-large", f"the limit is {MAX_STATUS_EVENT_BYTES}")
+    issue = signed(issue_at(net[A], "x", 0, 1), net[A].issuer)
+    small = replace(listed.params, max_event_bytes=2048)
+    assert event_size_limit(small, issue) == 2048
+    assert event_size_limit(small, publish(net[A], 0, "revocation", "{}")) == MAX_STATUS_EVENT_BYTES

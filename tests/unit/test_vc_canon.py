@@ -163,3 +163,54 @@ def test_a_list_outside_a_property_is_refused_instead_of_erasing_the_document(do
     # JSON-LD drops such a list, and pyld the whole node with it: the document would canonicalize to nothing.
     with pytest.raises(CanonicalizationError, match="@list outside a property would be ignored"):
         canonicalize(document)
+
+
+def _ob_badge() -> dict[str, Any]:
+    badge: dict[str, Any] = json.loads((VECTORS / "ob-v3p0" / "signed.json").read_text())
+    del badge["proof"]
+    return badge
+
+
+def test_remembered_contexts_give_every_badge_the_form_a_fresh_loader_gives() -> None:
+    shared = DocumentLoader(shipped_loader().documents)
+    for n in range(5):
+        badge = _ob_badge()
+        badge["id"] = f"urn:uuid:00000000-0000-4000-8000-{n:012d}"
+        badge["credentialSubject"]["achievement"]["name"] = f"Badge {n}"
+        fresh = DocumentLoader(shipped_loader().documents)
+        assert canonicalize(badge, shared) == canonicalize(badge, fresh)
+    assert canonicalize(_ob_badge(), shared) == (VECTORS / "ob-v3p0" / "document-canon.txt").read_text()
+
+
+def test_a_changed_document_is_canonicalized_afresh_not_from_the_remembered_forms() -> None:
+    loader = DocumentLoader(shipped_loader().documents)
+    badge = _ob_badge()
+    first = canonicalize(badge, loader)
+    badge["credentialSubject"]["achievement"]["name"] = "Another name"
+    second = canonicalize(badge, loader)
+    assert second != first
+    assert '"Another name"' in second
+    assert canonicalize(badge, DocumentLoader(shipped_loader().documents)) == second
+
+
+def test_a_refused_document_stays_refused_when_asked_again() -> None:
+    loader = DocumentLoader(shipped_loader().documents)
+    badge = _ob_badge()
+    badge["undefinedTerm"] = 1
+    for _ in range(2):
+        with pytest.raises(CanonicalizationError, match="undefinedTerm"):
+            canonicalize(badge, loader)
+
+
+def test_a_documents_own_context_changed_in_place_is_processed_afresh() -> None:
+    loader = DocumentLoader(shipped_loader().documents)
+    document: dict[str, Any] = {
+        "@context": [CREDENTIALS_V2, {"nick": "https://example.org/vocab#a"}],
+        "type": ["VerifiableCredential"],
+        "issuer": "did:example:issuer",
+        "credentialSubject": {"id": "did:example:learner", "nick": "Al"},
+    }
+    assert "<https://example.org/vocab#a>" in canonicalize(document, loader)
+    document["@context"][1]["nick"] = "https://example.org/vocab#b"
+    again = canonicalize(document, loader)
+    assert "<https://example.org/vocab#b>" in again and "vocab#a" not in again

@@ -138,3 +138,15 @@ def test_a_malformed_did_web_is_refused_naming_the_part(did: str, message: str) 
 def test_a_url_that_is_no_did_web_document_location_is_refused(url: str) -> None:
     with pytest.raises(DecodeError):
         url_did_web(url)
+
+
+def test_a_did_key_document_lists_the_key_its_did_names_under_the_did_key_method_id() -> None:
+    own, other = _key(1), _key(2)
+    did = did_key(own.public.raw)
+    keys = [IssuerKey(k.key_id, k.public.raw, KeyStatus.VALID) for k in (own, other)]
+    document = did_document(did, keys)
+    method = did_key_verification_method(own.public.raw)
+    assert [m["id"] for m in document["verificationMethod"]] == [method] and document["assertionMethod"] == [method]
+    assert key_in_did_document(document, method) == own.public.raw
+    compromised = [IssuerKey(own.key_id, own.public.raw, KeyStatus.COMPROMISED)]
+    assert did_document(did, compromised)["verificationMethod"] == []

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from credledger.ledger.errors import DecodeError
+from credledger.ledger.keys import SigningKey
 from credledger.ledger.state import MemberRecord
 from credledger.ledger.vc.issuing import (
     CredentialRefused,
@@ -14,8 +16,11 @@ from credledger.ledger.vc.issuing import (
     choose_list,
     choose_status_entry,
     prepare_credential,
+    sign_issued,
 )
 from credledger.ledger.vc.loader import CREDENTIALS_V2
+from credledger.ledger.vc.multikey import did_key, did_key_verification_method
+from credledger.ledger.vc.proof import resolve_did_key, verify_credential
 
 MEMBER = MemberRecord("uni.example", "University", 1, b"\x01" * 32, True, 0, (), "did:web:uni.example")
 DID_KEY_MEMBER = MemberRecord(
@@ -42,9 +47,30 @@ def test_a_plain_credential_gets_the_did_as_issuer_a_validity_start_and_two_stat
     assert "issuer" not in PLAIN  # the input is not changed
 
 
-def test_a_member_without_a_did_web_domain_has_no_status_lists() -> None:
-    with pytest.raises(DecodeError, match="published under a did:web domain"):
-        prepare_credential(PLAIN, DID_KEY_MEMBER, 0, 1, 0)
+def test_a_did_key_member_publishes_its_lists_under_its_member_id_domain() -> None:
+    prepared = prepare_credential(PLAIN, DID_KEY_MEMBER, 0, 1, 0)
+    assert prepared["issuer"] == DID_KEY_MEMBER.did
+    assert [e["statusListCredential"] for e in prepared["credentialStatus"]] == [
+        "https://k.example/v1/members/k.example/status/0/revocation",
+        "https://k.example/v1/members/k.example/status/0/suspension",
+    ]
+
+
+def test_a_did_key_member_whose_id_is_no_dns_name_has_no_lists_and_says_why() -> None:
+    member = replace(DID_KEY_MEMBER, id="k..example")
+    with pytest.raises(DecodeError, match="names no web host, and its member id is not a DNS name"):
+        prepare_credential(PLAIN, member, 0, 1, 0)
+
+
+def test_a_did_key_member_signs_with_the_key_its_did_names_and_no_other() -> None:
+    key = SigningKey("k.example", b"\x07" * 32)
+    member = replace(DID_KEY_MEMBER, did=did_key(key.public.raw))
+    signed = sign_issued(prepare_credential(PLAIN, member, 0, 1, 0), member, key, 0)
+    assert signed["proof"]["verificationMethod"] == did_key_verification_method(key.public.raw)
+    verify_credential(signed, resolve_did_key)
+    other = SigningKey("k.example", b"\x08" * 32)
+    with pytest.raises(CredentialRefused, match=r"issuer-key: .* names one key, and this issuer key"):
+        sign_issued(prepare_credential(PLAIN, member, 0, 1, 0), member, other, 0)
 
 
 def test_status_entries_already_given_are_refused() -> None:

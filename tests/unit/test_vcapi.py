@@ -144,3 +144,65 @@ async def test_a_node_without_a_token_or_key_answers_403(tmp_path: Path) -> None
     async with api_node(tmp_path / "b", credentials=CredentialsConfig(api_token=TOKEN)) as n:
         response = await n.client.post("/credentials/issue", json={"credential": UNSIGNED}, headers=AUTH)
         await problem_of(response, 403, "no-issuer-key", "issuer_key")
+
+
+async def test_issue_options_credential_id_names_a_credential_without_an_id(node: ApiNode) -> None:
+    anonymous = {k: v for k, v in UNSIGNED.items() if k != "id"}
+    body = {"credential": anonymous, "options": {"credentialId": "urn:example:diploma-7"}}
+    response = await node.client.post("/credentials/issue", json=body, headers=AUTH)
+    assert response.status == 201, await response.text()
+    signed = (await response.json())["verifiableCredential"]
+    assert "id" not in signed
+    node.decide()
+    change = {
+        "credentialId": "urn:example:diploma-7",
+        "credentialStatus": [{"statusPurpose": "revocation", "status": "1"}],
+    }
+    response = await node.client.post("/credentials/status", json=change, headers=AUTH)
+    assert response.status == 200, await response.text()
+    node.decide()
+    assert status(node, signed) == Status.REVOKED
+
+
+async def test_issue_refuses_unknown_and_inapplicable_options_without_submitting(node: ApiNode) -> None:
+    url = "/credentials/issue"
+    for options, code, words in (
+        ({"proofFormat": "jwt"}, "unknown-option", "'proofFormat' are not supported here (supported: credentialId"),
+        ({"mandatoryPointers": ["/issuer"]}, "unsupported-option", "eddsa-rdfc-2022, which discloses the whole"),
+        ({"credentialId": "urn:example:other"}, "malformed", "is not the credential's id"),
+        ({"credentialId": 7}, "malformed", "options.credentialId must be a string"),
+        ([], "malformed", "options must be a JSON object"),
+    ):
+        response = await node.client.post(url, json={"credential": UNSIGNED, "options": options}, headers=AUTH)
+        await problem_of(response, 400, code, words)
+    assert not node.application.mempool
+
+
+async def test_verify_options_choose_the_checks_and_bind_the_proof_to_a_challenge(node: ApiNode) -> None:
+    signed = await issue(node)
+    node.decide()
+
+    async def report(options: dict[str, Any], credential: dict[str, Any] = signed) -> dict[str, Any]:
+        body = {"verifiableCredential": credential, "options": options}
+        response = await node.client.post("/credentials/verify", json=body)
+        assert response.status == 200, await response.text()
+        answer: dict[str, Any] = await response.json()
+        return answer
+
+    assert (await report({"checks": ["proof"]}))["checks"] == ["proof"]
+    stranger = {**signed, "issuer": "did:web:stranger.example"}
+    only_status = await report({"checks": ["status"]}, stranger)
+    assert only_status["checks"] == [] and [e["check"] for e in only_status["errors"]] == ["status"]
+    bound = await report({"challenge": "abc123", "domain": "verifier.example"})
+    assert bound["verified"] is False and bound["checks"] == ["registry", "status"]
+    assert bound["errors"] == [
+        {"check": "proof", "detail": "the proof's challenge is none, not 'abc123' as options.challenge requires"}
+    ]
+    for options, code, words in (
+        ({"returnCredential": True}, "unknown-option", "'returnCredential' are not supported here"),
+        ({"checks": ["proof", "expiry"]}, "unknown-option", "'expiry' is not a check this node makes"),
+        ({"checks": []}, "malformed", "non-empty list"),
+        ({"challenge": ""}, "malformed", "options.challenge must be a string"),
+    ):
+        body = {"verifiableCredential": signed, "options": options}
+        await problem_of(await node.client.post("/credentials/verify", json=body), 400, code, words)
