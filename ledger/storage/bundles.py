@@ -10,7 +10,7 @@ records, so a bundle costs the encoding of its own proofs only.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from credledger.ledger.bundle import FORMAT, Bundle, LoggedEvent, StateEntry, Va
 from credledger.ledger.catalogue import achievement_version_key
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
+from credledger.ledger.smt import StateProof
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
 from credledger.ledger.storage.store import Snapshot
 
@@ -167,17 +168,34 @@ def bundle_json(
         indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
         size = parts.log_size
         logged = [
-            {"index": i, "event": b64(snap.entry(i)), "proof": [b64(h) for h in snap.inclusion_proof(i, size)]}
+            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size))}}}'
             for i in indexes
         ]
-        events = _dumps(logged)
+        events = f"[{','.join(logged)}]"
         issuer = shared.issuer_json(
             snap, parts, member_key(record.issuer), issuer_key_key(record.issuer, record.key_id)
         )
     head = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": digest.hex()})
-    credential = _dumps(entry_to_json(StateEntry(value, proof)))
+    credential = _entry_text(value, proof)
     text = f'{head[:-1]}{shared.middle_json(parts, checkpoint)}{credential},"events":{events},"issuer":{issuer}}}'
     return text.encode()
+
+
+def _entry_text(value: bytes | None, proof: StateProof) -> str:
+    """`entry_to_json` of a state entry as compact JSON text. Written out rather than through `json.dumps`: it is
+    the part of every bundle that differs, and holds nothing but base64 (which JSON never escapes) and null."""
+    leaf = proof.leaf
+    leaf_text = "null" if leaf is None else f'{{"key":"{b64(leaf.key)}","value_hash":"{b64(leaf.value_hash)}"}}'
+    value_text = "null" if value is None else f'"{b64(value)}"'
+    return f'{{"value":{value_text},"proof":{{"leaf":{leaf_text},"siblings":{_hashes(proof.siblings)}}}}}'
+
+
+def _hashes(hashes: Sequence[bytes]) -> str:
+    """A JSON array of hashes in base64."""
+    return f'["{_QUOTED_COMMA.join(map(b64, hashes))}"]' if hashes else "[]"
+
+
+_QUOTED_COMMA = '","'
 
 
 def _dumps(value: object) -> str:
@@ -185,7 +203,8 @@ def _dumps(value: object) -> str:
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    """Standard base64, as text."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def build_record(snap: Snapshot, digests: Sequence[bytes], genesis_hash: bytes, origin: str) -> Record:
