@@ -78,9 +78,9 @@ CACHE_DEPTH = 16
 UPDATE_CACHE_DEPTH = 11
 #: How many recent roots the presence filter remembers covering (a node's previews and commits of recent blocks).
 FILTER_ROOTS = 64
-#: Updates whose new nodes are kept for a repeat of the same update (a block's preview, then its commit; the
-#: proposals of a few rounds of one height).
-COMPUTED_UPDATES = 4
+#: Updates whose new nodes are kept for a repeat of the same update (a block's preview, then its commit; or the
+#: proposals of two rounds of one height). Each holds about (log2(n / k) + 2) nodes for each of its k changes.
+COMPUTED_UPDATES = 2
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
 
