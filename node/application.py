@@ -183,6 +183,8 @@ class LedgerApplication:
         store.initialize(genesis)
         self.store = store
         self.genesis = genesis
+        #: The network's identity, which every proof bundle names (hashed once, not per request).
+        self.genesis_hash = genesis.hash()
         self.params = genesis.params
         self.mempool = mempool
         self.metrics = metrics or Metrics()

@@ -24,7 +24,9 @@ been answered. Then the events this node's clients submitted since the last wake
 batches (one `EventBatch` frame each, bounded in bytes), and the machine is woken once, so round 0 need not wait
 for the heartbeat and the proposer builds its block from whatever the mempool holds, up to the block limit: a
 batch of N events becomes ceil(N / block limit) blocks, and no block is built, stored or voted on inside an API
-request. A batch a peer relays is admitted in one pass (one snapshot, one run of the rules). An event a peer
+request. A batch a peer relays waits in a queue and is admitted in slices of `ADMIT_SLICE` events, one slice per
+turn of the event loop (each slice in one pass: one snapshot, one run of the rules), so a proposal or a vote that
+arrives behind a backlog of relayed events is handled after one slice, not after all of them. An event a peer
 passes on counts against that peer only if no honest node could have sent it (a forgery, another chain's
 event); one refused for the state it meets here is dropped quietly.
 
@@ -78,6 +80,12 @@ MISBEHAVIOUR_RULES = frozenset({"wrong-origin", "bad-signature", "signatures-not
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: Largest relayed batch accepted from a peer: the events, and a few bytes of framing each.
 MAX_BATCH_FRAME_BYTES = MAX_RELAY_BYTES + 8 * MAX_RELAY_EVENTS + 16
+#: Relayed events admitted in one turn of the event loop: consensus messages that arrive meanwhile are handled
+#: between two slices, never behind a whole backlog of relayed events (each costs a signature check and the rules).
+ADMIT_SLICE = 64
+#: Relayed events that may wait for admission; a batch arriving beyond this is admitted at once, after those
+#: waiting, while the peer's connection waits (backpressure).
+MAX_WAITING_EVENTS = 20_000
 
 log = structlog.get_logger("credledger.driver")
 
@@ -120,6 +128,11 @@ class Driver:
         #: Events this node's clients submitted, to relay at the next wake-up; and whether one is pending.
         self._relay: list[bytes] = []
         self._wake_pending = False
+        #: Batches peers relayed, waiting to be admitted a slice per turn of the loop; how many events they hold,
+        #: and whether a turn is scheduled.
+        self._waiting: deque[tuple[str, list[bytes]]] = deque()
+        self._waiting_events = 0
+        self._admit_pending = False
         self.machine = Machine(
             origin=chain.genesis.origin,
             app=chain,
@@ -129,6 +142,11 @@ class Driver:
             safety=self._load_safety(),
         )
         chain.on_admit(self._admitted)
+
+    @property
+    def waiting_events(self) -> int:
+        """Relayed events waiting to be admitted."""
+        return self._waiting_events
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -174,6 +192,8 @@ class Driver:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        self._waiting.clear()
+        self._waiting_events = 0
 
     # --- inputs -------------------------------------------------------------------------------------------------
 
@@ -183,7 +203,7 @@ class Driver:
             self._gossiped(member, [payload])
             return
         if kind == KIND_EVENTS:
-            self._gossiped(member, list(codec.decode(EventBatch, payload, max_bytes=MAX_BATCH_FRAME_BYTES).events))
+            self._relayed(member, list(codec.decode(EventBatch, payload, max_bytes=MAX_BATCH_FRAME_BYTES).events))
             return
         if kind != KIND_CONSENSUS or not self._running:
             return
@@ -194,6 +214,45 @@ class Driver:
             if not exc.stale and exc.height > self.machine.height:
                 self.peer_height = max(self.peer_height, exc.height - 1)
                 self.behind.set()
+
+    def _relayed(self, member: str, events: list[bytes]) -> None:
+        """Queue a peer's batch for admission a slice per turn of the loop; with no loop running, or the queue
+        full, admit it now (what waits first), raising what counts against the peer as `_gossiped` does."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self._waiting_events + len(events) > MAX_WAITING_EVENTS:
+            self._admit_waiting(limit=None)
+            self._gossiped(member, events)
+            return
+        self._waiting.append((member, events))
+        self._waiting_events += len(events)
+        if not self._admit_pending:
+            self._admit_pending = True
+            loop.call_soon(self._admit_waiting)
+
+    def _admit_waiting(self, limit: int | None = ADMIT_SLICE) -> None:
+        """Admit up to `limit` waiting relayed events (None: all), and schedule the next slice if more wait. A
+        refusal that counts against a peer is counted and logged here, as the peer layer does for a frame."""
+        self._admit_pending = False
+        while self._waiting and (limit is None or limit > 0):
+            member, events = self._waiting[0]
+            if limit is not None and len(events) > limit:
+                events, self._waiting[0] = events[:limit], (member, events[limit:])
+            else:
+                self._waiting.popleft()
+            self._waiting_events -= len(events)
+            if limit is not None:
+                limit -= len(events)
+            try:
+                self._gossiped(member, events)
+            except CredledgerError as exc:
+                self.chain.metrics.peer_errors.labels(exc.code).inc()
+                log.info("peer message refused", peer=member, reason=str(exc))
+        if self._waiting and not self._admit_pending:
+            self._admit_pending = True
+            asyncio.get_running_loop().call_soon(self._admit_waiting)
 
     def _gossiped(self, member: str, events: list[bytes]) -> None:
         """Admit events a peer passed on, in one pass. Only what no honest peer would send counts against it (the

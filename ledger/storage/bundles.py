@@ -2,24 +2,32 @@
 
 Every bundle served at one height shares its certified parts: the checkpoint, the header, the validator chain,
 and -- for each issuer -- the proofs of its member and key records. `SharedParts` keeps them for the latest
-height it was asked about, so serving a bundle costs the credential's own proofs only.
+height it was asked about, so serving a bundle costs the credential's own proofs only. `bundle_json` serves the
+same bundle as JSON text, with the shared parts kept already encoded: the text before the digest, the text from
+the checkpoint to the credential (one per checkpoint note: witnesses' cosignatures change it) and each issuer's
+records, so a bundle costs the encoding of its own proofs only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import binascii
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from credledger.ledger import codec
-from credledger.ledger.bundle import Bundle, LoggedEvent, StateEntry, ValidatorLink
+from credledger.ledger.bundle import FORMAT, Bundle, LoggedEvent, StateEntry, ValidatorLink, entry_to_json
 from credledger.ledger.catalogue import achievement_version_key
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
+from credledger.ledger.smt import StateProof
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
 from credledger.ledger.storage.store import Snapshot
 
 #: Issuer records (member and key entries with their proofs) kept per height.
 MAX_SHARED_ENTRIES = 4_096
+#: Checkpoint notes (the certificate, then as outside witnesses cosign it) whose shared text is kept per height.
+MAX_NOTES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +38,10 @@ class _Height:
     header: bytes
     validators: tuple[ValidatorLink, ...]
     entries: dict[bytes, StateEntry]
+    #: JSON text shared by every bundle at this height: from the checkpoint (by the note served) to the
+    #: credential, and each issuer's records (by member and key record keys).
+    middles: dict[str, str]
+    issuers: dict[tuple[bytes, bytes], str]
 
 
 class SharedParts:
@@ -45,7 +57,14 @@ class SharedParts:
             height = snap.height
             header = snap.header(height)
             current = _Height(
-                height, header.log_size, snap.certificate(height), header.encode(), validator_links(snap, height), {}
+                height,
+                header.log_size,
+                snap.certificate(height),
+                header.encode(),
+                validator_links(snap, height),
+                {},
+                {},
+                {},
             )
             self._current = current
         return current
@@ -58,6 +77,37 @@ class SharedParts:
             if len(parts.entries) >= self._limit:
                 parts.entries.clear()
             parts.entries[key] = found
+        return found
+
+    def middle_json(self, parts: _Height, checkpoint: str) -> str:
+        """The JSON text of a bundle from its checkpoint to its credential entry, under `checkpoint`."""
+        found = parts.middles.get(checkpoint)
+        if found is None:
+            validators = [
+                {"header": b64(v.header), "certificate": v.certificate, "next": b64(v.next_set)}
+                for v in parts.validators
+            ]
+            found = (
+                f',"checkpoint":{_dumps(checkpoint)},"header":{_dumps(b64(parts.header))},'
+                f'"validators":{_dumps(validators)},"credential":'
+            )
+            if len(parts.middles) >= MAX_NOTES:
+                parts.middles.clear()
+            parts.middles[checkpoint] = found
+        return found
+
+    def issuer_json(self, snap: Snapshot, parts: _Height, member: bytes, key: bytes) -> str:
+        """The JSON text of an issuer's member and key entries with their proofs at the parts' height."""
+        found = parts.issuers.get((member, key))
+        if found is None:
+            issuer = {
+                "member": entry_to_json(self.entry(snap, parts, member)),
+                "key": entry_to_json(self.entry(snap, parts, key)),
+            }
+            found = _dumps(issuer)
+            if len(parts.issuers) >= self._limit:
+                parts.issuers.clear()
+            parts.issuers[(member, key)] = found
         return found
 
 
@@ -92,6 +142,69 @@ def build_bundle(
         member=member,
         key=key,
     )
+
+
+def bundle_json(
+    snap: Snapshot,
+    digest: bytes,
+    genesis_hash: bytes,
+    origin: str,
+    shared: SharedParts,
+    *,
+    cosigned: Callable[[int, str], str] | None = None,
+) -> bytes:
+    """`build_bundle`'s bundle as compact JSON (the bytes of ``json.dumps(bundle.to_json(), separators=(",", ":"))``),
+    with the shared parts' text kept in `shared`. `cosigned(height, note)` gives the checkpoint note to serve for
+    the certificate `note` of `height` (one carrying outside witnesses' cosignatures); default: the note itself."""
+    if snap.height == 0:
+        raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
+    parts = shared.at(snap)
+    checkpoint = parts.checkpoint if cosigned is None else cosigned(parts.height, parts.checkpoint)
+    value, proof = snap.prove_state(cred_key(digest))
+    events = "[]"
+    issuer = "null"
+    if value is not None:
+        record = codec.decode(CredentialRecord, value)
+        indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
+        size = parts.log_size
+        logged = [
+            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size))}}}'
+            for i in indexes
+        ]
+        events = f"[{','.join(logged)}]"
+        issuer = shared.issuer_json(
+            snap, parts, member_key(record.issuer), issuer_key_key(record.issuer, record.key_id)
+        )
+    head = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": digest.hex()})
+    credential = _entry_text(value, proof)
+    text = f'{head[:-1]}{shared.middle_json(parts, checkpoint)}{credential},"events":{events},"issuer":{issuer}}}'
+    return text.encode()
+
+
+def _entry_text(value: bytes | None, proof: StateProof) -> str:
+    """`entry_to_json` of a state entry as compact JSON text. Written out rather than through `json.dumps`: it is
+    the part of every bundle that differs, and holds nothing but base64 (which JSON never escapes) and null."""
+    leaf = proof.leaf
+    leaf_text = "null" if leaf is None else f'{{"key":"{b64(leaf.key)}","value_hash":"{b64(leaf.value_hash)}"}}'
+    value_text = "null" if value is None else f'"{b64(value)}"'
+    return f'{{"value":{value_text},"proof":{{"leaf":{leaf_text},"siblings":{_hashes(proof.siblings)}}}}}'
+
+
+def _hashes(hashes: Sequence[bytes]) -> str:
+    """A JSON array of hashes in base64."""
+    return f'["{_QUOTED_COMMA.join(map(b64, hashes))}"]' if hashes else "[]"
+
+
+_QUOTED_COMMA = '","'
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def b64(data: bytes) -> str:
+    """Standard base64, as text."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def build_record(snap: Snapshot, digests: Sequence[bytes], genesis_hash: bytes, origin: str) -> Record:

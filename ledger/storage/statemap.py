@@ -44,7 +44,11 @@ k * (log2(n / k) + 2) nodes for k changed keys in a map of n keys, and every old
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
 by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
 not once per key. A sub-batch of one key takes a tight loop down its path and back up. The new nodes are sorted
-and appended with one cursor ``putmulti``.
+and appended with one cursor ``putmulti``. A node computes each block's update twice -- to build or validate the
+block, in a transaction it aborts, and to commit it -- so the last few updates keep their new nodes: an update
+of equal changes on the same root as the same version (all three compared exactly) writes them without
+walking or hashing the tree again. The nodes are a pure function of those three, so the commit's root is the
+one a fresh computation would give, and the store still checks it against the header.
 
 Reads (`get`, `prove`) keep recently used upper-level nodes (depth < `CACHE_DEPTH`) in a bounded two-generation
 cache. A ref names immutable content, so a cached record is never stale, whichever transaction read or wrote it.
@@ -74,6 +78,9 @@ CACHE_DEPTH = 16
 UPDATE_CACHE_DEPTH = 11
 #: How many recent roots the presence filter remembers covering (a node's previews and commits of recent blocks).
 FILTER_ROOTS = 64
+#: Updates whose new nodes are kept for a repeat of the same update (a block's preview, then its commit; or the
+#: proposals of two rounds of one height). Each holds about (log2(n / k) + 2) nodes for each of its k changes.
+COMPUTED_UPDATES = 2
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
 
@@ -91,6 +98,8 @@ _first = itemgetter(0)
 
 # A node placed in a subtree being built: (its key as an int, for ordering, and its ref).
 _Entry = tuple[int, bytes]
+# One change of a batch update: (the key as an int, for ordering, the key, the new value or None to delete).
+_Change = tuple[int, bytes, bytes | None]
 
 
 class StateMap:
@@ -105,6 +114,7 @@ class StateMap:
         self._nodes = env.open_db(SMT_NODES, create=False)
         self._roots = env.open_db(SMT_ROOTS, create=False)
         self._cache = _NodeCache(cache_size)
+        self._computed = _ComputedUpdates()
         self._presence = _PresenceFilter()
         # A map that only reads, while another process writes, would find a new root every block: it scans once,
         # then walks, until it writes itself.
@@ -129,7 +139,7 @@ class StateMap:
         latest = self.latest_version(txn)
         if latest is not None and version <= latest:
             raise StorageError(f"state version {version} must be greater than the latest version {latest}")
-        batch: list[tuple[int, bytes, bytes | None]] = []
+        batch: list[_Change] = []
         for key, value in changes.items():
             _check_key(key)
             if value is not None and not isinstance(value, bytes):
@@ -139,16 +149,24 @@ class StateMap:
         base = self._root_ref(txn, None)
         root = base
         if batch:
-            updater = _Updater(txn, self._nodes, u64(version), batch, self._cache)
-            root = updater.apply(base, 0, 0, len(batch))[0]
-            if updater.new_nodes:
-                new_nodes = sorted(updater.new_nodes.items(), key=_first)
+            root, new_nodes = self._computed.get(base, version, batch) or self._compute(txn, base, version, batch)
+            if new_nodes:
                 _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
                 if added != len(new_nodes):
                     raise StorageError(f"state nodes of version {version} collide with stored nodes")
         txn.put(u64(version), root, db=self._roots, append=True)
         self._note_update(base, root, batch)
         return root[8:]
+
+    def _compute(
+        self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The root ref and the new nodes (sorted by ref) of `batch` applied on top of `base` as `version`."""
+        updater = _Updater(txn, self._nodes, u64(version), batch, self._cache)
+        root = updater.apply(base, 0, 0, len(batch))[0]
+        new_nodes = sorted(updater.new_nodes.items(), key=_first)
+        self._computed.put(base, version, batch, root, new_nodes)
+        return root, new_nodes
 
     def get(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> bytes | None:
         """The value of `key` at `version` (default: the latest), or None if the key is absent."""
@@ -196,7 +214,7 @@ class StateMap:
             self._may_rescan = False
         return presence.might_contain(key)
 
-    def _note_update(self, base: bytes, root: bytes, batch: list[tuple[int, bytes, bytes | None]]) -> None:
+    def _note_update(self, base: bytes, root: bytes, batch: list[_Change]) -> None:
         """Feed the filter the keys an update from `base` to `root` set, if it covered `base`."""
         self._may_rescan = True
         presence = self._presence  # one object throughout: a rescan replaces it whole, never half
@@ -282,7 +300,7 @@ class _Updater:
         txn: lmdb.Transaction[bytes],
         db: lmdb._Database,
         prefix: bytes,
-        changes: list[tuple[int, bytes, bytes | None]],
+        changes: list[_Change],
         cache: _NodeCache,
     ) -> None:
         self._cache = cache
@@ -447,6 +465,34 @@ class _Updater:
         ref = self._prefix + _sha256(SMT_NODE + left[8:] + right[8:]).digest()
         self.new_nodes[ref] = SMT_NODE + left + right
         return ref
+
+
+class _ComputedUpdates:
+    """The last few updates computed, so that applying the same changes to the same root as the same version
+    again (a block validated in an aborted transaction, then committed) writes the nodes already computed.
+
+    The new nodes are a pure function of the base root (a ref names immutable content), the version (the new
+    refs' prefix) and the changes, and a hit requires all three to be equal -- the changes compared in full, not
+    by a digest -- so what it returns is exactly what computing them again would give.
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[bytes, int, list[_Change], bytes, list[tuple[bytes, bytes]]]] = []
+
+    def get(self, base: bytes, version: int, batch: list[_Change]) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+        for entry_base, entry_version, entry_batch, root, nodes in self._entries:
+            if entry_base == base and entry_version == version and entry_batch == batch:
+                return root, nodes
+        return None
+
+    def put(
+        self, base: bytes, version: int, batch: list[_Change], root: bytes, nodes: list[tuple[bytes, bytes]]
+    ) -> None:
+        if len(self._entries) >= COMPUTED_UPDATES:
+            del self._entries[0]
+        self._entries.append((base, version, batch, root, nodes))
 
 
 class _NodeCache:

@@ -20,6 +20,7 @@ status source are reachable through the `web.AppKey`s in `node.api.common`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib.metadata import version
@@ -87,6 +88,12 @@ _NO_STORE_ROUTES = frozenset({"/healthz"})
 _log = structlog.get_logger("credledger.api")
 
 
+@functools.cache
+def _version() -> str:
+    """The installed package's version, read from its metadata once (reading it parses a file)."""
+    return version("credledger")
+
+
 # --- small handlers -----------------------------------------------------------------------------------------------
 
 
@@ -102,7 +109,7 @@ async def get_status(request: web.Request) -> web.Response:
     live = request.app[STATUS]()
     return json_response(
         {
-            "version": version("credledger"),
+            "version": _version(),
             "origin": chain.genesis.origin,
             "genesis": chain.genesis.hash().hex(),
             "member": config.member_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from credledger.node.config import NodeConfig
 #: Largest integer a query or path parameter may hold (heights, sizes and indexes are 63-bit).
 MAX_PARAMETER = 2**63 - 1
 JSON_TYPE = "application/json"
+#: A well-formed id or digest: the common case, parsed without the checks that word what is wrong.
+_LOWER_HEX32 = re.compile("[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ def parse_hex32(text: str, what: str) -> bytes:
 
     Uppercase is refused, not folded: digests and ids have one written form (DESIGN §9), so a URL names a
     resource one way only and caches, logs and links agree."""
+    if _LOWER_HEX32.fullmatch(text):
+        return bytes.fromhex(text)
     try:
         value = parse_digest(text)
     except DecodeError as exc:

@@ -6,7 +6,6 @@ Hashes follow DESIGN §9: digests and ids in lowercase hex, Merkle hashes and en
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -18,9 +17,9 @@ from credledger.ledger.events import KeyAdd, MemberAdd, decode_event
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.keys import key_id
 from credledger.ledger.state import IssuerKeyRecord, get_issuer_key, get_member
-from credledger.ledger.storage.bundles import build_bundle
+from credledger.ledger.storage.bundles import bundle_json
 from credledger.ledger.storage.store import Snapshot
-from credledger.node.api.common import APPLICATION, b64, json_response, parse_count, parse_hex32, query_int
+from credledger.node.api.common import APPLICATION, JSON_TYPE, b64, json_response, parse_count, parse_hex32, query_int
 from credledger.node.api.problems import Problem
 from credledger.node.api.witness import with_cosignatures
 
@@ -37,12 +36,19 @@ async def get_credential(request: web.Request) -> web.Response:
     """The `credledger-proof/v1` bundle for a credential digest (it proves absence too)."""
     chain = request.app[APPLICATION]
     digest = parse_hex32(request.match_info["digest"], "credential digest")
+    app = request.app
     with chain.store.snapshot() as snap:
         if snap.height == 0:
             raise _no_block()
-        bundle = build_bundle(snap, digest, chain.genesis.hash(), chain.genesis.origin, chain.bundle_parts)
-        bundle = replace(bundle, checkpoint=with_cosignatures(request.app, snap.height, bundle.checkpoint))
-    return json_response(bundle.to_json())
+        body = bundle_json(
+            snap,
+            digest,
+            chain.genesis_hash,
+            chain.genesis.origin,
+            chain.bundle_parts,
+            cosigned=lambda height, note: with_cosignatures(app, height, note),
+        )
+    return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
 
 
 async def get_checkpoint(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@ answer: admission after a commit sees the committed state, and a commit's decode
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,28 @@ def test_a_commit_takes_decoded_events_only_if_they_are_the_blocks(tmp_path: Pat
     assert store.height() == 0
     store.commit_block(block, certificate, events=[one])
     assert store.height() == 1
+
+
+def test_a_block_altered_after_validation_is_refused_at_commit(chain: LedgerApplication, network: Network) -> None:
+    """Validating a block keeps its state-map nodes for the commit; a certified block that differs from it in its
+    events or its roots, even one certified by every validator, is still checked and refused, and nothing is
+    written."""
+    m0 = network["m0.test"]
+    for label in ("one", "two"):
+        chain.admit(issue(m0, digest(label), time_ms=TIME))
+    block = chain.build_block(1, 0, chain.now_ms(), network.ids[0])
+    chain.validate_block(block)
+    other = issue(m0, digest("forged"), time_ms=TIME)
+    forgeries = [
+        replace(block, header=replace(block.header, state_root=bytes(32))),
+        replace(block, events=(block.events[0], other.encode())),
+        replace(block, header=replace(block.header, event_count=1), events=block.events[:1]),
+    ]
+    for forged in forgeries:
+        with pytest.raises(InvalidBlock, match="header commits to"):
+            chain.commit(CertifiedBlock(forged, certify(network, forged)))
+        assert chain.height == 0
+    chain.commit(CertifiedBlock(block, certify(network, block)))
+    with chain.store.snapshot() as snap:
+        assert snap.height == 1
+        assert snap.state_root() == block.header.state_root

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from credledger.ledger.bundle import Bundle, verify_bundle
 from credledger.ledger.events import Revoke
-from credledger.ledger.storage.bundles import SharedParts, build_bundle
+from credledger.ledger.storage.bundles import SharedParts, build_bundle, bundle_json
 from credledger.ledger.storage.store import Store
 from tests.blocks import commit
 from tests.factories import T0, Network, digest, issue, make_network, signed
@@ -37,5 +38,51 @@ def test_bundles_built_with_shared_parts_equal_fresh_ones_at_every_height(tmp_pa
         revoked = built(store, network, digest("a"), shared)
         assert verify_bundle(revoked, network.genesis, now_ms=T0 + 10_000).status == "revoked"
         assert verify_bundle(again, network.genesis, now_ms=T0 + 10_000).status == "valid"
+    finally:
+        store.close()
+
+
+def test_bundle_json_is_the_compact_json_of_the_bundle_built_afresh(tmp_path: Path) -> None:
+    network = make_network(4)
+    m0, m1 = network["m0.test"], network["m1.test"]
+    store = Store(tmp_path / "ledger")
+    store.initialize(network.genesis)
+    shared = SharedParts()
+    names = ("a", "b", "c", "absent")
+    genesis_hash, origin = network.genesis.hash(), network.genesis.origin
+    try:
+        commit(store, network, issue(m0, digest("a")), issue(m1, digest("b")), issue(m0, digest("c")))
+        for height in (1, 2):
+            if height == 2:
+                commit(store, network, signed(Revoke(digest("a"), 0), m0.issuer, time_ms=T0 + 1))
+            for name in names * 2:  # the second time from the text kept
+                with store.snapshot() as snap:
+                    served = bundle_json(snap, digest(name), genesis_hash, origin, shared)
+                fresh = built(store, network, digest(name), None)
+                assert served == json.dumps(fresh.to_json(), separators=(",", ":")).encode()
+                assert Bundle.from_json(served) == fresh
+        with store.snapshot() as snap:
+            revoked = Bundle.from_json(bundle_json(snap, digest("a"), genesis_hash, origin, shared))
+        assert verify_bundle(revoked, network.genesis, now_ms=T0 + 10_000).status == "revoked"
+    finally:
+        store.close()
+
+
+def test_bundle_json_serves_the_note_it_is_given_for_the_certificate(tmp_path: Path) -> None:
+    network = make_network(4)
+    store = Store(tmp_path / "ledger")
+    store.initialize(network.genesis)
+    shared = SharedParts()
+    try:
+        commit(store, network, issue(network["m0.test"], digest("a")))
+        genesis_hash, origin = network.genesis.hash(), network.genesis.origin
+        with store.snapshot() as snap:
+            plain = Bundle.from_json(bundle_json(snap, digest("a"), genesis_hash, origin, shared))
+            served = bundle_json(
+                snap, digest("a"), genesis_hash, origin, shared, cosigned=lambda height, note: f"{note}#{height}"
+            )
+            marked = Bundle.from_json(served)
+        assert marked.checkpoint == f"{plain.checkpoint}#1"
+        assert plain.checkpoint == built(store, network, digest("a"), None).checkpoint
     finally:
         store.close()

@@ -18,8 +18,9 @@ from credledger.ledger.errors import DecodeError, InvalidEvent, StorageError, Un
 from credledger.ledger.events import Event
 from credledger.ledger.genesis import Params
 from credledger.ledger.storage.store import Store
+from credledger.node import driver as driver_module
 from credledger.node.application import LedgerApplication
-from credledger.node.driver import Driver, NodeHalted
+from credledger.node.driver import ADMIT_SLICE, Driver, NodeHalted
 from credledger.node.mempool import Mempool
 from credledger.node.peers import KIND_CONSENSUS, KIND_EVENT, KIND_EVENTS, MAX_RELAY_BYTES, EventBatch, relay_batches
 from tests.blocks import certify
@@ -175,16 +176,59 @@ async def test_a_relayed_batch_is_admitted_in_order_and_only_forgeries_count_aga
     first, second = rig.event("relayed 1"), rig.event("relayed 2")
     batch = EventBatch((first.encode(), second.encode()))
     rig.driver.receive("m1.test", KIND_EVENTS, codec.encode(batch))
+    await admitted_all(rig)
     assert first.id in rig.chain.mempool and second.id in rig.chain.mempool
     # Already pending here: dropped quietly.
     rig.driver.receive("m2.test", KIND_EVENTS, codec.encode(batch))
+    await admitted_all(rig)
+    assert refusals(rig, Unauthorized.code) == 0
     forged = dataclasses.replace(rig.event("forged in a batch"), signatures=first.signatures)
     honest = rig.event("next to a forgery")
-    with pytest.raises(InvalidEvent, match="bad-signature"):
-        rig.driver.receive("m3.test", KIND_EVENTS, codec.encode(EventBatch((forged.encode(), honest.encode()))))
+    rig.driver.receive("m3.test", KIND_EVENTS, codec.encode(EventBatch((forged.encode(), honest.encode()))))
+    await admitted_all(rig)
     assert honest.id in rig.chain.mempool and forged.id not in rig.chain.mempool
+    assert refusals(rig, Unauthorized.code) == 1  # counted against the peer, as the peer layer counts a frame
     with pytest.raises(DecodeError):
         rig.driver.receive("m3.test", KIND_EVENTS, b"\x91\x90")  # an empty batch
+
+
+async def test_relayed_events_are_admitted_a_slice_per_turn_of_the_loop(rig: Rig) -> None:
+    """A backlog of relayed events never holds the event loop (and the consensus messages behind it) for more
+    than one slice; the events are admitted in the order they were relayed."""
+    events = [rig.event(f"slice {n}") for n in range(ADMIT_SLICE + 20)]
+    rig.driver.receive("m1.test", KIND_EVENTS, codec.encode(EventBatch(tuple(e.encode() for e in events[:50]))))
+    rig.driver.receive("m2.test", KIND_EVENTS, codec.encode(EventBatch(tuple(e.encode() for e in events[50:]))))
+    assert len(rig.chain.mempool) == 0  # nothing admitted inside the frame's handling
+    await asyncio.sleep(0)
+    assert len(rig.chain.mempool) == ADMIT_SLICE
+    await admitted_all(rig)
+    assert [p.event_id for p in rig.chain.mempool.take(1000, 1 << 30)] == [e.id for e in events]
+
+
+async def test_a_relayed_batch_beyond_the_waiting_bound_is_admitted_at_once_after_those_waiting(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver_module, "MAX_WAITING_EVENTS", 3)
+    events = [rig.event(f"bound {n}") for n in range(4)]
+    rig.driver.receive("m1.test", KIND_EVENTS, codec.encode(EventBatch(tuple(e.encode() for e in events[:2]))))
+    assert len(rig.chain.mempool) == 0
+    forged = dataclasses.replace(rig.event("forged beyond the bound"), signatures=events[0].signatures)
+    relayed = EventBatch((events[2].encode(), forged.encode(), events[3].encode()))
+    with pytest.raises(InvalidEvent, match="bad-signature"):  # admitted now: the peer layer counts it
+        rig.driver.receive("m2.test", KIND_EVENTS, codec.encode(relayed))
+    assert [p.event_id for p in rig.chain.mempool.take(10, 1 << 20)] == [e.id for e in events]
+
+
+async def admitted_all(rig: Rig) -> None:
+    """Turn the event loop until the driver has admitted every relayed event waiting."""
+    async with asyncio.timeout(5):
+        while rig.driver.waiting_events:
+            await asyncio.sleep(0)
+
+
+def refusals(rig: Rig, reason: str) -> float:
+    value = rig.chain.metrics.registry.get_sample_value("credledger_peer_errors_total", {"reason": reason})
+    return value or 0.0
 
 
 def test_relay_batches_keep_order_and_stay_within_the_frame_bound() -> None:

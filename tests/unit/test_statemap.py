@@ -385,3 +385,34 @@ def test_a_map_that_only_reads_scans_once_and_then_walks(env: lmdb.Environment, 
             assert smap.get(txn, flip_bit(K, version)) == b"%d" % version
             assert smap.get(txn, FAR) is None
     assert smap._presence is scanned  # not rescanned for every root the other writer made
+
+
+def test_an_update_repeated_on_the_same_root_writes_the_nodes_already_computed(
+    env: lmdb.Environment, smap: StateMap
+) -> None:
+    write(env, smap, 0, {K: b"1"})
+    changes = {FAR: b"2", DEEP: b"3"}
+    txn = env.begin(write=True)
+    previewed = smap.update(txn, 1, changes)  # as validation does, in a transaction it aborts
+    txn.abort()
+    with mock.patch("credledger.ledger.storage.statemap._Updater", side_effect=AssertionError("recomputed")):
+        assert write(env, smap, 1, dict(changes)) == previewed
+    with env.begin() as txn:
+        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"1", b"2", b"3"]
+        for key in (K, FAR, DEEP):
+            check_proof(env, smap, key)
+        assert smap.root(txn) == one_batch_root({K: b"1", FAR: b"2", DEEP: b"3"})
+
+
+def test_an_update_that_differs_in_any_input_is_computed_afresh(env: lmdb.Environment, smap: StateMap) -> None:
+    write(env, smap, 0, {K: b"1"})
+    txn = env.begin(write=True)
+    smap.update(txn, 1, {FAR: b"2", DEEP: b"3"})
+    txn.abort()
+    # Another value, another key set, another version: none may reuse what was computed for the first.
+    for version, changes in ((1, {FAR: b"2", DEEP: b"altered"}), (1, {FAR: b"2"}), (2, {FAR: b"2", DEEP: b"3"})):
+        txn = env.begin(write=True)
+        try:
+            assert smap.update(txn, version, changes) == one_batch_root({K: b"1", **changes})
+        finally:
+            txn.abort()
