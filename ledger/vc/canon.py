@@ -228,7 +228,8 @@ def _document_json(document: Any) -> str:
     if not isinstance(document, dict):
         raise CanonicalizationError(f"expected a JSON object, got {type(document).__name__}")
     try:
-        text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        # Default separators: the size limit counts the bytes as the page counts them (sorting changes no length).
+        text = json.dumps(document, ensure_ascii=False, sort_keys=True)
     except (TypeError, ValueError, RecursionError) as exc:
         raise CanonicalizationError(f"document is not JSON: {exc}") from None
     size = len(text.encode())
