@@ -34,14 +34,22 @@ def _no_block() -> Problem:
 
 
 async def get_credential(request: web.Request) -> web.Response:
-    """The `credledger-proof/v1` bundle for a credential digest (it proves absence too)."""
+    """The `credledger-proof/v1` bundle for a credential digest (it proves absence too), as of the latest block or
+    of `?height=`; 410 for a height before the node's state history."""
     chain = request.app[APPLICATION]
     digest = parse_hex32(request.match_info["digest"], "credential digest")
     with chain.store.snapshot() as snap:
         if snap.height == 0:
             raise _no_block()
-        bundle = build_bundle(snap, digest, chain.genesis.hash(), chain.genesis.origin, chain.bundle_parts)
-        bundle = replace(bundle, checkpoint=with_cosignatures(request.app, snap.height, bundle.checkpoint))
+        height = query_int(request, "height", snap.height)
+        if not 1 <= height <= snap.height:
+            raise Problem(
+                404, "unknown-block", f"no block at height {height}: the chain runs from height 1 to {snap.height}"
+            )
+        bundle = build_bundle(
+            snap, digest, chain.genesis.hash(), chain.genesis.origin, chain.bundle_parts, height=height
+        )
+        bundle = replace(bundle, checkpoint=with_cosignatures(request.app, height, bundle.checkpoint))
     return json_response(bundle.to_json())
 
 
