@@ -59,8 +59,8 @@ peers = [{peers}]
 
 [store]
 # Blocks whose state (credential, member and key records) stays provable "as of" their height, counting the latest;
-# older versions of the state map are pruned, which cuts the disk per event by about two thirds. The log, events,
-# headers and certificates are always kept. 0 keeps the state as of every height.
+# older versions of the state map are pruned as blocks commit. The log, events, headers and certificates are always
+# kept, so peers catch up and audits replay from genesis all the same. 0 keeps the state as of every height.
 state_history_blocks = 0
 
 [credentials]
