@@ -41,8 +41,7 @@ Values live inline in their leaves: a separate table keyed by value hash would c
 changed key and one more read per `get`. Each version adds about k * (log2(n / k) + 2) nodes for k changed keys
 in a map of n keys. By default nothing is pruned and every old version stays provable.
 
-A bounded history (`history` = N) keeps the versions from the latest N - 1 back to the latest, and deletes the
-nodes only older versions reach. Because nodes are immutable and shared only forwards -- an update builds on the
+A bounded history (`history` = N) keeps the latest N versions and deletes the nodes only older versions reach. Because nodes are immutable and shared only forwards -- an update builds on the
 latest version's nodes and new ones, and a new node's ref carries the new version -- a node that version v no
 longer holds is never held by a later version: it is live from the version that created it to v - 1. So an update
 records, in ``SMT_REPLACED`` under v, the refs of the nodes it replaced (the old nodes on every changed path, and
