@@ -41,16 +41,16 @@ Values live inline in their leaves: a separate table keyed by value hash would c
 changed key and one more read per `get`. Each version adds about k * (log2(n / k) + 2) nodes for k changed keys
 in a map of n keys. By default nothing is pruned and every old version stays provable.
 
-A bounded history (`history` = N) keeps the latest N versions and deletes the nodes only older versions reach. Because nodes are immutable and shared only forwards -- an update builds on the
-latest version's nodes and new ones, and a new node's ref carries the new version -- a node that version v no
-longer holds is never held by a later version: it is live from the version that created it to v - 1. So an update
-records, in ``SMT_REPLACED`` under v, the refs of the nodes it replaced (the old nodes on every changed path, and
-the changed leaves; not the leaves it only moved), and when version v - 1 leaves the history, those refs and the
-journal entry are deleted with the root of v - 1 (`prune`). No reference counts, no scan of the tree: the journal
-is the exact list of what becomes garbage, and it is deleted in the transaction that commits a block, so a crash
-leaves either the old history or the new one. The journal of the versions in the history is the only overhead,
-about 40 bytes per replaced node. Versions written while the history was unbounded have no journal: their
-replaced nodes stay.
+A bounded history (`history` = N) keeps the latest N versions and deletes the nodes only older versions reach.
+Because nodes are immutable and shared only forwards -- an update builds on the latest version's nodes and new ones,
+and a new node's ref carries the new version -- a node that version v no longer holds is never held by a later
+version: it is live from the version that created it to v - 1. So an update records, in ``SMT_REPLACED`` under v,
+the refs of the nodes it replaced (the old nodes on every changed path, and the changed leaves; not the leaves it
+only moved), and when version v - 1 leaves the history, those refs and the journal entry are deleted with the root
+of v - 1 (`prune`). No reference counts, no scan of the tree: the journal is the exact list of what becomes garbage,
+and it is deleted in the transaction that commits a block, so a crash leaves either the old history or the new one.
+The journal of the versions in the history is the only overhead, about 40 bytes per replaced node. Versions written
+while the history was unbounded have no journal: their replaced nodes stay.
 
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
 by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
