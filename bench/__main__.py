@@ -28,6 +28,7 @@ BENCHES = {
     "witness": "bench.witness",
     "stacking": "bench.stacking",
     "page_vc": "bench.page_vc",
+    "statelayout": "bench.statelayout",
 }
 
 

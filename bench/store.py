@@ -8,7 +8,13 @@ marked verified (as a node does after admission), so the figures are about stora
 Reports committed events/s (median over blocks), bytes on disk per event, and heap memory at N/4, N/2 and N
 events, which must stay flat: nothing of the log or the state is held in memory.
 
-Run ``python -m bench store`` or ``python -m bench store --events 100000``.
+Bytes on disk are measured three ways, because LMDB never shrinks its file but reuses the pages it frees: the file
+over all events; the file's growth per event over the second half of the run (the steady state, once pruning
+frees as many pages per block as the block needs anew); and the pages the databases use (file minus free pages),
+broken down by database so each part of the cost is named.
+
+Run ``python -m bench store`` or ``python -m bench store --events 100000``; ``--state-history-blocks N`` runs the
+store with a bounded state history of N blocks (default 0: every version kept).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.memory import heap_mib, peak_rss_mib
@@ -29,6 +36,7 @@ from credledger.ledger.events import Event, Issue, MemberAdd, UnsignedEvent, dec
 from credledger.ledger.genesis import Genesis, Params
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.note import SignedNote
+from credledger.ledger.storage import schema
 from credledger.ledger.storage.store import Store
 
 ORIGIN = "credledger.bench/store"
@@ -58,20 +66,79 @@ def _sign_block(height: int, count: int) -> list[bytes]:
     return out
 
 
+def _file_bytes(store: Store) -> int:
+    """The size of the LMDB data file: every page up to the last one used, free or not."""
+    return (int(store.env.info()["last_pgno"]) + 1) * int(store.env.stat()["psize"])
+
+
+def _used_bytes(store: Store) -> dict[str, int]:
+    """Bytes in pages each database uses (branch, leaf and overflow pages), by database name."""
+    env = store.env
+    used = {}
+    with env.begin() as txn:
+        for name in schema.ALL_DATABASES:
+            stat = txn.stat(env.open_db(name, txn=txn, create=False))
+            pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
+            used[name.decode()] = pages * stat["psize"]
+    return used
+
+
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    blocks: int
+    block: int
+    history: int | None
+    rates: list[float]
+    elapsed: float
+    disk: int
+    file_at: dict[int, int]
+    used: dict[str, int]
+    heap: dict[int, float]
+
+
+def _report(run: _Figures) -> None:
+    total = run.blocks * run.block
+    half = run.blocks // 2 * run.block
+    kept = "every version" if run.history is None else f"the last {run.history:,} blocks"
+    print(f"credledger store: {total:,} issue events in {run.blocks:,} blocks of {run.block:,}, 4 validators")
+    print(f"  state history kept: {kept}")
+    print(f"  build + certify + commit, events/s (median per block)   {statistics.median(run.rates):>12,.0f}")
+    print(f"  wall time incl. waiting for signatures                  {run.elapsed:>12,.1f} s")
+    print(f"  bytes on disk per event (all databases)                  {run.disk / total:>12,.0f}")
+    if half and total > half:
+        growth = (run.file_at[total] - run.file_at[half]) / (total - half)
+        print(f"  file growth per event over the second half (steady)      {growth:>12,.0f}")
+    print(f"  bytes in used pages per event (file minus free pages)    {sum(run.used.values()) / total:>12,.0f}")
+    for name, size in sorted(run.used.items(), key=lambda item: -item[1]):
+        if size:
+            print(f"    {name:<20} {size / total:>12,.1f}")
+    for events, mib in sorted(run.heap.items()):
+        print(f"  heap (anon RSS) MiB at {events:>9,} events                 {mib:>12,.1f}")
+    print(f"  peak RSS MiB (includes LMDB pages mapped from the file)  {peak_rss_mib():>12,.1f}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench store", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--block", type=int, default=2_000)
     parser.add_argument("--dir", default=None, help="where to put the LMDB files (default: a temp dir)")
+    parser.add_argument(
+        "--state-history-blocks",
+        type=int,
+        default=0,
+        help="keep the state map's versions of the last N blocks only (default 0: keep every version)",
+    )
     args = parser.parse_args(argv)
+    history = args.state_history_blocks or None
     genesis = _genesis()
     node_keys = [_key(m, "node") for m in MEMBERS]
     blocks = args.events // args.block
     marks = {blocks // 4, blocks // 2, blocks}
     heap: dict[int, float] = {}
+    file_at: dict[int, int] = {}
     rates: list[float] = []
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp, ProcessPoolExecutor(2) as pool:
-        store = Store(Path(tmp) / "ledger")
+        store = Store(Path(tmp) / "ledger", state_history=history)
         store.initialize(genesis)
         # Sign ahead of the store in the pool, a few blocks at a time.
         ahead = 8
@@ -94,17 +161,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             rates.append(args.block / (time.perf_counter() - t))
             if height in marks:
                 heap[height * args.block] = heap_mib()
+                file_at[height * args.block] = _file_bytes(store)
         elapsed = time.perf_counter() - started
         disk = sum(f.stat().st_size for f in (Path(tmp) / "ledger").iterdir())
+        used = _used_bytes(store)
         with store.snapshot() as snap:
             assert snap.log_size == blocks * args.block
+            assert snap.oldest_state_height == (0 if history is None else max(0, blocks - history + 1))
         store.close()
-    total = blocks * args.block
-    print(f"credledger store: {total:,} issue events in {blocks:,} blocks of {args.block:,}, 4 validators")
-    print(f"  build + certify + commit, events/s (median per block)   {statistics.median(rates):>12,.0f}")
-    print(f"  wall time incl. waiting for signatures                  {elapsed:>12,.1f} s")
-    print(f"  bytes on disk per event (all databases)                  {disk / total:>12,.0f}")
-    for events, mib in sorted(heap.items()):
-        print(f"  heap (anon RSS) MiB at {events:>9,} events                 {mib:>12,.1f}")
-    print(f"  peak RSS MiB (includes LMDB pages mapped from the file)  {peak_rss_mib():>12,.1f}")
+    _report(
+        _Figures(blocks, args.block, history, rates, elapsed, disk, file_at, used, heap),
+    )
     return 0

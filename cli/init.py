@@ -64,6 +64,12 @@ port = {port}
 # Base URLs of the other validators' nodes, e.g. "http://uni-b.example:8700".
 peers = [{peers}]
 
+[store]
+# Blocks whose state (credential, member and key records) stays provable "as of" their height, counting the latest;
+# older versions of the state map are pruned as blocks commit. The log, events, headers and certificates are always
+# kept, so peers catch up and audits replay from genesis all the same. 0 keeps the state as of every height.
+state_history_blocks = 0
+
 [credentials]
 # The issuer key this validator signs the member's Bitstring Status Lists with, publishing each whenever a block
 # changes it (standard credentials' revocation and suspension). Remove the line to publish none.

@@ -67,6 +67,19 @@ class StoreUnavailable(StorageError):
     code = "store-unavailable"
 
 
+class StatePruned(StorageError):
+    """The state as of a height the node no longer keeps: it lies before its bounded state history."""
+
+    code = "state-pruned"
+
+    def __init__(self, height: int, oldest: int) -> None:
+        super().__init__(
+            f"the state as of height {height} is no longer kept: this node keeps state history from height {oldest}"
+        )
+        self.height = height
+        self.oldest = oldest
+
+
 class ConfigError(CredledgerError):
     """A configuration or genesis file is missing, malformed or inconsistent."""
 

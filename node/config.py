@@ -66,6 +66,9 @@ class StoreConfig:
     #: API refuses requests (503) once fewer than `node.api.app.RESERVED_READ_SLOTS` are left, keeping them for
     #: consensus and catch-up.
     max_readers: int = schema.DEFAULT_MAX_READERS
+    #: Blocks whose state the node keeps provable, counting the latest; older state-map versions are pruned (the
+    #: log, events, headers and certificates are always kept). 0 keeps every version since genesis.
+    state_history_blocks: int = 0
 
 
 @dataclass(frozen=True, slots=True)

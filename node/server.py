@@ -92,9 +92,18 @@ class Node:
                 f"[store] max_readers is {config.store.max_readers}: at least {MIN_READERS} are needed "
                 f"({RESERVED_READ_SLOTS} stay reserved for consensus and catch-up, the rest serve requests)"
             )
+        if config.store.state_history_blocks < 0:
+            raise ConfigError(
+                f"[store] state_history_blocks is {config.store.state_history_blocks}: expected 0 (keep the state "
+                "as of every height) or the number of latest blocks whose state to keep"
+            )
         self._lock = lock_data_dir(config.data_dir)
         try:
-            self.store = Store(config.data_dir / "ledger", max_readers=config.store.max_readers)
+            self.store = Store(
+                config.data_dir / "ledger",
+                max_readers=config.store.max_readers,
+                state_history=config.store.state_history_blocks or None,
+            )
         except BaseException:
             self._lock.close()
             raise

@@ -82,11 +82,12 @@ async def api_node(
     credentials: CredentialsConfig | None = None,
     witness: WitnessConfig | None = None,
     witnesses: WitnessesConfig | None = None,
+    state_history: int | None = None,
 ) -> AsyncIterator[ApiNode]:
     """A node with a fresh store under `tmp_path`, its API served on 127.0.0.1 at a free port."""
     network = network or make_network(4)
     now = [T0 / 1000 + 5]
-    store = Store(tmp_path / "ledger", max_readers=max_readers)
+    store = Store(tmp_path / "ledger", max_readers=max_readers, state_history=state_history)
     chain = LedgerApplication(
         store,
         network.genesis,

@@ -51,10 +51,12 @@ class SharedParts:
         self._limit = limit
         self._current: _Height | None = None
 
-    def at(self, snap: Snapshot) -> _Height:
-        current = self._current
-        if current is None or current.height != snap.height:
-            height = snap.height
+    def at(self, snap: Snapshot, height: int | None = None) -> _Height:
+        """The shared parts at `height` (default: the snapshot's latest); only the latest height's are kept."""
+        latest = height is None or height == snap.height
+        current = self._current if latest else None
+        if current is None or current.height != (snap.height if height is None else height):
+            height = snap.height if height is None else height
             header = snap.header(height)
             current = _Height(
                 height,
@@ -66,14 +68,15 @@ class SharedParts:
                 {},
                 {},
             )
-            self._current = current
+            if latest:
+                self._current = current
         return current
 
     def entry(self, snap: Snapshot, parts: _Height, key: bytes) -> StateEntry:
         """The proved state entry under `key` (an issuer's member or key record) at the parts' height."""
         found = parts.entries.get(key)
         if found is None:
-            found = StateEntry(*snap.prove_state(key))
+            found = StateEntry(*snap.prove_state(key, parts.height))
             if len(parts.entries) >= self._limit:
                 parts.entries.clear()
             parts.entries[key] = found
@@ -112,16 +115,25 @@ class SharedParts:
 
 
 def build_bundle(
-    snap: Snapshot, digest: bytes, genesis_hash: bytes, origin: str, shared: SharedParts | None = None
+    snap: Snapshot,
+    digest: bytes,
+    genesis_hash: bytes,
+    origin: str,
+    shared: SharedParts | None = None,
+    *,
+    height: int | None = None,
 ) -> Bundle:
-    """The bundle for `digest` as of the snapshot's latest block (which must exist). `shared` keeps what bundles
-    at the same height have in common between calls."""
+    """The bundle for `digest` as of block `height` (default: the snapshot's latest block, which must exist).
+    `shared` keeps what bundles at the same height have in common between calls. `StatePruned` if the store no
+    longer keeps the state as of `height`."""
     if snap.height == 0:
         raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
+    if height is not None and not 1 <= height <= snap.height:
+        raise KeyError(f"no block at height {height}: the chain runs from height 1 to {snap.height}")
     cache = shared if shared is not None else SharedParts()
-    parts = cache.at(snap)
+    parts = cache.at(snap, height)
     size = parts.log_size
-    value, proof = snap.prove_state(cred_key(digest))
+    value, proof = snap.prove_state(cred_key(digest), parts.height)
     events: list[LoggedEvent] = []
     member = key = None
     if value is not None:

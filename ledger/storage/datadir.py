@@ -7,9 +7,11 @@ A data directory is read through raw LMDB read transactions on an environment op
 the bytes the node stored. `DataDir` is a block source like a node's API (certified blocks by height, consistency
 proofs), and it can say more: after each replayed block, `DataDir.compare_block` checks the node's own stored log
 nodes, state-map nodes and state root against what the replay produced, so an altered file is caught at the block
-the altered data belongs to, even where the altered data would only show in some later proof. At the end,
-`compare_tail` checks the indexes the node keeps for the latest state only: event ids and the validator-set
-schedule.
+the altered data belongs to, even where the altered data would only show in some later proof. A node with a bounded
+state history has forgotten the state roots before its history and deleted the nodes only they held: for those
+heights the nodes it still stores must each be the replay's, and from its oldest kept height on, all of them. At
+the end, `compare_tail` checks the indexes the node keeps for the latest state only: event ids and the
+validator-set schedule.
 
 This module is the only reader of the key layout besides the store itself: key layouts follow
 `ledger.storage.schema`; log tiles follow the layout documented in `ledger.storage.log` (tile height H from
@@ -202,7 +204,11 @@ class DataDir:
         first = header.log_size - header.event_count
         with self.env.begin() as mine, replay.env.begin() as theirs:
             root = mine.get(schema.u64(height), db=self._smt_roots)
-            if root is None or bytes(root)[8:] != header.state_root:
+            with mine.cursor(db=self._smt_roots) as cursor:
+                pruned = root is None and cursor.first() and height < schema.from_u64(cursor.key())
+            if pruned:
+                self._compare_state_nodes(mine, theirs, replay, height, pruned=True)
+            elif root is None or bytes(root)[8:] != header.state_root:
                 found = "none" if root is None else bytes(root)[8:].hex()[:16]
                 raise AuditDiscrepancy(
                     Discrepancy(
@@ -212,7 +218,8 @@ class DataDir:
                         f"{header.state_root.hex()[:16]}",
                     )
                 )
-            self._compare_state_nodes(mine, theirs, replay, height)
+            else:
+                self._compare_state_nodes(mine, theirs, replay, height, pruned=False)
             self._compare_log(mine, theirs, replay, first, header.log_size)
 
     def compare_tail(self, replay: ReplayView, size: int) -> None:
@@ -253,14 +260,22 @@ class DataDir:
                     )
 
     def _compare_state_nodes(
-        self, mine: lmdb.Transaction[bytes], theirs: lmdb.Transaction[bytes], replay: ReplayView, height: int
+        self,
+        mine: lmdb.Transaction[bytes],
+        theirs: lmdb.Transaction[bytes],
+        replay: ReplayView,
+        height: int,
+        *,
+        pruned: bool,
     ) -> None:
-        # Node refs start with the version (height) that created them, so one block's nodes are one key range.
+        # Node refs start with the version (height) that created them, so one block's nodes are one key range. Of a
+        # height before the node's state history, it keeps the nodes later heights still hold: a subset.
         prefix = schema.u64(height)
         expected = _range(theirs, replay.smt_nodes, prefix)
         found = _range(mine, self._smt_nodes, prefix)
-        if found != expected:
-            differing = sorted(set(found) ^ set(expected))[0][0]
+        wrong = set(found) - set(expected) if pruned else set(found) ^ set(expected)
+        if wrong:
+            differing = sorted(wrong)[0][0]
             raise AuditDiscrepancy(
                 Discrepancy(
                     height,

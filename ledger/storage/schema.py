@@ -27,6 +27,9 @@ LOG_NODES = (
 # u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
 SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
+# With a bounded state history only: u64 version -> the refs (40 bytes each, concatenated) of the nodes that version
+# replaced, which no later version holds; they are deleted with the journal when the version before leaves the history.
+SMT_REPLACED = b"smt/replaced"
 
 # ledger.storage.store: the chain itself.
 CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
@@ -44,6 +47,7 @@ ALL_DATABASES = (
     LOG_NODES,
     SMT_NODES,
     SMT_ROOTS,
+    SMT_REPLACED,
     CHAIN_META,
     CHAIN_HEADERS,
     CHAIN_CERTS,

@@ -38,8 +38,19 @@ until this map writes again. Deleted keys stay too, with the same cost. It takes
 layers that double.
 
 Values live inline in their leaves: a separate table keyed by value hash would cost one more scattered write per
-changed key and one more read per `get`. Nothing is pruned: each version adds about
-k * (log2(n / k) + 2) nodes for k changed keys in a map of n keys, and every old version stays provable.
+changed key and one more read per `get`. Each version adds about k * (log2(n / k) + 2) nodes for k changed keys
+in a map of n keys. By default nothing is pruned and every old version stays provable.
+
+A bounded history (`history` = N) keeps the latest N versions and deletes the nodes only older versions reach.
+Because nodes are immutable and shared only forwards -- an update builds on the latest version's nodes and new ones,
+and a new node's ref carries the new version -- a node that version v no longer holds is never held by a later
+version: it is live from the version that created it to v - 1. So an update records, in ``SMT_REPLACED`` under v,
+the refs of the nodes it replaced (the old nodes on every changed path, and the changed leaves; not the leaves it
+only moved), and when version v - 1 leaves the history, those refs and the journal entry are deleted with the root
+of v - 1 (`prune`). No reference counts, no scan of the tree: the journal is the exact list of what becomes garbage,
+and it is deleted in the transaction that commits a block, so a crash leaves either the old history or the new one.
+The journal of the versions in the history is the only overhead, about 40 bytes per replaced node. Versions written
+while the history was unbounded have no journal: their replaced nodes stay.
 
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
 by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
@@ -63,13 +74,14 @@ import struct
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
+from typing import NamedTuple
 
 import lmdb
 
 from credledger.ledger.domains import SMT_LEAF, SMT_NODE
-from credledger.ledger.errors import StorageError
+from credledger.ledger.errors import StatePruned, StorageError
 from credledger.ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
-from credledger.ledger.storage.schema import SMT_NODES, SMT_ROOTS, from_u64, u64
+from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, u64
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
 CACHE_DEPTH = 16
@@ -83,6 +95,10 @@ FILTER_ROOTS = 64
 COMPUTED_UPDATES = 2
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
+#: Bounds on one `prune`: versions forgotten, and of them versions whose replaced nodes are deleted (each a block's
+#: worth of nodes). More than one, so a history made shorter, or a store that kept everything, catches up.
+PRUNE_VERSIONS = 64
+PRUNE_JOURNALS = 2
 
 REF_SIZE = 8 + HASH_SIZE
 #: The ref of an empty subtree.
@@ -110,9 +126,16 @@ class StateMap:
     transaction: it opens its database handles on construction. Transactions must not use ``buffers=True``.
     """
 
-    def __init__(self, env: lmdb.Environment, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self, env: lmdb.Environment, *, cache_size: int = DEFAULT_CACHE_SIZE, history: int | None = None
+    ) -> None:
+        if history is not None and (type(history) is not int or history < 1):
+            raise ValueError(f"state history: expected a positive number of versions or None, got {history!r}")
+        #: Versions kept, counting the latest (None: every version); see `prune`.
+        self.history = history
         self._nodes = env.open_db(SMT_NODES, create=False)
         self._roots = env.open_db(SMT_ROOTS, create=False)
+        self._replaced = env.open_db(SMT_REPLACED, create=False)
         self._cache = _NodeCache(cache_size)
         self._computed = _ComputedUpdates()
         self._presence = _PresenceFilter()
@@ -124,6 +147,40 @@ class StateMap:
         """The highest version stored, or None if the map has never been written."""
         cursor = txn.cursor(db=self._roots)
         return from_u64(cursor.key()) if cursor.last() else None
+
+    def oldest_version(self, txn: lmdb.Transaction[bytes]) -> int | None:
+        """The lowest version still readable, or None if the map has never been written."""
+        cursor = txn.cursor(db=self._roots)
+        return from_u64(cursor.key()) if cursor.first() else None
+
+    def prune(self, txn: lmdb.Transaction[bytes]) -> None:
+        """Forget the versions before the latest `history` and delete the nodes only they held; no-op if unbounded.
+
+        Bounded work: at most PRUNE_VERSIONS versions and PRUNE_JOURNALS versions' replaced nodes per call, so
+        a backlog (a shorter history than before) is worked off over the next calls. Call it in the write
+        transaction that commits a version, after `update`.
+        """
+        if self.history is None:
+            return
+        latest = self.latest_version(txn)
+        if latest is None:
+            return
+        keep_from = latest - self.history + 1
+        roots = txn.cursor(db=self._roots)
+        nodes = txn.cursor(db=self._nodes)
+        journals = 0
+        for _ in range(PRUNE_VERSIONS):
+            if not roots.first() or from_u64(roots.key()) >= keep_from or journals == PRUNE_JOURNALS:
+                break
+            roots.delete()  # the cursor now rests on the next version's root: its journal lists what just died
+            successor = roots.key()
+            refs = txn.pop(successor, db=self._replaced)
+            if refs is None:
+                continue
+            journals += 1
+            for ref in sorted(refs[i : i + REF_SIZE] for i in range(0, len(refs), REF_SIZE)):
+                if not (nodes.set_key(ref) and nodes.delete()):
+                    raise StorageError(f"state node {ref.hex()} replaced at version {from_u64(successor)} is missing")
 
     def root(self, txn: lmdb.Transaction[bytes], version: int | None = None) -> bytes:
         """The root hash at `version` (default: the latest; the empty-map root if nothing was ever written)."""
@@ -149,24 +206,28 @@ class StateMap:
         base = self._root_ref(txn, None)
         root = base
         if batch:
-            root, new_nodes = self._computed.get(base, version, batch) or self._compute(txn, base, version, batch)
+            root, new_nodes, replaced = self._computed.get(base, version, batch) or self._compute(
+                txn, base, version, batch
+            )
             if new_nodes:
                 _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
                 if added != len(new_nodes):
                     raise StorageError(f"state nodes of version {version} collide with stored nodes")
+            if self.history is not None and replaced:
+                txn.put(u64(version), b"".join(replaced), db=self._replaced, append=True)
         txn.put(u64(version), root, db=self._roots, append=True)
         self._note_update(base, root, batch)
         return root[8:]
 
-    def _compute(
-        self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]
-    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        """The root ref and the new nodes (sorted by ref) of `batch` applied on top of `base` as `version`."""
+    def _compute(self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]) -> _Computed:
+        """The root ref, the new nodes (sorted by ref) and the refs of the nodes replaced, of `batch` applied on top of
+        `base` as `version`."""
         updater = _Updater(txn, self._nodes, u64(version), batch, self._cache)
         root = updater.apply(base, 0, 0, len(batch))[0]
         new_nodes = sorted(updater.new_nodes.items(), key=_first)
-        self._computed.put(base, version, batch, root, new_nodes)
-        return root, new_nodes
+        computed = _Computed(root, new_nodes, updater.replaced)
+        self._computed.put(base, version, batch, computed)
+        return computed
 
     def get(self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None) -> bytes | None:
         """The value of `key` at `version` (default: the latest), or None if the key is absent."""
@@ -253,6 +314,9 @@ class StateMap:
             _check_version(version)
             found = txn.get(u64(version), db=self._roots)
             if found is None:
+                oldest = self.oldest_version(txn)
+                if oldest is not None and version < oldest:
+                    raise StatePruned(version, oldest)
                 latest = self.latest_version(txn)
                 raise StorageError(f"no state root stored for version {version} (latest version: {latest})")
             ref = found
@@ -290,10 +354,11 @@ class _Updater:
     """One batch update: applies the sorted changes and collects the new nodes in `new_nodes` (ref -> record).
 
     Methods return (ref, is_leaf) for the new subtree; is_leaf is None when the subtree is unchanged and its
-    kind was not looked at (it matters only when its sibling became empty and a lone leaf must be lifted).
+    kind was not looked at (it matters only when its sibling became empty and a lone leaf must be lifted). The
+    old nodes the new version no longer holds are collected in `replaced`.
     """
 
-    __slots__ = ("_cache", "_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes")
+    __slots__ = ("_cache", "_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes", "replaced")
 
     def __init__(
         self,
@@ -311,6 +376,7 @@ class _Updater:
         self._keys = [c[1] for c in changes]
         self._values = [c[2] for c in changes]
         self.new_nodes: dict[bytes, bytes] = {}
+        self.replaced: list[bytes] = []
 
     def apply(self, ref: bytes, depth: int, lo: int, hi: int) -> tuple[bytes, bool | None]:
         """Apply changes[lo:hi], whose keys all lie under the node `ref` at `depth`."""
@@ -332,6 +398,7 @@ class _Updater:
         new_right, right_is_leaf = self.apply(right, depth + 1, mid, hi) if hi > mid else (right, None)
         if new_left == left and new_right == right:
             return ref, False
+        self.replaced.append(ref)
         joined = self._join(new_left, left_is_leaf, new_right, right_is_leaf)
         if depth < UPDATE_CACHE_DEPTH and not joined[1] and joined[0] != EMPTY_REF:
             # The next update descends through the upper nodes this one wrote: keep them at hand.
@@ -342,6 +409,7 @@ class _Updater:
         """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards."""
         path = self._ikeys[index]
         siblings: list[bytes] = []
+        walked: list[bytes] = []
         top = ref
         record = b""
         d = depth
@@ -349,6 +417,7 @@ class _Updater:
             record = _read_node(self._txn, self._db, ref)
             if record[0] == _LEAF_TAG:
                 break
+            walked.append(ref)
             if (path >> (KEY_BITS - 1 - d)) & 1:
                 siblings.append(record[1:41])
                 ref = record[41:]
@@ -359,6 +428,7 @@ class _Updater:
         replaced = self._replace(ref, record, d, index)
         if replaced is None:
             return top, None
+        self.replaced += walked  # every node on a changed path changes
         return self._ascend(*replaced, siblings, d, path)
 
     def _replace(self, ref: bytes, record: bytes, depth: int, index: int) -> tuple[bytes, bool] | None:
@@ -367,9 +437,10 @@ class _Updater:
         if ref == EMPTY_REF:
             return None if value is None else (self._leaf(index), True)
         if record[1:33] == self._keys[index]:
-            if value is None:
-                return EMPTY_REF, False
-            return None if record[_LEAF_HEAD:] == value else (self._leaf(index), True)
+            if record[_LEAF_HEAD:] == value:
+                return None
+            self.replaced.append(ref)
+            return (EMPTY_REF, False) if value is None else (self._leaf(index), True)
         if value is None:
             return None  # the path ends in another key's leaf, so ours is absent already
         # Another key's leaf sits where ours goes: both move down to where their keys part.
@@ -408,8 +479,12 @@ class _Updater:
             value = self._values[i]
             if self._ikeys[i] == leaf_int:
                 replaced = True
-                if value is not None:
-                    entries.append((leaf_int, ref if record[_LEAF_HEAD:] == value else self._leaf(i)))
+                if record[_LEAF_HEAD:] == value:
+                    entries.append((leaf_int, ref))
+                else:
+                    self.replaced.append(ref)
+                    if value is not None:
+                        entries.append((leaf_int, self._leaf(i)))
             elif value is not None:
                 entries.append((self._ikeys[i], self._leaf(i)))
         if not replaced:
@@ -467,6 +542,15 @@ class _Updater:
         return ref
 
 
+class _Computed(NamedTuple):
+    """One computed update: the new root ref, the new nodes sorted by ref, and the refs of the nodes it replaced
+    (all three pure functions of the base root, the version and the changes)."""
+
+    root: bytes
+    nodes: list[tuple[bytes, bytes]]
+    replaced: list[bytes]
+
+
 class _ComputedUpdates:
     """The last few updates computed, so that applying the same changes to the same root as the same version
     again (a block validated in an aborted transaction, then committed) writes the nodes already computed.
@@ -479,20 +563,18 @@ class _ComputedUpdates:
     __slots__ = ("_entries",)
 
     def __init__(self) -> None:
-        self._entries: list[tuple[bytes, int, list[_Change], bytes, list[tuple[bytes, bytes]]]] = []
+        self._entries: list[tuple[bytes, int, list[_Change], _Computed]] = []
 
-    def get(self, base: bytes, version: int, batch: list[_Change]) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
-        for entry_base, entry_version, entry_batch, root, nodes in self._entries:
+    def get(self, base: bytes, version: int, batch: list[_Change]) -> _Computed | None:
+        for entry_base, entry_version, entry_batch, computed in self._entries:
             if entry_base == base and entry_version == version and entry_batch == batch:
-                return root, nodes
+                return computed
         return None
 
-    def put(
-        self, base: bytes, version: int, batch: list[_Change], root: bytes, nodes: list[tuple[bytes, bytes]]
-    ) -> None:
+    def put(self, base: bytes, version: int, batch: list[_Change], computed: _Computed) -> None:
         if len(self._entries) >= COMPUTED_UPDATES:
             del self._entries[0]
-        self._entries.append((base, version, batch, root, nodes))
+        self._entries.append((base, version, batch, computed))
 
 
 class _NodeCache:

@@ -13,6 +13,10 @@ the certificate (more than 2/3 of the certifying set's power on this header's ch
 every event, and the log and state roots the header commits to. Any failure aborts the transaction and raises
 `InvalidBlock`; nothing is written. So a node can hand the store blocks fetched from an untrusted peer.
 
+With a bounded state history (`state_history`), the same transaction also forgets the state map's oldest versions
+and deletes the nodes only they held (`StateMap.prune`): a crash leaves the old history or the new one, and every
+height in it provable. Headers, certificates, events and the log are always kept.
+
 Validator sets are stored by the height from which they certify. The genesis set certifies heights 1 and 2; a
 block at height H whose governance events change the set schedules the new set for H + 2 (DESIGN §7).
 
@@ -78,13 +82,20 @@ class Store:
         map_size: int = schema.DEFAULT_MAP_SIZE,
         durable: bool = True,
         max_readers: int = schema.DEFAULT_MAX_READERS,
+        state_history: int | None = None,
     ) -> None:
+        """Open (creating if needed) the store at `path`. `state_history` bounds the state map's versions kept to
+        the latest that many blocks' (None: every version since genesis)."""
         self.env = schema.open_env(path, map_size=map_size, durable=durable, max_readers=max_readers)
         self.max_readers = max_readers
         #: The read transactions this process began that still hold a reader slot (alive, ended or not).
         self._readers: weakref.WeakSet[lmdb.Transaction[bytes]] = weakref.WeakSet()
         self.log = MerkleLog(self.env)
-        self.state = StateMap(self.env)
+        try:
+            self.state = StateMap(self.env, history=state_history)
+        except ValueError:
+            self.env.close()
+            raise
         db = self.env.open_db
         self._meta = db(schema.CHAIN_META)
         self._headers = db(schema.CHAIN_HEADERS)
@@ -309,6 +320,7 @@ class Store:
                 txn.put(schema.u64(header.height + 2), codec.encode(preview.effects.next_validators), db=self._valsets)
             for key, value in (consensus or {}).items():
                 txn.put(key, value, db=self._consensus)
+            self.state.prune(txn)
             txn.put(_HEIGHT_KEY, height_key, db=self._meta)
         return preview.effects
 
@@ -490,6 +502,12 @@ class Snapshot:
         with self._txn.cursor(db=self._store._valsets) as cursor:
             return [(schema.from_u64(k), codec.decode(ValidatorSet, bytes(v))) for k, v in cursor]
 
+    @property
+    def oldest_state_height(self) -> int:
+        """The oldest height whose state can still be read and proved (0 unless the state history is bounded)."""
+        oldest = self._store.state.oldest_version(self._txn)
+        return 0 if oldest is None else oldest
+
     def state_view(self, version: int | None = None) -> _StateAt:
         return _StateAt(self._store, self._txn, self.height if version is None else version)
 
@@ -497,7 +515,8 @@ class Snapshot:
         return self._store.state.root(self._txn, self.height if version is None else version)
 
     def prove_state(self, key: bytes, version: int | None = None) -> tuple[bytes | None, StateProof]:
-        """The value under `key` and its proof, as of `version` (default: the latest block)."""
+        """The value under `key` and its proof, as of `version` (default: the latest block); `StatePruned` for a
+        version before the state history the store keeps."""
         return self._store.state.get_proven(self._txn, key, self.height if version is None else version)
 
     def log_root(self, size: int | None = None) -> bytes:

@@ -261,8 +261,13 @@ def _schemas() -> dict[str, Schema]:
                     "results": array(ref("SubmitResult")),
                     "forwarded_to": {"type": "string", "description": "the validator a replica forwarded to"},
                     "tried": array(TEXT),
+                    "oldest_height": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "the oldest height whose state the node keeps (410 state-pruned)",
+                    },
                 },
-                optional=("rule", "id", "ids", "pending", "results", "forwarded_to", "tried"),
+                optional=("rule", "id", "ids", "pending", "results", "forwarded_to", "tried", "oldest_height"),
                 closed=False,
             ),
             "description": "RFC 9457 problem details; `rule`, `id`, `ids`, `pending`, `results`, `forwarded_to` "
@@ -584,8 +589,20 @@ def _paths() -> dict[str, Schema]:
         ),
         "/v1/credentials/{digest}": _get(
             "The credledger-proof/v1 bundle for a credential (it proves absence too)",
-            {"200": _json(ref("Bundle"), "A self-contained proof bundle"), "400": _BAD, "503": _NOT_READY},
-            [_param("digest", "path", "credential digest (SHA-256 of its JCS form or bytes)", HEX32)],
+            {
+                "200": _json(ref("Bundle"), "A self-contained proof bundle"),
+                "400": _BAD,
+                "404": _problem("No block at that height"),
+                "410": _problem(
+                    "The node no longer keeps the state as of that height (`[store] state_history_blocks`); "
+                    "`oldest_height` names the oldest it keeps"
+                ),
+                "503": _NOT_READY,
+            },
+            [
+                _param("digest", "path", "credential digest (SHA-256 of its JCS form or bytes)", HEX32),
+                _param("height", "query", "the block to prove as of (default: the latest)", COUNT, required=False),
+            ],
         ),
         "/v1/checkpoint": _get(
             "The latest commit certificate",

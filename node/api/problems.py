@@ -17,6 +17,7 @@ from credledger.ledger.errors import (
     DecodeError,
     InvalidBlock,
     InvalidEvent,
+    StatePruned,
     StorageError,
     StoreUnavailable,
     Unauthorized,
@@ -37,6 +38,7 @@ _STATUS: list[tuple[type[CredledgerError], int]] = [
     (InvalidBlock, 422),
     (ConfigError, 500),
     (StoreUnavailable, 503),
+    (StatePruned, 410),
     (StorageError, 500),
 ]
 
@@ -47,6 +49,7 @@ _TITLES = {
     405: "Method not allowed",
     408: "Request timeout",
     409: "Conflict",
+    410: "Gone",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Unprocessable request",
@@ -104,6 +107,8 @@ def error_body(error: CredledgerError, **extra: Any) -> dict[str, Any]:
         extra = {**error.extra, **extra}
     if isinstance(error, InvalidEvent):
         extra.setdefault("rule", error.rule)
+    if isinstance(error, StatePruned):
+        extra.setdefault("oldest_height", error.oldest)
     return problem_body(status_of(error), error.code, str(error), **extra)
 
 

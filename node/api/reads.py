@@ -6,6 +6,7 @@ Hashes follow DESIGN §9: digests and ids in lowercase hex, Merkle hashes and en
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -17,7 +18,7 @@ from credledger.ledger.events import KeyAdd, MemberAdd, decode_event
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.keys import key_id
 from credledger.ledger.state import IssuerKeyRecord, get_issuer_key, get_member
-from credledger.ledger.storage.bundles import bundle_json
+from credledger.ledger.storage.bundles import build_bundle, bundle_json
 from credledger.ledger.storage.store import Snapshot
 from credledger.node.api.common import APPLICATION, JSON_TYPE, b64, json_response, parse_count, parse_hex32, query_int
 from credledger.node.api.problems import Problem
@@ -33,22 +34,33 @@ def _no_block() -> Problem:
 
 
 async def get_credential(request: web.Request) -> web.Response:
-    """The `credledger-proof/v1` bundle for a credential digest (it proves absence too)."""
+    """The `credledger-proof/v1` bundle for a credential digest (it proves absence too), as of the latest block or
+    of `?height=`; 410 for a height before the node's state history."""
     chain = request.app[APPLICATION]
     digest = parse_hex32(request.match_info["digest"], "credential digest")
     app = request.app
     with chain.store.snapshot() as snap:
         if snap.height == 0:
             raise _no_block()
-        body = bundle_json(
-            snap,
-            digest,
-            chain.genesis_hash,
-            chain.genesis.origin,
-            chain.bundle_parts,
-            cosigned=lambda height, note: with_cosignatures(app, height, note),
-        )
-    return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
+        height = query_int(request, "height", snap.height)
+        if not 1 <= height <= snap.height:
+            raise Problem(
+                404, "unknown-block", f"no block at height {height}: the chain runs from height 1 to {snap.height}"
+            )
+        if height == snap.height:
+            # The latest block, as nearly every request asks: served from the text kept per height.
+            body = bundle_json(
+                snap,
+                digest,
+                chain.genesis_hash,
+                chain.genesis.origin,
+                chain.bundle_parts,
+                cosigned=lambda height, note: with_cosignatures(app, height, note),
+            )
+            return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
+        bundle = build_bundle(snap, digest, chain.genesis_hash, chain.genesis.origin, chain.bundle_parts, height=height)
+        bundle = replace(bundle, checkpoint=with_cosignatures(app, height, bundle.checkpoint))
+    return json_response(bundle.to_json())
 
 
 async def get_checkpoint(request: web.Request) -> web.Response:

@@ -1,4 +1,7 @@
-"""Child process for the crash test: commits deterministic blocks forever, printing each committed height."""
+"""Child process for the crash tests: commits deterministic blocks forever, printing each committed height.
+
+Arguments: the store's path, and optionally a bounded state history (blocks) to commit with.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ from tests.blocks import commit
 from tests.crash_chain import NETWORK, events_for
 
 
-def main(path: str) -> None:
-    store = Store(Path(path))
+def main(path: str, state_history: int | None = None) -> None:
+    store = Store(Path(path), state_history=state_history)
     store.initialize(NETWORK.genesis)
     while True:
         height = store.height() + 1
@@ -21,4 +24,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)

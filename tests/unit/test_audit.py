@@ -40,11 +40,24 @@ def network() -> Network:
     return make_network(4)
 
 
+#: The state history of the pruned copy of the chain: the state as of heights LAST - 1 and LAST only.
+PRUNED_HISTORY = 2
+
+
 @pytest.fixture(scope="module")
 def chain_dir(tmp_path_factory: pytest.TempPathFactory, network: Network) -> Path:
     """A closed data directory: issues, a new member that issues with its own and a freshly added key, statuses."""
-    path = tmp_path_factory.mktemp("chain") / "ledger"
-    store = Store(path)
+    return build_chain(tmp_path_factory.mktemp("chain") / "ledger", network)
+
+
+@pytest.fixture(scope="module")
+def pruned_dir(tmp_path_factory: pytest.TempPathFactory, network: Network) -> Path:
+    """The same chain committed by a node keeping the state of its last PRUNED_HISTORY blocks only."""
+    return build_chain(tmp_path_factory.mktemp("pruned") / "ledger", network, state_history=PRUNED_HISTORY)
+
+
+def build_chain(path: Path, network: Network, *, state_history: int | None = None) -> Path:
+    store = Store(path, state_history=state_history)
     store.initialize(network.genesis)
     m0, m1 = network["m0.test"], network["m1.test"]
     commit(store, network, *(issue(m0 if i % 2 else m1, digest(f"c{i}")) for i in range(40)))
@@ -409,3 +422,44 @@ def test_the_worker_reads_the_signed_bytes_the_codec_would_write(network: Networ
         ("reinstate", digest("a"), None),
     )
     assert event_parts(b"\x93\x01\x02\x03") is None and event_parts(events[0].encode()[:-3]) is None
+
+
+# --- a data directory with a bounded state history --------------------------------------------------------------
+
+
+def test_a_data_dir_with_a_bounded_state_history_audits_clean_from_genesis(
+    pruned_dir: Path, network: Network, tmp_path: Path
+) -> None:
+    for workers in (0, 2):
+        result = run_audit(pruned_dir, network, tmp_path / f"state-{workers}", workers=workers)
+        assert result.clean, result.discrepancy
+        assert (result.from_height, result.height, result.events) == (0, LAST, 49)
+        assert result.credentials == {"valid": 40, "suspended": 1, "revoked": 1, "expired": 1}
+
+
+def test_an_altered_state_node_kept_from_a_pruned_height_is_caught_at_its_block(
+    pruned_dir: Path, network: Network, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(pruned_dir, copy)
+    env = schema.open_env(copy)
+    with env.begin() as txn:
+        assert txn.get(schema.u64(ISSUES), db=env.open_db(schema.SMT_ROOTS)) is None  # its state root is pruned
+        with txn.cursor(db=env.open_db(schema.SMT_NODES)) as cursor:
+            assert cursor.set_range(schema.u64(ISSUES))
+            victim = bytes(cursor.key())  # a credential leaf of block 1, which later heights still hold
+    env.close()
+    assert victim[:8] == schema.u64(ISSUES)
+    alter(copy, schema.SMT_NODES, victim, lambda record: flip(record, len(record) - 1))
+    result = run_audit(copy, network, tmp_path / "state")
+    assert result.discrepancy is not None
+    assert (result.discrepancy.height, result.discrepancy.kind) == (ISSUES, "state-node")
+
+
+def test_an_altered_state_root_within_the_history_is_caught(pruned_dir: Path, network: Network, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(pruned_dir, copy)
+    alter(copy, schema.SMT_ROOTS, schema.u64(LAST), lambda ref: flip(ref, 20))
+    result = run_audit(copy, network, tmp_path / "state")
+    assert result.discrepancy is not None
+    assert (result.discrepancy.height, result.discrepancy.kind) == (LAST, "state-root")

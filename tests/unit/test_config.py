@@ -90,3 +90,24 @@ def test_a_reader_table_too_small_to_keep_slots_for_consensus_is_refused(tmp_pat
     with pytest.raises(ConfigError, match=rf"\[store\] max_readers is {MIN_READERS - 1}: at least {MIN_READERS}"):
         Node(config, network.genesis, network["m0.test"].node)
     assert not (tmp_path / "data").exists()
+
+
+def test_state_history_blocks_is_read_from_the_store_table_and_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "\n[store]\nstate_history_blocks = 100\n")
+    assert load_config(path, env={}).store.state_history_blocks == 100
+    assert load_config(path, env={"CREDLEDGER_STORE_STATE_HISTORY_BLOCKS": "7"}).store.state_history_blocks == 7
+    assert load_config(write(tmp_path, MINIMAL), env={}).store.state_history_blocks == 0  # keep every height
+
+
+def test_a_negative_state_history_is_refused_before_the_data_dir_is_touched(tmp_path: Path) -> None:
+    network = make_network(4)
+    config = NodeConfig(
+        member_id="m0.test",
+        data_dir=tmp_path / "data",
+        genesis=tmp_path / "genesis.json",
+        node_key=tmp_path / "node.key",
+        store=StoreConfig(state_history_blocks=-1),
+    )
+    with pytest.raises(ConfigError, match=r"\[store\] state_history_blocks is -1: expected 0"):
+        Node(config, network.genesis, network["m0.test"].node)
+    assert not (tmp_path / "data").exists()

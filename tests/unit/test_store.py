@@ -7,7 +7,7 @@ import pytest
 
 from credledger.ledger import merkle, smt
 from credledger.ledger.block import Block
-from credledger.ledger.errors import InvalidBlock, StorageError
+from credledger.ledger.errors import InvalidBlock, StatePruned, StorageError
 from credledger.ledger.events import KeyRetire, MemberAdd, Revoke, decode_event
 from credledger.ledger.state import cred_key, get_credential
 from credledger.ledger.storage import schema
@@ -163,3 +163,36 @@ def test_the_event_index_refuses_an_id_already_stored(store, network) -> None:  
     ):
         store._put_events(txn, 2, 0, [fresh.encode()], [fresh])
     assert store.height() == 1
+
+
+def test_a_bounded_state_history_keeps_the_last_blocks_provable_and_refuses_older(tmp_path: Path, network) -> None:  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "pruned", state_history=2)
+    try:
+        store.initialize(network.genesis)
+        m0 = network["m0.test"]
+        for height in range(1, 6):
+            commit(store, network, issue(m0, digest(f"h{height}")))
+        commit(store, network, signed(Revoke(digest("h1"), 1), m0.issuer))
+        with store.snapshot() as snap:
+            assert (snap.height, snap.oldest_state_height) == (6, 5)
+            key = cred_key(digest("h1"))
+            for height, status in ((5, "active"), (6, "revoked")):
+                value, proof = snap.prove_state(key, height)
+                smt.verify_proof(snap.header(height).state_root, key, value, proof)
+                record = get_credential(snap.state_view(height), digest("h1"))
+                assert record is not None and record.status == status
+            for height in (0, 4):
+                with pytest.raises(StatePruned, match=rf"height {height} is no longer kept.*from height 5") as gone:
+                    snap.prove_state(key, height)
+                assert gone.value.oldest == 5
+                with pytest.raises(StatePruned):
+                    snap.state_view(height)
+            assert snap.block(1).header.height == 1  # blocks, events and the log stay
+            assert decode_event(snap.entry(0)).payload == issue(m0, digest("h1")).payload
+    finally:
+        store.close()
+
+
+def test_a_state_history_of_no_block_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="state history: expected a positive number of versions"):
+        Store(tmp_path / "bad", state_history=0)
