@@ -27,6 +27,7 @@ BENCHES = {
     "vcapi": "bench.vcapi",
     "witness": "bench.witness",
     "stacking": "bench.stacking",
+    "batch": "bench.batch",
 }
 
 

@@ -30,23 +30,25 @@ every run.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from credledger.ledger import tlogproof
-from credledger.ledger.bundle import Bundle
+from credledger.ledger.bundle import FORMAT as BUNDLE_FORMAT
 from credledger.ledger.digest import document_digest
 from credledger.ledger.errors import CredledgerError, DecodeError
 from credledger.ledger.events import Event, Issue, UnsignedEvent, decode_event, sign_event
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.keys import SigningKey
+from credledger.ledger.record import FORMAT as RECORD_FORMAT
 from credledger.ledger.record import MAX_RECORD_CREDENTIALS, Record, verify_record
 from credledger.verifier.batchjournal import FILE_NAME, Entry, Journal
 from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
@@ -62,6 +64,9 @@ RESIGN_AFTER_MS = 120_000
 SETTLE_TIMEOUT_S = 120.0
 #: Retries of a chunk the node could not take now (mempool full, too many waiters), with growing pauses.
 BUSY_RETRIES = 30
+#: Threads fetching and writing receipts, beside the `concurrency` submitting: a chunk's request slot is free
+#: again as soon as it is committed.
+RECEIPT_THREADS = 2
 #: Refusals that mean "the ledger may hold this credential already": looked up rather than counted as refused.
 _LOOK_UP = frozenset({"duplicate-event", "replayed-event", "already-issued"})
 
@@ -159,7 +164,8 @@ class _Answer:
     """What one sent chunk came to."""
 
     issued: list[tuple[_Item, bytes, int, str, int]] = field(default_factory=list)  # item, id, index, path, bytes
-    committed: list[tuple[_Item, bytes, int]] = field(default_factory=list)  # receipt still to write
+    committed: list[tuple[_Item, bytes, int]] = field(default_factory=list)  # its receipt still to fetch
+    unreceipted: list[tuple[_Item, bytes, int]] = field(default_factory=list)  # the receipt could not be fetched
     doubt: list[_Item] = field(default_factory=list)
     resign: list[_Item] = field(default_factory=list)
     refused: list[tuple[_Item, str, str]] = field(default_factory=list)
@@ -202,6 +208,9 @@ class BatchIssuer:
         self.progress = progress or (lambda _count: None)
         self.clock = clock
         self._journal: Journal | None = None
+        self._receipts: ThreadPoolExecutor | None = None
+        self._fresh: Iterator[_Item] = iter(())
+        self._more = False
         self._outcomes: dict[bytes, Outcome] = {}
 
     # --- the run ------------------------------------------------------------------------------------------------
@@ -221,13 +230,22 @@ class BatchIssuer:
         self._journal = Journal(self.out / FILE_NAME, header)
         report = BatchReport()
         try:
-            order, fresh, doubt, unreceipted = self._classify(credentials, report)
-            with ThreadPoolExecutor(self.concurrency) as pool:
+            order: list[bytes] = []
+            doubt: list[_Item] = []
+            unreceipted: list[_Item] = []
+            fresh = self._classify(credentials, report, order, doubt, unreceipted)
+            if self._journal.entries:
+                # A rerun: every credential is looked up in the journal (and what is in doubt settled) first.
+                fresh = iter(list(fresh))
+            # A first run reads, hashes and sends in step: the first chunk leaves before the last line is hashed.
+            self._fresh, self._more = fresh, True
+            with ThreadPoolExecutor(self.concurrency) as pool, ThreadPoolExecutor(RECEIPT_THREADS) as receipts:
+                self._receipts = receipts
                 self._receipts_for(pool, unreceipted)
-                queue: deque[_Item] = deque(fresh)
+                queue: deque[_Item] = deque()
                 progressed = time.monotonic()
                 first = True
-                while doubt or queue:
+                while doubt or queue or self._more:
                     settled = len(self._outcomes)
                     if doubt:
                         if not first:
@@ -248,12 +266,16 @@ class BatchIssuer:
         return report
 
     def _classify(
-        self, credentials: Iterable[Credential | BadInput], report: BatchReport
-    ) -> tuple[list[bytes], list[_Item], list[_Item], list[_Item]]:
+        self,
+        credentials: Iterable[Credential | BadInput],
+        report: BatchReport,
+        order: list[bytes],
+        doubt: list[_Item],
+        unreceipted: list[_Item],
+    ) -> Iterator[_Item]:
+        """Yield the credentials the journal does not know; settle, or add to `doubt` or `unreceipted`, the others."""
         assert self._journal is not None
-        order: list[bytes] = []
         seen: dict[bytes, str] = {}
-        fresh, doubt, unreceipted = [], [], []
         for credential in credentials:
             if isinstance(credential, BadInput):
                 report.outcomes.append(Outcome(credential.source, "failed", detail=credential.detail))
@@ -274,7 +296,7 @@ class BatchIssuer:
             order.append(key)
             entry = self._journal.entries.get(key)
             if entry is None:
-                fresh.append(_Item(credential, key, Entry(credential.source), document))
+                yield _Item(credential, key, Entry(credential.source), document)
                 continue
             item = _Item(credential, key, entry, document)
             if entry.refused is not None:
@@ -286,7 +308,6 @@ class BatchIssuer:
                     unreceipted.append(item)
             else:
                 doubt.append(item)
-        return order, fresh, doubt, unreceipted
 
     def _key(self, credential: Credential) -> tuple[bytes, dict[str, Any] | None]:
         if self.signer is None:
@@ -302,24 +323,33 @@ class BatchIssuer:
     # --- sending ------------------------------------------------------------------------------------------------
 
     def _submit(self, pool: ThreadPoolExecutor, queue: deque[_Item]) -> list[_Item]:
-        """Send everything in `queue` (and what comes back to it), at most `concurrency` chunks in flight; return
-        the credentials left in doubt."""
+        """Send everything in `queue` (and what comes back to it), at most `concurrency` chunks in flight, and fetch
+        the receipts of what commits; return the credentials left in doubt."""
+        assert self._receipts is not None
         doubt: list[_Item] = []
         flying: set[Future[_Answer]] = set()
-        while queue or flying:
-            while queue and len(flying) < self.concurrency:
+        fetching: set[Future[_Answer]] = set()
+        while queue or self._more or flying or fetching:
+            while (queue or self._more) and len(flying) < self.concurrency:
                 chunk = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+                if len(chunk) < self.batch_size and self._more:
+                    chunk.extend(itertools.islice(self._fresh, self.batch_size - len(chunk)))
+                    self._more = len(chunk) == self.batch_size
                 chunk = self._sign(chunk)
                 if chunk:
                     flying.add(pool.submit(self._send, chunk))
-            if not flying:
+            if not flying and not fetching:
                 continue
-            done, flying = wait(flying, return_when=FIRST_COMPLETED)
+            done, _ = wait(flying | fetching, return_when=FIRST_COMPLETED)
             for future in done:
+                flying.discard(future)
+                fetching.discard(future)
                 answer = future.result()
                 self._absorb(answer)
                 doubt.extend(answer.doubt)
                 queue.extend(answer.resign)
+                if answer.committed:
+                    fetching.add(self._receipts.submit(self._write_receipts, answer.committed))
         return doubt
 
     def _sign(self, chunk: list[_Item]) -> list[_Item]:
@@ -388,13 +418,16 @@ class BatchIssuer:
             except NodeUnreachable:
                 answer.doubt.extend(chunk)
                 break
-            committed = []
-            for item, entry in zip(chunk, result.get("results", []), strict=False):
-                if isinstance(entry, dict) and entry.get("status") == "committed":
-                    committed.append((item, bytes.fromhex(str(entry["id"])), int(entry["index"])))
+            results = result.get("results")
+            if not isinstance(results, list) or len(results) != len(chunk):
+                answer.doubt.extend(chunk)
+                break
+            for item, entry in zip(chunk, results, strict=True):
+                event_id = item.event.id
+                if isinstance(entry, dict) and entry.get("status") == "committed" and entry.get("id") == event_id.hex():
+                    answer.committed.append((item, event_id, int(entry["index"])))
                 else:
                     answer.doubt.append(item)
-            self._write_receipts(committed, answer)
             break
         return answer
 
@@ -440,22 +473,20 @@ class BatchIssuer:
         return resend
 
     def _look_up(self, chunk: list[_Item]) -> tuple[_Answer, list[_Item]]:
-        record = self._record([item.entry.digest for item in chunk])
+        """Worker thread: which of `chunk` the ledger holds (by this batch's event: their receipts are written)."""
         answer = _Answer()
         absent: list[_Item] = []
+        record = self._record([item.entry.digest for item in chunk])
         committed: list[tuple[_Item, bytes, int]] = []
-        for item, bundle in zip(chunk, record.bundles, strict=True):
-            if not bundle.events:
+        for item, proof in zip(chunk, record.items, strict=True):
+            if proof.event_id is None:
                 absent.append(item)
-                continue
-            issue = bundle.events[0]
-            event_id = decode_event(issue.event).id
-            if event_id in {decode_event(e).id for e in item.entry.events}:
-                committed.append((item, event_id, issue.index))
+            elif proof.event_id in {decode_event(e).id for e in item.entry.events}:
+                committed.append((item, proof.event_id, proof.index))
             else:
-                detail = f"the ledger holds this credential already, issued by event {event_id.hex()} (not this batch)"
-                answer.refused.append((item, "already-issued", detail))
-        self._write_receipts(committed, answer, record)
+                detail = f"the ledger holds this credential already, issued by event {proof.event_id.hex()}"
+                answer.refused.append((item, "already-issued", detail + ", which this batch did not sign"))
+        self._write_files(committed, record, answer)
         return answer, absent
 
     # --- receipts -----------------------------------------------------------------------------------------------
@@ -466,71 +497,64 @@ class BatchIssuer:
         for i in range(0, len(items), MAX_RECORD_CREDENTIALS):
             chunk = items[i : i + MAX_RECORD_CREDENTIALS]
             chunks.append([(item, item.entry.committed_id or b"", item.entry.committed_index or 0) for item in chunk])
-        for answer in pool.map(self._receipts_only, chunks):
+        for answer in pool.map(self._write_receipts, chunks):
             self._absorb(answer)
 
-    def _receipts_only(self, committed: list[tuple[_Item, bytes, int]]) -> _Answer:
+    def _record(self, digests: list[bytes]) -> _Record:
+        """The node's `credledger-record/v1` of `digests`, checked item by item (verified, given a genesis)."""
+        data = self.client.record(digests)
+        try:
+            if self.genesis is not None:
+                verify_record(Record.from_json(data), self.genesis)
+            return _Record.of(data, digests)
+        except (DecodeError, KeyError, TypeError, ValueError) as exc:
+            raise NodeUnreachable(f"{self.client.base_url}/v1/record: not a usable record ({exc})") from None
+
+    def _write_receipts(self, committed: list[tuple[_Item, bytes, int]]) -> _Answer:
+        """Worker thread: fetch the receipts of committed credentials in one request and write them."""
         answer = _Answer()
-        self._write_receipts(committed, answer)
+        try:
+            record = self._record([item.entry.digest for item, _, _ in committed])
+        except (NodeProblem, NodeUnreachable):
+            answer.unreceipted.extend(committed)  # committed; the receipt is fetched on the next run
+            return answer
+        self._write_files(committed, record, answer)
         return answer
 
-    def _record(self, digests: list[bytes]) -> Record:
-        try:
-            record = Record.from_json(self.client.record(digests))
-        except DecodeError as exc:
-            raise NodeUnreachable(f"{self.client.base_url}/v1/record: not a usable record ({exc})") from None
-        if [b.digest for b in record.bundles] != digests:
-            raise NodeUnreachable(f"{self.client.base_url}/v1/record: the record is not of the digests asked for")
-        if self.genesis is not None:
-            verify_record(record, self.genesis)
-        return record
-
-    def _write_receipts(
-        self, committed: list[tuple[_Item, bytes, int]], answer: _Answer, record: Record | None = None
-    ) -> None:
-        """Write each committed credential's receipt (its bundle and C2SP tlog-proof; the signed document too)."""
-        if not committed:
-            return
-        if record is None:
-            try:
-                record = self._record([item.entry.digest for item, _, _ in committed])
-            except (NodeProblem, NodeUnreachable):
-                answer.committed.extend(committed)  # committed; the receipt is fetched on the next run
-                return
-        bundles = {b.digest: b for b in record.bundles}
+    def _write_files(self, committed: list[tuple[_Item, bytes, int]], record: _Record, answer: _Answer) -> None:
+        """Write each committed credential's receipt: its bundle, C2SP tlog-proof, and signed document if any."""
+        by_digest = {proof.digest: proof for proof in record.items}
         for item, event_id, index in committed:
-            bundle = bundles.get(item.entry.digest)
-            if bundle is None or not bundle.events or bundle.events[0].index != index:
-                answer.committed.append((item, event_id, index))
+            proof = by_digest.get(item.entry.digest)
+            if proof is None or proof.event_id != event_id or proof.index != index:
+                answer.unreceipted.append((item, event_id, index))
                 continue
-            path, size = self._write_files(item, bundle)
-            answer.issued.append((item, event_id, index, path, size))
-
-    def _write_files(self, item: _Item, bundle: Bundle) -> tuple[str, int]:
-        paths = _receipt_paths(self.out, item.name, signed=item.entry.document is not None)
-        size = _write(paths[0], bundle.dumps() + "\n")
-        size += _write(paths[1], tlogproof.from_bundle(bundle).format())
-        if item.entry.document is not None:
-            size += _write(paths[2], item.entry.document)
-        return paths[0].name, size
+            paths = _receipt_paths(self.out, item.name, signed=item.entry.document is not None)
+            size = _write(paths[0], record.bundle_text(proof))
+            size += _write(paths[1], record.tlog_proof(proof))
+            if item.entry.document is not None:
+                size += _write(paths[2], item.entry.document)
+            answer.issued.append((item, event_id, index, paths[0].name, size))
 
     # --- bookkeeping (main thread) ------------------------------------------------------------------------------
 
     def _absorb(self, answer: _Answer) -> None:
-        """Journal what a chunk's answer settled, then count it."""
+        """Journal what an answer settled (one write, one fsync), then count it."""
         assert self._journal is not None
         records: list[dict[str, Any]] = []
-        for item, event_id, index, path, size in answer.issued:
-            records.append({"t": "committed", "key": item.key.hex(), "id": event_id.hex(), "index": index})
-            records.append({"t": "receipt", "key": item.key.hex(), "path": path, "bytes": size})
+        for item, event_id, index, *_ in answer.issued:
+            if item.entry.committed_index is None:
+                records.append({"t": "committed", "key": item.key.hex(), "id": event_id.hex(), "index": index})
         for item, event_id, index in answer.committed:
             records.append({"t": "committed", "key": item.key.hex(), "id": event_id.hex(), "index": index})
+        for item, _, _, path, size in answer.issued:
+            records.append({"t": "receipt", "key": item.key.hex(), "path": path, "bytes": size})
         for item, rule, detail in answer.refused:
             records.append({"t": "refused", "key": item.key.hex(), "rule": rule, "detail": detail})
         self._journal.append(records)
         for item, *_ in answer.issued:
             self._settled(item, "issued")
-        for item, _, _ in answer.committed:
+        for item, _, _ in answer.unreceipted:
             detail = "committed, but its receipt could not be fetched; run the batch again to fetch it"
             self._settled(item, "failed", detail=detail)
         for item, rule, detail in answer.refused:
@@ -579,3 +603,70 @@ def _write(path: Path, text: str) -> int:
     temporary.write_bytes(data)
     os.replace(temporary, path)
     return len(data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Proof:
+    """One credential of a record: its digest, its issue event (id, log index, encoding, inclusion proof; no id if
+    the ledger does not hold it) and its JSON item."""
+
+    digest: bytes
+    event_id: bytes | None
+    index: int
+    event: bytes
+    proof: tuple[bytes, ...]
+    item: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A node's `credledger-record/v1` answer, split into per-credential receipts without parsing and re-encoding
+    the parts every credential shares (each receipt is the credential's `credledger-proof/v1` bundle: the record's
+    anchor and the credential's own proofs)."""
+
+    anchor: dict[str, Any]
+    items: tuple[_Proof, ...]
+
+    @classmethod
+    def of(cls, data: dict[str, Any], digests: Sequence[bytes]) -> _Record:
+        """Raises DecodeError (or KeyError, TypeError, ValueError) for an answer that is not the record asked for."""
+        if data.get("format") != RECORD_FORMAT or not isinstance(data.get("checkpoint"), str):
+            raise DecodeError(f"expected a {RECORD_FORMAT} document")
+        items = data["credentials"]
+        if not isinstance(items, list) or len(items) != len(digests):
+            raise DecodeError(f"expected {len(digests)} credentials")
+        proofs = []
+        for digest, item in zip(digests, items, strict=True):
+            if bytes.fromhex(item["digest"]) != digest:
+                raise DecodeError(f"credential {item['digest']} is not the one asked for ({digest.hex()})")
+            events = item["events"]
+            if not events:
+                proofs.append(_Proof(digest, None, -1, b"", (), item))
+                continue
+            encoded = base64.b64decode(events[0]["event"], validate=True)
+            hashes = tuple(base64.b64decode(h, validate=True) for h in events[0]["proof"])
+            event_id = decode_event(encoded).id
+            proofs.append(_Proof(digest, event_id, int(events[0]["index"]), encoded, hashes, item))
+        anchor = {key: data[key] for key in ("origin", "genesis", "checkpoint", "header", "validators")}
+        return cls(anchor, tuple(proofs))
+
+    def bundle_text(self, proof: _Proof) -> str:
+        """The credential's `credledger-proof/v1` bundle, as `credledger proof` writes it."""
+        anchor, item = self.anchor, proof.item
+        bundle = {
+            "format": BUNDLE_FORMAT,
+            "origin": anchor["origin"],
+            "genesis": anchor["genesis"],
+            "digest": item["digest"],
+            "checkpoint": anchor["checkpoint"],
+            "header": anchor["header"],
+            "validators": anchor["validators"],
+            "credential": item["credential"],
+            "events": item["events"],
+            "issuer": item["issuer"],
+        }
+        return json.dumps(bundle, indent=1) + "\n"
+
+    def tlog_proof(self, proof: _Proof) -> str:
+        """The issue event's C2SP tlog-proof, as `credledger proof` writes it."""
+        return tlogproof.TlogProof(proof.event, proof.index, proof.proof, self.anchor["checkpoint"]).format()

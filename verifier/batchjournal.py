@@ -87,14 +87,15 @@ class Journal:
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Append `records` and make them durable (one write, one fsync), then apply them to `entries`."""
-        lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records]
-        if not lines:
+        records = list(records)
+        if not records:
             return
+        lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records]
         self._file.write("".join(lines).encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())
-        for line in lines:
-            self._apply(json.loads(line))
+        for record in records:
+            self._apply(record)
 
     # --- reading ------------------------------------------------------------------------------------------------
 

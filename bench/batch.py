@@ -1,0 +1,127 @@
+"""Bulk issuance benchmark: `credledger issue --batch` on a 4-validator devnet of real node processes.
+
+Each round, on the same running network (the nodes share the machine's cores with the client):
+
+1. raw commits: `--count` issue events, signed beforehand, POSTed in batches of the node's limit with
+   ``?wait=commit``, `--concurrency` requests in flight, from this process -- what the network commits when the
+   client does nothing else (no digests, no journal, no receipts). Reported: events/s.
+2. the bulk path: a fresh `--count` credentials (a JSON Lines file of VC 2.0 credentials, written beforehand) issued
+   with ``credledger issue --batch`` in its own process, from start to the last receipt written. Reported: seconds
+   and credentials/s, and the ratio to the same round's raw commits (what the bulk path's own work costs).
+
+Also measured in the same run: Ed25519 verifications per core-second (this process), so the bound -- each validator
+verifies each event once, 4 validators on C cores commit at most C x that / 4 events/s -- is reported beside it.
+Medians over `--rounds`. `--sign` issues signed standard credentials (`--batch --sign`, eddsa-rdfc-2022) instead.
+
+Run ``python -m bench batch --count 10000`` (target: under 10 s) or ``--count 100000`` (under 90 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.node import free_base_port, presign, verifies_per_core_second
+from credledger.cli.devnet import ORIGIN, Member, create, members, start_node, stop_all, wait_ready
+from credledger.ledger.events import decode_event
+from credledger.verifier.client import NodeClient
+
+NODE_ENV = {"CREDLEDGER_MEMPOOL_MAX_EVENTS": "200000", "CREDLEDGER_LOG_LEVEL": "warning"}
+BATCH = 1000
+
+
+def _credentials(path: Path, count: int, tag: str, sign: bool) -> None:
+    with path.open("w", encoding="utf-8") as file:
+        for n in range(count):
+            credential = {
+                "@context": ["https://www.w3.org/ns/credentials/v2"],
+                "type": ["VerifiableCredential"],
+                "id": f"urn:uuid:{tag}-{n:012d}",
+                "credentialSubject": {"id": f"did:example:graduate-{n}", "name": f"Graduate {n}"}
+                if not sign
+                else {"id": f"did:example:graduate-{n}"},
+            }
+            file.write(json.dumps(credential) + "\n")
+
+
+def raw_commits(url: str, network: list[Member], count: int, concurrency: int) -> float:
+    """Seconds to commit `count` pre-signed issue events, batches of BATCH, `concurrency` requests in flight."""
+    events = [decode_event(e) for e in presign(ORIGIN, network[:1], count)]
+    client = NodeClient(url, timeout=120)
+    chunks = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda chunk: client.submit(chunk, wait=True), chunks))
+    return time.monotonic() - started
+
+
+def bulk_path(url: str, member: Member, inputs: Path, out: Path, *, concurrency: int, sign: bool) -> float:
+    """Seconds `credledger issue --batch` takes, in its own process, from start to its exit."""
+    command = [
+        sys.executable, "-m", "credledger.cli.main", "issue", "--batch", str(inputs), "--out", str(out),
+        "--key", str(member.directory / "issuer.key"), "--node", url, "--concurrency", str(concurrency),
+        "--no-progress", *(["--sign"] if sign else []),
+    ]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, check=False)
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"the batch failed ({result.returncode}): {result.stderr.decode()[-2000:]}")
+    return seconds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench batch", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000, help="credentials per round (default 10,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (default 3)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    parser.add_argument("--sign", action="store_true", help="signed standard credentials (issue --batch --sign)")
+    args = parser.parse_args(argv)
+    verifies = verifies_per_core_second()
+    cores = os.cpu_count() or 1
+    bound = cores * verifies / 4
+    print(f"Ed25519: {verifies:,.0f} verifications per core-second; bound {bound:,.0f} events/s on {cores} cores")
+    with tempfile.TemporaryDirectory(prefix="credledger-bench-batch-") as scratch:
+        directory = Path(scratch)
+        network = members(directory / "net", 4, free_base_port(4))
+        create(directory / "net", network)
+        processes = [(m, start_node(m, NODE_ENV)) for m in network]
+        try:
+            if not wait_ready(processes):
+                return 1
+            url = network[0].url
+            raw, bulk = [], []
+            for r in range(args.rounds):
+                inputs = directory / f"round-{r}.jsonl"
+                _credentials(inputs, args.count, f"bench-{r}-{time.time_ns()}", args.sign)
+                raw.append(args.count / raw_commits(url, network, args.count, args.concurrency))
+                seconds = bulk_path(
+                    url, network[0], inputs, directory / f"out-{r}", concurrency=args.concurrency, sign=args.sign
+                )
+                bulk.append(seconds)
+                print(
+                    f"round {r + 1}: raw commits {raw[-1]:,.0f} events/s; issue --batch {args.count:,} in "
+                    f"{seconds:.1f} s ({args.count / seconds:,.0f}/s)",
+                    flush=True,
+                )
+        finally:
+            stop_all(processes)
+    seconds = statistics.median(bulk)
+    rate, raw_rate = args.count / seconds, statistics.median(raw)
+    kind = "signed standard credentials" if args.sign else "credentials"
+    print(f"\n{args.count:,} {kind}, medians of {args.rounds} rounds:")
+    print(f"  issue --batch, start to last receipt  {seconds:8.1f} s   {rate:8,.0f} /s")
+    print(f"  raw commits, same network and client           {raw_rate:8,.0f} events/s")
+    print(f"  bulk path / raw commits                        {rate / raw_rate:8.2f}")
+    print(f"  raw commits / Ed25519 bound                    {raw_rate / bound:8.2f}")
+    print(f"  bulk path / Ed25519 bound                      {rate / bound:8.2f}")
+    return 0
