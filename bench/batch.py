@@ -11,7 +11,8 @@ Each round, on the same running network (the nodes share the machine's cores wit
 
 Also measured in the same run: Ed25519 verifications per core-second (this process), so the bound -- each validator
 verifies each event once, 4 validators on C cores commit at most C x that / 4 events/s -- is reported beside it.
-Medians over `--rounds`. `--sign` issues signed standard credentials (`--batch --sign`, eddsa-rdfc-2022) instead.
+Medians over `--rounds`. `--sign` issues signed standard credentials (`--batch --sign`, eddsa-rdfc-2022) instead;
+`--read-nodes` fetches receipts from the other three validators too (`--read-node`).
 
 Run ``python -m bench batch --count 10000`` (target: under 10 s) or ``--count 100000`` (under 90 s).
 """
@@ -64,12 +65,14 @@ def raw_commits(url: str, network: list[Member], count: int, concurrency: int) -
     return time.monotonic() - started
 
 
-def bulk_path(url: str, member: Member, inputs: Path, out: Path, *, concurrency: int, sign: bool) -> float:
+def bulk_path(
+    url: str, member: Member, inputs: Path, out: Path, *, concurrency: int, sign: bool, readers: Sequence[str]
+) -> float:
     """Seconds `credledger issue --batch` takes, in its own process, from start to its exit."""
     command = [
         sys.executable, "-m", "credledger.cli.main", "issue", "--batch", str(inputs), "--out", str(out),
         "--key", str(member.directory / "issuer.key"), "--node", url, "--concurrency", str(concurrency),
-        "--no-progress", *(["--sign"] if sign else []),
+        "--no-progress", *(["--sign"] if sign else []), *(f"--read-node={r}" for r in readers),
     ]  # fmt: skip
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, check=False)
@@ -85,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported (default 3)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     parser.add_argument("--sign", action="store_true", help="signed standard credentials (issue --batch --sign)")
+    parser.add_argument(
+        "--read-nodes", action="store_true", help="fetch receipts from the other validators too (--read-node)"
+    )
     args = parser.parse_args(argv)
     verifies = verifies_per_core_second()
     cores = os.cpu_count() or 1
@@ -105,7 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _credentials(inputs, args.count, f"bench-{r}-{time.time_ns()}", args.sign)
                 raw.append(args.count / raw_commits(url, network, args.count, args.concurrency))
                 seconds = bulk_path(
-                    url, network[0], inputs, directory / f"out-{r}", concurrency=args.concurrency, sign=args.sign
+                    url,
+                    network[0],
+                    inputs,
+                    directory / f"out-{r}",
+                    concurrency=args.concurrency,
+                    sign=args.sign,
+                    readers=[m.url for m in network[1:]] if args.read_nodes else [],
                 )
                 bulk.append(seconds)
                 print(

@@ -13,7 +13,10 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from credledger.verifier.client import NodeClient
 
 from credledger.cli.common import EXIT_OK, EXIT_REFUSED, UsageError, load_signing_key, print_json, time_argument
 
@@ -38,6 +41,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--batch-size", type=int, metavar="N", help="with --batch: events per request (default: the node's limit)"
     )
+    group.add_argument(
+        "--read-node",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="with --batch: fetch receipts from this node too, in turn with --node (repeatable)",
+    )
     group.add_argument("--genesis", metavar="FILE", help="with --batch: verify every receipt against this genesis")
     group.add_argument(
         "--stop-on-error", action="store_true", help="with --batch: send nothing if any file or line cannot be read"
@@ -48,7 +58,6 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 def run_batch(args: argparse.Namespace) -> int:
     from credledger.verifier.batch import BadInput, BatchIssuer  # noqa: PLC0415
     from credledger.verifier.batchinput import read_batch  # noqa: PLC0415
-    from credledger.verifier.client import NodeClient  # noqa: PLC0415
 
     source: Path = args.batch
     _refuse_single_options(args)
@@ -67,10 +76,7 @@ def run_batch(args: argparse.Namespace) -> int:
             print(f"{item.source}: {item.detail}", file=sys.stderr)
         raise UsageError(f"{len(bad)} of {len(credentials)} inputs cannot be read; nothing was sent (--stop-on-error)")
     key = load_signing_key(args.key)
-    try:
-        client = NodeClient(args.node, timeout=args.timeout or BATCH_TIMEOUT)
-    except ValueError as exc:
-        raise UsageError(f"--node: {exc}") from None
+    client = _client(args.node, args.timeout or BATCH_TIMEOUT)
     status = client.status()
     origin = args.origin or str(status["origin"])
     limits = status.get("limits")
@@ -89,6 +95,7 @@ def run_batch(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         genesis=_genesis(args.genesis),
         progress=progress.advance if progress else None,
+        readers=[_client(url, args.timeout or BATCH_TIMEOUT) for url in args.read_node],
     )
     report = issuer.run(credentials)
     if progress:
@@ -100,6 +107,15 @@ def run_batch(args: argparse.Namespace) -> int:
     else:
         _print(report, out)
     return EXIT_OK if report.ok else EXIT_REFUSED
+
+
+def _client(url: str, timeout: float) -> NodeClient:
+    from credledger.verifier.client import NodeClient  # noqa: PLC0415
+
+    try:
+        return NodeClient(url, timeout=timeout)
+    except ValueError as exc:
+        raise UsageError(f"{url}: {exc}") from None
 
 
 def _refuse_single_options(args: argparse.Namespace) -> None:

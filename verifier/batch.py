@@ -15,8 +15,8 @@ outcome: issued (committed, receipt written), refused by the ledger (the rule), 
    unknown: send it again -- the same bytes, or, once too old for admission, the same issue signed afresh).
 3. New credentials are signed in chunks of the node's batch limit; a chunk's events are written to the journal
    and fsynced *before* the chunk is sent (`POST /v1/events?wait=commit`), at most `concurrency` chunks in
-   flight, each in a worker thread. An answered chunk's receipts are fetched in one `POST /v1/record` and
-   written (each file renamed into place whole) before the journal records them.
+   flight, each in a worker thread. A committed chunk's receipts are fetched in one `POST /v1/record` (on
+   another thread, so the chunk's request slot is free at once) and written before the journal records them.
 4. What a chunk's answer left unsettled (a commit wait that timed out, a lost connection, an event a committed
    block dropped) goes back to step 2 until every credential is settled or the node stops answering.
 
@@ -33,6 +33,7 @@ import base64
 import itertools
 import json
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -190,6 +191,7 @@ class BatchIssuer:
         batch_size: int = DEFAULT_BATCH,
         genesis: Genesis | None = None,
         progress: Callable[[int], None] | None = None,
+        readers: Sequence[NodeClient] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         if concurrency < 1 or batch_size < 1:
@@ -207,6 +209,9 @@ class BatchIssuer:
         self.genesis = genesis
         self.progress = progress or (lambda _count: None)
         self.clock = clock
+        #: Nodes receipts are fetched from in turn (with `client`): any node serves the same certified proofs.
+        self._readers = itertools.cycle([client, *readers])
+        self._readers_lock = threading.Lock()
         self._journal: Journal | None = None
         self._receipts: ThreadPoolExecutor | None = None
         self._fresh: Iterator[_Item] = iter(())
@@ -500,25 +505,34 @@ class BatchIssuer:
         for answer in pool.map(self._write_receipts, chunks):
             self._absorb(answer)
 
-    def _record(self, digests: list[bytes]) -> _Record:
+    def _record(self, digests: list[bytes], client: NodeClient | None = None) -> _Record:
         """The node's `credledger-record/v1` of `digests`, checked item by item (verified, given a genesis)."""
-        data = self.client.record(digests)
+        client = client or self.client
+        data = client.record(digests)
         try:
             if self.genesis is not None:
                 verify_record(Record.from_json(data), self.genesis)
             return _Record.of(data, digests)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
-            raise NodeUnreachable(f"{self.client.base_url}/v1/record: not a usable record ({exc})") from None
+            raise NodeUnreachable(f"{client.base_url}/v1/record: not a usable record ({exc})") from None
 
     def _write_receipts(self, committed: list[tuple[_Item, bytes, int]]) -> _Answer:
         """Worker thread: fetch the receipts of committed credentials in one request and write them."""
         answer = _Answer()
-        try:
-            record = self._record([item.entry.digest for item, _, _ in committed])
-        except (NodeProblem, NodeUnreachable):
-            answer.unreceipted.extend(committed)  # committed; the receipt is fetched on the next run
-            return answer
-        self._write_files(committed, record, answer)
+        with self._readers_lock:
+            reader = next(self._readers)
+        for client in dict.fromkeys([reader, self.client]):  # a reader behind the submitting node: ask that one
+            try:
+                record = self._record([item.entry.digest for item, _, _ in committed], client)
+            except (NodeProblem, NodeUnreachable):
+                continue
+            missing = _Answer()
+            self._write_files(committed, record, missing)
+            answer.issued.extend(missing.issued)
+            committed = missing.unreceipted
+            if not committed:
+                break
+        answer.unreceipted.extend(committed)  # committed; the receipt is fetched on the next run
         return answer
 
     def _write_files(self, committed: list[tuple[_Item, bytes, int]], record: _Record, answer: _Answer) -> None:
@@ -597,11 +611,16 @@ def _kept(out: Path, entry: Entry) -> bool:
 
 
 def _write(path: Path, text: str) -> int:
-    """Write `path` whole: to a temporary name first, renamed into place."""
+    """Write `path` (no temporary file and rename: a file torn by a crash has the wrong size, and the journal,
+    which records the sizes after the files are written, has it written again)."""
     data = text.encode("utf-8")
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
     return len(data)
 
 
@@ -624,7 +643,10 @@ class _Record:
     the parts every credential shares (each receipt is the credential's `credledger-proof/v1` bundle: the record's
     anchor and the credential's own proofs)."""
 
-    anchor: dict[str, Any]
+    checkpoint: str
+    #: The bundle's JSON text before and after its digest, the same for every credential of the record.
+    head: str
+    anchor: str
     items: tuple[_Proof, ...]
 
     @classmethod
@@ -647,26 +669,16 @@ class _Record:
             hashes = tuple(base64.b64decode(h, validate=True) for h in events[0]["proof"])
             event_id = decode_event(encoded).id
             proofs.append(_Proof(digest, event_id, int(events[0]["index"]), encoded, hashes, item))
-        anchor = {key: data[key] for key in ("origin", "genesis", "checkpoint", "header", "validators")}
-        return cls(anchor, tuple(proofs))
+        head = json.dumps({"format": BUNDLE_FORMAT, "origin": data["origin"], "genesis": data["genesis"]})
+        anchor = json.dumps({key: data[key] for key in ("checkpoint", "header", "validators")})
+        return cls(data["checkpoint"], head[:-1], anchor[1:-1], tuple(proofs))
 
     def bundle_text(self, proof: _Proof) -> str:
-        """The credential's `credledger-proof/v1` bundle, as `credledger proof` writes it."""
-        anchor, item = self.anchor, proof.item
-        bundle = {
-            "format": BUNDLE_FORMAT,
-            "origin": anchor["origin"],
-            "genesis": anchor["genesis"],
-            "digest": item["digest"],
-            "checkpoint": anchor["checkpoint"],
-            "header": anchor["header"],
-            "validators": anchor["validators"],
-            "credential": item["credential"],
-            "events": item["events"],
-            "issuer": item["issuer"],
-        }
-        return json.dumps(bundle, indent=1) + "\n"
+        """The credential's `credledger-proof/v1` bundle (the document `credledger proof` writes, compact)."""
+        item = proof.item
+        own = json.dumps({"credential": item["credential"], "events": item["events"], "issuer": item["issuer"]})
+        return f'{self.head}, "digest": "{proof.digest.hex()}", {self.anchor}, {own[1:]}\n'
 
     def tlog_proof(self, proof: _Proof) -> str:
         """The issue event's C2SP tlog-proof, as `credledger proof` writes it."""
-        return tlogproof.TlogProof(proof.event, proof.index, proof.proof, self.anchor["checkpoint"]).format()
+        return tlogproof.TlogProof(proof.event, proof.index, proof.proof, self.checkpoint).format()

@@ -16,7 +16,8 @@ issue it is the registered digest, for a signed one the digest of the unsigned i
   written and fsynced *before* the event is sent, so any event the ledger may hold is in the journal: a rerun
   recognises it (by its id) instead of issuing the credential again under another event.
 - ``committed``: the event is in the log at this index. ``refused``: the ledger refused it for good (the rule).
-- ``receipt``: the receipt files were written whole (renamed into place) with this many bytes.
+- ``receipt``: the receipt files were written, this many bytes in all (a rerun writes again any whose size differs,
+  as a file torn by a crash does).
 
 A key may have several ``signed`` records (an event too old to be admitted is signed again with a fresh time);
 the ledger's rules admit at most one issue per digest, and every id the journal ever recorded counts as this

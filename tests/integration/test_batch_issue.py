@@ -12,14 +12,19 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from credledger.cli.signing import member_record
 from credledger.ledger import tlogproof
 from credledger.ledger.bundle import Bundle, verify_bundle
 from credledger.ledger.digest import credential_digest
 from credledger.ledger.events import Issue, UnsignedEvent, decode_event, sign_event
+from credledger.ledger.vc.loader import CREDENTIALS_V2, OB_V3P0
+from credledger.ledger.vc.proof import verify_proof
 from credledger.verifier.batch import BadInput, BatchIssuer, Credential
 from credledger.verifier.batchjournal import FILE_NAME
-from tests.conftest import PROJECT_ROOT
+from credledger.verifier.batchsign import standard_signer
+from tests.conftest import PROJECT_ROOT, VECTORS
 from tests.integration.cluster import Cluster, now_ms, poll
 
 COUNT = 2_000
@@ -156,3 +161,36 @@ def test_batch_names_bad_lines_and_refusals_and_issues_the_rest(cluster: Cluster
     assert not report.ok
     receipt = Bundle.from_json((tmp_path / "out" / f"{credential_digest(lines[0]).hex()}.receipt.json").read_text())
     assert verify_bundle(receipt, cluster.genesis).status == "valid"
+
+
+def _unsigned_badge(n: int) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((VECTORS / "ob-v3p0" / "signed.json").read_text())
+    for name in ("proof", "credentialStatus", "validFrom"):
+        document.pop(name, None)
+    document["@context"] = [CREDENTIALS_V2, OB_V3P0]
+    document["issuer"] = {k: v for k, v in document["issuer"].items() if k != "id"}
+    document["id"] = f"urn:uuid:7f2b1c5e-0000-4000-8000-{n:012d}"
+    return document
+
+
+def test_a_signed_batch_gives_each_credential_its_own_status_entry_and_a_receipt_of_the_signed_document(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    key = cluster.members["m2.test"].issuer
+    client = cluster.nodes[2].client(timeout=60)
+    signer = standard_signer(member_record(client, key.name), key, [])
+    items = [Credential(f"b{n}.json", f"b{n}", json.dumps(_unsigned_badge(n)).encode()) for n in range(12)]
+    out = tmp_path / "signed"
+
+    report = BatchIssuer(client, key, out, origin=cluster.genesis.origin, signer=signer, batch_size=5).run(items)
+
+    assert report.ok, [o.to_json() for o in report.outcomes if o.status != "issued"]
+    entries = set()
+    for n in range(12):
+        signed = json.loads((out / f"b{n}.signed.json").read_text())
+        verify_proof(signed, lambda _method: key.public.raw)
+        entries.add(signed["credentialStatus"][0]["statusListIndex"])
+        bundle = Bundle.from_json((out / f"b{n}.receipt.json").read_text())
+        assert bundle.digest == credential_digest((out / f"b{n}.signed.json").read_bytes())
+        assert verify_bundle(bundle, cluster.genesis).status == "valid"
+    assert len(entries) == 12
