@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,9 +30,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.node import free_base_port, presign, verifies_per_core_second
+from bench.node import cpu_seconds, free_base_port, presign, verifies_per_core_second
 from credledger.cli.devnet import ORIGIN, Member, create, members, start_node, stop_all, wait_ready
 from credledger.ledger.events import decode_event
 from credledger.verifier.client import NodeClient
@@ -54,32 +56,58 @@ def _credentials(path: Path, count: int, tag: str, sign: bool) -> None:
             file.write(json.dumps(credential) + "\n")
 
 
-def raw_commits(url: str, network: list[Member], count: int, concurrency: int) -> float:
-    """Seconds to commit `count` pre-signed issue events, batches of BATCH, `concurrency` requests in flight."""
+@dataclass
+class Phase:
+    """One phase's wall seconds, and the CPU seconds the validators and the client used in it."""
+
+    seconds: float
+    nodes_cpu: float
+    client_cpu: float
+
+
+def raw_commits(url: str, network: list[Member], pids: list[int], count: int, concurrency: int) -> Phase:
+    """Commit `count` pre-signed issue events, batches of BATCH, `concurrency` requests in flight."""
     events = [decode_event(e) for e in presign(ORIGIN, network[:1], count)]
     client = NodeClient(url, timeout=120)
     chunks = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
-    started = time.monotonic()
+    nodes, mine, started = _nodes_cpu(pids), time.process_time(), time.monotonic()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda chunk: client.submit(chunk, wait=True), chunks))
-    return time.monotonic() - started
+    return Phase(time.monotonic() - started, _nodes_cpu(pids) - nodes, time.process_time() - mine)
+
+
+def _nodes_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bulk_path(
-    url: str, member: Member, inputs: Path, out: Path, *, concurrency: int, sign: bool, readers: Sequence[str]
-) -> float:
-    """Seconds `credledger issue --batch` takes, in its own process, from start to its exit."""
+    url: str,
+    member: Member,
+    pids: list[int],
+    inputs: Path,
+    out: Path,
+    *,
+    concurrency: int,
+    sign: bool,
+    readers: Sequence[str],
+) -> Phase:
+    """`credledger issue --batch` in its own process, from start to its exit."""
     command = [
         sys.executable, "-m", "credledger.cli.main", "issue", "--batch", str(inputs), "--out", str(out),
         "--key", str(member.directory / "issuer.key"), "--node", url, "--concurrency", str(concurrency),
         "--no-progress", *(["--sign"] if sign else []), *(f"--read-node={r}" for r in readers),
     ]  # fmt: skip
-    started = time.monotonic()
+    nodes, children, started = _nodes_cpu(pids), _children_cpu(), time.monotonic()
     result = subprocess.run(command, capture_output=True, check=False)
-    seconds = time.monotonic() - started
+    phase = Phase(time.monotonic() - started, _nodes_cpu(pids) - nodes, _children_cpu() - children)
     if result.returncode != 0:
         raise RuntimeError(f"the batch failed ({result.returncode}): {result.stderr.decode()[-2000:]}")
-    return seconds
+    return phase
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,30 +133,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not wait_ready(processes):
                 return 1
             url = network[0].url
+            pids = [p.pid for _, p in processes]
             raw, bulk = [], []
             for r in range(args.rounds):
                 inputs = directory / f"round-{r}.jsonl"
                 _credentials(inputs, args.count, f"bench-{r}-{time.time_ns()}", args.sign)
-                raw.append(args.count / raw_commits(url, network, args.count, args.concurrency))
-                seconds = bulk_path(
-                    url,
-                    network[0],
-                    inputs,
-                    directory / f"out-{r}",
-                    concurrency=args.concurrency,
-                    sign=args.sign,
-                    readers=[m.url for m in network[1:]] if args.read_nodes else [],
+                raw.append(raw_commits(url, network, pids, args.count, args.concurrency))
+                bulk.append(
+                    bulk_path(
+                        url,
+                        network[0],
+                        pids,
+                        inputs,
+                        directory / f"out-{r}",
+                        concurrency=args.concurrency,
+                        sign=args.sign,
+                        readers=[m.url for m in network[1:]] if args.read_nodes else [],
+                    )
                 )
-                bulk.append(seconds)
                 print(
-                    f"round {r + 1}: raw commits {raw[-1]:,.0f} events/s; issue --batch {args.count:,} in "
-                    f"{seconds:.1f} s ({args.count / seconds:,.0f}/s)",
+                    f"round {r + 1}: raw commits {args.count / raw[-1].seconds:,.0f} events/s; issue --batch "
+                    f"{args.count:,} in {bulk[-1].seconds:.1f} s ({args.count / bulk[-1].seconds:,.0f}/s)",
                     flush=True,
                 )
         finally:
             stop_all(processes)
-    seconds = statistics.median(bulk)
-    rate, raw_rate = args.count / seconds, statistics.median(raw)
+    seconds = statistics.median(b.seconds for b in bulk)
+    rate, raw_rate = args.count / seconds, args.count / statistics.median(r.seconds for r in raw)
+    per_k = 1000 / args.count
     kind = "signed standard credentials" if args.sign else "credentials"
     print(f"\n{args.count:,} {kind}, medians of {args.rounds} rounds:")
     print(f"  issue --batch, start to last receipt  {seconds:8.1f} s   {rate:8,.0f} /s")
@@ -136,4 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  bulk path / raw commits                        {rate / raw_rate:8.2f}")
     print(f"  raw commits / Ed25519 bound                    {raw_rate / bound:8.2f}")
     print(f"  bulk path / Ed25519 bound                      {rate / bound:8.2f}")
+    print("CPU seconds per 1,000, medians (they hold whatever share of the cores the processes got):")
+    for name, phases in (("raw commits", raw), ("issue --batch", bulk)):
+        nodes = statistics.median(p.nodes_cpu for p in phases) * per_k
+        client = statistics.median(p.client_cpu for p in phases) * per_k
+        print(f"  {name:14} validators {nodes:6.2f}   client {client:6.2f}   total {nodes + client:6.2f}")
     return 0
