@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--stop-on-error", action="store_true", help="with --batch: send nothing if any file or line cannot be read"
     )
+    group.add_argument(
+        "--sign-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="with --batch --sign: processes that sign (default: one per core)",
+    )
     group.add_argument("--no-progress", action="store_true", help="with --batch: no progress bar")
 
 
@@ -64,8 +72,8 @@ def run_batch(args: argparse.Namespace) -> int:
     out: Path = args.out or source.with_name(source.name.removesuffix(".jsonl") + ".out")
     if source.is_dir() and out.resolve() == source.resolve():
         raise UsageError("--out must not be the input folder: the receipts would be read as credentials next time")
-    if args.concurrency < 1 or (args.batch_size is not None and args.batch_size < 1):
-        raise UsageError("--concurrency and --batch-size must be at least 1")
+    if min(args.concurrency, args.sign_workers, args.batch_size or 1) < 1:
+        raise UsageError("--concurrency, --batch-size and --sign-workers must be at least 1")
     try:
         credentials = list(read_batch(source, raw=args.raw))
     except OSError as exc:
@@ -90,7 +98,7 @@ def run_batch(args: argparse.Namespace) -> int:
         expires_ms=time_argument(args.expires, "--expires") if args.expires else None,
         achievement=_achievement(args.achievement),
         raw=args.raw,
-        signer=_signer(client, key) if args.sign else None,
+        signer=_signer(client, key, args.sign_workers) if args.sign else None,
         concurrency=args.concurrency,
         batch_size=batch_size,
         genesis=_genesis(args.genesis),
@@ -136,12 +144,12 @@ def _achievement(text: str | None) -> tuple[str, int] | None:
     return None if achievement is None or version is None else (achievement, version)
 
 
-def _signer(client: Any, key: Any) -> Any:
+def _signer(client: Any, key: Any, workers: int) -> Any:
     from credledger.cli.signing import member_record  # noqa: PLC0415
     from credledger.verifier.batchsign import standard_signer  # noqa: PLC0415
 
     used = [int(entry["used"]) for entry in client.status_usage(key.name).get("lists", [])]
-    return standard_signer(member_record(client, key.name), key, used)
+    return standard_signer(member_record(client, key.name), key, used, workers=workers)
 
 
 def _genesis(path: str | None) -> Any:

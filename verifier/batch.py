@@ -136,10 +136,12 @@ class BatchReport:
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    """Turns an input into the credential that is registered: `sign(document, used)` returns the document to
-    register (its text) and the status entry (list, index) its issue names. None for plain issues."""
+    """Turns inputs into the credentials that are registered (None for plain issues): `sign(documents)` returns, for
+    each, the document to register (its text) and the status entry (list, index) its issue names, or why it cannot
+    be signed. `close` ends what the signer started (worker processes)."""
 
-    sign: Callable[[dict[str, Any]], tuple[str, int, int]]
+    sign: Callable[[Sequence[dict[str, Any]]], list[tuple[str, int, int] | str]]
+    close: Callable[[], None] = lambda: None
 
 
 @dataclass(slots=True)
@@ -266,6 +268,8 @@ class BatchIssuer:
                 self._settled(item, "failed", detail="still pending on the node; run the batch again to follow it up")
         finally:
             self._journal.close()
+            if self.signer is not None:
+                self.signer.close()
         report.outcomes.extend(self._outcomes[key] for key in order if key in self._outcomes)
         report.seconds = time.monotonic() - started
         return report
@@ -363,17 +367,26 @@ class BatchIssuer:
         now = int(self.clock() * 1000)
         records: list[dict[str, Any]] = []
         ready: list[_Item] = []
-        for item in chunk:
-            if item.entry.events and item.redo is None and now - item.event.time_ms < RESIGN_AFTER_MS:
-                ready.append(item)  # resent as it was
+        resend = [bool(i.entry.events and i.redo is None and now - i.event.time_ms < RESIGN_AFTER_MS) for i in chunk]
+        again = [bool(i.entry.events and i.redo != "entry") for i in chunk]
+        documents: dict[int, tuple[str, int, int] | str] = {}
+        if self.signer is not None:
+            wanted = [i for i, (r, a) in zip(chunk, zip(resend, again, strict=True), strict=True) if not (r or a)]
+            signed = self.signer.sign([item.document or {} for item in wanted]) if wanted else []
+            documents = {id(item): result for item, result in zip(wanted, signed, strict=True)}
+        for item, as_it_was, same_issue in zip(chunk, resend, again, strict=True):
+            if as_it_was:
+                ready.append(item)
                 continue
             record: dict[str, Any] = {"t": "signed", "key": item.key.hex(), "source": item.credential.source}
             try:
-                if item.entry.events and item.redo != "entry":
+                if same_issue:
                     payload = item.event.payload  # the same issue (and document), at a fresh time
                 elif self.signer is not None:
-                    assert item.document is not None
-                    text, list_number, index = self.signer.sign(item.document)
+                    result = documents[id(item)]
+                    if isinstance(result, str):
+                        raise ValueError(result)
+                    text, list_number, index = result
                     record["document"] = text
                     payload = self._issue(document_digest(text.encode()).digest, (list_number, index))
                 else:

@@ -178,7 +178,7 @@ def test_a_signed_batch_gives_each_credential_its_own_status_entry_and_a_receipt
 ) -> None:
     key = cluster.members["m2.test"].issuer
     client = cluster.nodes[2].client(timeout=60)
-    signer = standard_signer(member_record(client, key.name), key, [])
+    signer = standard_signer(member_record(client, key.name), key, [], workers=2)
     items = [Credential(f"b{n}.json", f"b{n}", json.dumps(_unsigned_badge(n)).encode()) for n in range(12)]
     out = tmp_path / "signed"
 
