@@ -158,19 +158,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
         finally:
             stop_all(processes)
-    seconds = statistics.median(b.seconds for b in bulk)
-    rate, raw_rate = args.count / seconds, args.count / statistics.median(r.seconds for r in raw)
-    per_k = 1000 / args.count
-    kind = "signed standard credentials" if args.sign else "credentials"
-    print(f"\n{args.count:,} {kind}, medians of {args.rounds} rounds:")
-    print(f"  issue --batch, start to last receipt  {seconds:8.1f} s   {rate:8,.0f} /s")
-    print(f"  raw commits, same network and client           {raw_rate:8,.0f} events/s")
-    print(f"  bulk path / raw commits                        {rate / raw_rate:8.2f}")
-    print(f"  raw commits / Ed25519 bound                    {raw_rate / bound:8.2f}")
-    print(f"  bulk path / Ed25519 bound                      {rate / bound:8.2f}")
-    print("CPU seconds per 1,000, medians (they hold whatever share of the cores the processes got):")
-    for name, phases in (("raw commits", raw), ("issue --batch", bulk)):
-        nodes = statistics.median(p.nodes_cpu for p in phases) * per_k
-        client = statistics.median(p.client_cpu for p in phases) * per_k
-        print(f"  {name:14} validators {nodes:6.2f}   client {client:6.2f}   total {nodes + client:6.2f}")
+        # Reported before the scratch folder (tens of thousands of receipts) is deleted, which takes a while.
+        seconds = statistics.median(b.seconds for b in bulk)
+        rate, raw_rate = args.count / seconds, args.count / statistics.median(r.seconds for r in raw)
+        per_k = 1000 / args.count
+        kind = "signed standard credentials" if args.sign else "credentials"
+        print(f"\n{args.count:,} {kind}, medians of {args.rounds} rounds:")
+        print(f"  issue --batch, start to last receipt  {seconds:8.1f} s   {rate:8,.0f} /s")
+        print(f"  raw commits, same network and client           {raw_rate:8,.0f} events/s")
+        print(f"  bulk path / raw commits                        {rate / raw_rate:8.2f}")
+        print(f"  raw commits / Ed25519 bound                    {raw_rate / bound:8.2f}")
+        print(f"  bulk path / Ed25519 bound                      {rate / bound:8.2f}")
+        print("CPU seconds per 1,000, medians (they hold whatever share of the cores the processes got):")
+        for name, phases in (("raw commits", raw), ("issue --batch", bulk)):
+            nodes = statistics.median(p.nodes_cpu for p in phases) * per_k
+            client = statistics.median(p.client_cpu for p in phases) * per_k
+            print(f"  {name:14} validators {nodes:6.2f}   client {client:6.2f}   total {nodes + client:6.2f}")
     return 0
