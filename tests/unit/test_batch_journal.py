@@ -81,3 +81,31 @@ def test_a_folder_batch_names_receipts_after_the_files(tmp_path: Path) -> None:
         (str(tmp_path / "alice.txt"), "alice.txt"),
         (str(tmp_path / "bob.json"), "bob"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["badge.json"], "give CREDENTIAL or --batch, not both"),
+        (["--component", "x.json"], "--component is not taken with --batch"),
+        (["--out", "{input}"], "--out must not be the input folder"),
+        (["--concurrency", "0"], "must be at least 1"),
+    ],
+)
+def test_batch_usage_errors_exit_2_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    from credledger.cli.main import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    args = [a.replace("{input}", str(folder)) for a in extra]
+    assert main(["issue", "--batch", str(folder), "--key", "k", "--node", "http://127.0.0.1:9", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_batch_that_is_not_there_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from credledger.cli.main import main
+
+    assert main(["issue", "--batch", str(tmp_path / "none.jsonl"), "--key", "k"]) == 2
+    assert "none.jsonl: cannot read it (No such file or directory)" in capsys.readouterr().err
