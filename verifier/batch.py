@@ -51,7 +51,7 @@ from credledger.ledger.genesis import Genesis
 from credledger.ledger.keys import SigningKey
 from credledger.ledger.record import FORMAT as RECORD_FORMAT
 from credledger.ledger.record import MAX_RECORD_CREDENTIALS, Record, verify_record
-from credledger.verifier.batchjournal import FILE_NAME, Entry, Journal
+from credledger.verifier.batchjournal import FILE_NAME, Entry, Journal, JournalError
 from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 #: Chunks in flight at once by default.
@@ -226,7 +226,10 @@ class BatchIssuer:
         """Issue every credential (resuming what the journal in `out` says an earlier run did); never raises for
         one credential's fault. Raises NodeUnreachable if the node stops answering (rerun to resume)."""
         started = time.monotonic()
-        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"{self.out}: cannot create the output folder ({exc.strerror})") from None
         header = {
             "origin": self.origin,
             "issuer": self.key.name,
@@ -557,10 +560,14 @@ class BatchIssuer:
                 answer.unreceipted.append((item, event_id, index))
                 continue
             paths = _receipt_paths(self.out, item.name, signed=item.entry.document is not None)
-            size = _write(paths[0], record.bundle_text(proof))
-            size += _write(paths[1], record.tlog_proof(proof))
-            if item.entry.document is not None:
-                size += _write(paths[2], item.entry.document)
+            try:
+                size = _write(paths[0], record.bundle_text(proof))
+                size += _write(paths[1], record.tlog_proof(proof))
+                if item.entry.document is not None:
+                    size += _write(paths[2], item.entry.document)
+            except OSError as exc:
+                # The journal holds the commit: a rerun writes the receipt once the folder can take it.
+                raise JournalError(f"{paths[0]}: cannot write the receipt ({exc.strerror}); run again") from None
             answer.issued.append((item, event_id, index, paths[0].name, size))
 
     # --- bookkeeping (main thread) ------------------------------------------------------------------------------

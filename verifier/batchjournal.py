@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from credledger.ledger.errors import CredledgerError
 
@@ -71,7 +71,7 @@ class Journal:
         self.torn = False
         existing = self._read()
         if existing is None:
-            self._file = path.open("ab")
+            self._file = self._open()
             self.append([{"t": "header", "format": FORMAT, **header}])
         else:
             wanted = {"t": "header", "format": FORMAT, **header}
@@ -81,7 +81,13 @@ class Journal:
                     f"{path} belongs to a batch run with other parameters ({', '.join(differ)}); resume it with the "
                     "same ones, or give another output directory"
                 )
-            self._file = path.open("ab")
+            self._file = self._open()
+
+    def _open(self) -> BinaryIO:
+        try:
+            return self.path.open("ab")
+        except OSError as exc:
+            raise JournalError(f"{self.path}: cannot write it ({exc.strerror})") from None
 
     def close(self) -> None:
         self._file.close()

@@ -109,3 +109,15 @@ def test_a_batch_that_is_not_there_is_a_usage_error(tmp_path: Path, capsys: pyte
 
     assert main(["issue", "--batch", str(tmp_path / "none.jsonl"), "--key", "k"]) == 2
     assert "none.jsonl: cannot read it (No such file or directory)" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_journal_error(tmp_path: Path) -> None:
+    from credledger.ledger.keys import SigningKey
+    from credledger.verifier.batch import BatchIssuer
+    from credledger.verifier.client import NodeClient
+
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    issuer = BatchIssuer(NodeClient("http://127.0.0.1:9"), SigningKey.generate("m0.test"), taken, origin="o")
+    with pytest.raises(JournalError, match="cannot create the output folder"):
+        issuer.run([])
