@@ -157,9 +157,15 @@ class _Item:
     def name(self) -> str:
         return self.credential.name or self.key.hex()
 
+    #: The latest event, decoded once (a chunk reads it to send it and again to match the answer).
+    decoded: Event | None = None
+
     @property
     def event(self) -> Event:
-        return decode_event(self.entry.events[-1])
+        latest = self.entry.events[-1]
+        if self.decoded is None or self.decoded.encode() != latest:
+            self.decoded = decode_event(latest)
+        return self.decoded
 
 
 @dataclass(slots=True)
