@@ -194,3 +194,23 @@ def test_a_signed_batch_gives_each_credential_its_own_status_entry_and_a_receipt
         assert bundle.digest == credential_digest((out / f"b{n}.signed.json").read_bytes())
         assert verify_bundle(bundle, cluster.genesis).status == "valid"
     assert len(entries) == 12
+
+
+def test_a_rerun_writes_again_the_receipts_that_went_missing(cluster: Cluster, tmp_path: Path) -> None:
+    key = cluster.members["m3.test"].issuer
+    client = cluster.nodes[3].client(timeout=60)
+    lines = [json.dumps(_credential(100 + n)).encode() for n in range(4)]
+    items: list[Credential | BadInput] = [Credential(f"in:{n}", f"c{n}", line) for n, line in enumerate(lines)]
+    out = tmp_path / "out"
+    assert BatchIssuer(client, key, out, origin=cluster.genesis.origin).run(items).ok
+    (out / "c1.receipt.json").unlink()
+    (out / "c2.receipt.tlog-proof").write_text("torn")
+
+    report = BatchIssuer(client, key, out, origin=cluster.genesis.origin).run(items)
+
+    assert report.ok
+    assert [o.resumed for o in report.outcomes] == [True, False, False, True]
+    for n in (1, 2):
+        receipt = Bundle.from_json((out / f"c{n}.receipt.json").read_text())
+        assert verify_bundle(receipt, cluster.genesis).status == "valid"
+        tlogproof.TlogProof.parse((out / f"c{n}.receipt{tlogproof.EXTENSION}").read_text())
