@@ -347,15 +347,14 @@ class BatchIssuer:
         doubt: list[_Item] = []
         flying: set[Future[_Answer]] = set()
         fetching: set[Future[_Answer]] = set()
-        while queue or self._more or flying or fetching:
-            while (queue or self._more) and len(flying) < self.concurrency:
-                chunk = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
-                if len(chunk) < self.batch_size and self._more:
-                    chunk.extend(itertools.islice(self._fresh, self.batch_size - len(chunk)))
-                    self._more = len(chunk) == self.batch_size
-                chunk = self._sign(chunk)
+        ahead: list[_Item] = []  # the next chunk, signed and journalled while the requests are out
+        while queue or self._more or ahead or flying or fetching:
+            while (ahead or queue or self._more) and len(flying) < self.concurrency:
+                chunk, ahead = ahead or self._next_chunk(queue), []
                 if chunk:
                     flying.add(pool.submit(self._send, chunk))
+            if not ahead and (queue or self._more):
+                ahead = self._next_chunk(queue)  # every slot is busy: prepare the next chunk meanwhile
             if not flying and not fetching:
                 continue
             done, _ = wait(flying | fetching, return_when=FIRST_COMPLETED)
@@ -369,6 +368,14 @@ class BatchIssuer:
                 if answer.committed:
                     fetching.add(self._receipts.submit(self._write_receipts, answer.committed))
         return doubt
+
+    def _next_chunk(self, queue: deque[_Item]) -> list[_Item]:
+        """Up to `batch_size` credentials, from what came back first, then fresh ones; signed and journalled."""
+        chunk = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
+        if len(chunk) < self.batch_size and self._more:
+            chunk.extend(itertools.islice(self._fresh, self.batch_size - len(chunk)))
+            self._more = len(chunk) == self.batch_size
+        return self._sign(chunk)
 
     def _sign(self, chunk: list[_Item]) -> list[_Item]:
         """Sign (or re-sign, once too old) each item's issue event and journal it before it is sent."""

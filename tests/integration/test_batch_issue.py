@@ -90,10 +90,10 @@ def test_batch_killed_mid_run_then_rerun_issues_each_credential_exactly_once(clu
 
     first = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # Kill it once some chunks are committed and others are signed and in flight.
+        # Kill it once some chunks have their receipts and others are signed and in flight.
         poll(
-            "the batch to commit its first chunks",
-            lambda: _journal_counts(out / FILE_NAME)["committed"] >= 300 or first.poll() is not None,
+            "the batch to keep its first receipts",
+            lambda: _journal_counts(out / FILE_NAME)["receipt"] >= 200 or first.poll() is not None,
             timeout=120,
             interval=0.02,
         )
