@@ -29,6 +29,7 @@ BENCHES = {
     "stacking": "bench.stacking",
     "page_vc": "bench.page_vc",
     "statelayout": "bench.statelayout",
+    "batch": "bench.batch",
 }
 
 

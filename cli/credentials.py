@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from credledger.cli.batch import add_batch_arguments, run_batch
 from credledger.cli.common import (
     EXIT_OK,
     UsageError,
@@ -60,7 +61,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
             epilog="Exit codes: 0 accepted (or committed with --wait); 1 refused by the ledger; 2 usage error; "
             "3 node unreachable or not committed in time.",
         )
-        parser.add_argument("credential", metavar="CREDENTIAL", help="credential file, or its digest as 64 hex digits")
+        parser.add_argument(
+            "credential",
+            metavar="CREDENTIAL",
+            nargs="?" if kind == "issue" else None,
+            help="credential file, or its digest as 64 hex digits",
+        )
         signers = parser.add_mutually_exclusive_group(required=True)
         signers.add_argument("--key", metavar="FILE", help="issuer-key file (C2SP signer key named by the member id)")
         if kind != "issue":
@@ -95,6 +101,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                 help="the issuer's published achievement (and version) this credential awards; its stacking rule, "
                 "if any, is checked against the components",
             )
+            add_batch_arguments(parser)
         if kind in ("revoke", "suspend"):
             parser.add_argument(
                 "--reason",
@@ -108,6 +115,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "batch", None) is not None:
+        return run_batch(args)
+    if args.credential is None:
+        raise UsageError("give CREDENTIAL (a file or a digest), or --batch DIR|FILE.jsonl")
     if getattr(args, "sign", False):
         return _run_signed(args)
     if getattr(args, "output", None) is not None:

@@ -50,7 +50,56 @@ class NotCanonicalJson(DecodeError):
 
 def canonical_json(text: str) -> bytes:
     """The RFC 8785 canonical form (UTF-8) of the JSON `text`."""
-    return _serialise(parse(text))
+    fast = _plain_canonical(text)
+    return fast if fast is not None else _serialise(parse(text))
+
+
+class _NotPlain(Exception):
+    """The document needs the full canonicalisation (or its precise refusal)."""
+
+
+#: Integers a double holds exactly: within it, JCS writes an integer as Python's json does.
+_EXACT_INT = 2**53
+
+
+def _plain_int(token: str) -> int:
+    value = int(token)
+    if -_EXACT_INT <= value <= _EXACT_INT:
+        return value
+    raise _NotPlain
+
+
+def _plain_float(_token: str) -> float:
+    raise _NotPlain  # JCS writes numbers as ECMAScript does; the full path formats them
+
+
+def _plain_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _NotPlain  # a repeated name: refused, with its place, by the full path
+    for name in result:
+        if not name.isascii() and max(name) >= "\ud800":
+            raise _NotPlain  # sorting by code point would differ from UTF-16 order
+    return result
+
+
+def _plain_canonical(text: str) -> bytes | None:
+    """The canonical form by the standard library's (C) JSON codec, for the common document it gets exactly right:
+    no fractions or exponents, integers a double holds exactly, no repeated names, no lone surrogates, and member
+    names whose code-point order is their UTF-16 order. Then RFC 8785's output is Python's sorted, compact JSON
+    without ASCII escaping (the same string escapes: \\b \\t \\n \\f \\r, other controls as lowercase \\u00xx).
+    None for any other document, which the full parser takes (and refuses precisely when it must)."""
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_plain_object,
+            parse_int=_plain_int,
+            parse_float=_plain_float,
+            parse_constant=_plain_float,
+        )
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except (_NotPlain, ValueError, RecursionError):  # UnicodeEncodeError (a lone surrogate) is a ValueError
+        return None
 
 
 def parse(text: str) -> Any:

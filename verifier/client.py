@@ -100,6 +100,11 @@ class NodeClient:
         """The `credledger-proof/v1` bundle for a credential digest."""
         return self._json("GET", f"/v1/credentials/{digest.hex()}")
 
+    def record(self, digests: Sequence[bytes], *, timeout: float | None = None) -> dict[str, Any]:
+        """`POST /v1/record`: the proofs of up to 1,000 credentials under one checkpoint (a `credledger-record/v1`)."""
+        body = json.dumps({"digests": [d.hex() for d in digests]}).encode()
+        return self._json("POST", "/v1/record", body, timeout=timeout)
+
     def members(self) -> dict[str, Any]:
         """`GET /v1/members`: every member with its node key and issuer keys."""
         return self._json("GET", "/v1/members")

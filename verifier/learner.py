@@ -30,10 +30,6 @@ MAX_CATALOGUE_PAGES = 200
 class LearnerClient(NodeClient):
     """The node API calls a learner's tools make."""
 
-    def record(self, digests: Sequence[bytes]) -> dict[str, Any]:
-        """`POST /v1/record`: the digests' proofs under one checkpoint."""
-        return self._json("POST", "/v1/record", json.dumps({"digests": [d.hex() for d in digests]}).encode())
-
     def achievements(self) -> list[dict[str, Any]]:
         """Every achievement's current version, page by page."""
         out: list[dict[str, Any]] = []

@@ -221,7 +221,8 @@ def b64(data: bytes) -> str:
 
 def build_record(snap: Snapshot, digests: Sequence[bytes], genesis_hash: bytes, origin: str) -> Record:
     """A `credledger-record/v1` of `digests` under the snapshot's latest checkpoint (one anchor for all)."""
-    bundles = tuple(build_bundle(snap, digest, genesis_hash, origin) for digest in digests)
+    shared = SharedParts()  # one checkpoint, header, validator chain and issuer records for all of them
+    bundles = tuple(build_bundle(snap, digest, genesis_hash, origin, shared) for digest in digests)
     achievements = []
     for bundle in bundles:
         entry = None

@@ -123,6 +123,12 @@ async def get_status(request: web.Request) -> web.Response:
             "syncing": live.syncing,
             "commit": {"ok": live.stalled is None, "reason": live.stalled},
             "sync": {"peer_height": live.peer_height, "failure": live.catch_up_failure},
+            "limits": {
+                "batch_events": config.api.max_batch,
+                "body_bytes": config.api.max_body_bytes,
+                "block_events": chain.params.max_block_events,
+                "commit_wait_ms": config.api.commit_wait_ms,
+            },
         }
     )
 

@@ -9,6 +9,7 @@ verifier holding the genesis file can check it offline exactly as it checks a cr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -27,6 +28,7 @@ from credledger.ledger.limits import MAX_NAME
 from credledger.ledger.record import MAX_RECORD_CREDENTIALS
 from credledger.ledger.state import get_directory
 from credledger.ledger.storage.bundles import build_record, validator_links
+from credledger.ledger.storage.store import Store
 from credledger.node.api.common import APPLICATION, CONFIG, b64, json_response, parse_count, parse_hex32
 from credledger.node.api.events import read_body
 from credledger.node.api.problems import Problem
@@ -132,11 +134,18 @@ async def post_record(request: web.Request) -> web.Response:
     digests = [parse_hex32(d if isinstance(d, str) else "", f"digests[{i}]") for i, d in enumerate(raw)]
     if len(set(digests)) != len(digests):
         raise Problem(400, "malformed", "digests: a digest is listed twice")
-    with chain.store.snapshot() as snap:
+    # Up to a thousand credentials' proofs take a fraction of a second to read and encode: done on a worker thread,
+    # the event loop (and the consensus messages it carries) is not held up meanwhile.
+    text = await asyncio.to_thread(_record_text, chain.store, digests, chain.genesis.hash(), chain.genesis.origin)
+    return web.Response(text=text, content_type="application/json")
+
+
+def _record_text(store: Store, digests: list[bytes], genesis_hash: bytes, origin: str) -> str:
+    with store.snapshot() as snap:
         if snap.height == 0:
             raise Problem(503, "no-checkpoint", "no block has been committed yet, so there is no checkpoint")
-        record = build_record(snap, digests, chain.genesis.hash(), chain.genesis.origin)
-    return json_response(record.to_json())
+        record = build_record(snap, digests, genesis_hash, origin)
+    return json.dumps(record.to_json(), separators=(",", ":"))
 
 
 async def get_recognitions(request: web.Request) -> web.Response:

@@ -441,6 +441,14 @@ def _schemas() -> dict[str, Schema]:
                         },
                     }
                 ),
+                "limits": obj(
+                    {
+                        "batch_events": {"type": "integer", "minimum": 1, "description": "most events per POST"},
+                        "body_bytes": {"type": "integer", "minimum": 1, "description": "largest request body"},
+                        "block_events": {"type": "integer", "minimum": 1, "description": "most events per block"},
+                        "commit_wait_ms": {"type": "integer", "minimum": 0, "description": "longest ?wait=commit"},
+                    }
+                ),
             }
         ),
         "Health": obj({"status": {"const": "ok"}}),

@@ -240,6 +240,10 @@ def test_dispatcher_exit_codes_for_help_and_usage(capsys: pytest.CaptureFixture[
     assert main(["revoke", "--help"]) == 0
     assert "--governance" in capsys.readouterr().out
     assert main(["issue"]) == 2
+    assert "--key is required" in capsys.readouterr().err
+    assert main(["issue", "--key", "issuer.key"]) == 2  # CREDENTIAL is optional only because --batch can replace it
+    assert "give CREDENTIAL (a file or a digest), or --batch DIR|FILE.jsonl" in capsys.readouterr().err
+    assert main(["revoke", "--key", "issuer.key"]) == 2
     assert "required: CREDENTIAL" in capsys.readouterr().err
     assert main(["frobnicate"]) == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
