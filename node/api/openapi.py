@@ -2,7 +2,9 @@
 
 Built as a Python structure rather than kept as a file, so event payload schemas follow the event records
 (`ledger.events`) field by field. A test holds the documented paths equal to the routes `node.api.app` registers and
-checks real answers against the schemas here.
+checks real answers against the schemas here. The parts that belong to one area live beside it:
+`openapi_standard` (W3C credentials), `openapi_catalogue` (achievements, records, pathways), `openapi_transparency`
+(tiles and witnesses), all built from `openapi_parts`.
 """
 
 from __future__ import annotations
@@ -17,28 +19,31 @@ from credledger.ledger.bundle import FORMAT as BUNDLE_FORMAT
 from credledger.ledger.codec import U63, Range
 from credledger.ledger.eventjson import PAYLOAD_KINDS
 from credledger.ledger.events import Reason
-from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_ORIGIN, MAX_SIGNATURES, MEMBER_ID_PATTERN
-from credledger.ledger.record import FORMAT as RECORD_FORMAT
-from credledger.ledger.record import MAX_RECORD_CREDENTIALS
-from credledger.ledger.tiles import MAX_PATH_LENGTH
-from credledger.ledger.witness import SIZE_CONTENT_TYPE
-from credledger.node.api.catalogue import DEFAULT_PAGE, MAX_PAGE
-from credledger.node.api.catalogue import PROOF_FORMAT as ACHIEVEMENT_PROOF_FORMAT
+from credledger.ledger.limits import MAX_COMPONENTS, MAX_ISSUER_KEYS, MAX_SIGNATURES
+from credledger.node.api.openapi_catalogue import catalogue_paths, catalogue_schemas
+from credledger.node.api.openapi_parts import (
+    BAD_PARAMETER,
+    BASE64,
+    COUNT,
+    HEX32,
+    HEX_KEY_ID,
+    NOT_READY,
+    NOTE,
+    TEXT,
+    VKEY,
+    Schema,
+    array,
+    get_operation,
+    json_content,
+    nullable,
+    obj,
+    param,
+    problem,
+    ref,
+)
+from credledger.node.api.openapi_standard import standard_paths, standard_schemas
+from credledger.node.api.openapi_transparency import transparency_paths
 from credledger.node.api.reads import MAX_ENTRIES
-
-Schema = dict[str, Any]
-
-HEX32: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "32 bytes in lowercase hex"}
-HEX_KEY_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{8}$", "description": "C2SP key id, lowercase hex"}
-BASE64: Schema = {"type": "string", "pattern": "^[A-Za-z0-9+/]*={0,2}$", "description": "standard base64"}
-VKEY: Schema = {
-    "type": "string",
-    "pattern": r"^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/]+={0,2}$",
-    "description": "C2SP verifier key <name>+<hex key id>+<base64(0x01 || Ed25519 key)>, named by the member id",
-}
-COUNT: Schema = {"type": "integer", "minimum": 0}
-TEXT: Schema = {"type": "string"}
-NOTE: Schema = {"type": "string", "description": "C2SP signed note: a checkpoint with validator signature lines"}
 
 #: JSON schemas of the bytes fields of payloads and signatures, by field name (see `ledger.eventjson`).
 _BYTES_FIELD_SCHEMAS: dict[str, Schema] = {
@@ -57,30 +62,6 @@ _BYTES_FIELD_SCHEMAS: dict[str, Schema] = {
 }
 
 
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def obj(properties: dict[str, Schema], *, optional: tuple[str, ...] = (), closed: bool = True) -> Schema:
-    """An object schema: every property required unless listed in `optional`."""
-    schema: Schema = {
-        "type": "object",
-        "properties": properties,
-        "required": [name for name in properties if name not in optional],
-    }
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-def array(items: Schema, **bounds: int) -> Schema:
-    return {"type": "array", "items": items, **bounds}
-
-
 def _field_schema(name: str, hint: Any) -> Schema:
     if name in _BYTES_FIELD_SCHEMAS:
         return _BYTES_FIELD_SCHEMAS[name]
@@ -96,116 +77,6 @@ def _field_schema(name: str, hint: Any) -> Schema:
     if tp is str:
         return TEXT
     raise TypeError(f"payload field {name}: no schema for {tp!r}")  # a new field type: extend this function
-
-
-def _catalogue_schemas() -> dict[str, Schema]:
-    achievement = obj(
-        {
-            "member": TEXT,
-            "id": TEXT,
-            "version": COUNT,
-            "published_height": COUNT,
-            "published_ms": COUNT,
-            "published_index": COUNT,
-            "retired_height": {"type": ["integer", "null"], "minimum": 0},
-            "definition": {"type": "object", "description": "the Open Badges 3.0-shaped definition, as published"},
-        }
-    )
-    return {
-        "Record": obj(
-            {
-                "format": {"const": RECORD_FORMAT},
-                "origin": TEXT,
-                "genesis": HEX32,
-                "checkpoint": NOTE,
-                "header": BASE64,
-                "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
-                "credentials": array(
-                    obj(
-                        {
-                            "digest": HEX32,
-                            "credential": ref("StateEntry"),
-                            "events": array(obj({"index": COUNT, "event": BASE64, "proof": array(BASE64)}), maxItems=2),
-                            "issuer": nullable(obj({"member": ref("StateEntry"), "key": ref("StateEntry")})),
-                            "achievement": nullable(ref("StateEntry")),
-                        }
-                    ),
-                    minItems=1,
-                    maxItems=MAX_RECORD_CREDENTIALS,
-                ),
-            }
-        ),
-        "Achievement": achievement,
-        "Pathways": obj(
-            {
-                "height": COUNT,
-                "as_of_ms": COUNT,
-                "credentials": array(
-                    obj(
-                        {
-                            "digest": HEX32,
-                            "status": {"enum": ["valid", "revoked", "suspended", "expired", "unknown"]},
-                            "issuer": nullable(TEXT),
-                            "issued_ms": {"type": ["integer", "null"], "minimum": 0},
-                            "achievement": nullable(obj({"member": TEXT, "id": TEXT, "version": COUNT})),
-                        }
-                    )
-                ),
-                "pathways": array(
-                    obj(
-                        {
-                            "achievement": {"type": "string", "description": "MEMBER/ID"},
-                            "name": TEXT,
-                            "complete": {"type": "boolean"},
-                            "missing": array(TEXT),
-                        }
-                    )
-                ),
-            }
-        ),
-        "Recognitions": obj(
-            {
-                "height": COUNT,
-                "recognitions": array(
-                    obj(
-                        {
-                            "member": TEXT,
-                            "id": TEXT,
-                            "published_height": COUNT,
-                            "withdrawn_height": {"type": ["integer", "null"], "minimum": 0},
-                            "definition": {"type": "object", "description": "the recognition, as published"},
-                        }
-                    )
-                ),
-            }
-        ),
-        "AchievementPage": obj(
-            {
-                "height": COUNT,
-                "achievements": array(ref("Achievement"), maxItems=MAX_PAGE),
-                "next_after": nullable(TEXT),
-            }
-        ),
-        "AchievementProof": obj(
-            {
-                "height": COUNT,
-                "achievement": ref("Achievement"),
-                "versions": array(ref("Achievement")),
-                "proof": obj(
-                    {
-                        "format": {"const": ACHIEVEMENT_PROOF_FORMAT},
-                        "origin": TEXT,
-                        "genesis": HEX32,
-                        "checkpoint": NOTE,
-                        "header": BASE64,
-                        "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
-                        "current": ref("StateEntry"),
-                        "versions": array(ref("StateEntry")),
-                    }
-                ),
-            }
-        ),
-    }
 
 
 def _strip(hint: Any) -> Any:
@@ -459,29 +330,6 @@ def _schemas() -> dict[str, Schema]:
 # --- paths --------------------------------------------------------------------------------------------------------
 
 
-def _json(schema: Schema, description: str) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _problem(description: str) -> Schema:
-    return {"description": description, "content": {"application/problem+json": {"schema": ref("Problem")}}}
-
-
-def _param(name: str, where: str, description: str, schema: Schema, *, required: bool = True) -> Schema:
-    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
-
-
-def _get(summary: str, responses: dict[str, Schema], parameters: list[Schema] | None = None) -> Schema:
-    operation: Schema = {"summary": summary, "responses": responses}
-    if parameters:
-        operation["parameters"] = parameters
-    return {"get": operation}
-
-
-_BAD = _problem("A malformed parameter")
-_NOT_READY = _problem("No block has been committed yet")
-
-
 def _paths() -> dict[str, Schema]:
     reasons = ", ".join(f"{r.value} {r.name.lower().replace('_', '-')}" for r in Reason)
     submit = {
@@ -495,7 +343,7 @@ def _paths() -> dict[str, Schema]:
             f"node's commit wait with a 504 problem listing the ids. Revoke and suspend reason codes: {reasons}."
         ),
         "parameters": [
-            _param(
+            param(
                 "wait", "query", "`commit`: answer once every event is committed", {"enum": ["commit"]}, required=False
             )
         ],
@@ -509,133 +357,76 @@ def _paths() -> dict[str, Schema]:
             },
         },
         "responses": {
-            "200": _json(ref("SubmitResponse"), "With wait=commit: every event is committed"),
-            "202": _json(ref("SubmitResponse"), "Every event was admitted and is pending"),
-            "400": _problem("Malformed body: not JSON or msgpack, wrong field types, non-canonical encoding"),
-            "403": _problem("A single event signed by someone not allowed to make it"),
-            "408": _problem("The body did not arrive within the node's body deadline (`body_timeout_ms`)"),
-            "409": _problem("A single event already pending, or dropped before it committed"),
-            "413": _problem("Body or batch too large"),
-            "415": _problem("Content-Type is neither application/json nor application/msgpack"),
-            "422": _problem("A single event breaks a ledger rule, or a batch had refusals (see `results`)"),
-            "502": _problem("On a read replica: no validator it follows took the events (`tried` names them)"),
-            "503": _problem(
+            "200": json_content(ref("SubmitResponse"), "With wait=commit: every event is committed"),
+            "202": json_content(ref("SubmitResponse"), "Every event was admitted and is pending"),
+            "400": problem("Malformed body: not JSON or msgpack, wrong field types, non-canonical encoding"),
+            "403": problem("A single event signed by someone not allowed to make it"),
+            "408": problem("The body did not arrive within the node's body deadline (`body_timeout_ms`)"),
+            "409": problem("A single event already pending, or dropped before it committed"),
+            "413": problem("Body or batch too large"),
+            "415": problem("Content-Type is neither application/json nor application/msgpack"),
+            "422": problem("A single event breaks a ledger rule, or a batch had refusals (see `results`)"),
+            "502": problem("On a read replica: no validator it follows took the events (`tried` names them)"),
+            "503": problem(
                 "The mempool is full, too many requests wait for commits, the store's reader slots run low, or a "
                 "read replica knows no validator"
             ),
-            "504": _problem("With wait=commit: not committed in time (the events stay pending)"),
+            "504": problem("With wait=commit: not committed in time (the events stay pending)"),
         },
     }
-    hex_id = _param("id", "path", "event id: SHA-256 of the domain and the signed bytes", HEX32)
+    hex_id = param("id", "path", "event id: SHA-256 of the domain and the signed bytes", HEX32)
     return {
         "/v1/events": {"post": submit},
-        "/v1/record": {
-            "post": {
-                "summary": "A learner's record: many credentials' proofs under one certified checkpoint",
-                "description": "Every credential named in the body, each with what its credledger-proof/v1 bundle "
-                "holds and the state proof of the achievement version its issue names, sharing one checkpoint, "
-                "header and validator-set chain. Verify it offline with `credledger verify record.json`.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": obj({"digests": array(HEX32, minItems=1, maxItems=MAX_RECORD_CREDENTIALS)})
-                        }
-                    },
-                },
-                "responses": {
-                    "200": _json(ref("Record"), "The record"),
-                    "400": _BAD,
-                    "413": _problem("The body is too large"),
-                    "503": _NOT_READY,
-                },
-            }
-        },
-        "/v1/pathway": {
-            "post": {
-                "summary": "Which published awards a learner's credentials complete, and what the others miss",
-                "description": "Name the credentials by digests, by a credledger-record/v1, or by their documents or "
-                "credledger-proof/v1 bundles (documents must name one subject); `toward` (MEMBER/ID) keeps one "
-                "award. Evaluated over this node's state at its latest height: advice, not proof.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "digests": array(HEX32, minItems=1, maxItems=MAX_RECORD_CREDENTIALS),
-                                    "record": ref("Record"),
-                                    "credentials": array(
-                                        {"type": "object"}, minItems=1, maxItems=MAX_RECORD_CREDENTIALS
-                                    ),
-                                    "toward": {"type": "string", "description": "MEMBER/ID: only this award"},
-                                },
-                                "oneOf": [{"required": [form]} for form in ("digests", "record", "credentials")],
-                                "additionalProperties": False,
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": _json(ref("Pathways"), "Each credential's standing, then the awards, complete first"),
-                    "400": _BAD,
-                    "404": _problem("toward names no award rule in force"),
-                    "413": _problem("The body is too large (send digests rather than a large record)"),
-                    "503": _NOT_READY,
-                },
-            }
-        },
-        "/v1/events/{id}": _get(
+        "/v1/events/{id}": get_operation(
             "A committed or pending event",
             {
-                "200": _json(ref("EventInfo"), "The event"),
-                "400": _BAD,
-                "404": _problem("No such event committed or pending"),
+                "200": json_content(ref("EventInfo"), "The event"),
+                "400": BAD_PARAMETER,
+                "404": problem("No such event committed or pending"),
             },
             [hex_id],
         ),
-        "/v1/credentials/{digest}": _get(
+        "/v1/credentials/{digest}": get_operation(
             "The credledger-proof/v1 bundle for a credential (it proves absence too)",
             {
-                "200": _json(ref("Bundle"), "A self-contained proof bundle"),
-                "400": _BAD,
-                "404": _problem("No block at that height"),
-                "410": _problem(
+                "200": json_content(ref("Bundle"), "A self-contained proof bundle"),
+                "400": BAD_PARAMETER,
+                "404": problem("No block at that height"),
+                "410": problem(
                     "The node no longer keeps the state as of that height (`[store] state_history_blocks`); "
                     "`oldest_height` names the oldest it keeps"
                 ),
-                "503": _NOT_READY,
+                "503": NOT_READY,
             },
             [
-                _param("digest", "path", "credential digest (SHA-256 of its JCS form or bytes)", HEX32),
-                _param("height", "query", "the block to prove as of (default: the latest)", COUNT, required=False),
+                param("digest", "path", "credential digest (SHA-256 of its JCS form or bytes)", HEX32),
+                param("height", "query", "the block to prove as of (default: the latest)", COUNT, required=False),
             ],
         ),
-        "/v1/checkpoint": _get(
+        "/v1/checkpoint": get_operation(
             "The latest commit certificate",
             {
                 "200": {"description": "A C2SP checkpoint note", "content": {"text/plain": {"schema": NOTE}}},
-                "503": _NOT_READY,
+                "503": NOT_READY,
             },
         ),
-        "/v1/proof/inclusion": _get(
+        "/v1/proof/inclusion": get_operation(
             "RFC 9162 inclusion proof of a log entry",
-            {"200": _json(ref("InclusionProof"), "The proof and the root it leads to"), "400": _BAD},
+            {"200": json_content(ref("InclusionProof"), "The proof and the root it leads to"), "400": BAD_PARAMETER},
             [
-                _param("index", "query", "log index of the entry", COUNT),
-                _param("size", "query", "tree size (default: the whole log)", COUNT, required=False),
+                param("index", "query", "log index of the entry", COUNT),
+                param("size", "query", "tree size (default: the whole log)", COUNT, required=False),
             ],
         ),
-        "/v1/proof/consistency": _get(
+        "/v1/proof/consistency": get_operation(
             "RFC 9162 consistency proof between two tree sizes",
-            {"200": _json(ref("ConsistencyProof"), "The proof and both roots"), "400": _BAD},
+            {"200": json_content(ref("ConsistencyProof"), "The proof and both roots"), "400": BAD_PARAMETER},
             [
-                _param("from", "query", "the smaller tree size (at least 1)", COUNT),
-                _param("to", "query", "the larger tree size (default: the whole log)", COUNT, required=False),
+                param("from", "query", "the smaller tree size (at least 1)", COUNT),
+                param("to", "query", "the larger tree size (default: the whole log)", COUNT, required=False),
             ],
         ),
-        "/v1/blocks/{height}": _get(
+        "/v1/blocks/{height}": get_operation(
             "A certified block",
             {
                 "200": {
@@ -647,298 +438,39 @@ def _paths() -> dict[str, Schema]:
                         },
                     },
                 },
-                "400": _BAD,
-                "404": _problem("No block at that height"),
+                "400": BAD_PARAMETER,
+                "404": problem("No block at that height"),
             },
-            [_param("height", "path", "block height (from 1)", COUNT)],
+            [param("height", "path", "block height (from 1)", COUNT)],
         ),
-        "/v1/entries": _get(
+        "/v1/entries": get_operation(
             f"Log entries [start, end), at most {MAX_ENTRIES}",
-            {"200": _json(ref("Entries"), "The encoded events"), "400": _BAD},
+            {"200": json_content(ref("Entries"), "The encoded events"), "400": BAD_PARAMETER},
             [
-                _param("start", "query", "first index (default 0)", COUNT, required=False),
-                _param("end", "query", f"end index, exclusive (default: up to {MAX_ENTRIES})", COUNT, required=False),
+                param("start", "query", "first index (default 0)", COUNT, required=False),
+                param("end", "query", f"end index, exclusive (default: up to {MAX_ENTRIES})", COUNT, required=False),
             ],
         ),
-        "/v1/members": _get(
+        "/v1/members": get_operation(
             "Every member, active or removed, with its node key and issuer keys",
-            {"200": _json(ref("Members"), "The members as of the latest block")},
+            {"200": json_content(ref("Members"), "The members as of the latest block")},
         ),
-        "/v1/achievements": _get(
-            "The catalogue: the current version of every achievement matching the filters, by member and id",
-            {"200": _json(ref("AchievementPage"), "One page of achievements"), "400": _BAD},
-            [
-                _param("member", "query", "only this member's achievements", TEXT, required=False),
-                _param(
-                    "type",
-                    "query",
-                    "only this achievementType (MicroCredential, Certificate, ...)",
-                    TEXT,
-                    required=False,
-                ),
-                _param("skill", "query", "an alignment's targetUrl, or words of its targetName", TEXT, required=False),
-                _param("level", "query", "only this level value", COUNT, required=False),
-                _param("framework", "query", "only levels in this framework (EQF, AQF, ...)", TEXT, required=False),
-                _param("text", "query", "words in the id, name, description or field of study", TEXT, required=False),
-                _param("after", "query", "MEMBER/ID: the next_after of the previous page", TEXT, required=False),
-                _param("limit", "query", f"page size, 1..{MAX_PAGE} (default {DEFAULT_PAGE})", COUNT, required=False),
-            ],
-        ),
-        "/v1/achievements/{member}/{id}": _get(
-            "One achievement: its current version, every version, and a state proof of them all",
-            {
-                "200": _json(ref("AchievementProof"), "The achievement and its proof"),
-                "404": _problem("The member published no achievement with this id"),
-                "503": _NOT_READY,
-            },
-            [
-                _param("member", "path", "the publishing member's id", TEXT),
-                _param("id", "path", "the achievement id", TEXT),
-            ],
-        ),
-        "/v1/recognitions": _get(
-            "The recognitions one member holds in force",
-            {"200": _json(ref("Recognitions"), "The recognitions, by id"), "400": _BAD},
-            [_param("member", "query", "the recognising member's id", TEXT)],
-        ),
-        "/v1/status": _get("This node and its chain", {"200": _json(ref("Status"), "The status")}),
-        "/healthz": _get("Liveness", {"200": _json(ref("Health"), "The process is alive")}),
-        "/readyz": _get(
+        "/v1/status": get_operation("This node and its chain", {"200": json_content(ref("Status"), "The status")}),
+        "/healthz": get_operation("Liveness", {"200": json_content(ref("Health"), "The process is alive")}),
+        "/readyz": get_operation(
             "Readiness",
             {
-                "200": _json(ref("Ready"), "The store is open and the node keeps up with its peers"),
-                "503": _problem("The store is not usable, or catching up with the peers fails"),
+                "200": json_content(ref("Ready"), "The store is open and the node keeps up with its peers"),
+                "503": problem("The store is not usable, or catching up with the peers fails"),
             },
         ),
-        "/metrics": _get(
+        "/metrics": get_operation(
             "Prometheus metrics",
             {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": TEXT}}}},
         ),
-        "/checkpoint": _get(
-            "The latest commit certificate, where C2SP tlog-tiles clients look for it (as /v1/checkpoint)",
-            {
-                "200": {"description": "A C2SP checkpoint note", "content": {"text/plain": {"schema": NOTE}}},
-                "503": _NOT_READY,
-            },
-        ),
-        "/tile/{tile}": _get(
-            "A C2SP tlog-tiles tile or entry bundle of the log",
-            {
-                "200": {
-                    "description": (
-                        "A tile (32-byte hashes of tree level 8·L, concatenated) or an entry bundle (each event's "
-                        "canonical bytes after a big-endian uint16 length). Full ones are cached as immutable."
-                    ),
-                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                "400": _problem("A malformed tile path"),
-                "404": _problem("A tile the log does not have (yet)"),
-            },
-            [
-                _param(
-                    "tile",
-                    "path",
-                    "the rest of the tile path: <L>/<N>[.p/<W>] or entries/<N>[.p/<W>], N as 3-digit elements, all "
-                    "but the last prefixed with x (tlog-tiles §Merkle Tree)",
-                    {"type": "string", "maxLength": MAX_PATH_LENGTH},
-                )
-            ],
-        ),
-        "/add-checkpoint": {
-            "post": {
-                "summary": "C2SP tlog-witness: cosign a checkpoint of a log this node witnesses",
-                "description": (
-                    "The body is `old <size>`, up to 63 base64 consistency-proof lines, a blank line and the signed "
-                    "checkpoint note. The checkpoint is cosigned (tlog-cosignature v1) only if its log's keys sign "
-                    "it and it is consistent with the last checkpoint this witness cosigned for that log, which is "
-                    "kept durably: the witness never cosigns two checkpoints of one size, nor goes back."
-                ),
-                "requestBody": {"required": True, "content": {"text/plain": {"schema": TEXT}}},
-                "responses": {
-                    "200": {
-                        "description": "The witness's cosignature lines",
-                        "content": {"text/plain": {"schema": TEXT}},
-                    },
-                    "400": _problem("A malformed body, or an old size larger than the checkpoint's"),
-                    "403": _problem("The checkpoint lacks the log's quorum of valid signatures"),
-                    "404": _problem("A log this node does not witness, or a node that witnesses none"),
-                    "408": _problem("The body did not arrive in time"),
-                    "409": {
-                        "description": (
-                            "The old size is not the one the witness holds: its size, to resubmit from; or a "
-                            "checkpoint of the size it holds with another root (a fork): a problem naming both roots"
-                        ),
-                        "content": {
-                            SIZE_CONTENT_TYPE: {"schema": {"type": "string", "pattern": "^[0-9]+\\n$"}},
-                            "application/problem+json": {"schema": ref("Problem")},
-                        },
-                    },
-                    "413": _problem("A body larger than the add-checkpoint limit"),
-                    "422": _problem("The consistency proof does not verify against the witness's record"),
-                },
-            }
-        },
-        "/witnessed-checkpoint": _get(
-            "The checkpoint this witness last cosigned for a log it witnesses",
-            {
-                "200": {
-                    "description": (
-                        "The checkpoint note as cosigned: the log's valid signatures and this witness's "
-                        "tlog-cosignature v1 lines"
-                    ),
-                    "content": {"text/plain": {"schema": NOTE}},
-                },
-                "400": _problem("No origin, or one that is not a printable line"),
-                "404": _problem("A log this node does not witness, nothing cosigned yet, or no [witness] config"),
-            },
-            [_param("origin", "query", "the log's origin line", {"type": "string", "maxLength": MAX_ORIGIN})],
-        ),
-        "/openapi.json": _get(
+        "/openapi.json": get_operation(
             "This document",
             {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
-        ),
-    }
-
-
-#: VC-API ``options`` this node honours; any other is a 400 problem (``mandatoryPointers``: no selective disclosure).
-_ISSUE_OPTIONS = obj(
-    {"credentialId": {"type": "string", "minLength": 1, "maxLength": 2048}}, optional=("credentialId",)
-)
-_VERIFY_OPTIONS = obj(
-    {
-        "checks": array({"enum": ["registry", "proof", "status"]}, minItems=1),
-        "challenge": {"type": "string", "minLength": 1, "maxLength": 2048},
-        "domain": {"type": "string", "minLength": 1, "maxLength": 2048},
-    },
-    optional=("checks", "challenge", "domain"),
-)
-
-
-def _post(summary: str, body: Schema, responses: dict[str, Schema], *, auth: bool = False) -> Schema:
-    answers = {**responses, "400": _problem("A malformed body, or a credential that cannot be issued or verified")}
-    if auth:
-        answers["401"] = _problem("No Authorization: Bearer header, or not the node's token")
-        answers["403"] = _problem("The node has no VC-API token or holds no issuer key")
-        answers["422"] = _problem("The ledger refused the event")
-    operation = {"summary": summary, "requestBody": _json(body, "The request"), "responses": answers}
-    return {"post": operation}
-
-
-def _standard_paths() -> dict[str, Schema]:
-    """What standard VC verifiers fetch (DESIGN §13): DID documents and the known-issuer registry."""
-    cached = "With ETag and Cache-Control; If-None-Match with the current ETag answers 304 without a body"
-    did_document = _json(ref("DidDocument"), f"A DID Core 1.0 document. {cached}")
-    member = _param("member", "path", "member id", {"type": "string", "pattern": MEMBER_ID_PATTERN.pattern})
-    return {
-        "/v1/members/{member}/did.json": _get(
-            "A member's DID document: every issuer key it ever registered except those marked compromised",
-            {
-                "200": did_document,
-                "304": {"description": "Not modified"},
-                "400": _BAD,
-                "404": _problem("Not a member"),
-            },
-            [member],
-        ),
-        "/.well-known/did.json": _get(
-            "This node's institution's DID document (did:web of the host serving it)",
-            {"200": did_document, "304": {"description": "Not modified"}},
-        ),
-        "/v1/members/{member}/status/{list}/{purpose}": _get(
-            "A member's latest committed, signed BitstringStatusListCredential, byte-identical on every node",
-            {
-                "200": _json(
-                    {"type": "object", "description": "W3C Bitstring Status List v1.0 credential (VC 2.0)"},
-                    f"The list credential; the Credledger-Height header names the block that certified it. {cached}",
-                ),
-                "304": {"description": "Not modified"},
-                "400": _BAD,
-                "404": _problem("The member has published no such list"),
-            },
-            [
-                member,
-                _param("list", "path", "status list number", COUNT),
-                _param("purpose", "path", "status purpose", {"enum": ["revocation", "suspension"]}),
-            ],
-        ),
-        "/v1/members/{member}/status": _get(
-            "How many entries of each of a member's status lists are taken",
-            {
-                "200": _json(
-                    obj(
-                        {
-                            "member": TEXT,
-                            "height": COUNT,
-                            "entries": COUNT,
-                            "lists": array(obj({"list": COUNT, "used": COUNT})),
-                        }
-                    ),
-                    "The lists, from 0",
-                ),
-                "400": _BAD,
-                "404": _problem("Not a member"),
-            },
-            [member],
-        ),
-        "/credentials/issue": _post(
-            "VC-API: sign an unsigned credential for this node's member and register it (bearer token)",
-            obj({"credential": {"type": "object"}, "options": _ISSUE_OPTIONS}, optional=("options",), closed=False),
-            {"201": _json(obj({"verifiableCredential": {"type": "object"}}), "The signed credential")},
-            auth=True,
-        ),
-        "/credentials/status": _post(
-            "VC-API: revoke, suspend or reinstate a credential this node issued, by its id (bearer token)",
-            obj({"credentialId": TEXT, "credentialStatus": array({"type": "object"})}, closed=False),
-            {"200": _json(obj({"credentialId": TEXT, "change": TEXT, "event": HEX32}), "The status event admitted")},
-            auth=True,
-        ),
-        "/credentials/verify": _post(
-            "VC-API: verify a signed credential's proof, status and issuer membership",
-            obj(
-                {"verifiableCredential": {"type": "object"}, "options": _VERIFY_OPTIONS},
-                optional=("options",),
-                closed=False,
-            ),
-            {
-                "200": _json(
-                    obj(
-                        {
-                            "verified": {"type": "boolean"},
-                            "checks": array(TEXT),
-                            "warnings": array(TEXT),
-                            "errors": array(obj({"check": TEXT, "detail": TEXT})),
-                        }
-                    ),
-                    "The verification report, each check named",
-                )
-            },
-        ),
-        "/v1/registry.json": _get(
-            "The active members as a known-issuer registry (DCC 'dcc-legacy' format: DID -> name, url)",
-            {"200": _json(ref("IssuerRegistry"), f"The registry. {cached}"), "304": {"description": "Not modified"}},
-        ),
-    }
-
-
-def _standard_schemas() -> dict[str, Schema]:
-    method = obj({"id": TEXT, "type": {"const": "Multikey"}, "controller": TEXT, "publicKeyMultibase": TEXT})
-    return {
-        "DidDocument": obj(
-            {
-                "@context": array(TEXT),
-                "id": TEXT,
-                "verificationMethod": array(method),
-                "assertionMethod": array(TEXT),
-            }
-        ),
-        "IssuerRegistry": obj(
-            {
-                "meta": obj({"type": {"const": "dcc-legacy"}, "name": TEXT}),
-                "registry": {
-                    "type": "object",
-                    "additionalProperties": obj({"name": TEXT, "url": TEXT, "id": TEXT}, optional=("url",)),
-                },
-            }
         ),
     }
 
@@ -958,6 +490,6 @@ def openapi_document() -> dict[str, Any]:
                 "and any route may answer 500 with a generic problem."
             ),
         },
-        "paths": {**_paths(), **_standard_paths()},
-        "components": {"schemas": {**_schemas(), **_standard_schemas(), **_catalogue_schemas()}},
+        "paths": {**_paths(), **catalogue_paths(), **transparency_paths(), **standard_paths()},
+        "components": {"schemas": {**_schemas(), **standard_schemas(), **catalogue_schemas()}},
     }
