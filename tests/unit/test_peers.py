@@ -429,3 +429,55 @@ async def test_a_ping_to_answer_on_a_closing_transport_ends_a_dialled_connection
     assert not [e for e in events if e["event"] == "peer unreachable"]
     assert a.errors("frame") == 0
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+class _FakeSocket:
+    """A socket that hands out `received`; with `closing`, its transport is closing and every write fails the way
+    aiohttp's does."""
+
+    def __init__(self, *, closing: bool, received: aiohttp.WSMessage | None = None) -> None:
+        self.closing = closing
+        self.received = received
+        self.closed = False
+
+    async def send_bytes(self, data: bytes) -> None:
+        if self.closing:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+
+    async def receive(self) -> aiohttp.WSMessage:
+        assert self.received is not None
+        return self.received
+
+    async def close(self, **_: object) -> bool:
+        self.closed = True
+        return True
+
+
+async def test_a_frame_written_to_a_closing_transport_is_recorded_once_for_the_connections_end() -> None:
+    """The send pump used to log its own "peer send failed" beside the read loop's lines for the same end."""
+    ws = _FakeSocket(closing=True)
+    conn = _Connection("b.test", ws, 4)  # type: ignore[arg-type]
+    conn.offer(b"\x01vote")
+    with structlog.testing.capture_logs() as events:
+        async with asyncio.timeout(2):
+            await conn.pump()
+    assert conn.failure == "Cannot write to closing transport"
+    assert ws.closed and events == []
+
+
+async def test_a_connection_lost_during_the_handshake_is_not_the_peer_refusing_us() -> None:
+    """aiohttp's ERROR message in the handshake used to be a "peer refused" warning counted as a handshake error;
+    it is our side of the socket failing, which the callers treat as a connection gone."""
+    lost = aiohttp.WSMessage(aiohttp.WSMsgType.ERROR, ConnectionResetError("Connection lost"), None)
+    b = PeerNetwork(
+        key=B,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=lookup_of(A, B),
+        receive=lambda *_: None,
+        config=P2PConfig(),
+        metrics=Metrics(),
+    )
+    ws = _FakeSocket(closing=False, received=lost)
+    with pytest.raises(ConnectionResetError, match="Connection lost"):
+        await b._handshake(ws)  # type: ignore[arg-type]
