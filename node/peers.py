@@ -17,9 +17,11 @@ at most `MAX_CONNECTIONS_PER_MEMBER` connections at once. After the handshake ev
 ``kind byte || payload``: consensus messages, single pending events, and batches of pending events (an
 `EventBatch`, at most `MAX_RELAY_BYTES` of events per frame); any other frame closes the connection with the
 reason (counted as "frame"). A connection that fails under us -- the websocket heartbeat got no pong in time, or
-a write found the transport closing -- is not the peer's frame: it is logged and counted as "connection", and
-the connection ends (the dialler re-dials). Each connection has a bounded outgoing queue; when a slow peer lets it
-fill, the oldest messages are dropped (consensus re-sends what matters on its timeouts) rather than letting memory grow.
+a write (a frame of ours, or the pong aiohttp answers a ping with) found the transport closing -- is not the
+peer's frame nor a fault of the node: it is the normal end of a connection whose other side went away or stalled.
+It ends the connection with one info line ("peer disconnected" with the error), counted as "connection", and the
+dialler re-dials. Each connection has a bounded outgoing queue; when a slow peer lets it fill, the oldest messages
+are dropped (consensus re-sends what matters on its timeouts) rather than letting memory grow.
 Outgoing connections are re-dialled with jittered exponential backoff, and the websocket heartbeat detects a
 silent peer. Inbound payloads go to the `receive` callback with the authenticated member id; the refusals it
 raises (`CredledgerError`) count against that peer under their code and are logged, and the connection stays.
@@ -79,6 +81,8 @@ log = structlog.get_logger("credledger.peers")
 _WS_TIMEOUT: Final = aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S)
 
 T = TypeVar("T")
+#: What `receive()` returns once a websocket is closing or closed (its async iterator stops on these).
+_CLOSED: Final = frozenset({aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED})
 Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
 
 
@@ -142,6 +146,13 @@ class _Connection:
         self.ws = ws
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=size)
         self.dropped = 0
+        #: How the connection failed under us, if it did: the first failure only, what follows is its consequence.
+        self.failure: str | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        """Record that the socket failed under us (the read loop logs and counts it as the connection ends)."""
+        if self.failure is None:
+            self.failure = str(exc) or type(exc).__name__
 
     def offer(self, frame: bytes) -> None:
         while True:
@@ -165,8 +176,11 @@ class _Connection:
                 frame = await self.queue.get()
                 await self.ws.send_bytes(frame)
         except (ConnectionError, aiohttp.ClientError) as exc:
-            log.info("peer send failed", peer=self.member, error=str(exc) or type(exc).__name__)
-            await self.ws.close()
+            self.failed(exc)
+            # Wakes the read loop, which ends the connection; the close frame itself cannot go out any more.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await self.ws.close()
 
 
 class PeerNetwork:
@@ -270,7 +284,12 @@ class PeerNetwork:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The `/v1/peer` route: accept a peer's connection."""
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=CLOSE_TIMEOUT_S)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            # The dialler gave up before we answered its upgrade (its connect timeout, on a loaded machine).
+            log.debug("peer gone before the handshake", remote=request.remote, error=str(exc) or type(exc).__name__)
+            return ws
         try:
             member = await self._handshake(ws)
         except PeerMisbehaved as exc:
@@ -319,7 +338,10 @@ class PeerNetwork:
                 msg = await ws.receive()
         except TimeoutError:
             raise PeerMisbehaved(f"no {cls.__name__.lower()} within {HANDSHAKE_TIMEOUT_S:.0f} s") from None
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+        if msg.type is aiohttp.WSMsgType.ERROR:
+            # Our side of the socket failed (see `_serve`): the peer refused nothing, the connection is just gone.
+            raise ConnectionResetError(f"connection failed during the handshake: {msg.data}")
+        if msg.type in _CLOSED:
             # The other side refused us; its reason is the most useful thing to log.
             reason = msg.extra if isinstance(msg.extra, str) and msg.extra else "no reason given"
             raise PeerMisbehaved(f"closed the connection instead of sending a {cls.__name__.lower()}: {reason}")
@@ -346,12 +368,21 @@ class PeerNetwork:
         log.info("peer connected", peer=member)
         pump = asyncio.create_task(conn.pump())
         try:
-            async for msg in ws:
+            while True:
+                try:
+                    msg = await ws.receive()
+                except (ConnectionError, aiohttp.ClientError) as exc:
+                    # aiohttp answers a peer's ping inside `receive()`; when the transport is already closing (our
+                    # heartbeat gave up on a peer whose ping was waiting to be read, or the peer vanished), the pong
+                    # raises "Cannot write to closing transport" here. The connection is gone, nothing more.
+                    conn.failed(exc)
+                    break
+                if msg.type in _CLOSED:
+                    break
                 if msg.type is aiohttp.WSMsgType.ERROR:
                     # Raised by aiohttp for our side of the socket (no pong within half the heartbeat, a write
-                    # to a closing transport), never sent by the peer: the connection is gone.
-                    self._metrics.peer_errors.labels("connection").inc()
-                    log.info("peer connection failed", peer=member, error=str(msg.data) or type(msg.data).__name__)
+                    # to a closing transport, the connection lost), never sent by the peer: the connection is gone.
+                    conn.failed(msg.data)
                     break
                 problem = _frame_problem(msg)
                 if problem is not None:
@@ -368,7 +399,11 @@ class PeerNetwork:
         finally:
             self._connections[member].remove(conn)
             self._metrics.peers.set(len(self.connected()))
-            log.info("peer disconnected", peer=member)
+            if conn.failure is None:
+                log.info("peer disconnected", peer=member)
+            else:
+                self._metrics.peer_errors.labels("connection").inc()
+                log.info("peer disconnected", peer=member, error=conn.failure)
             pump.cancel()
             # Wait for the pump without absorbing a cancellation aimed at this task: suppressing CancelledError
             # here swallowed the node's own shutdown, and the dialler went on re-dialling forever. Bounded: the

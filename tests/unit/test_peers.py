@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
+import structlog
+import structlog.testing
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -314,3 +318,166 @@ async def test_a_node_stops_even_if_a_dialler_swallows_its_cancellation(monkeypa
     running.cancel()
     done, _ = await asyncio.wait([running], timeout=5)
     assert running in done and running.cancelled()
+
+
+async def _ping_then_stall(ws: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+    """The peer's side of a loaded machine: on the node's heartbeat ping it sends a ping of its own, then the event
+    loop stalls past the node's pong deadline, so the node's heartbeat gives up (closing the transport) with the
+    peer's ping already read and waiting to be answered."""
+    while (await ws.receive(timeout=5)).type is not aiohttp.WSMsgType.PING:
+        pass
+    await ws.ping()
+    time.sleep(3 * peers.HEARTBEAT_S)  # the stall is the point: an event loop starved by CPU load
+
+
+def _peer_lines(events: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in events if e.get("peer") == "b.test" and e["event"] != "peer connected"]
+
+
+async def test_a_ping_to_answer_on_a_closing_transport_ends_an_accepted_connection_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: "ClientConnectionResetError: Cannot write to closing transport" under load. aiohttp answers a
+    peer's ping inside `receive()`; when the node's heartbeat had just given up on the peer and closed the
+    transport, that pong raised out of the read loop and out of the `/v1/peer` handler, and aiohttp logged
+    "Error handling request" with the traceback."""
+    monkeypatch.setattr(peers, "HEARTBEAT_S", 0.2)
+    members = lookup_of(A, B)
+    b = PeerNetwork(
+        key=B,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=members,
+        receive=lambda *_: None,
+        config=P2PConfig(),
+        metrics=Metrics(),
+    )
+    a = PeerNetwork(
+        key=A,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=members,
+        receive=lambda *_: None,
+        config=P2PConfig(),
+        metrics=(metrics := Metrics()),
+    )
+    app = web.Application()
+    app.router.add_get(PEER_PATH, a.handle)
+    # Served as the node serves it: aiohttp's test server cancels a handler whose connection is lost, which the
+    # node's server does not, and an error raised by the handler would not reach aiohttp's log.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        with structlog.testing.capture_logs() as events:
+            async with aiohttp.ClientSession() as session, session.ws_connect(url + PEER_PATH, autoping=False) as ws:
+                assert await b._handshake(ws) == "a.test"
+                await _ping_then_stall(ws)
+                await until(lambda: a.connected() == [])
+                await asyncio.sleep(0.1)  # the handler returns after its connection's clean-up
+    finally:
+        await a.close()
+        await runner.cleanup()
+    errors = metrics.registry.get_sample_value("credledger_peer_errors_total", {"reason": "connection"})
+    assert errors == 1
+    assert not metrics.registry.get_sample_value("credledger_peer_errors_total", {"reason": "frame"})
+    assert [(e["event"], e["log_level"]) for e in _peer_lines(events)] == [("peer disconnected", "info")]
+    assert "closing transport" in str(_peer_lines(events)[0]["error"])
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_ping_to_answer_on_a_closing_transport_ends_a_dialled_connection_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same on the dialling side: the pong's error left the read loop and was logged as "peer unreachable",
+    a peer the node had been connected to, and the connection's end was not counted."""
+    monkeypatch.setattr(peers, "HEARTBEAT_S", 0.2)
+    members = lookup_of(A, B)
+    b = PeerNetwork(
+        key=B,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=members,
+        receive=lambda *_: None,
+        config=P2PConfig(),
+        metrics=Metrics(),
+    )
+    stalled = asyncio.Event()
+
+    async def stalling(request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=False)
+        await ws.prepare(request)
+        await b._handshake(ws)
+        if not stalled.is_set():
+            stalled.set()
+            await _ping_then_stall(ws)
+        await asyncio.sleep(30)
+        return ws
+
+    app = web.Application()
+    app.router.add_get(PEER_PATH, stalling)
+    server = TestServer(app, host="127.0.0.1", port=0, shutdown_timeout=1.0)
+    with structlog.testing.capture_logs() as events:
+        async with server, peer(A, members, dial=(str(server.make_url("")).rstrip("/"),)) as a:
+            await until(lambda: a.errors("connection") >= 1)
+            await until(lambda: any(e["event"] == "peer disconnected" for e in events))
+    ended = _peer_lines(events)
+    assert [(e["event"], e["log_level"]) for e in ended][:1] == [("peer disconnected", "info")]
+    assert "closing transport" in str(ended[0]["error"])
+    assert not [e for e in events if e["event"] == "peer unreachable"]
+    assert a.errors("frame") == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+class _FakeSocket:
+    """A socket that hands out `received`; with `closing`, its transport is closing and every write fails the way
+    aiohttp's does."""
+
+    def __init__(self, *, closing: bool, received: aiohttp.WSMessage | None = None) -> None:
+        self.closing = closing
+        self.received = received
+        self.closed = False
+
+    async def send_bytes(self, data: bytes) -> None:
+        if self.closing:
+            raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+
+    async def receive(self) -> aiohttp.WSMessage:
+        assert self.received is not None
+        return self.received
+
+    async def close(self, **_: object) -> bool:
+        self.closed = True
+        return True
+
+
+async def test_a_frame_written_to_a_closing_transport_is_recorded_once_for_the_connections_end() -> None:
+    """The send pump used to log its own "peer send failed" beside the read loop's lines for the same end."""
+    ws = _FakeSocket(closing=True)
+    conn = _Connection("b.test", ws, 4)  # type: ignore[arg-type]
+    conn.offer(b"\x01vote")
+    with structlog.testing.capture_logs() as events:
+        async with asyncio.timeout(2):
+            await conn.pump()
+    assert conn.failure == "Cannot write to closing transport"
+    assert ws.closed and events == []
+
+
+async def test_a_connection_lost_during_the_handshake_is_not_the_peer_refusing_us() -> None:
+    """aiohttp's ERROR message in the handshake used to be a "peer refused" warning counted as a handshake error;
+    it is our side of the socket failing, which the callers treat as a connection gone."""
+    lost = aiohttp.WSMessage(aiohttp.WSMsgType.ERROR, ConnectionResetError("Connection lost"), None)
+    b = PeerNetwork(
+        key=B,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=lookup_of(A, B),
+        receive=lambda *_: None,
+        config=P2PConfig(),
+        metrics=Metrics(),
+    )
+    ws = _FakeSocket(closing=False, received=lost)
+    with pytest.raises(ConnectionResetError, match="Connection lost"):
+        await b._handshake(ws)  # type: ignore[arg-type]
