@@ -56,6 +56,25 @@ def lookup_of(*keys: SigningKey) -> Callable[[str], PublicKey | None]:
     return members.get
 
 
+def quiet_network(
+    key: SigningKey,
+    members: Callable[[str], PublicKey | None],
+    *,
+    config: P2PConfig | None = None,
+    metrics: Metrics | None = None,
+) -> PeerNetwork:
+    """A peer layer of this test network that drops what it receives (for tests that drive it by hand)."""
+    return PeerNetwork(
+        key=key,
+        origin=ORIGIN,
+        genesis_hash=GENESIS,
+        lookup=members,
+        receive=lambda *_: None,
+        config=config or P2PConfig(),
+        metrics=metrics or Metrics(),
+    )
+
+
 @asynccontextmanager
 async def peer(
     key: SigningKey, members: Callable[[str], PublicKey | None], *, dial: tuple[str, ...] = ()
@@ -160,15 +179,7 @@ async def test_a_text_frame_from_an_authenticated_peer_closes_it_with_the_reason
     members = lookup_of(A, B)
     async with peer(A, members) as a, aiohttp.ClientSession() as session:
         # Dial as B by hand, through B's own handshake code, then speak text.
-        b = PeerNetwork(
-            key=B,
-            origin=ORIGIN,
-            genesis_hash=GENESIS,
-            lookup=members,
-            receive=lambda *_: None,
-            config=P2PConfig(),
-            metrics=Metrics(),
-        )
+        b = quiet_network(B, members)
         async with session.ws_connect(a.url + PEER_PATH) as ws:
             assert await b._handshake(ws) == "a.test"
             await ws.send_str("hello")
@@ -194,15 +205,7 @@ async def test_a_node_told_to_stop_while_a_connection_winds_down_stops(monkeypat
     monkeypatch.setattr(_Connection, "pump", _slow_to_stop_pump)
     members = lookup_of(A, B)
     async with peer(A, members) as a:
-        b = PeerNetwork(
-            key=B,
-            origin=ORIGIN,
-            genesis_hash=GENESIS,
-            lookup=members,
-            receive=lambda *_: None,
-            config=P2PConfig(peers=(a.url,), backoff_min_ms=20, backoff_max_ms=100),
-            metrics=Metrics(),
-        )
+        b = quiet_network(B, members, config=P2PConfig(peers=(a.url,), backoff_min_ms=20, backoff_max_ms=100))
         running = asyncio.create_task(b.run())
         await until(lambda: b.connected() == ["a.test"])
         await a.network.close()  # a hangs up; b's connection winds down, waiting 0.3 s for its pump
@@ -218,15 +221,7 @@ async def test_a_connection_failing_under_us_is_not_counted_as_the_peers_frame(m
     unknown frame"; the pump then wrote to the closing transport."""
     monkeypatch.setattr(peers, "HEARTBEAT_S", 0.2)
     members = lookup_of(A, B)
-    b = PeerNetwork(
-        key=B,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=members,
-        receive=lambda *_: None,
-        config=P2PConfig(),
-        metrics=Metrics(),
-    )
+    b = quiet_network(B, members)
 
     async def silent(request: web.Request) -> web.StreamResponse:
         """B's side, by hand: the handshake, then never a read, so a's pings go unanswered."""
@@ -276,15 +271,7 @@ async def test_a_dialler_cancelled_as_the_peers_hello_arrives_stops() -> None:
     answer and drops the cancellation when both land in the same turn of the event loop. A dialler told to stop
     just as the peer's hello or proof arrived went on to serve the connection, "cancelling" but never cancelled,
     and the node's task group waited for it forever (the bounded-connections test hung about one run in 20)."""
-    b = PeerNetwork(
-        key=B,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=lookup_of(A, B),
-        receive=lambda *_: None,
-        config=P2PConfig(),
-        metrics=Metrics(),
-    )
+    b = quiet_network(B, lookup_of(A, B))
     ws = _AnswerAsCancelled(codec.encode(Hello(ORIGIN, GENESIS, A.name, bytes(32))))
     handshaking = asyncio.create_task(b._handshake(ws))  # type: ignore[arg-type]
     ws.reader = handshaking
@@ -304,15 +291,7 @@ async def test_a_node_stops_even_if_a_dialler_swallows_its_cancellation(monkeypa
 
     monkeypatch.setattr(PeerNetwork, "_dial_forever", deaf_dialler)
     monkeypatch.setattr(peers, "CLOSE_TIMEOUT_S", 0.2)
-    network = PeerNetwork(
-        key=B,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=lookup_of(A, B),
-        receive=lambda *_: None,
-        config=P2PConfig(peers=("http://127.0.0.1:9",)),
-        metrics=Metrics(),
-    )
+    network = quiet_network(B, lookup_of(A, B), config=P2PConfig(peers=("http://127.0.0.1:9",)))
     running = asyncio.create_task(network.run())
     await asyncio.sleep(0.05)
     running.cancel()
@@ -343,24 +322,8 @@ async def test_a_ping_to_answer_on_a_closing_transport_ends_an_accepted_connecti
     "Error handling request" with the traceback."""
     monkeypatch.setattr(peers, "HEARTBEAT_S", 0.2)
     members = lookup_of(A, B)
-    b = PeerNetwork(
-        key=B,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=members,
-        receive=lambda *_: None,
-        config=P2PConfig(),
-        metrics=Metrics(),
-    )
-    a = PeerNetwork(
-        key=A,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=members,
-        receive=lambda *_: None,
-        config=P2PConfig(),
-        metrics=(metrics := Metrics()),
-    )
+    b = quiet_network(B, members)
+    a = quiet_network(A, members, metrics=(metrics := Metrics()))
     app = web.Application()
     app.router.add_get(PEER_PATH, a.handle)
     # Served as the node serves it: aiohttp's test server cancels a handler whose connection is lost, which the
@@ -395,15 +358,7 @@ async def test_a_ping_to_answer_on_a_closing_transport_ends_a_dialled_connection
     a peer the node had been connected to, and the connection's end was not counted."""
     monkeypatch.setattr(peers, "HEARTBEAT_S", 0.2)
     members = lookup_of(A, B)
-    b = PeerNetwork(
-        key=B,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=members,
-        receive=lambda *_: None,
-        config=P2PConfig(),
-        metrics=Metrics(),
-    )
+    b = quiet_network(B, members)
     stalled = asyncio.Event()
 
     async def stalling(request: web.Request) -> web.StreamResponse:
@@ -469,15 +424,7 @@ async def test_a_connection_lost_during_the_handshake_is_not_the_peer_refusing_u
     """aiohttp's ERROR message in the handshake used to be a "peer refused" warning counted as a handshake error;
     it is our side of the socket failing, which the callers treat as a connection gone."""
     lost = aiohttp.WSMessage(aiohttp.WSMsgType.ERROR, ConnectionResetError("Connection lost"), None)
-    b = PeerNetwork(
-        key=B,
-        origin=ORIGIN,
-        genesis_hash=GENESIS,
-        lookup=lookup_of(A, B),
-        receive=lambda *_: None,
-        config=P2PConfig(),
-        metrics=Metrics(),
-    )
+    b = quiet_network(B, lookup_of(A, B))
     ws = _FakeSocket(closing=False, received=lost)
     with pytest.raises(ConnectionResetError, match="Connection lost"):
         await b._handshake(ws)  # type: ignore[arg-type]
