@@ -133,13 +133,7 @@ class Bundle:
     @classmethod
     def from_json(cls, data: str | bytes | dict[str, Any]) -> Bundle:
         """Parse a bundle, strictly; DecodeError names the bad field."""
-        if isinstance(data, str | bytes):
-            if len(data) > MAX_BUNDLE_BYTES:
-                raise DecodeError(f"bundle: {len(data)} bytes exceeds the limit of {MAX_BUNDLE_BYTES}")
-            try:
-                data = json.loads(data)
-            except (ValueError, RecursionError) as exc:
-                raise DecodeError(f"bundle: not JSON ({exc})") from None
+        data = encoding.from_json_text(data, "bundle", MAX_BUNDLE_BYTES)
         obj = _obj(data, "bundle")
         if obj.get("format") != FORMAT:
             raise DecodeError(f"bundle: format must be {FORMAT!r}, got {obj.get('format')!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
 
@@ -47,3 +48,16 @@ def from_hex(text: Any, where: str) -> bytes:
     if not text.isascii() or not _HEX.fullmatch(text):
         raise DecodeError(f"{where}: expected lowercase hex (an even number of digits 0-9, a-f)")
     return bytes.fromhex(text)
+
+
+def from_json_text(data: Any, where: str, max_bytes: int) -> Any:
+    """`data` parsed if it is JSON text (str or bytes) of at most `max_bytes`, else `data` as it is (already parsed);
+    DecodeError (prefixed with `where`) for text too long or not JSON."""
+    if not isinstance(data, str | bytes):
+        return data
+    if len(data) > max_bytes:
+        raise DecodeError(f"{where}: {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"{where}: not JSON ({exc})") from None

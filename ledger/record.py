@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from credledger.ledger import codec, smt
+from credledger.ledger import codec, encoding, smt
 from credledger.ledger.achievement import Definition, parse_definition
 from credledger.ledger.bundle import (
     FORMAT as BUNDLE_FORMAT,
@@ -78,13 +78,7 @@ class Record:
     @classmethod
     def from_json(cls, data: str | bytes | dict[str, Any]) -> Record:
         """Parse a record, strictly; DecodeError names the bad field."""
-        if isinstance(data, str | bytes):
-            if len(data) > MAX_RECORD_BYTES:
-                raise DecodeError(f"record: {len(data)} bytes exceeds the limit of {MAX_RECORD_BYTES}")
-            try:
-                data = json.loads(data)
-            except (ValueError, RecursionError) as exc:
-                raise DecodeError(f"record: not JSON ({exc})") from None
+        data = encoding.from_json_text(data, "record", MAX_RECORD_BYTES)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise DecodeError(f"record: expected an object with format {FORMAT!r}")
         items = data.get("credentials")
