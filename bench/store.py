@@ -129,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="keep the state map's versions of the last N blocks only (default 0: keep every version)",
     )
     args = parser.parse_args(argv)
+    if args.dir is not None:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     history = args.state_history_blocks or None
     genesis = _genesis()
     node_keys = [_key(m, "node") for m in MEMBERS]
