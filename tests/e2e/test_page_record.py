@@ -164,6 +164,32 @@ async def test_several_credential_files_are_checked_as_one_record_with_totals_an
         assert tab.errors() == []
 
 
+async def test_one_award_is_chosen_and_its_whole_standing_asked_of_the_node(site: Site, tmp_path: Path) -> None:
+    async with chromium(tmp_path / "profile") as browser:
+        tab = await browser.new_tab()
+        await tab.navigate(site.url + "/")
+        seen = await choose(tab, site.files["stats"], site.files["intro"])
+        assert seen["awardsState"] == "shown", seen
+        options = await tab.evaluate("[...document.getElementById('record-toward').options].map(o => o.value)")
+        assert options == ["", "m1.test/cert", "m1.test/data-diploma"]
+
+        async def toward(achievement: str) -> str:
+            chosen = json.dumps(achievement)
+            await tab.evaluate(
+                f"(s => {{ s.value = {chosen}; s.dispatchEvent(new Event('change')); }})"
+                "(document.getElementById('record-toward'))"
+            )
+            await tab.wait_for("document.getElementById('record-toward-result').dataset.state === 'shown'")
+            return str(await tab.evaluate("document.getElementById('record-toward-result').innerText"))
+
+        diploma = await toward("m1.test/data-diploma")
+        assert diploma.startswith("Data Diploma (m1.test/data-diploma): missing"), diploma
+        assert "credits: 10 of 60 ECTS" in diploma
+        assert await toward("m1.test/cert") == "Cert (m1.test/cert): complete"
+        await tab.screenshot(ARTIFACTS / "verify-page-record-toward.png")
+        assert tab.errors() == []
+
+
 async def test_a_saved_record_of_a_hundred_credentials_is_verified_in_the_page(site: Site, tmp_path: Path) -> None:
     record = await asyncio.to_thread(save_record, site, site.bulk, tmp_path / "record-100.json")
     async with chromium(tmp_path / "profile") as browser:

@@ -272,16 +272,60 @@ const RECORD_VIEW = (() => {
     if (open.length) {
       box.append(el("h4", "Closest toward"));
       const list = el("ul", null, "missing");
-      for (const p of open) {
-        const li = el("li", `${p.name} (${p.achievement}): missing `);
-        const what = el("ul");
-        for (const m of p.missing) what.append(el("li", m));
-        li.append(what);
-        list.append(li);
-      }
+      for (const p of open) list.append(standing(p));
       box.append(list);
     }
+    if (answer.pathways.length) box.append(towardChooser(digests, answer.pathways));
     box.dataset.state = "shown";
+  }
+
+  // One award's standing: complete, or what is missing toward it.
+  function standing(p) {
+    if (p.complete) return el("li", `${p.name} (${p.achievement}): complete`, "complete");
+    const li = el("li", `${p.name} (${p.achievement}): missing `);
+    const what = el("ul");
+    for (const m of p.missing) what.append(el("li", m));
+    li.append(what);
+    return li;
+  }
+
+  // A choice of one award, asked of the node with `toward`: its whole standing, however far the record is from it.
+  function towardChooser(digests, pathways) {
+    const part = el("div", null, "toward");
+    const label = el("label", "Toward one award: ");
+    const select = el("select");
+    select.id = "record-toward";
+    select.append(el("option", "choose an award\u2026"));
+    select.options[0].value = "";
+    const names = pathways.map((p) => [p.achievement, p.name]).sort((a, b) => a[1].localeCompare(b[1]));
+    for (const [achievement, name] of names) {
+      const option = el("option", `${name} (${achievement})`);
+      option.value = achievement;
+      select.append(option);
+    }
+    label.append(select);
+    const result = el("div");
+    result.id = "record-toward-result";
+    select.addEventListener("change", async () => {
+      const toward = select.value;
+      result.replaceChildren();
+      delete result.dataset.state;
+      if (!toward) return;
+      try {
+        const answer = await postJson("/v1/pathway", { digests, toward });
+        if (select.value !== toward) return; // another award was chosen meanwhile
+        const list = el("ul", null, "missing");
+        for (const p of answer.pathways) list.append(standing(p));
+        result.append(list);
+        result.dataset.state = "shown";
+      } catch (error) {
+        if (select.value !== toward) return;
+        result.append(el("p", `Could not ask the node about ${toward} (${error.message || error}).`, "note"));
+        result.dataset.state = "unavailable";
+      }
+    });
+    part.append(label, result);
+    return part;
   }
 
   return { wants, take, hide };
