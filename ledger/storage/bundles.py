@@ -2,10 +2,12 @@
 
 Every bundle served at one height shares its certified parts: the checkpoint, the header, the validator chain,
 and -- for each issuer -- the proofs of its member and key records. `SharedParts` keeps them for the latest
-height it was asked about, so serving a bundle costs the credential's own proofs only. `bundle_json` serves the
-same bundle as JSON text, with the shared parts kept already encoded: the text before the digest, the text from
-the checkpoint to the credential (one per checkpoint note: witnesses' cosignatures change it) and each issuer's
-records, so a bundle costs the encoding of its own proofs only.
+height it was asked about, so serving a bundle costs the credential's own proofs only; and of those, the
+inclusion proofs of its events in the log share their upper hashes with every event under the same tile
+(`log.SharedPaths`, kept per height too). `bundle_json` serves the same bundle as JSON text, with the shared
+parts kept already encoded: the text before the digest, the text from the checkpoint to the credential (one per
+checkpoint note: witnesses' cosignatures change it) and each issuer's records, so a bundle costs the encoding of
+its own proofs only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
 from credledger.ledger.smt import StateProof
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
+from credledger.ledger.storage.log import SharedPaths
 from credledger.ledger.storage.store import Snapshot
 
 #: Issuer records (member and key entries with their proofs) kept per height.
@@ -38,6 +41,8 @@ class _Height:
     header: bytes
     validators: tuple[ValidatorLink, ...]
     entries: dict[bytes, StateEntry]
+    #: The upper parts of inclusion proofs in the log at this height.
+    paths: SharedPaths
     #: JSON text shared by every bundle at this height: from the checkpoint (by the note served) to the
     #: credential, and each issuer's records (by member and key record keys).
     middles: dict[str, str]
@@ -50,13 +55,16 @@ class SharedParts:
     def __init__(self, limit: int = MAX_SHARED_ENTRIES) -> None:
         self._limit = limit
         self._current: _Height | None = None
+        self._head: tuple[str, bytes, str] | None = None
 
     def at(self, snap: Snapshot, height: int | None = None) -> _Height:
         """The shared parts at `height` (default: the snapshot's latest); only the latest height's are kept."""
-        latest = height is None or height == snap.height
+        latest_height = snap.height
+        if height is None:
+            height = latest_height
+        latest = height == latest_height
         current = self._current if latest else None
-        if current is None or current.height != (snap.height if height is None else height):
-            height = snap.height if height is None else height
+        if current is None or current.height != height:
             header = snap.header(height)
             current = _Height(
                 height,
@@ -65,6 +73,7 @@ class SharedParts:
                 header.encode(),
                 validator_links(snap, height),
                 {},
+                snap.shared_paths(header.log_size),
                 {},
                 {},
             )
@@ -81,6 +90,14 @@ class SharedParts:
                 parts.entries.clear()
             parts.entries[key] = found
         return found
+
+    def head_json(self, origin: str, genesis_hash: bytes) -> str:
+        """The JSON text of a bundle up to its digest's value: the same for every bundle of a chain."""
+        head = self._head
+        if head is None or head[0] != origin or head[1] != genesis_hash:
+            text = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": ""})
+            head = self._head = (origin, genesis_hash, text[:-3])
+        return head[2]
 
     def middle_json(self, parts: _Height, checkpoint: str) -> str:
         """The JSON text of a bundle from its checkpoint to its credential entry, under `checkpoint`."""
@@ -139,7 +156,7 @@ def build_bundle(
     if value is not None:
         record = codec.decode(CredentialRecord, value)
         indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
-        events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size))) for i in indexes]
+        events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size, parts.paths))) for i in indexes]
         member = cache.entry(snap, parts, member_key(record.issuer))
         key = cache.entry(snap, parts, issuer_key_key(record.issuer, record.key_id))
     return Bundle(
@@ -172,24 +189,25 @@ def bundle_json(
         raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
     parts = shared.at(snap)
     checkpoint = parts.checkpoint if cosigned is None else cosigned(parts.height, parts.checkpoint)
-    value, proof = snap.prove_state(cred_key(digest))
+    value, proof = snap.prove_state(cred_key(digest), parts.height)
     events = "[]"
     issuer = "null"
     if value is not None:
         record = codec.decode(CredentialRecord, value)
         indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
-        size = parts.log_size
+        size, paths = parts.log_size, parts.paths
         logged = [
-            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size))}}}'
+            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size, paths))}}}'
             for i in indexes
         ]
         events = f"[{','.join(logged)}]"
         issuer = shared.issuer_json(
             snap, parts, member_key(record.issuer), issuer_key_key(record.issuer, record.key_id)
         )
-    head = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": digest.hex()})
-    credential = _entry_text(value, proof)
-    text = f'{head[:-1]}{shared.middle_json(parts, checkpoint)}{credential},"events":{events},"issuer":{issuer}}}'
+    text = (
+        f'{shared.head_json(origin, genesis_hash)}"{digest.hex()}"{shared.middle_json(parts, checkpoint)}'
+        f'{_entry_text(value, proof)},"events":{events},"issuer":{issuer}}}'
+    )
     return text.encode()
 
 
@@ -203,10 +221,15 @@ def _entry_text(value: bytes | None, proof: StateProof) -> str:
 
 
 def _hashes(hashes: Sequence[bytes]) -> str:
-    """A JSON array of hashes in base64."""
-    return f'["{_QUOTED_COMMA.join(map(b64, hashes))}"]' if hashes else "[]"
+    """A JSON array of hashes in base64. Encoded in one pass: each hash's base64 ends in a newline (a character
+    base64 never holds), and the newlines become the separators."""
+    if not hashes:
+        return "[]"
+    encoded = b"".join(map(binascii.b2a_base64, hashes)).decode("ascii")
+    return f'["{encoded[:-1].replace(_NEWLINE, _QUOTED_COMMA)}"]'
 
 
+_NEWLINE = "\n"
 _QUOTED_COMMA = '","'
 
 
