@@ -13,16 +13,18 @@ its own proofs only.
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import msgpack
 
 from credledger.ledger import codec
 from credledger.ledger.bundle import FORMAT, Bundle, LoggedEvent, StateEntry, ValidatorLink, entry_to_json
 from credledger.ledger.catalogue import achievement_version_key
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
-from credledger.ledger.smt import StateProof
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
 from credledger.ledger.storage.log import SharedPaths
 from credledger.ledger.storage.store import Snapshot
@@ -189,35 +191,49 @@ def bundle_json(
         raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
     parts = shared.at(snap)
     checkpoint = parts.checkpoint if cosigned is None else cosigned(parts.height, parts.checkpoint)
-    value, proof = snap.prove_state(cred_key(digest), parts.height)
+    value, leaf, siblings = snap.state_proof_parts(cred_key(digest), parts.height)
     events = "[]"
     issuer = "null"
     if value is not None:
-        record = codec.decode(CredentialRecord, value)
-        indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
+        issuer_id, key_id, indexes = _record_parts(value)
         size, paths = parts.log_size, parts.paths
         logged = [
             f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size, paths))}}}'
             for i in indexes
         ]
         events = f"[{','.join(logged)}]"
-        issuer = shared.issuer_json(
-            snap, parts, member_key(record.issuer), issuer_key_key(record.issuer, record.key_id)
-        )
+        issuer = shared.issuer_json(snap, parts, member_key(issuer_id), issuer_key_key(issuer_id, key_id))
     text = (
         f'{shared.head_json(origin, genesis_hash)}"{digest.hex()}"{shared.middle_json(parts, checkpoint)}'
-        f'{_entry_text(value, proof)},"events":{events},"issuer":{issuer}}}'
+        f'{_entry_text(value, leaf, siblings)},"events":{events},"issuer":{issuer}}}'
     )
     return text.encode()
 
 
-def _entry_text(value: bytes | None, proof: StateProof) -> str:
-    """`entry_to_json` of a state entry as compact JSON text. Written out rather than through `json.dumps`: it is
-    the part of every bundle that differs, and holds nothing but base64 (which JSON never escapes) and null."""
-    leaf = proof.leaf
-    leaf_text = "null" if leaf is None else f'{{"key":"{b64(leaf.key)}","value_hash":"{b64(leaf.value_hash)}"}}'
+#: Where `CredentialRecord`'s fields sit in its encoding (the array of its fields in declaration order).
+_FIELDS = [field.name for field in dataclasses.fields(CredentialRecord)]
+_ISSUER, _KEY_ID, _ISSUE_INDEX, _STATUS_INDEX = map(_FIELDS.index, ("issuer", "key_id", "issue_index", "status_index"))
+
+
+def _record_parts(value: bytes) -> tuple[str, bytes, list[int]]:
+    """The issuer, key id and logged events' indexes (the issue, then any status change) of an encoded
+    `CredentialRecord`, read from the msgpack array as it is. `codec.decode` would check every field's type and
+    bounds and the canonical encoding, which costs more than the rest of a bundle's own proofs: this value was
+    encoded by the ledger's rules and is committed under the state root the bundle proves, and the bundle
+    carries its bytes, not what is read here."""
+    fields = msgpack.unpackb(value)
+    status_index = fields[_STATUS_INDEX] if len(fields) > _STATUS_INDEX else None
+    indexes = [fields[_ISSUE_INDEX]] if status_index is None else [fields[_ISSUE_INDEX], status_index]
+    return fields[_ISSUER], fields[_KEY_ID], indexes
+
+
+def _entry_text(value: bytes | None, leaf: tuple[bytes, bytes] | None, siblings: Sequence[bytes]) -> str:
+    """`entry_to_json` of a state entry as compact JSON text, from its value and its proof's leaf (key, value
+    hash) and siblings. Written out rather than through `json.dumps`: it is the part of every bundle that
+    differs, and holds nothing but base64 (which JSON never escapes) and null."""
+    leaf_text = "null" if leaf is None else f'{{"key":"{b64(leaf[0])}","value_hash":"{b64(leaf[1])}"}}'
     value_text = "null" if value is None else f'"{b64(value)}"'
-    return f'{{"value":{value_text},"proof":{{"leaf":{leaf_text},"siblings":{_hashes(proof.siblings)}}}}}'
+    return f'{{"value":{value_text},"proof":{{"leaf":{leaf_text},"siblings":{_hashes(siblings)}}}}}'
 
 
 def _hashes(hashes: Sequence[bytes]) -> str:

@@ -255,11 +255,18 @@ class StateMap:
     ) -> tuple[bytes | None, StateProof]:
         """The value of `key` at `version` (default: the latest) read from the tree, with its proof: one walk, and
         the value is the one the proof commits to."""
+        value, leaf, siblings = self.get_proof_parts(txn, key, version)
+        return value, StateProof(None if leaf is None else ProofLeaf(*leaf), tuple(siblings))
+
+    def get_proof_parts(
+        self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None
+    ) -> tuple[bytes | None, tuple[bytes, bytes] | None, list[bytes]]:
+        """`get_proven` without building the proof record, for a caller that only encodes it: the value, the
+        proof's leaf as (key, value hash) or None, and its siblings, lowest first."""
         _check_key(key)
         leaf, siblings = self._find(txn, key, self._root_ref(txn, version))
         siblings.reverse()
-        proof = StateProof(None if leaf is None else ProofLeaf(leaf[1:33], leaf[33:_LEAF_HEAD]), tuple(siblings))
-        return _leaf_value(key, leaf), proof
+        return _leaf_value(key, leaf), None if leaf is None else (leaf[1:33], leaf[33:_LEAF_HEAD]), siblings
 
     def _might_hold(self, txn: lmdb.Transaction[bytes], root: bytes, key: bytes, *, latest: bool) -> bool:
         """False if the presence filter shows `key` is absent under `root`; True if only the tree can tell.

@@ -519,6 +519,13 @@ class Snapshot:
         version before the state history the store keeps."""
         return self._store.state.get_proven(self._txn, key, self.height if version is None else version)
 
+    def state_proof_parts(
+        self, key: bytes, version: int | None = None
+    ) -> tuple[bytes | None, tuple[bytes, bytes] | None, list[bytes]]:
+        """`prove_state` without the proof record: the value, the proof's leaf as (key, value hash) or None, and
+        its siblings, lowest first (`StateMap.get_proof_parts`)."""
+        return self._store.state.get_proof_parts(self._txn, key, self.height if version is None else version)
+
     def log_root(self, size: int | None = None) -> bytes:
         return self._store.log.root(self._txn, size)
 
