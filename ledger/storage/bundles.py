@@ -7,7 +7,9 @@ inclusion proofs of its events in the log share their upper hashes with every ev
 (`log.SharedPaths`, kept per height too). `bundle_json` serves the same bundle as JSON text, with the shared
 parts kept already encoded: the text before the digest, the text from the checkpoint to the credential (one per
 checkpoint note: witnesses' cosignatures change it) and each issuer's records, so a bundle costs the encoding of
-its own proofs only.
+its own proofs only. That own text is a function of the digest, the state root and the log's size, so the text
+of the bundles served lately is kept under those three (`MAX_OWN_TEXTS`): a bundle asked for again costs no
+proof at all, at the same height or at a later one that changed neither (a network's empty blocks).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from credledger.ledger.storage.store import Snapshot
 MAX_SHARED_ENTRIES = 4_096
 #: Checkpoint notes (the certificate, then as outside witnesses cosign it) whose shared text is kept per height.
 MAX_NOTES = 8
+#: Bundles whose own text (the credential's entry, its logged events and its issuer) is kept, about 2 KB each
+#: (an issuer's text is shared): at most this many, at least half as many of the most recently served.
+MAX_OWN_TEXTS = 4_096
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,8 @@ class _Height:
     entries: dict[bytes, StateEntry]
     #: The upper parts of inclusion proofs in the log at this height.
     paths: SharedPaths
+    #: What a bundle's own text depends on besides its digest: the state root and the log's size.
+    proved: tuple[bytes, int]
     #: JSON text shared by every bundle at this height: from the checkpoint (by the note served) to the
     #: credential, and each issuer's records (by member and key record keys).
     middles: dict[str, str]
@@ -52,12 +59,14 @@ class _Height:
 
 
 class SharedParts:
-    """The parts every bundle at one height shares, read once per height. Not safe across threads."""
+    """The parts every bundle at one height shares, read once per height, and the own text of bundles served
+    lately. Not safe across threads."""
 
-    def __init__(self, limit: int = MAX_SHARED_ENTRIES) -> None:
+    def __init__(self, limit: int = MAX_SHARED_ENTRIES, own_texts: int = MAX_OWN_TEXTS) -> None:
         self._limit = limit
         self._current: _Height | None = None
         self._head: tuple[str, bytes, str] | None = None
+        self._own = _Recent(own_texts)
 
     def at(self, snap: Snapshot, height: int | None = None) -> _Height:
         """The shared parts at `height` (default: the snapshot's latest); only the latest height's are kept."""
@@ -76,6 +85,7 @@ class SharedParts:
                 validator_links(snap, height),
                 {},
                 snap.shared_paths(header.log_size),
+                (header.state_root, header.log_size),
                 {},
                 {},
             )
@@ -100,6 +110,18 @@ class SharedParts:
             text = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": ""})
             head = self._head = (origin, genesis_hash, text[:-3])
         return head[2]
+
+    def own_json(self, snap: Snapshot, parts: _Height, digest: bytes) -> tuple[str, str]:
+        """The JSON text of the bundle for `digest` from its credential entry to its issuer's key, and its issuer's
+        records, at the parts' height. Kept for the bundles served lately, by digest, state root and log size:
+        the text is a function of those three, so it stays right across blocks that change neither (a
+        network's empty blocks)."""
+        key = (digest, parts.proved)
+        own = self._own.get(key)
+        if own is None:
+            own = _own_json(snap, digest, self, parts)
+            self._own.add(key, own)
+        return own
 
     def middle_json(self, parts: _Height, checkpoint: str) -> str:
         """The JSON text of a bundle from its checkpoint to its credential entry, under `checkpoint`."""
@@ -191,6 +213,17 @@ def bundle_json(
         raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
     parts = shared.at(snap)
     checkpoint = parts.checkpoint if cosigned is None else cosigned(parts.height, parts.checkpoint)
+    own = shared.own_json(snap, parts, digest)
+    text = (
+        f'{shared.head_json(origin, genesis_hash)}"{digest.hex()}"{shared.middle_json(parts, checkpoint)}'
+        f"{own[0]}{own[1]}}}"
+    )
+    return text.encode()
+
+
+def _own_json(snap: Snapshot, digest: bytes, shared: SharedParts, parts: _Height) -> tuple[str, str]:
+    """The JSON text of a bundle's own parts at the parts' height: from its credential entry to its issuer's
+    key, and its issuer's records (kept once per issuer in `shared`)."""
     value, leaf, siblings = snap.state_proof_parts(cred_key(digest), parts.height)
     events = "[]"
     issuer = "null"
@@ -203,11 +236,36 @@ def bundle_json(
         ]
         events = f"[{','.join(logged)}]"
         issuer = shared.issuer_json(snap, parts, member_key(issuer_id), issuer_key_key(issuer_id, key_id))
-    text = (
-        f'{shared.head_json(origin, genesis_hash)}"{digest.hex()}"{shared.middle_json(parts, checkpoint)}'
-        f'{_entry_text(value, leaf, siblings)},"events":{events},"issuer":{issuer}}}'
-    )
-    return text.encode()
+    return f'{_entry_text(value, leaf, siblings)},"events":{events},"issuer":', issuer
+
+
+class _Recent:
+    """A bounded map in two generations: the older dropped whole when the younger fills, a hit in the older
+    promoted, so what is in steady use stays and at most `size` entries are held."""
+
+    __slots__ = ("_half", "_old", "_young")
+
+    def __init__(self, size: int) -> None:
+        self._half = size // 2
+        self._young: dict[tuple[bytes, tuple[bytes, int]], tuple[str, str]] = {}
+        self._old: dict[tuple[bytes, tuple[bytes, int]], tuple[str, str]] = {}
+
+    def get(self, key: tuple[bytes, tuple[bytes, int]]) -> tuple[str, str] | None:
+        found = self._young.get(key)
+        if found is None:
+            found = self._old.get(key)
+            if found is not None:
+                self.add(key, found)
+        return found
+
+    def add(self, key: tuple[bytes, tuple[bytes, int]], value: tuple[str, str]) -> None:
+        if self._half <= 0:
+            return
+        young = self._young
+        young[key] = value
+        if len(young) >= self._half:
+            self._old = young
+            self._young = {}
 
 
 #: Where `CredentialRecord`'s fields sit in its encoding (the array of its fields in declaration order).
