@@ -161,7 +161,7 @@ class _Tiles:
 
 
 class SharedPaths:
-    """Inclusion proofs in the tree of one size, sharing their upper parts: an O(1) read per proof, mostly.
+    """Inclusion proofs in the tree of one size, sharing their upper parts: mostly one tile read per proof.
 
     A leaf's path splits at the lowest tile level's top: below it, the siblings within the leaf's own tile (one
     tile read); above it, the path of the tile's top node, which every leaf of that tile shares. The upper paths

@@ -218,9 +218,9 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 #: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).
 _MULTI_SEGMENT = {"/tile/{tile}": "/tile/{tile:.+}"}
 
-#: The request latency histogram of each (route template, status) answered so far: `labels` looks its child up
-#: under a lock with its arguments checked, which costs more than the observation itself. Bounded by the routes
-#: (and "unmatched") times the statuses the API answers with.
+#: The request latency histogram of each (route template, status) answered so far, so a request does not call
+#: `labels` (which checks its arguments and looks the child up under a lock). Bounded by the routes (and
+#: "unmatched") times the statuses the API answers with.
 _LATENCIES: web.AppKey[dict[tuple[str, int], Histogram]] = web.AppKey("request latencies")
 
 
