@@ -2,32 +2,42 @@
 
 Every bundle served at one height shares its certified parts: the checkpoint, the header, the validator chain,
 and -- for each issuer -- the proofs of its member and key records. `SharedParts` keeps them for the latest
-height it was asked about, so serving a bundle costs the credential's own proofs only. `bundle_json` serves the
-same bundle as JSON text, with the shared parts kept already encoded: the text before the digest, the text from
-the checkpoint to the credential (one per checkpoint note: witnesses' cosignatures change it) and each issuer's
-records, so a bundle costs the encoding of its own proofs only.
+height it was asked about, so serving a bundle costs the credential's own proofs only; and of those, the
+inclusion proofs of its events in the log share their upper hashes with every event under the same tile
+(`log.SharedPaths`, kept per height too). `bundle_json` serves the same bundle as JSON text, with the shared
+parts kept already encoded: the text before the digest, the text from the checkpoint to the credential (one per
+checkpoint note: witnesses' cosignatures change it) and each issuer's records, so a bundle costs the encoding of
+its own proofs only. That own text is a function of the digest, the state root and the log's size, so the text
+of the bundles served lately is kept under those three (`MAX_OWN_TEXTS`): a bundle asked for again costs no
+proof at all, at the same height or at a later one that changed neither (a network's empty blocks).
 """
 
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import msgpack
 
 from credledger.ledger import codec
 from credledger.ledger.bundle import FORMAT, Bundle, LoggedEvent, StateEntry, ValidatorLink, entry_to_json
 from credledger.ledger.catalogue import achievement_version_key
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
-from credledger.ledger.smt import StateProof
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
+from credledger.ledger.storage.log import SharedPaths
 from credledger.ledger.storage.store import Snapshot
 
 #: Issuer records (member and key entries with their proofs) kept per height.
 MAX_SHARED_ENTRIES = 4_096
 #: Checkpoint notes (the certificate, then as outside witnesses cosign it) whose shared text is kept per height.
 MAX_NOTES = 8
+#: Bundles whose own text (the credential's entry, its logged events and its issuer) is kept, about 2 KB each
+#: (an issuer's text is shared): at most this many, at least half as many of the most recently served.
+MAX_OWN_TEXTS = 4_096
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,10 @@ class _Height:
     header: bytes
     validators: tuple[ValidatorLink, ...]
     entries: dict[bytes, StateEntry]
+    #: The upper parts of inclusion proofs in the log at this height.
+    paths: SharedPaths
+    #: What a bundle's own text depends on besides its digest: the state root and the log's size.
+    proved: tuple[bytes, int]
     #: JSON text shared by every bundle at this height: from the checkpoint (by the note served) to the
     #: credential, and each issuer's records (by member and key record keys).
     middles: dict[str, str]
@@ -45,18 +59,23 @@ class _Height:
 
 
 class SharedParts:
-    """The parts every bundle at one height shares, read once per height. Not safe across threads."""
+    """The parts every bundle at one height shares, read once per height, and the own text of bundles served
+    lately. Not safe across threads."""
 
-    def __init__(self, limit: int = MAX_SHARED_ENTRIES) -> None:
+    def __init__(self, limit: int = MAX_SHARED_ENTRIES, own_texts: int = MAX_OWN_TEXTS) -> None:
         self._limit = limit
         self._current: _Height | None = None
+        self._head: tuple[str, bytes, str] | None = None
+        self._own = _Recent(own_texts)
 
     def at(self, snap: Snapshot, height: int | None = None) -> _Height:
         """The shared parts at `height` (default: the snapshot's latest); only the latest height's are kept."""
-        latest = height is None or height == snap.height
+        latest_height = snap.height
+        if height is None:
+            height = latest_height
+        latest = height == latest_height
         current = self._current if latest else None
-        if current is None or current.height != (snap.height if height is None else height):
-            height = snap.height if height is None else height
+        if current is None or current.height != height:
             header = snap.header(height)
             current = _Height(
                 height,
@@ -65,6 +84,8 @@ class SharedParts:
                 header.encode(),
                 validator_links(snap, height),
                 {},
+                snap.shared_paths(header.log_size),
+                (header.state_root, header.log_size),
                 {},
                 {},
             )
@@ -81,6 +102,26 @@ class SharedParts:
                 parts.entries.clear()
             parts.entries[key] = found
         return found
+
+    def head_json(self, origin: str, genesis_hash: bytes) -> str:
+        """The JSON text of a bundle up to its digest's value: the same for every bundle of a chain."""
+        head = self._head
+        if head is None or head[0] != origin or head[1] != genesis_hash:
+            text = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": ""})
+            head = self._head = (origin, genesis_hash, text[:-3])
+        return head[2]
+
+    def own_json(self, snap: Snapshot, parts: _Height, digest: bytes) -> tuple[str, str]:
+        """The JSON text of the bundle for `digest` from its credential entry to its issuer's key, and its issuer's
+        records, at the parts' height. Kept for the bundles served lately, by digest, state root and log size:
+        the text is a function of those three, so it stays right across blocks that change neither (a
+        network's empty blocks)."""
+        key = (digest, parts.proved)
+        own = self._own.get(key)
+        if own is None:
+            own = _own_json(snap, digest, self, parts)
+            self._own.add(key, own)
+        return own
 
     def middle_json(self, parts: _Height, checkpoint: str) -> str:
         """The JSON text of a bundle from its checkpoint to its credential entry, under `checkpoint`."""
@@ -139,7 +180,7 @@ def build_bundle(
     if value is not None:
         record = codec.decode(CredentialRecord, value)
         indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
-        events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size))) for i in indexes]
+        events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size, parts.paths))) for i in indexes]
         member = cache.entry(snap, parts, member_key(record.issuer))
         key = cache.entry(snap, parts, issuer_key_key(record.issuer, record.key_id))
     return Bundle(
@@ -172,41 +213,97 @@ def bundle_json(
         raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
     parts = shared.at(snap)
     checkpoint = parts.checkpoint if cosigned is None else cosigned(parts.height, parts.checkpoint)
-    value, proof = snap.prove_state(cred_key(digest))
-    events = "[]"
-    issuer = "null"
-    if value is not None:
-        record = codec.decode(CredentialRecord, value)
-        indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
-        size = parts.log_size
-        logged = [
-            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size))}}}'
-            for i in indexes
-        ]
-        events = f"[{','.join(logged)}]"
-        issuer = shared.issuer_json(
-            snap, parts, member_key(record.issuer), issuer_key_key(record.issuer, record.key_id)
-        )
-    head = _dumps({"format": FORMAT, "origin": origin, "genesis": genesis_hash.hex(), "digest": digest.hex()})
-    credential = _entry_text(value, proof)
-    text = f'{head[:-1]}{shared.middle_json(parts, checkpoint)}{credential},"events":{events},"issuer":{issuer}}}'
+    own = shared.own_json(snap, parts, digest)
+    text = (
+        f'{shared.head_json(origin, genesis_hash)}"{digest.hex()}"{shared.middle_json(parts, checkpoint)}'
+        f"{own[0]}{own[1]}}}"
+    )
     return text.encode()
 
 
-def _entry_text(value: bytes | None, proof: StateProof) -> str:
-    """`entry_to_json` of a state entry as compact JSON text. Written out rather than through `json.dumps`: it is
-    the part of every bundle that differs, and holds nothing but base64 (which JSON never escapes) and null."""
-    leaf = proof.leaf
-    leaf_text = "null" if leaf is None else f'{{"key":"{b64(leaf.key)}","value_hash":"{b64(leaf.value_hash)}"}}'
+def _own_json(snap: Snapshot, digest: bytes, shared: SharedParts, parts: _Height) -> tuple[str, str]:
+    """The JSON text of a bundle's own parts at the parts' height: from its credential entry to its issuer's
+    key, and its issuer's records (kept once per issuer in `shared`)."""
+    value, leaf, siblings = snap.state_proof_parts(cred_key(digest), parts.height)
+    events = "[]"
+    issuer = "null"
+    if value is not None:
+        issuer_id, key_id, indexes = _record_parts(value)
+        size, paths = parts.log_size, parts.paths
+        logged = [
+            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size, paths))}}}'
+            for i in indexes
+        ]
+        events = f"[{','.join(logged)}]"
+        issuer = shared.issuer_json(snap, parts, member_key(issuer_id), issuer_key_key(issuer_id, key_id))
+    return f'{_entry_text(value, leaf, siblings)},"events":{events},"issuer":', issuer
+
+
+class _Recent:
+    """A bounded map in two generations: the older dropped whole when the younger fills, a hit in the older
+    promoted, so what is in steady use stays and at most `size` entries are held."""
+
+    __slots__ = ("_half", "_old", "_young")
+
+    def __init__(self, size: int) -> None:
+        self._half = size // 2
+        self._young: dict[tuple[bytes, tuple[bytes, int]], tuple[str, str]] = {}
+        self._old: dict[tuple[bytes, tuple[bytes, int]], tuple[str, str]] = {}
+
+    def get(self, key: tuple[bytes, tuple[bytes, int]]) -> tuple[str, str] | None:
+        found = self._young.get(key)
+        if found is None:
+            found = self._old.get(key)
+            if found is not None:
+                self.add(key, found)
+        return found
+
+    def add(self, key: tuple[bytes, tuple[bytes, int]], value: tuple[str, str]) -> None:
+        if self._half <= 0:
+            return
+        young = self._young
+        young[key] = value
+        if len(young) >= self._half:
+            self._old = young
+            self._young = {}
+
+
+#: Where `CredentialRecord`'s fields sit in its encoding (the array of its fields in declaration order).
+_FIELDS = [field.name for field in dataclasses.fields(CredentialRecord)]
+_ISSUER, _KEY_ID, _ISSUE_INDEX, _STATUS_INDEX = map(_FIELDS.index, ("issuer", "key_id", "issue_index", "status_index"))
+
+
+def _record_parts(value: bytes) -> tuple[str, bytes, list[int]]:
+    """The issuer, key id and logged events' indexes (the issue, then any status change) of an encoded
+    `CredentialRecord`, read from the msgpack array as it is. `codec.decode` would check every field's type and
+    bounds and the canonical encoding, which costs more than the rest of a bundle's own proofs: this value was
+    encoded by the ledger's rules and is committed under the state root the bundle proves, and the bundle
+    carries its bytes, not what is read here."""
+    fields = msgpack.unpackb(value)
+    status_index = fields[_STATUS_INDEX] if len(fields) > _STATUS_INDEX else None
+    indexes = [fields[_ISSUE_INDEX]] if status_index is None else [fields[_ISSUE_INDEX], status_index]
+    return fields[_ISSUER], fields[_KEY_ID], indexes
+
+
+def _entry_text(value: bytes | None, leaf: tuple[bytes, bytes] | None, siblings: Sequence[bytes]) -> str:
+    """`entry_to_json` of a state entry as compact JSON text, from its value and its proof's leaf (key, value
+    hash) and siblings. Written out rather than through `json.dumps`: it is the part of every bundle that
+    differs, and holds nothing but base64 (which JSON never escapes) and null."""
+    leaf_text = "null" if leaf is None else f'{{"key":"{b64(leaf[0])}","value_hash":"{b64(leaf[1])}"}}'
     value_text = "null" if value is None else f'"{b64(value)}"'
-    return f'{{"value":{value_text},"proof":{{"leaf":{leaf_text},"siblings":{_hashes(proof.siblings)}}}}}'
+    return f'{{"value":{value_text},"proof":{{"leaf":{leaf_text},"siblings":{_hashes(siblings)}}}}}'
 
 
 def _hashes(hashes: Sequence[bytes]) -> str:
-    """A JSON array of hashes in base64."""
-    return f'["{_QUOTED_COMMA.join(map(b64, hashes))}"]' if hashes else "[]"
+    """A JSON array of hashes in base64. Encoded in one pass: each hash's base64 ends in a newline (a character
+    base64 never holds), and the newlines become the separators."""
+    if not hashes:
+        return "[]"
+    encoded = b"".join(map(binascii.b2a_base64, hashes)).decode("ascii")
+    return f'["{encoded[:-1].replace(_NEWLINE, _QUOTED_COMMA)}"]'
 
 
+_NEWLINE = "\n"
 _QUOTED_COMMA = '","'
 
 

@@ -58,6 +58,8 @@ _sha256 = hashlib.sha256
 _U64 = struct.Struct(">Q")
 #: Tree sizes are u64, so no tree has more than 64 levels below its root.
 _MAX_LEVELS = 64
+#: Upper paths a `SharedPaths` keeps: one per 2^H leaves, so the default covers 131,072 leaves at H = 5.
+SHARED_PATHS = 4_096
 
 #: Per tree level: (tile level * H, log2 of the level's row width in a tile, the row's first slot in the tile).
 _LevelTable = tuple[tuple[int, int, int], ...]
@@ -137,15 +139,16 @@ class _Tiles:
             root = _sha256(LOG_NODE + parts.pop() + root).digest()
         return root
 
-    def path(self, level: int, index: int, size: int) -> list[bytes]:
-        """Siblings of node (level, index) from its level up to the root of the tree of `size` leaves.
+    def path(self, level: int, index: int, size: int, below: int = _MAX_LEVELS) -> list[bytes]:
+        """Siblings of node (level, index) from its level up to the root of the tree of `size` leaves, or only
+        those below level `below` (the rest are the path of node (below, index >> (below - level))).
 
         A level where the path's node has no sibling (it is the last node and a left child) contributes nothing:
         RFC 6962 carries such a node up unchanged.
         """
         proof: list[bytes] = []
         last = (size - 1) >> level  # index of the last, possibly incomplete, node at this level
-        while last:
+        while last and level < below:
             sibling = index ^ 1
             if sibling < last or (sibling == last and not size & ((1 << level) - 1)):
                 proof.append(self.node(level, sibling))
@@ -155,6 +158,44 @@ class _Tiles:
             last >>= 1
             level += 1
         return proof
+
+
+class SharedPaths:
+    """Inclusion proofs in the tree of one size, sharing their upper parts: mostly one tile read per proof.
+
+    A leaf's path splits at the lowest tile level's top: below it, the siblings within the leaf's own tile (one
+    tile read); above it, the path of the tile's top node, which every leaf of that tile shares. The upper paths
+    are kept, up to `limit` of them, so after the first proof under a tile the others read only their own tile
+    and fold no right edge. A tree of one size never changes, so nothing kept goes stale; the size must be one
+    the log has reached (`MerkleLog.shared_paths`). Not safe across threads.
+    """
+
+    __slots__ = ("_db", "_height", "_levels", "_limit", "_upper", "size")
+
+    def __init__(self, db: lmdb._Database, height: int, levels: _LevelTable, size: int, limit: int) -> None:
+        self._db = db
+        self._height = height
+        self._levels = levels
+        self._limit = limit
+        self._upper: dict[int, list[bytes]] = {}
+        self.size = size
+
+    def inclusion_proof(self, txn: lmdb.Transaction, index: int) -> list[bytes]:
+        """`MerkleLog.inclusion_proof(txn, index, self.size)`, read from `txn` (any transaction that sees the log
+        at this size or later)."""
+        size = self.size
+        if not 0 <= index < size:
+            raise LogRangeError(f"inclusion proof: expected 0 <= index < tree size {size}, got {index}")
+        height = self._height
+        tiles = _Tiles(txn, self._db, height, self._levels)
+        top = index >> height
+        upper = self._upper.get(top)
+        if upper is None:
+            upper = tiles.path(height, top, size)
+            if len(self._upper) >= self._limit:
+                self._upper.clear()
+            self._upper[top] = upper
+        return tiles.path(0, index, size, height) + upper
 
 
 class MerkleLog:
@@ -281,6 +322,10 @@ class MerkleLog:
         if not 0 <= index < size:
             raise LogRangeError(f"inclusion proof: expected 0 <= index < tree size {size}, got {index}")
         return self._tiles(txn).path(0, index, size)
+
+    def shared_paths(self, txn: lmdb.Transaction, size: int, limit: int = SHARED_PATHS) -> SharedPaths:
+        """Inclusion proofs in the tree of `size` leaves (at most the current size) that share what they read."""
+        return SharedPaths(self._nodes, self._height, self._levels, self._check_size(txn, size), limit)
 
     def consistency_proof(self, txn: lmdb.Transaction, size1: int, size2: int | None = None) -> list[bytes]:
         """RFC 9162 §2.1.4.1 consistency proof from `size1` to `size2` leaves (default: current); 0 < size1 <= size2.

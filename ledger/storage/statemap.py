@@ -95,6 +95,10 @@ FILTER_ROOTS = 64
 COMPUTED_UPDATES = 2
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
+#: Proofs (`get_proven`, `get_proof_parts`) start from the walk kept for the key's first this many bits...
+PROOF_PATH_DEPTH = 10
+#: ... kept for at most this many (root, prefix) pairs, each about 500 bytes: two roots' worth.
+MAX_PROOF_PATHS = 2 << PROOF_PATH_DEPTH
 #: Bounds on one `prune`: versions forgotten, and of them versions whose replaced nodes are deleted (each a block's
 #: worth of nodes). More than one, so a history made shorter, or a store that kept everything, catches up.
 PRUNE_VERSIONS = 64
@@ -109,6 +113,8 @@ _LEAF_HEAD = 1 + KEY_SIZE + HASH_SIZE
 _LEAF_TAG = SMT_LEAF[0]
 _NODE_TAG = SMT_NODE[0]
 _MAX_VERSION = 2**64 - 1
+#: A depth no walk reaches: a walk to the end of its path.
+_NO_STOP = KEY_BITS + 1
 _sha256 = hashlib.sha256
 _first = itemgetter(0)
 
@@ -139,6 +145,8 @@ class StateMap:
         self._cache = _NodeCache(cache_size)
         self._computed = _ComputedUpdates()
         self._presence = _PresenceFilter()
+        #: The upper walks of proofs (`_find_proven`): (root ref, key prefix) -> (leaf, ref, siblings) there.
+        self._proof_paths: dict[tuple[bytes, int], tuple[bytes | None, bytes, tuple[bytes, ...]]] = {}
         # A map that only reads, while another process writes, would find a new root every block: it scans once,
         # then walks, until it writes itself.
         self._may_rescan = True
@@ -255,11 +263,18 @@ class StateMap:
     ) -> tuple[bytes | None, StateProof]:
         """The value of `key` at `version` (default: the latest) read from the tree, with its proof: one walk, and
         the value is the one the proof commits to."""
+        value, leaf, siblings = self.get_proof_parts(txn, key, version)
+        return value, StateProof(None if leaf is None else ProofLeaf(*leaf), tuple(siblings))
+
+    def get_proof_parts(
+        self, txn: lmdb.Transaction[bytes], key: bytes, version: int | None = None
+    ) -> tuple[bytes | None, tuple[bytes, bytes] | None, list[bytes]]:
+        """`get_proven` without building the proof record, for a caller that only encodes it: the value, the
+        proof's leaf as (key, value hash) or None, and its siblings, lowest first."""
         _check_key(key)
-        leaf, siblings = self._find(txn, key, self._root_ref(txn, version))
+        leaf, siblings = self._find_proven(txn, key, self._root_ref(txn, version))
         siblings.reverse()
-        proof = StateProof(None if leaf is None else ProofLeaf(leaf[1:33], leaf[33:_LEAF_HEAD]), tuple(siblings))
-        return _leaf_value(key, leaf), proof
+        return _leaf_value(key, leaf), None if leaf is None else (leaf[1:33], leaf[33:_LEAF_HEAD]), siblings
 
     def _might_hold(self, txn: lmdb.Transaction[bytes], root: bytes, key: bytes, *, latest: bool) -> bool:
         """False if the presence filter shows `key` is absent under `root`; True if only the tree can tell.
@@ -326,20 +341,44 @@ class StateMap:
 
     def _find(self, txn: lmdb.Transaction[bytes], key: bytes, root: bytes) -> tuple[bytes | None, list[bytes]]:
         """Walk the key's path from `root`: the leaf record it ends in (or None) and the sibling hashes, top first."""
+        siblings: list[bytes] = []
+        return self._walk(txn, int.from_bytes(key, "big"), root, 0, stop=_NO_STOP, siblings=siblings)[0], siblings
+
+    def _find_proven(self, txn: lmdb.Transaction[bytes], key: bytes, root: bytes) -> tuple[bytes | None, list[bytes]]:
+        """`_find`, with the first `PROOF_PATH_DEPTH` levels of the walk kept per root and key prefix: every key
+        with the same prefix has the same path (and siblings) down to that depth, or ends in the same leaf or
+        empty subtree above it. Kept for `MAX_PROOF_PATHS` (root, prefix) pairs; a ref names immutable content,
+        so what is kept never goes stale."""
         path = int.from_bytes(key, "big")
+        top = (root, path >> (KEY_BITS - PROOF_PATH_DEPTH))
+        kept = self._proof_paths.get(top)
+        if kept is None:
+            upper: list[bytes] = []
+            kept = (*self._walk(txn, path, root, 0, stop=PROOF_PATH_DEPTH, siblings=upper), tuple(upper))
+            if len(self._proof_paths) >= MAX_PROOF_PATHS:
+                self._proof_paths.clear()
+            self._proof_paths[top] = kept
+        leaf, ref, upper_siblings = kept
+        siblings = list(upper_siblings)
+        if leaf is None and ref != EMPTY_REF:
+            leaf = self._walk(txn, path, ref, PROOF_PATH_DEPTH, stop=_NO_STOP, siblings=siblings)[0]
+        return leaf, siblings
+
+    def _walk(
+        self, txn: lmdb.Transaction[bytes], path: int, ref: bytes, depth: int, *, stop: int, siblings: list[bytes]
+    ) -> tuple[bytes | None, bytes]:
+        """Walk down `path` (the key as an integer) from node `ref` at `depth`, appending the sibling hashes, until
+        a leaf (its record and ref), an empty subtree (None, the empty ref) or depth `stop` (None, the ref there)."""
         cache = self._cache
         nodes = self._nodes
-        siblings: list[bytes] = []
-        ref = root
-        depth = 0
-        while ref != EMPTY_REF:
+        while ref != EMPTY_REF and depth < stop:
             record = cache.get(ref) if depth < CACHE_DEPTH else None
             if record is None:
                 record = _read_node(txn, nodes, ref)
                 if depth < CACHE_DEPTH:
                     cache.add(ref, record)
             if record[0] == _LEAF_TAG:
-                return record, siblings
+                return record, ref
             if (path >> (KEY_BITS - 1 - depth)) & 1:
                 siblings.append(record[9:41])
                 ref = record[41:]
@@ -347,7 +386,7 @@ class StateMap:
                 siblings.append(record[49:])
                 ref = record[1:41]
             depth += 1
-        return None, siblings
+        return None, ref
 
 
 class _Updater:

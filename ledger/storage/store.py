@@ -53,7 +53,7 @@ from credledger.ledger.note import SignedNote
 from credledger.ledger.rules import BlockEffects, Selection, apply_block, select_events
 from credledger.ledger.smt import StateProof
 from credledger.ledger.storage import schema
-from credledger.ledger.storage.log import MerkleLog
+from credledger.ledger.storage.log import MerkleLog, SharedPaths
 from credledger.ledger.storage.statemap import StateMap
 from credledger.ledger.validators import ValidatorSet
 
@@ -519,11 +519,26 @@ class Snapshot:
         version before the state history the store keeps."""
         return self._store.state.get_proven(self._txn, key, self.height if version is None else version)
 
+    def state_proof_parts(
+        self, key: bytes, version: int | None = None
+    ) -> tuple[bytes | None, tuple[bytes, bytes] | None, list[bytes]]:
+        """`prove_state` without the proof record: the value, the proof's leaf as (key, value hash) or None, and
+        its siblings, lowest first (`StateMap.get_proof_parts`)."""
+        return self._store.state.get_proof_parts(self._txn, key, self.height if version is None else version)
+
     def log_root(self, size: int | None = None) -> bytes:
         return self._store.log.root(self._txn, size)
 
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+    def inclusion_proof(self, index: int, size: int, shared: SharedPaths | None = None) -> list[bytes]:
+        """The inclusion proof of entry `index` in the log of `size` entries, through `shared` if it is at that
+        size (proofs at one size share their upper parts)."""
+        if shared is not None and shared.size == size:
+            return shared.inclusion_proof(self._txn, index)
         return self._store.log.inclusion_proof(self._txn, index, size)
+
+    def shared_paths(self, size: int) -> SharedPaths:
+        """A keeper of the parts inclusion proofs in the log of `size` entries share, for `inclusion_proof`."""
+        return self._store.log.shared_paths(self._txn, size)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return self._store.log.consistency_proof(self._txn, size1, size2)

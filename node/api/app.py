@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from prometheus_client import Histogram
 
 from credledger.ledger.errors import CredledgerError, StoreUnavailable
 from credledger.ledger.note import Checkpoint, SignedNote
@@ -217,6 +218,11 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 #: Route parameters that span several path segments, by route (aiohttp's canonical form drops the pattern).
 _MULTI_SEGMENT = {"/tile/{tile}": "/tile/{tile:.+}"}
 
+#: The request latency histogram of each (route template, status) answered so far, so a request does not call
+#: `labels` (which checks its arguments and looks the child up under a lock). Bounded by the routes (and
+#: "unmatched") times the statuses the API answers with.
+_LATENCIES: web.AppKey[dict[tuple[str, int], Histogram]] = web.AppKey("request latencies")
+
 
 # --- middleware ---------------------------------------------------------------------------------------------------
 
@@ -236,9 +242,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        request.app[APPLICATION].metrics.request_latency.labels(route, str(status)).observe(
-            time.perf_counter() - started
-        )
+        app = request.app
+        latencies = app[_LATENCIES]
+        histogram = latencies.get((route, status))
+        if histogram is None:
+            histogram = latencies[route, status] = app[APPLICATION].metrics.request_latency.labels(route, str(status))
+        histogram.observe(time.perf_counter() - started)
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -300,6 +309,7 @@ def make_app(
     app[WAITERS] = CommitWaiters(chain, max_waiters)
     app[ROSTER] = Roster(chain.genesis)
     app[STATUS_LISTS] = StatusListCache()
+    app[_LATENCIES] = {}
     credentials = config.credentials
     app[SIGNER] = make_signer(credentials.issuer_key, credentials.api_token, config.data_dir, config.member_id)
     app.cleanup_ctx.append(_commit_waiters)

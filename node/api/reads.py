@@ -27,6 +27,9 @@ from credledger.node.api.witness import with_cosignatures
 #: Most log entries one `GET /v1/entries` returns.
 MAX_ENTRIES = 1000
 MSGPACK_TYPE = "application/msgpack"
+#: The headers of a JSON answer made of bytes (what `content_type=JSON_TYPE, charset="utf-8"` sets, without
+#: parsing them again for every answer).
+_JSON_UTF8 = {"Content-Type": f"{JSON_TYPE}; charset=utf-8"}
 
 
 def _no_block() -> Problem:
@@ -36,18 +39,19 @@ def _no_block() -> Problem:
 async def get_credential(request: web.Request) -> web.Response:
     """The `credledger-proof/v1` bundle for a credential digest (it proves absence too), as of the latest block or
     of `?height=`; 410 for a height before the node's state history."""
-    chain = request.app[APPLICATION]
-    digest = parse_hex32(request.match_info["digest"], "credential digest")
     app = request.app
+    chain = app[APPLICATION]
+    digest = parse_hex32(request.match_info["digest"], "credential digest")
     with chain.store.snapshot() as snap:
-        if snap.height == 0:
+        latest = snap.height
+        if latest == 0:
             raise _no_block()
-        height = query_int(request, "height", snap.height)
-        if not 1 <= height <= snap.height:
+        height = query_int(request, "height", latest) if request.query_string else latest
+        if not 1 <= height <= latest:
             raise Problem(
-                404, "unknown-block", f"no block at height {height}: the chain runs from height 1 to {snap.height}"
+                404, "unknown-block", f"no block at height {height}: the chain runs from height 1 to {latest}"
             )
-        if height == snap.height:
+        if height == latest:
             # The latest block, as nearly every request asks: served from the text kept per height.
             body = bundle_json(
                 snap,
@@ -57,7 +61,7 @@ async def get_credential(request: web.Request) -> web.Response:
                 chain.bundle_parts,
                 cosigned=lambda height, note: with_cosignatures(app, height, note),
             )
-            return web.Response(body=body, content_type=JSON_TYPE, charset="utf-8")
+            return web.Response(body=body, headers=_JSON_UTF8)
         bundle = build_bundle(snap, digest, chain.genesis_hash, chain.genesis.origin, chain.bundle_parts, height=height)
         bundle = replace(bundle, checkpoint=with_cosignatures(app, height, bundle.checkpoint))
     return json_response(bundle.to_json())

@@ -54,6 +54,16 @@ async def test_served_bundles_verify_as_valid_revoked_and_unknown(node: ApiNode)
         assert verdict.height == 2
 
 
+async def test_a_bundle_is_compact_utf8_json_the_same_whether_the_latest_height_is_named_or_not(node: ApiNode) -> None:
+    await commit(node, issue(node.network["m0.test"], digest("a"), time_ms=TIME))
+    path = f"/v1/credentials/{digest('a').hex()}"
+    answers = [await node.client.get(url) for url in (path, path, f"{path}?height=1")]
+    bodies = [await response.read() for response in answers]
+    assert [response.headers["Content-Type"] for response in answers] == ["application/json; charset=utf-8"] * 3
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert Bundle.from_json(bodies[0]).digest == digest("a")
+
+
 async def test_bad_digest_is_400(node: ApiNode) -> None:
     await problem_of(await node.client.get("/v1/credentials/zz"), 400, "malformed", "credential digest")
 

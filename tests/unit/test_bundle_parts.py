@@ -68,6 +68,32 @@ def test_bundle_json_is_the_compact_json_of_the_bundle_built_afresh(tmp_path: Pa
         store.close()
 
 
+def test_bundle_text_kept_across_empty_blocks_is_the_bundle_built_afresh_at_each_height(tmp_path: Path) -> None:
+    network = make_network(4)
+    m0 = network["m0.test"]
+    store = Store(tmp_path / "ledger")
+    store.initialize(network.genesis)
+    shared = SharedParts(own_texts=4)  # two kept per generation: the third digest pushes the first to the older
+    genesis_hash, origin = network.genesis.hash(), network.genesis.origin
+    try:
+        commit(store, network, issue(m0, digest("a")), issue(m0, digest("b")), issue(m0, digest("c")))
+        served: dict[int, bytes] = {}
+        for height in (1, 2, 3):
+            if height > 1:
+                commit(store, network)  # an empty block: the same state root and log, a new checkpoint and header
+            for name in ("a", "b", "c", "absent", "a", "c"):
+                with store.snapshot() as snap:
+                    text = bundle_json(snap, digest(name), genesis_hash, origin, shared)
+                fresh = built(store, network, digest(name), None)
+                assert text == json.dumps(fresh.to_json(), separators=(",", ":")).encode()
+                served[height] = text
+        assert len({Bundle.from_json(text).checkpoint for text in served.values()}) == 3
+        with store.snapshot() as snap:
+            assert len({(snap.header(h).state_root, snap.header(h).log_size) for h in (1, 2, 3)}) == 1
+    finally:
+        store.close()
+
+
 def test_bundle_json_serves_the_note_it_is_given_for_the_certificate(tmp_path: Path) -> None:
     network = make_network(4)
     store = Store(tmp_path / "ledger")

@@ -101,6 +101,22 @@ def test_large_batches_across_tile_boundaries(env: lmdb.Environment) -> None:
                 verify_consistency(size1, size, proof, root_from_leaf_hashes(model[:size1]), root)
 
 
+@pytest.mark.parametrize("tile_height", [1, 2, DEFAULT_TILE_HEIGHT])
+def test_shared_paths_give_the_inclusion_proofs_of_their_size(env: lmdb.Environment, tile_height: int) -> None:
+    log = MerkleLog(env, tile_height=tile_height)
+    model = append_in_batches(env, log, [70, 3, 1, 60])
+    with env.begin() as txn:
+        for size in [1, 2, 31, 32, 33, 64, 70, 73, 74, len(model)]:
+            # A limit of 2 upper paths: every index order clears and refills what is kept.
+            shared = log.shared_paths(txn, size, limit=2)
+            for index in [*range(size), *reversed(range(size))]:
+                assert shared.inclusion_proof(txn, index) == log.inclusion_proof(txn, index, size)
+            with pytest.raises(LogRangeError, match=f"expected 0 <= index < tree size {size}, got {size}"):
+                shared.inclusion_proof(txn, size)
+        with pytest.raises(LogRangeError, match=f"got {len(model) + 1}"):
+            log.shared_paths(txn, len(model) + 1)
+
+
 def test_several_appends_in_one_transaction(env: lmdb.Environment) -> None:
     log = MerkleLog(env)
     model = leaves(0, 40)

@@ -291,6 +291,27 @@ def test_any_cache_size_gives_the_same_answers(env: lmdb.Environment, cache_size
                 assert smap.prove(txn, key, version) == plain.prove(txn, key, version)
 
 
+def test_proofs_through_kept_upper_walks_are_the_proofs_walked_afresh(env: lmdb.Environment) -> None:
+    rng = random.Random(12)
+    # Keys in clusters sharing 14 leading bits (walks that go on below the kept depth), and keys alone higher up.
+    clustered = [(0xABC << 242 | rng.getrandbits(242)).to_bytes(32, "big") for _ in range(40)]
+    keys = clustered + [rng.randbytes(32) for _ in range(60)]
+    smap = StateMap(env)
+    for version in range(3):
+        write(env, smap, version, {k: rng.randbytes(4) if rng.random() < 0.8 else None for k in rng.sample(keys, 70)})
+    probes = [*keys, *(flip_bit(k, 200) for k in clustered[:10]), *(rng.randbytes(32) for _ in range(20))]
+    with env.begin() as txn:
+        for _ in range(2):  # the second round from the kept walks
+            for version in range(3):
+                root = smap.root(txn, version)
+                for key in probes:
+                    value, proof = smap.get_proven(txn, key, version)
+                    # A map that never proved anything walks the whole path.
+                    assert (value, proof) == StateMap(env).get_proven(txn, key, version)
+                    verify_proof(root, key, value, proof)
+        assert max(len(smap.prove(txn, k).siblings) for k in clustered) > 14
+
+
 def test_batches_match_one_batch_rebuilds_and_keep_proofs_short(env: lmdb.Environment, smap: StateMap) -> None:
     rng = random.Random(5)
     keys = [rng.randbytes(32) for _ in range(1500)]
