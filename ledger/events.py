@@ -20,7 +20,7 @@ from typing import Annotated, ClassVar
 
 import msgpack
 
-from credledger.ledger import codec, domains
+from credledger.ledger import codec, domains, merkle
 from credledger.ledger.achievement import MAX_DEFINITION_BYTES, parse_definition
 from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from credledger.ledger.errors import DecodeError
@@ -379,10 +379,12 @@ class Event:
     payload: Payload
     signatures: Annotated[tuple[Signature, ...], Size(1, MAX_SIGNATURES)]
     # Derived on first use and kept: every node needs them for every event (signature checks, replay checks, the
-    # API). `decode_event` fills them from the bytes it parsed, so a decoded event is never encoded again.
+    # log, the API). `decode_event` fills the encodings from the bytes it parsed, so a decoded event is never
+    # encoded again.
     _signed: bytes = field(init=False, repr=False, compare=False)
     _id: bytes = field(init=False, repr=False, compare=False)
     _encoded: bytes = field(init=False, repr=False, compare=False)
+    _leaf: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.signatures:
@@ -390,6 +392,7 @@ class Event:
         object.__setattr__(self, "_signed", b"")
         object.__setattr__(self, "_id", b"")
         object.__setattr__(self, "_encoded", b"")
+        object.__setattr__(self, "_leaf", b"")
 
     @property
     def unsigned(self) -> UnsignedEvent:
@@ -412,6 +415,13 @@ class Event:
         if not self._encoded:
             object.__setattr__(self, "_encoded", codec.encode(self))
         return self._encoded
+
+    def leaf_hash(self) -> bytes:
+        """The RFC 6962 leaf hash of `encode()`: names this exact signed encoding in the log and in the set of
+        events whose signatures a node has checked."""
+        if not self._leaf:
+            object.__setattr__(self, "_leaf", merkle.leaf_hash(self.encode()))
+        return self._leaf
 
 
 #: msgpack's one-byte header of a 3-item array: an unsigned event is (origin, time, payload).

@@ -29,7 +29,6 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from credledger.ledger import merkle
 from credledger.ledger.block import Block, CertifiedBlock
 from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent
 from credledger.ledger.events import Event, decode_event
@@ -315,7 +314,7 @@ class LedgerApplication:
                 results[position] = _detached(type(exc)(exc.rule, f"event 0 ({event.id.hex()}): {exc.detail}"))
                 continue
             trace = next(traces)
-            leaf = merkle.leaf_hash(encoded)
+            leaf = event.leaf_hash()
             self.mempool.add(event.id, encoded, event, now)
             self._decoded[encoded] = event
             self._traces[event.id] = trace
@@ -376,7 +375,7 @@ class LedgerApplication:
         ):
             raise InvalidBlock(f"block {header.height}: the header's roots do not match its events")
         # Signatures are now checked: remember them so commit does not verify them again.
-        self._remember(merkle.leaf_hash(raw) for raw in block.events)
+        self._remember(event.leaf_hash() for event in events)
         self._validated = (block.hash(), events)
 
     def _decode(self, encoded: Sequence[bytes]) -> list[Event]:
@@ -402,7 +401,7 @@ class LedgerApplication:
         )
         self._ruled.clear()
         self._state.committed(block.header.height, effects.changes)
-        leaves = [merkle.leaf_hash(raw) for raw in block.events]
+        leaves = [event.leaf_hash() for event in events]
         ids = tuple(e.id for e in events)
         now = self.clock()
         for event_id in ids:
@@ -468,7 +467,7 @@ class LedgerApplication:
                 survivors.add(item.event_id)
         self.mempool.remove(item.event_id for item in dropped)
         for item in dropped:
-            self._verified.discard(merkle.leaf_hash(item.encoded))
+            self._verified.discard(item.event.leaf_hash())
             self._decoded.pop(item.encoded, None)
             self._traces.pop(item.event_id, None)
         self._pending_changes = running
@@ -478,7 +477,7 @@ class LedgerApplication:
     def _remember(self, leaves: Iterable[bytes]) -> None:
         if len(self._verified) > MAX_VERIFIED_CACHE:
             # Keep what the mempool needs; block caches rebuild themselves by re-verifying.
-            self._verified = {merkle.leaf_hash(p.encoded) for p in self.mempool.take(len(self.mempool), 1 << 62)}
+            self._verified = {p.event.leaf_hash() for p in self.mempool.take(len(self.mempool), 1 << 62)}
         self._verified.update(leaves)
 
     def _refresh_mempool_metrics(self) -> None:
