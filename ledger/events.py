@@ -424,10 +424,6 @@ class Event:
         return self._leaf
 
 
-#: msgpack's one-byte header of a 3-item array: an unsigned event is (origin, time, payload).
-_UNSIGNED_HEADER = b"\x93"
-
-
 def event_id(signed_bytes: bytes) -> bytes:
     """The id of the event whose unsigned encoding is `signed_bytes`."""
     return hashlib.sha256(domains.EVENT + signed_bytes).digest()
@@ -436,16 +432,11 @@ def event_id(signed_bytes: bytes) -> bytes:
 def decode_event(data: bytes, *, max_bytes: int = MAX_ANY_EVENT_BYTES) -> Event:
     """Parse one canonical event encoding, refusing more than `max_bytes` (the rules hold each kind to its limit)."""
     data = bytes(data)
-    event = codec.decode(Event, data, max_bytes=max_bytes)
-    # decode() checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding, and the
-    # unsigned event's encoding is its first three fields under a 3-item array header (both headers are one byte).
+    event, fields = codec.decode_fields(Event, data, max_bytes=max_bytes)
+    # The decoder checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding, and the
+    # unsigned event's encoding is its first three fields, as unpacked, packed again as an array.
     object.__setattr__(event, "_encoded", data)
-    unpacker = msgpack.Unpacker(max_buffer_size=len(data))
-    unpacker.feed(data)
-    unpacker.read_array_header()
-    for _ in range(3):
-        unpacker.skip()
-    object.__setattr__(event, "_signed", _UNSIGNED_HEADER + data[1 : unpacker.tell()])
+    object.__setattr__(event, "_signed", msgpack.packb(fields[:3], use_bin_type=True))
     return event
 
 

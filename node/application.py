@@ -29,7 +29,7 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from credledger.ledger.block import Block, CertifiedBlock
+from credledger.ledger.block import Block, CertifiedBlock, Header
 from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent
 from credledger.ledger.events import Event, decode_event
 from credledger.ledger.genesis import Genesis
@@ -138,9 +138,10 @@ class _RuledBlocks:
 
     The rules are a pure function of the state before the block, the block's height and time, and its events
     (DESIGN §3). The key names all of them: the previous block's hash (which fixes the state and the committed
-    ids), the height, the time, and the hash of the events' exact bytes. A block that differs from the one the
-    rules ran on in any of these misses and meets the rules afresh; one that differs only in its roots or
-    certificate still has them checked by the store, against the roots these effects give.
+    ids), the height, the time, and the events' exact bytes, each named by its log leaf hash (which the node has
+    computed for every event anyway). A block that differs from the one the rules ran on in any of these misses
+    and meets the rules afresh; one that differs only in its roots or certificate still has them checked by the
+    store, against the roots these effects give. `events` are always the block's own, decoded from its bytes.
     """
 
     def __init__(self, limit: int = MAX_RULED_BLOCKS) -> None:
@@ -148,22 +149,19 @@ class _RuledBlocks:
         self._effects: dict[bytes, BlockEffects] = {}
 
     @staticmethod
-    def _key(block: Block) -> bytes:
-        header = block.header
+    def _key(header: Header, events: Sequence[Event]) -> bytes:
         digest = hashlib.sha256(header.prev_hash)
         digest.update(header.height.to_bytes(8, "big") + header.time_ms.to_bytes(8, "big"))
-        for raw in block.events:
-            digest.update(len(raw).to_bytes(4, "big"))
-            digest.update(raw)
+        digest.update(b"".join([event.leaf_hash() for event in events]))
         return digest.digest()
 
-    def get(self, block: Block) -> BlockEffects | None:
-        return self._effects.get(self._key(block))
+    def get(self, header: Header, events: Sequence[Event]) -> BlockEffects | None:
+        return self._effects.get(self._key(header, events))
 
-    def put(self, block: Block, effects: BlockEffects) -> None:
+    def put(self, header: Header, events: Sequence[Event], effects: BlockEffects) -> None:
         if len(self._effects) >= self._limit:
             self._effects.clear()
-        self._effects[self._key(block)] = effects
+        self._effects[self._key(header, events)] = effects
 
     def clear(self) -> None:
         self._effects.clear()
@@ -349,7 +347,7 @@ class LedgerApplication:
             verified=self._verified,
         )
         if block.header.time_ms == time_ms:  # the rules ran at the header's time: what they gave holds for it
-            self._ruled.put(block, selection.effects)
+            self._ruled.put(block.header, selection.events, selection.effects)
         return block
 
     def validate_block(self, block: Block) -> None:
@@ -366,8 +364,10 @@ class LedgerApplication:
             events = self._decode(block.events)
         except DecodeError as exc:
             raise InvalidBlock(f"block {header.height}: {exc}") from None
-        preview = self.store.preview(header, events, verified=self._verified, effects=self._ruled.get(block))
-        self._ruled.put(block, preview.effects)
+        ruled = self._ruled.get(header, events)
+        preview = self.store.preview(header, events, verified=self._verified, effects=ruled)
+        if ruled is None:
+            self._ruled.put(header, events, preview.effects)
         if (preview.log_size, preview.log_root, preview.state_root) != (
             header.log_size,
             header.log_root,
@@ -397,7 +397,7 @@ class LedgerApplication:
             verified=self._verified,
             consensus=consensus,
             events=events,
-            effects=self._ruled.get(block),
+            effects=self._ruled.get(block.header, events),
         )
         self._ruled.clear()
         self._state.committed(block.header.height, effects.changes)
