@@ -188,10 +188,10 @@ class LedgerApplication:
         self.clock = clock
         self._verified: set[bytes] = set()
         self._state = _StateCache()
-        #: Pending events by their encoding, and the events of the last validated block: each event is decoded
-        #: once per node, not again by validation and commit.
+        #: Pending events by their encoding, and the last validated block with its events: each event is decoded
+        #: once per node, not again by validation and commit (of that very block: header and event bytes equal).
         self._decoded: dict[bytes, Event] = {}
-        self._validated: tuple[bytes, list[Event]] | None = None
+        self._validated: tuple[Block, list[Event]] | None = None
         self._pending_changes: dict[bytes, bytes | None] = {}
         self._pending_ids: set[bytes] = set()
         #: What each pending event read and wrote at admission (or its last re-check).
@@ -376,7 +376,7 @@ class LedgerApplication:
             raise InvalidBlock(f"block {header.height}: the header's roots do not match its events")
         # Signatures are now checked: remember them so commit does not verify them again.
         self._remember(event.leaf_hash() for event in events)
-        self._validated = (block.hash(), events)
+        self._validated = (block, events)
 
     def _decode(self, encoded: Sequence[bytes]) -> list[Event]:
         """The events of a block, taken from the mempool where they are pending, else decoded."""
@@ -390,7 +390,7 @@ class LedgerApplication:
         `consensus` entries (the next height's proposer schedule) are stored in the same transaction."""
         block = certified.block
         validated, self._validated = self._validated, None
-        events = validated[1] if validated is not None and validated[0] == block.hash() else self._decode(block.events)
+        events = validated[1] if validated is not None and validated[0] == block else self._decode(block.events)
         effects = self.store.commit_block(
             block,
             certified.certificate,
