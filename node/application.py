@@ -319,8 +319,8 @@ class LedgerApplication:
             self._verified.add(leaf)
             self._pending_changes.update(trace.writes)
             self._pending_ids.add(event.id)
-            results[position] = Admitted(event.id, leaf)
-            admitted.append((Admitted(event.id, leaf), encoded))
+            note = results[position] = Admitted(event.id, leaf)
+            admitted.append((note, encoded))
         self._refresh_mempool_metrics()
         for note, encoded in admitted:
             for listener in self._admit_listeners:
