@@ -180,9 +180,11 @@ class Selection:
     traces: tuple[Trace, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trace:
-    """What one event did: the state keys it read or wrote (its outcome depends on no other), and its writes."""
+    """What one event did: the state keys it read or wrote (its outcome depends on no other), and its writes.
+
+    Built for every admitted event and never changed after; not frozen, which would cost a call per field."""
 
     touched: frozenset[bytes]
     writes: dict[bytes, bytes | None]
