@@ -40,8 +40,11 @@ from credledger.ledger.state import (
     validator_set,
 )
 
+# Who signed an event, and the context its rules run in, are built afresh for every event of every rule pass and
+# never changed after: plain slotted dataclasses, since a frozen one pays an object.__setattr__ call per field.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class IssuerAuthority:
     """The event is signed by `member` with its issuer key `key`."""
 
@@ -49,7 +52,7 @@ class IssuerAuthority:
     key: IssuerKeyRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Governance:
     """The event is signed by validators holding `power` of `total_power` (more than 2/3)."""
 
@@ -58,7 +61,7 @@ class Governance:
     total_power: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reporter:
     """The event is signed by `member`'s node key alone: how a node reports consensus evidence it holds."""
 
@@ -68,7 +71,7 @@ class Reporter:
 Authority = IssuerAuthority | Governance | Reporter
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     """One event being applied: the pending state, who it speaks for, and where it lands in the chain."""
 

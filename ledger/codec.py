@@ -105,6 +105,12 @@ def encode(record: object) -> bytes:
 
 def decode(cls: type[R], data: bytes, *, max_bytes: int = MAX_RECORD_BYTES) -> R:
     """Parse canonical bytes into `cls`, refusing anything that is not exactly a canonical encoding."""
+    return decode_fields(cls, data, max_bytes=max_bytes)[0]
+
+
+def decode_fields(cls: type[R], data: bytes, *, max_bytes: int = MAX_RECORD_BYTES) -> tuple[R, tuple[Any, ...]]:
+    """`decode`, with the msgpack values of the record's fields as they were unpacked: packing a run of them gives
+    exactly the bytes that encode those fields within `data` (the whole is canonical, so each part is)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"{cls.__name__}: expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -118,7 +124,7 @@ def decode(cls: type[R], data: bytes, *, max_bytes: int = MAX_RECORD_BYTES) -> R
         raise DecodeError(f"{cls.__name__}{''.join(refusal.path)}: {refusal.message}") from None
     if msgpack.packb(raw, use_bin_type=True) != data:
         raise DecodeError(f"{cls.__name__}: not the canonical encoding (non-minimal integer or length prefix)")
-    return value
+    return value, raw
 
 
 def _unpack(data: bytes, where: str) -> Any:

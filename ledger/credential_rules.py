@@ -23,6 +23,7 @@ from credledger.ledger.state import (
     StatusListRecord,
     StatusOfRecord,
     StatusSlotRecord,
+    cred_key,
     get_credential,
     get_status_list,
     get_status_of,
@@ -41,7 +42,8 @@ def apply_issue(ctx: Context, payload: Issue) -> None:
         raise Unauthorized(
             "not-the-issuer", f"signed by {authority.member.id!r} but names {payload.issuer!r} as the issuer"
         )
-    if get_credential(ctx.view, payload.digest) is not None:
+    key = cred_key(payload.digest)
+    if ctx.view.get(key) is not None:
         raise InvalidEvent("already-issued", f"credential {payload.digest.hex()} was issued before")
     if payload.expires_ms is not None and payload.expires_ms <= ctx.event.time_ms:
         raise InvalidEvent(
@@ -67,7 +69,7 @@ def apply_issue(ctx: Context, payload: Issue) -> None:
         status_index=None,
         status_height=None,
     )
-    ctx.view.put_credential(payload.digest, record)
+    ctx.view.put(key, record)
     if payload.status_list is not None and payload.status_index is not None:
         _take_status_entry(ctx, payload.issuer, payload.digest, payload.status_list, payload.status_index)
 

@@ -20,7 +20,7 @@ from typing import Annotated, ClassVar
 
 import msgpack
 
-from credledger.ledger import codec, domains
+from credledger.ledger import codec, domains, merkle
 from credledger.ledger.achievement import MAX_DEFINITION_BYTES, parse_definition
 from credledger.ledger.codec import Bytes32, Bytes64, KeyId, Range, Size
 from credledger.ledger.errors import DecodeError
@@ -379,10 +379,12 @@ class Event:
     payload: Payload
     signatures: Annotated[tuple[Signature, ...], Size(1, MAX_SIGNATURES)]
     # Derived on first use and kept: every node needs them for every event (signature checks, replay checks, the
-    # API). `decode_event` fills them from the bytes it parsed, so a decoded event is never encoded again.
+    # log, the API). `decode_event` fills the encodings from the bytes it parsed, so a decoded event is never
+    # encoded again.
     _signed: bytes = field(init=False, repr=False, compare=False)
     _id: bytes = field(init=False, repr=False, compare=False)
     _encoded: bytes = field(init=False, repr=False, compare=False)
+    _leaf: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.signatures:
@@ -390,6 +392,7 @@ class Event:
         object.__setattr__(self, "_signed", b"")
         object.__setattr__(self, "_id", b"")
         object.__setattr__(self, "_encoded", b"")
+        object.__setattr__(self, "_leaf", b"")
 
     @property
     def unsigned(self) -> UnsignedEvent:
@@ -413,9 +416,12 @@ class Event:
             object.__setattr__(self, "_encoded", codec.encode(self))
         return self._encoded
 
-
-#: msgpack's one-byte header of a 3-item array: an unsigned event is (origin, time, payload).
-_UNSIGNED_HEADER = b"\x93"
+    def leaf_hash(self) -> bytes:
+        """The RFC 6962 leaf hash of `encode()`: names this exact signed encoding in the log and in the set of
+        events whose signatures a node has checked."""
+        if not self._leaf:
+            object.__setattr__(self, "_leaf", merkle.leaf_hash(self.encode()))
+        return self._leaf
 
 
 def event_id(signed_bytes: bytes) -> bytes:
@@ -426,16 +432,11 @@ def event_id(signed_bytes: bytes) -> bytes:
 def decode_event(data: bytes, *, max_bytes: int = MAX_ANY_EVENT_BYTES) -> Event:
     """Parse one canonical event encoding, refusing more than `max_bytes` (the rules hold each kind to its limit)."""
     data = bytes(data)
-    event = codec.decode(Event, data, max_bytes=max_bytes)
-    # decode() checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding, and the
-    # unsigned event's encoding is its first three fields under a 3-item array header (both headers are one byte).
+    event, fields = codec.decode_fields(Event, data, max_bytes=max_bytes)
+    # The decoder checked that `data` is exactly the canonical encoding, so it can stand in for re-encoding, and the
+    # unsigned event's encoding is its first three fields, as unpacked, packed again as an array.
     object.__setattr__(event, "_encoded", data)
-    unpacker = msgpack.Unpacker(max_buffer_size=len(data))
-    unpacker.feed(data)
-    unpacker.read_array_header()
-    for _ in range(3):
-        unpacker.skip()
-    object.__setattr__(event, "_signed", _UNSIGNED_HEADER + data[1 : unpacker.tell()])
+    object.__setattr__(event, "_signed", msgpack.packb(fields[:3], use_bin_type=True))
     return event
 
 

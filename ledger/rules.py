@@ -78,7 +78,6 @@ from credledger.ledger.membership_rules import (
     apply_member_remove,
     apply_member_update,
 )
-from credledger.ledger.merkle import leaf_hash
 from credledger.ledger.state import StateOverlay, StateView, validator_set
 from credledger.ledger.status_rules import apply_status_publish
 from credledger.ledger.validators import ValidatorSet
@@ -181,9 +180,11 @@ class Selection:
     traces: tuple[Trace, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trace:
-    """What one event did: the state keys it read or wrote (its outcome depends on no other), and its writes."""
+    """What one event did: the state keys it read or wrote (its outcome depends on no other), and its writes.
+
+    Built for every admitted event and never changed after; not frozen, which would cost a call per field."""
 
     touched: frozenset[bytes]
     writes: dict[bytes, bytes | None]
@@ -297,9 +298,8 @@ class _Applier:
         """Apply `event` (or raise its refusal, leaving nothing behind); return what it wrote. Each key it reads
         is added to `reads` if given."""
         block = self._block
-        encoded = event.encode()
-        self._check_envelope(event, encoded)
-        check_signatures = leaf_hash(encoded) not in block.verified
+        self._check_envelope(event, event.encode())
+        check_signatures = event.leaf_hash() not in block.verified
         event_view = StateOverlay(self._overlay if reads is None else _Reads(self._overlay, reads))
         authority = authenticate(event_view, event, height=block.height, check_signatures=check_signatures)
         if isinstance(authority, IssuerAuthority):

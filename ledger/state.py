@@ -61,13 +61,15 @@ def cred_key(digest: bytes) -> bytes:
     return hashlib.sha256(domains.STATE_CRED + digest).digest()
 
 
+@functools.lru_cache(maxsize=1024)
 def member_key(member_id: str) -> bytes:
-    """Where a member's record lives."""
+    """Where a member's record lives (cached: the rules look up the signer's record for every event)."""
     return hashlib.sha256(domains.STATE_MEMBER + member_id.encode()).digest()
 
 
+@functools.lru_cache(maxsize=4096)
 def issuer_key_key(member_id: str, key_id: bytes) -> bytes:
-    """Where one of a member's issuer-key records lives."""
+    """Where one of a member's issuer-key records lives (cached, as `member_key`)."""
     return hashlib.sha256(domains.STATE_KEY + member_id.encode() + b"\x00" + key_id).digest()
 
 
@@ -132,7 +134,8 @@ class CredentialRecord:
 
     def __post_init__(self) -> None:
         # Normalised so a decoded record and a freshly built one look alike; ValueError for any other string.
-        object.__setattr__(self, "status", Status(self.status))
+        if type(self.status) is not Status:
+            object.__setattr__(self, "status", Status(self.status))
         if (self.status_index is None) != (self.status_height is None):
             raise ValueError("status_index and status_height are set together")
         if self.status != Status.ACTIVE and self.status_index is None:

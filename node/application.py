@@ -29,8 +29,7 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from credledger.ledger import merkle
-from credledger.ledger.block import Block, CertifiedBlock
+from credledger.ledger.block import Block, CertifiedBlock, Header
 from credledger.ledger.errors import DecodeError, InvalidBlock, InvalidEvent
 from credledger.ledger.events import Event, decode_event
 from credledger.ledger.genesis import Genesis
@@ -139,9 +138,10 @@ class _RuledBlocks:
 
     The rules are a pure function of the state before the block, the block's height and time, and its events
     (DESIGN §3). The key names all of them: the previous block's hash (which fixes the state and the committed
-    ids), the height, the time, and the hash of the events' exact bytes. A block that differs from the one the
-    rules ran on in any of these misses and meets the rules afresh; one that differs only in its roots or
-    certificate still has them checked by the store, against the roots these effects give.
+    ids), the height, the time, and the events' exact bytes, each named by its log leaf hash (which the node has
+    computed for every event anyway). A block that differs from the one the rules ran on in any of these misses
+    and meets the rules afresh; one that differs only in its roots or certificate still has them checked by the
+    store, against the roots these effects give. `events` are always the block's own, decoded from its bytes.
     """
 
     def __init__(self, limit: int = MAX_RULED_BLOCKS) -> None:
@@ -149,22 +149,19 @@ class _RuledBlocks:
         self._effects: dict[bytes, BlockEffects] = {}
 
     @staticmethod
-    def _key(block: Block) -> bytes:
-        header = block.header
+    def _key(header: Header, events: Sequence[Event]) -> bytes:
         digest = hashlib.sha256(header.prev_hash)
         digest.update(header.height.to_bytes(8, "big") + header.time_ms.to_bytes(8, "big"))
-        for raw in block.events:
-            digest.update(len(raw).to_bytes(4, "big"))
-            digest.update(raw)
+        digest.update(b"".join([event.leaf_hash() for event in events]))
         return digest.digest()
 
-    def get(self, block: Block) -> BlockEffects | None:
-        return self._effects.get(self._key(block))
+    def get(self, header: Header, events: Sequence[Event]) -> BlockEffects | None:
+        return self._effects.get(self._key(header, events))
 
-    def put(self, block: Block, effects: BlockEffects) -> None:
+    def put(self, header: Header, events: Sequence[Event], effects: BlockEffects) -> None:
         if len(self._effects) >= self._limit:
             self._effects.clear()
-        self._effects[self._key(block)] = effects
+        self._effects[self._key(header, events)] = effects
 
     def clear(self) -> None:
         self._effects.clear()
@@ -191,10 +188,10 @@ class LedgerApplication:
         self.clock = clock
         self._verified: set[bytes] = set()
         self._state = _StateCache()
-        #: Pending events by their encoding, and the events of the last validated block: each event is decoded
-        #: once per node, not again by validation and commit.
+        #: Pending events by their encoding, and the last validated block with its events: each event is decoded
+        #: once per node, not again by validation and commit (of that very block: header and event bytes equal).
         self._decoded: dict[bytes, Event] = {}
-        self._validated: tuple[bytes, list[Event]] | None = None
+        self._validated: tuple[Block, list[Event]] | None = None
         self._pending_changes: dict[bytes, bytes | None] = {}
         self._pending_ids: set[bytes] = set()
         #: What each pending event read and wrote at admission (or its last re-check).
@@ -315,15 +312,15 @@ class LedgerApplication:
                 results[position] = _detached(type(exc)(exc.rule, f"event 0 ({event.id.hex()}): {exc.detail}"))
                 continue
             trace = next(traces)
-            leaf = merkle.leaf_hash(encoded)
+            leaf = event.leaf_hash()
             self.mempool.add(event.id, encoded, event, now)
             self._decoded[encoded] = event
             self._traces[event.id] = trace
             self._verified.add(leaf)
             self._pending_changes.update(trace.writes)
             self._pending_ids.add(event.id)
-            results[position] = Admitted(event.id, leaf)
-            admitted.append((Admitted(event.id, leaf), encoded))
+            note = results[position] = Admitted(event.id, leaf)
+            admitted.append((note, encoded))
         self._refresh_mempool_metrics()
         for note, encoded in admitted:
             for listener in self._admit_listeners:
@@ -350,7 +347,7 @@ class LedgerApplication:
             verified=self._verified,
         )
         if block.header.time_ms == time_ms:  # the rules ran at the header's time: what they gave holds for it
-            self._ruled.put(block, selection.effects)
+            self._ruled.put(block.header, selection.events, selection.effects)
         return block
 
     def validate_block(self, block: Block) -> None:
@@ -367,8 +364,10 @@ class LedgerApplication:
             events = self._decode(block.events)
         except DecodeError as exc:
             raise InvalidBlock(f"block {header.height}: {exc}") from None
-        preview = self.store.preview(header, events, verified=self._verified, effects=self._ruled.get(block))
-        self._ruled.put(block, preview.effects)
+        ruled = self._ruled.get(header, events)
+        preview = self.store.preview(header, events, verified=self._verified, effects=ruled)
+        if ruled is None:
+            self._ruled.put(header, events, preview.effects)
         if (preview.log_size, preview.log_root, preview.state_root) != (
             header.log_size,
             header.log_root,
@@ -376,8 +375,8 @@ class LedgerApplication:
         ):
             raise InvalidBlock(f"block {header.height}: the header's roots do not match its events")
         # Signatures are now checked: remember them so commit does not verify them again.
-        self._remember(merkle.leaf_hash(raw) for raw in block.events)
-        self._validated = (block.hash(), events)
+        self._remember(event.leaf_hash() for event in events)
+        self._validated = (block, events)
 
     def _decode(self, encoded: Sequence[bytes]) -> list[Event]:
         """The events of a block, taken from the mempool where they are pending, else decoded."""
@@ -391,18 +390,18 @@ class LedgerApplication:
         `consensus` entries (the next height's proposer schedule) are stored in the same transaction."""
         block = certified.block
         validated, self._validated = self._validated, None
-        events = validated[1] if validated is not None and validated[0] == block.hash() else self._decode(block.events)
+        events = validated[1] if validated is not None and validated[0] == block else self._decode(block.events)
         effects = self.store.commit_block(
             block,
             certified.certificate,
             verified=self._verified,
             consensus=consensus,
             events=events,
-            effects=self._ruled.get(block),
+            effects=self._ruled.get(block.header, events),
         )
         self._ruled.clear()
         self._state.committed(block.header.height, effects.changes)
-        leaves = [merkle.leaf_hash(raw) for raw in block.events]
+        leaves = [event.leaf_hash() for event in events]
         ids = tuple(e.id for e in events)
         now = self.clock()
         for event_id in ids:
@@ -468,7 +467,7 @@ class LedgerApplication:
                 survivors.add(item.event_id)
         self.mempool.remove(item.event_id for item in dropped)
         for item in dropped:
-            self._verified.discard(merkle.leaf_hash(item.encoded))
+            self._verified.discard(item.event.leaf_hash())
             self._decoded.pop(item.encoded, None)
             self._traces.pop(item.event_id, None)
         self._pending_changes = running
@@ -478,7 +477,7 @@ class LedgerApplication:
     def _remember(self, leaves: Iterable[bytes]) -> None:
         if len(self._verified) > MAX_VERIFIED_CACHE:
             # Keep what the mempool needs; block caches rebuild themselves by re-verifying.
-            self._verified = {merkle.leaf_hash(p.encoded) for p in self.mempool.take(len(self.mempool), 1 << 62)}
+            self._verified = {p.event.leaf_hash() for p in self.mempool.take(len(self.mempool), 1 << 62)}
         self._verified.update(leaves)
 
     def _refresh_mempool_metrics(self) -> None:

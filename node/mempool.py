@@ -29,8 +29,11 @@ class MempoolFull(MempoolError):
     code = "mempool-full"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pending(Generic[T]):
+    """One pending event, built once per admitted event and never changed after (not frozen: that costs a call per
+    field)."""
+
     event_id: bytes
     encoded: bytes
     event: T

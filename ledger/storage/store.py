@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import lmdb
 
-from credledger.ledger import codec, merkle
+from credledger.ledger import codec
 from credledger.ledger.block import Block, CertifiedBlock, Header, decode_header, verify_certified_header
 from credledger.ledger.errors import (
     DecodeError,
@@ -240,7 +240,7 @@ class Store:
                 verified=verified,
             )
             encoded = tuple(e.encode() for e in selection.events)
-            size = self.log.append(txn, [merkle.leaf_hash(raw) for raw in encoded])
+            size = self.log.append(txn, [e.leaf_hash() for e in selection.events])
             header = Header(
                 origin=genesis.origin,
                 height=height,
@@ -383,7 +383,7 @@ class Store:
                 committed=_CommittedIds(txn, self._ids),
                 verified=verified,
             )
-        size = self.log.append(txn, [merkle.leaf_hash(e.encode()) for e in events])
+        size = self.log.append(txn, [e.leaf_hash() for e in events])
         state_root = self.state.update(txn, header.height, effects.changes)
         return Preview(effects, size, self.log.root(txn, size), state_root)
 

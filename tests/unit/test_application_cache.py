@@ -10,9 +10,9 @@ import pytest
 
 from credledger.ledger.block import CertifiedBlock
 from credledger.ledger.errors import InvalidBlock, InvalidEvent
-from credledger.ledger.events import Revoke
+from credledger.ledger.events import Revoke, Signature
 from credledger.ledger.storage.store import Store
-from credledger.node.application import LedgerApplication
+from credledger.node.application import Admitted, LedgerApplication
 from credledger.node.mempool import Mempool
 from tests.blocks import certify, commit
 from tests.factories import T0, Network, digest, issue, make_network, signed
@@ -108,3 +108,35 @@ def test_a_block_altered_after_validation_is_refused_at_commit(chain: LedgerAppl
     with chain.store.snapshot() as snap:
         assert snap.height == 1
         assert snap.state_root() == block.header.state_root
+
+
+def test_a_remembered_outcome_serves_only_the_same_events_in_the_same_order(
+    chain: LedgerApplication, network: Network
+) -> None:
+    """The rules' outcome for a block built and validated here is remembered under its events' leaf hashes: a block
+    under the same header whose events are reordered, repeated, re-signed or replaced meets the rules again and is
+    refused, at validation and at commit, and nothing is written."""
+    m0 = network["m0.test"]
+    first = issue(m0, digest("ordered"), time_ms=TIME)
+    then = signed(Revoke(digest("ordered"), 0), m0.issuer, time_ms=TIME)
+    assert all(isinstance(outcome, Admitted) for outcome in chain.admit_batch([first, then]))
+    block = chain.build_block(1, 0, chain.now_ms(), network.ids[0])
+    chain.validate_block(block)
+    assert block.events == (first.encode(), then.encode())
+    forged = replace(first, signatures=(Signature(m0.id, m0.issuer.key_id, bytes(64)),))
+    assert forged.id == first.id
+    variants = {
+        "not-issued": (then.encode(), first.encode()),
+        "replayed-event": (first.encode(), first.encode()),
+        "bad-signature": (forged.encode(), then.encode()),
+        "roots": (first.encode(), issue(m0, digest("other"), time_ms=TIME).encode()),
+    }
+    for refusal, events in variants.items():
+        variant = replace(block, events=events)
+        with pytest.raises((InvalidBlock, InvalidEvent), match=refusal):
+            chain.validate_block(variant)
+        with pytest.raises(InvalidBlock, match="header commits to" if refusal == "roots" else refusal):
+            chain.commit(CertifiedBlock(variant, certify(network, variant)))
+        assert chain.height == 0
+    chain.commit(CertifiedBlock(block, certify(network, block)))
+    assert chain.height == 1

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import msgpack
 import pytest
 
-from credledger.ledger import codec, domains
+from credledger.ledger import codec, domains, merkle
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.events import (
     Event,
@@ -200,3 +201,15 @@ def test_decoded_events_derive_the_same_signed_bytes_and_id_as_encoding_would() 
         assert decoded.signed_bytes() == expected
         assert decoded.id == event.id
         assert decoded == event
+        assert decoded.leaf_hash() == event.leaf_hash() == merkle.leaf_hash(event.encode())
+
+
+def test_an_event_with_other_signatures_has_its_own_leaf_hash_and_the_same_id() -> None:
+    from tests.factories import issue, make_network
+
+    m0 = make_network(2)["m0.test"]
+    event = issue(m0, digest("a"))
+    assert event.leaf_hash() == merkle.leaf_hash(event.encode())
+    other = dataclasses.replace(event, signatures=(Signature(m0.id, m0.issuer.key_id, bytes(64)),))
+    assert other.id == event.id
+    assert other.leaf_hash() == merkle.leaf_hash(other.encode()) != event.leaf_hash()
