@@ -406,24 +406,32 @@ class _Updater:
         return joined
 
     def _apply_one(self, ref: bytes, depth: int, index: int) -> tuple[bytes, bool | None]:
-        """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards."""
+        """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards.
+
+        Below the levels a batch shares, every change ends here, so this is the update's inner loop: the walk
+        reads each internal node with one lookup and two length and tag comparisons, and leaves the full check
+        (`_checked`) to the one record per walk that is not an internal node.
+        """
         path = self._ikeys[index]
+        get = self._txn.get
+        db = self._db
         siblings: list[bytes] = []
         walked: list[bytes] = []
         top = ref
         record = b""
         d = depth
         while ref != EMPTY_REF:
-            record = _read_node(self._txn, self._db, ref)
-            if record[0] == _LEAF_TAG:
+            found = get(ref, None, db)
+            if found is None or len(found) != _INTERNAL_SIZE or found[0] != _NODE_TAG:
+                record = _checked(ref, found)  # the walk's end: a leaf (anything else raises)
                 break
             walked.append(ref)
             if (path >> (KEY_BITS - 1 - d)) & 1:
-                siblings.append(record[1:41])
-                ref = record[41:]
+                siblings.append(found[1:41])
+                ref = found[41:]
             else:
-                siblings.append(record[41:])
-                ref = record[1:41]
+                siblings.append(found[41:])
+                ref = found[1:41]
             d += 1
         replaced = self._replace(ref, record, d, index)
         if replaced is None:
@@ -452,6 +460,8 @@ class _Updater:
         self, current: bytes, is_leaf: bool, siblings: list[bytes], depth: int, path: int
     ) -> tuple[bytes, bool]:
         """Rehash from the new subtree `current` at `depth` up through `siblings` (top first), lifting lone leaves."""
+        new_nodes = self.new_nodes
+        prefix = self._prefix
         while siblings:
             sibling = siblings.pop()
             depth -= 1
@@ -463,10 +473,14 @@ class _Updater:
                     continue
             elif is_leaf and sibling == EMPTY_REF:
                 continue  # our leaf is alone at this level: lift it
+            # `_internal`, inlined: one node per level of every changed path.
             if (path >> (KEY_BITS - 1 - depth)) & 1:
-                current = self._internal(sibling, current)
+                record = SMT_NODE + sibling + current
+                current = prefix + _sha256(SMT_NODE + sibling[8:] + current[8:]).digest()
             else:
-                current = self._internal(current, sibling)
+                record = SMT_NODE + current + sibling
+                current = prefix + _sha256(SMT_NODE + current[8:] + sibling[8:]).digest()
+            new_nodes[current] = record
             is_leaf = False
         return current, is_leaf
 
@@ -677,7 +691,11 @@ _WORDS = struct.Struct(">7I").unpack_from
 
 
 def _read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> bytes:
-    record = txn.get(ref, db=db)
+    return _checked(ref, txn.get(ref, db=db))
+
+
+def _checked(ref: bytes, record: bytes | None) -> bytes:
+    """`record`, read under `ref`, if it is a well-formed node record; else `StorageError`."""
     if record is None:
         raise StorageError(f"state node {ref.hex()} is missing from the store")
     tag = record[0] if record else -1
