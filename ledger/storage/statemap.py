@@ -55,11 +55,12 @@ while the history was unbounded have no journal: their replaced nodes stay.
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
 by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
 not once per key. A sub-batch of one key takes a tight loop down its path and back up. The new nodes are sorted
-and appended with one cursor ``putmulti``. A node computes each block's update twice -- to build or validate the
+and appended with one cursor ``putmulti``. A node needs each block's update twice -- to build or validate the
 block, in a transaction it aborts, and to commit it -- so the last few updates keep their new nodes: an update
 of equal changes on the same root as the same version (all three compared exactly) writes them without
 walking or hashing the tree again. The nodes are a pure function of those three, so the commit's root is the
-one a fresh computation would give, and the store still checks it against the header.
+one a fresh computation would give, and the store still checks it against the header. The aborted transaction
+takes `compute`, which keeps the nodes and returns the root without putting anything in it.
 
 Reads (`get`, `prove`) keep recently used upper-level nodes (depth < `CACHE_DEPTH`) in a bounded two-generation
 cache. A ref names immutable content, so a cached record is never stale, whichever transaction read or wrote it.
@@ -192,6 +193,34 @@ class StateMap:
         `version` must be greater than every stored version. Deleting an absent key is a no-op. Inputs are
         checked before anything is written.
         """
+        base, batch = self._batch(txn, version, changes)
+        root = base
+        if batch:
+            root, new_nodes, replaced = self._computed_update(txn, base, version, batch)
+            if new_nodes:
+                _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
+                if added != len(new_nodes):
+                    raise StorageError(f"state nodes of version {version} collide with stored nodes")
+            if self.history is not None and replaced:
+                txn.put(u64(version), b"".join(replaced), db=self._replaced, append=True)
+        txn.put(u64(version), root, db=self._roots, append=True)
+        self._note_update(base, root, batch)
+        return root[8:]
+
+    def compute(self, txn: lmdb.Transaction[bytes], version: int, changes: Mapping[bytes, bytes | None]) -> bytes:
+        """The root `update` would return for the same arguments, without writing anything.
+
+        For a transaction that will be aborted (a block built or validated, not committed): the new nodes are
+        kept for the `update` of the same changes that commits them, and nothing is put in the transaction only
+        to be thrown away.
+        """
+        base, batch = self._batch(txn, version, changes)
+        return (self._computed_update(txn, base, version, batch).root if batch else base)[8:]
+
+    def _batch(
+        self, txn: lmdb.Transaction[bytes], version: int, changes: Mapping[bytes, bytes | None]
+    ) -> tuple[bytes, list[_Change]]:
+        """The latest root ref, and `changes` checked and sorted by key, for an update as `version`."""
         _check_version(version)
         latest = self.latest_version(txn)
         if latest is not None and version <= latest:
@@ -203,21 +232,13 @@ class StateMap:
                 raise ValueError(f"state value for key {key.hex()}: expected bytes or None, got {type(value).__name__}")
             batch.append((int.from_bytes(key, "big"), key, value))
         batch.sort(key=_first)
-        base = self._root_ref(txn, None)
-        root = base
-        if batch:
-            root, new_nodes, replaced = self._computed.get(base, version, batch) or self._compute(
-                txn, base, version, batch
-            )
-            if new_nodes:
-                _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
-                if added != len(new_nodes):
-                    raise StorageError(f"state nodes of version {version} collide with stored nodes")
-            if self.history is not None and replaced:
-                txn.put(u64(version), b"".join(replaced), db=self._replaced, append=True)
-        txn.put(u64(version), root, db=self._roots, append=True)
-        self._note_update(base, root, batch)
-        return root[8:]
+        return self._root_ref(txn, None), batch
+
+    def _computed_update(
+        self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]
+    ) -> _Computed:
+        """`batch` (not empty) applied on top of `base` as `version`: kept from an earlier call, or computed now."""
+        return self._computed.get(base, version, batch) or self._compute(txn, base, version, batch)
 
     def _compute(self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]) -> _Computed:
         """The root ref, the new nodes (sorted by ref) and the refs of the nodes replaced, of `batch` applied on top of
