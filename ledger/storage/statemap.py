@@ -430,8 +430,8 @@ class _Updater:
         """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards.
 
         Below the levels a batch shares, every change ends here, so this is the update's inner loop: the walk
-        reads each internal node with one lookup and two length and tag comparisons, and leaves the full check
-        (`_checked`) to the one record per walk that is not an internal node.
+        takes a record of an internal node's length and tag as it comes from the store, and leaves the full check
+        (`_checked`) to the one record per walk that is not one (the leaf it ends in).
         """
         path = self._ikeys[index]
         get = self._txn.get
