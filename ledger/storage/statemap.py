@@ -55,11 +55,12 @@ while the history was unbounded have no journal: their replaced nodes stay.
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
 by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
 not once per key. A sub-batch of one key takes a tight loop down its path and back up. The new nodes are sorted
-and appended with one cursor ``putmulti``. A node computes each block's update twice -- to build or validate the
+and appended with one cursor ``putmulti``. A node needs each block's update twice -- to build or validate the
 block, in a transaction it aborts, and to commit it -- so the last few updates keep their new nodes: an update
 of equal changes on the same root as the same version (all three compared exactly) writes them without
 walking or hashing the tree again. The nodes are a pure function of those three, so the commit's root is the
-one a fresh computation would give, and the store still checks it against the header.
+one a fresh computation would give, and the store still checks it against the header. The aborted transaction
+takes `compute`, which keeps the nodes and returns the root without putting anything in it.
 
 Reads (`get`, `prove`) keep recently used upper-level nodes (depth < `CACHE_DEPTH`) in a bounded two-generation
 cache. A ref names immutable content, so a cached record is never stale, whichever transaction read or wrote it.
@@ -200,6 +201,34 @@ class StateMap:
         `version` must be greater than every stored version. Deleting an absent key is a no-op. Inputs are
         checked before anything is written.
         """
+        base, batch = self._batch(txn, version, changes)
+        root = base
+        if batch:
+            root, new_nodes, replaced = self._computed_update(txn, base, version, batch)
+            if new_nodes:
+                _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
+                if added != len(new_nodes):
+                    raise StorageError(f"state nodes of version {version} collide with stored nodes")
+            if self.history is not None and replaced:
+                txn.put(u64(version), b"".join(replaced), db=self._replaced, append=True)
+        txn.put(u64(version), root, db=self._roots, append=True)
+        self._note_update(base, root, batch)
+        return root[8:]
+
+    def compute(self, txn: lmdb.Transaction[bytes], version: int, changes: Mapping[bytes, bytes | None]) -> bytes:
+        """The root `update` would return for the same arguments, without writing anything.
+
+        For a transaction that will be aborted (a block built or validated, not committed): the new nodes are
+        kept for the `update` of the same changes that commits them, and nothing is put in the transaction only
+        to be thrown away.
+        """
+        base, batch = self._batch(txn, version, changes)
+        return (self._computed_update(txn, base, version, batch).root if batch else base)[8:]
+
+    def _batch(
+        self, txn: lmdb.Transaction[bytes], version: int, changes: Mapping[bytes, bytes | None]
+    ) -> tuple[bytes, list[_Change]]:
+        """The latest root ref, and `changes` checked and sorted by key, for an update as `version`."""
         _check_version(version)
         latest = self.latest_version(txn)
         if latest is not None and version <= latest:
@@ -211,21 +240,13 @@ class StateMap:
                 raise ValueError(f"state value for key {key.hex()}: expected bytes or None, got {type(value).__name__}")
             batch.append((int.from_bytes(key, "big"), key, value))
         batch.sort(key=_first)
-        base = self._root_ref(txn, None)
-        root = base
-        if batch:
-            root, new_nodes, replaced = self._computed.get(base, version, batch) or self._compute(
-                txn, base, version, batch
-            )
-            if new_nodes:
-                _, added = txn.cursor(db=self._nodes).putmulti(new_nodes, append=True)
-                if added != len(new_nodes):
-                    raise StorageError(f"state nodes of version {version} collide with stored nodes")
-            if self.history is not None and replaced:
-                txn.put(u64(version), b"".join(replaced), db=self._replaced, append=True)
-        txn.put(u64(version), root, db=self._roots, append=True)
-        self._note_update(base, root, batch)
-        return root[8:]
+        return self._root_ref(txn, None), batch
+
+    def _computed_update(
+        self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]
+    ) -> _Computed:
+        """`batch` (not empty) applied on top of `base` as `version`: kept from an earlier call, or computed now."""
+        return self._computed.get(base, version, batch) or self._compute(txn, base, version, batch)
 
     def _compute(self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]) -> _Computed:
         """The root ref, the new nodes (sorted by ref) and the refs of the nodes replaced, of `batch` applied on top of
@@ -445,24 +466,32 @@ class _Updater:
         return joined
 
     def _apply_one(self, ref: bytes, depth: int, index: int) -> tuple[bytes, bool | None]:
-        """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards."""
+        """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards.
+
+        Below the levels a batch shares, every change ends here, so this is the update's inner loop: the walk
+        takes a record of an internal node's length and tag as it comes from the store, and leaves the full check
+        (`_checked`) to the one record per walk that is not one (the leaf it ends in).
+        """
         path = self._ikeys[index]
+        get = self._txn.get
+        db = self._db
         siblings: list[bytes] = []
         walked: list[bytes] = []
         top = ref
         record = b""
         d = depth
         while ref != EMPTY_REF:
-            record = _read_node(self._txn, self._db, ref)
-            if record[0] == _LEAF_TAG:
+            found = get(ref, None, db)
+            if found is None or len(found) != _INTERNAL_SIZE or found[0] != _NODE_TAG:
+                record = _checked(ref, found)  # the walk's end: a leaf (anything else raises)
                 break
             walked.append(ref)
             if (path >> (KEY_BITS - 1 - d)) & 1:
-                siblings.append(record[1:41])
-                ref = record[41:]
+                siblings.append(found[1:41])
+                ref = found[41:]
             else:
-                siblings.append(record[41:])
-                ref = record[1:41]
+                siblings.append(found[41:])
+                ref = found[1:41]
             d += 1
         replaced = self._replace(ref, record, d, index)
         if replaced is None:
@@ -491,6 +520,8 @@ class _Updater:
         self, current: bytes, is_leaf: bool, siblings: list[bytes], depth: int, path: int
     ) -> tuple[bytes, bool]:
         """Rehash from the new subtree `current` at `depth` up through `siblings` (top first), lifting lone leaves."""
+        new_nodes = self.new_nodes
+        prefix = self._prefix
         while siblings:
             sibling = siblings.pop()
             depth -= 1
@@ -502,10 +533,14 @@ class _Updater:
                     continue
             elif is_leaf and sibling == EMPTY_REF:
                 continue  # our leaf is alone at this level: lift it
+            # `_internal`, inlined: one node per level of every changed path.
             if (path >> (KEY_BITS - 1 - depth)) & 1:
-                current = self._internal(sibling, current)
+                record = SMT_NODE + sibling + current
+                current = prefix + _sha256(SMT_NODE + sibling[8:] + current[8:]).digest()
             else:
-                current = self._internal(current, sibling)
+                record = SMT_NODE + current + sibling
+                current = prefix + _sha256(SMT_NODE + current[8:] + sibling[8:]).digest()
+            new_nodes[current] = record
             is_leaf = False
         return current, is_leaf
 
@@ -716,7 +751,11 @@ _WORDS = struct.Struct(">7I").unpack_from
 
 
 def _read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> bytes:
-    record = txn.get(ref, db=db)
+    return _checked(ref, txn.get(ref, db=db))
+
+
+def _checked(ref: bytes, record: bytes | None) -> bytes:
+    """`record`, read under `ref`, if it is a well-formed node record; else `StorageError`."""
     if record is None:
         raise StorageError(f"state node {ref.hex()} is missing from the store")
     tag = record[0] if record else -1

@@ -206,7 +206,7 @@ class Store:
         genesis = self._require_genesis()
         txn = self.env.begin(write=True)
         try:
-            return self._apply(txn, genesis, header, events, verified=verified, effects=effects)
+            return self._apply(txn, genesis, header, events, verified=verified, effects=effects, write=False)
         finally:
             txn.abort()
 
@@ -250,7 +250,7 @@ class Store:
                 proposer=proposer,
                 log_size=size,
                 log_root=self.log.root(txn, size),
-                state_root=self.state.update(txn, height, selection.effects.changes),
+                state_root=self.state.compute(txn, height, selection.effects.changes),
                 event_count=len(encoded),
                 validators_hash=snap.validator_set(height).hash(),
                 next_validators_hash=snap.validator_set(height + 1).hash(),
@@ -298,7 +298,7 @@ class Store:
             except VerificationError as exc:
                 raise InvalidBlock(f"block {header.height}: {exc}") from None
             try:
-                preview = self._apply(txn, genesis, header, events, verified=verified, effects=effects)
+                preview = self._apply(txn, genesis, header, events, verified=verified, effects=effects, write=True)
             except InvalidEvent as exc:
                 raise InvalidBlock(f"block {header.height}: {exc}") from None
             if (preview.log_size, preview.log_root, preview.state_root) != (
@@ -369,7 +369,11 @@ class Store:
         *,
         verified: Container[bytes],
         effects: BlockEffects | None,
+        write: bool,
     ) -> Preview:
+        """The block's effects and roots over the state in `txn`. The log is appended in `txn` (its root is read
+        back from the nodes); the state version is written only with `write`, else only its root is computed (for
+        a transaction that is aborted)."""
         first = self.log.size(txn)
         if effects is None:
             effects = apply_block(
@@ -384,7 +388,8 @@ class Store:
                 verified=verified,
             )
         size = self.log.append(txn, [e.leaf_hash() for e in events])
-        state_root = self.state.update(txn, header.height, effects.changes)
+        update = self.state.update if write else self.state.compute
+        state_root = update(txn, header.height, effects.changes)
         return Preview(effects, size, self.log.root(txn, size), state_root)
 
 

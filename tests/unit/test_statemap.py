@@ -437,3 +437,30 @@ def test_an_update_that_differs_in_any_input_is_computed_afresh(env: lmdb.Enviro
             assert smap.update(txn, version, changes) == one_batch_root({K: b"1", **changes})
         finally:
             txn.abort()
+
+
+def test_compute_gives_the_update_root_writes_nothing_and_the_update_reuses_it(
+    env: lmdb.Environment, smap: StateMap
+) -> None:
+    write(env, smap, 0, {K: b"1"})
+    changes = {FAR: b"2", DEEP: b"3", K: None}
+    with env.begin(write=True) as txn:
+        computed = smap.compute(txn, 1, changes)
+        assert smap.compute(txn, 1, {}) == smap.root(txn)
+        assert (smap.latest_version(txn), node_count(env, txn)) == (0, 1)  # version 0 and its one leaf, no more
+    assert computed == one_batch_root({FAR: b"2", DEEP: b"3"})
+    with mock.patch("credledger.ledger.storage.statemap._Updater", side_effect=AssertionError("recomputed")):
+        assert write(env, smap, 1, dict(changes)) == computed
+    with env.begin() as txn:
+        assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [None, b"2", b"3"]
+
+
+def test_compute_checks_its_inputs_as_update_does(env: lmdb.Environment, smap: StateMap) -> None:
+    write(env, smap, 3, {K: b"1"})
+    with env.begin(write=True) as txn:
+        with pytest.raises(StorageError, match="greater than the latest"):
+            smap.compute(txn, 3, {FAR: b"2"})
+        with pytest.raises(ValueError, match="state key"):
+            smap.compute(txn, 4, {b"short": b"2"})
+        with pytest.raises(ValueError, match="state value"):
+            smap.compute(txn, 4, {FAR: "text"})  # type: ignore[dict-item]
