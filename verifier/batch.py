@@ -441,11 +441,11 @@ class BatchIssuer:
     def _send(self, chunk: list[_Item]) -> _Answer:
         """Worker thread: submit one chunk and wait for its commit, then fetch and write its receipts."""
         answer = _Answer()
-        events = [item.event for item in chunk]
+        encoded = [item.entry.events[-1] for item in chunk]  # as journalled: sent without encoding them again
         wait_s = self.client.timeout
         for attempt in range(BUSY_RETRIES):
             try:
-                result = self.client.submit(events, wait=True, timeout=wait_s)
+                result = self.client.submit_encoded(encoded, wait=True, timeout=wait_s)
             except NodeProblem as exc:
                 if exc.status == 503 and attempt + 1 < BUSY_RETRIES:
                     time.sleep(min(0.2 * (attempt + 1), 2.0))
@@ -483,8 +483,6 @@ class BatchIssuer:
                     outcomes.append((code, str(problem.get("rule") or code), str(problem.get("detail", ""))))
                 else:
                     outcomes.append(("pending", "", ""))
-        elif len(chunk) == 1 and exc.status in (403, 409, 422):
-            outcomes = [(exc.code, exc.rule or exc.code, exc.detail)]
         else:
             outcomes = [(exc.code, exc.rule or exc.code, exc.detail)] * len(chunk)
         for item, (code, rule, detail) in zip(chunk, outcomes, strict=True):
