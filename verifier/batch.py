@@ -66,7 +66,8 @@ SETTLE_TIMEOUT_S = 120.0
 #: Retries of a chunk the node could not take now (mempool full, too many waiters), with growing pauses.
 BUSY_RETRIES = 30
 #: Threads fetching and writing receipts, beside the `concurrency` submitting: a chunk's request slot is free
-#: again as soon as it is committed.
+#: again as soon as it is committed. With more nodes to read from, one thread per node: the chunks that commit
+#: together at the end of a run have their records built by as many nodes at once.
 RECEIPT_THREADS = 2
 #: Refusals that mean "the ledger may hold this credential already": looked up rather than counted as refused.
 _LOOK_UP = frozenset({"duplicate-event", "replayed-event", "already-issued"})
@@ -220,6 +221,7 @@ class BatchIssuer:
         self.clock = clock
         #: Nodes receipts are fetched from in turn (with `client`): any node serves the same certified proofs.
         self._readers = itertools.cycle([client, *readers])
+        self._receipt_threads = max(RECEIPT_THREADS, 1 + len(readers))
         self._readers_lock = threading.Lock()
         self._journal: Journal | None = None
         self._receipts: ThreadPoolExecutor | None = None
@@ -256,7 +258,7 @@ class BatchIssuer:
                 fresh = iter(list(fresh))
             # A first run reads, hashes and sends in step: the first chunk leaves before the last line is hashed.
             self._fresh, self._more = fresh, True
-            with ThreadPoolExecutor(self.concurrency) as pool, ThreadPoolExecutor(RECEIPT_THREADS) as receipts:
+            with ThreadPoolExecutor(self.concurrency) as pool, ThreadPoolExecutor(self._receipt_threads) as receipts:
                 self._receipts = receipts
                 self._receipts_for(pool, unreceipted)
                 queue: deque[_Item] = deque()
