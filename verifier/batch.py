@@ -16,7 +16,9 @@ outcome: issued (committed, receipt written), refused by the ledger (the rule), 
 3. New credentials are signed in chunks of the node's batch limit; a chunk's events are written to the journal
    and fsynced *before* the chunk is sent (`POST /v1/events?wait=commit`), at most `concurrency` chunks in
    flight, each in a worker thread. A committed chunk's receipts are fetched in one `POST /v1/record` (on
-   another thread, so the chunk's request slot is free at once) and written before the journal records them.
+   another thread, so the chunk's request slot is free at once; from the nodes given to read from in turn) and
+   written before the journal records them. Sending waits while too many committed chunks wait for their
+   receipts, so receipts keep pace with commits instead of piling up after the last one.
 4. What a chunk's answer left unsettled (a commit wait that timed out, a lost connection, an event a committed
    block dropped) goes back to step 2 until every credential is settled or the node stops answering.
 
@@ -69,6 +71,10 @@ BUSY_RETRIES = 30
 #: again as soon as it is committed. With more nodes to read from, one thread per node: the chunks that commit
 #: together at the end of a run have their records built by as many nodes at once.
 RECEIPT_THREADS = 2
+#: Committed chunks whose receipts are still to fetch, per receipt thread, beyond which no more chunks are sent
+#: until some are written. Unbounded, on a machine where records come slower than commits, the receipts pile up
+#: into a tail after the last commit that grows with the batch; bounded, records are built while blocks commit.
+RECEIPTS_AHEAD = 2
 #: Refusals that mean "the ledger may hold this credential already": looked up rather than counted as refused.
 _LOOK_UP = frozenset({"duplicate-event", "replayed-event", "already-issued"})
 
@@ -345,14 +351,16 @@ class BatchIssuer:
 
     def _submit(self, pool: ThreadPoolExecutor, queue: deque[_Item]) -> list[_Item]:
         """Send everything in `queue` (and what comes back to it), at most `concurrency` chunks in flight, and fetch
-        the receipts of what commits; return the credentials left in doubt."""
+        the receipts of what commits (no chunk is sent while `RECEIPTS_AHEAD` per receipt thread wait for theirs);
+        return the credentials left in doubt."""
         assert self._receipts is not None
         doubt: list[_Item] = []
         flying: set[Future[_Answer]] = set()
         fetching: set[Future[_Answer]] = set()
         ahead: list[_Item] = []  # the next chunk, signed and journalled while the requests are out
         while queue or self._more or ahead or flying or fetching:
-            while (ahead or queue or self._more) and len(flying) < self.concurrency:
+            room = len(fetching) < RECEIPTS_AHEAD * self._receipt_threads
+            while (ahead or queue or self._more) and len(flying) < self.concurrency and room:
                 chunk, ahead = ahead or self._next_chunk(queue), []
                 if chunk:
                     flying.add(pool.submit(self._send, chunk))
