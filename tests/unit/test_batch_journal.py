@@ -123,3 +123,15 @@ def test_an_output_folder_that_cannot_be_made_is_a_journal_error(tmp_path: Path)
     issuer = BatchIssuer(NodeClient("http://127.0.0.1:9"), SigningKey.generate("m0.test"), taken, origin="o")
     with pytest.raises(JournalError, match="cannot create the output folder"):
         issuer.run([])
+
+
+def test_the_summary_file_is_the_summary_with_a_credential_a_line() -> None:
+    from credledger.cli.batch import _summary_text
+
+    credentials = [{"source": "a.json", "status": "issued"}, {"source": "b.json", "status": "failed"}]
+    for listed in (credentials, []):
+        summary = {"out": "out", "seconds": 1.5, "issued": 1, "credentials": listed, "written_ms": 7}
+        text = _summary_text(summary)
+        assert json.loads(text) == summary
+        lines = [line.strip().removesuffix(",") for line in text.splitlines() if line.startswith("  {")]
+        assert lines == [json.dumps(c) for c in listed]
