@@ -16,7 +16,9 @@ outcome: issued (committed, receipt written), refused by the ledger (the rule), 
 3. New credentials are signed in chunks of the node's batch limit; a chunk's events are written to the journal
    and fsynced *before* the chunk is sent (`POST /v1/events?wait=commit`), at most `concurrency` chunks in
    flight, each in a worker thread. A committed chunk's receipts are fetched in one `POST /v1/record` (on
-   another thread, so the chunk's request slot is free at once) and written before the journal records them.
+   another thread, so the chunk's request slot is free at once; from the nodes given to read from in turn) and
+   written before the journal records them. Sending waits while too many committed chunks wait for their
+   receipts, so receipts keep pace with commits instead of piling up after the last one.
 4. What a chunk's answer left unsettled (a commit wait that timed out, a lost connection, an event a committed
    block dropped) goes back to step 2 until every credential is settled or the node stops answering.
 
@@ -36,7 +38,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +68,13 @@ SETTLE_TIMEOUT_S = 120.0
 #: Retries of a chunk the node could not take now (mempool full, too many waiters), with growing pauses.
 BUSY_RETRIES = 30
 #: Threads fetching and writing receipts, beside the `concurrency` submitting: a chunk's request slot is free
-#: again as soon as it is committed.
+#: again as soon as it is committed. With more nodes to read from, one thread per node: the chunks that commit
+#: together at the end of a run have their records built by as many nodes at once.
 RECEIPT_THREADS = 2
+#: Committed chunks whose receipts are still to fetch, per receipt thread, beyond which no more chunks are sent
+#: until some are written. Unbounded, on a machine where records come slower than commits, the receipts pile up
+#: into a tail after the last commit that grows with the batch; bounded, records are built while blocks commit.
+RECEIPTS_AHEAD = 2
 #: Refusals that mean "the ledger may hold this credential already": looked up rather than counted as refused.
 _LOOK_UP = frozenset({"duplicate-event", "replayed-event", "already-issued"})
 
@@ -157,15 +164,16 @@ class _Item:
     def name(self) -> str:
         return self.credential.name or self.key.hex()
 
-    #: The latest event, decoded once (a chunk reads it to send it and again to match the answer).
-    decoded: Event | None = None
+    #: The latest event and the encoding it was decoded from, decoded once (a chunk reads it to send it and again
+    #: to match the answer).
+    decoded: tuple[bytes, Event] | None = None
 
     @property
     def event(self) -> Event:
         latest = self.entry.events[-1]
-        if self.decoded is None or self.decoded.encode() != latest:
-            self.decoded = decode_event(latest)
-        return self.decoded
+        if self.decoded is None or self.decoded[0] != latest:
+            self.decoded = (latest, decode_event(latest))
+        return self.decoded[1]
 
 
 @dataclass(slots=True)
@@ -219,6 +227,7 @@ class BatchIssuer:
         self.clock = clock
         #: Nodes receipts are fetched from in turn (with `client`): any node serves the same certified proofs.
         self._readers = itertools.cycle([client, *readers])
+        self._receipt_threads = max(RECEIPT_THREADS, 1 + len(readers))
         self._readers_lock = threading.Lock()
         self._journal: Journal | None = None
         self._receipts: ThreadPoolExecutor | None = None
@@ -255,7 +264,7 @@ class BatchIssuer:
                 fresh = iter(list(fresh))
             # A first run reads, hashes and sends in step: the first chunk leaves before the last line is hashed.
             self._fresh, self._more = fresh, True
-            with ThreadPoolExecutor(self.concurrency) as pool, ThreadPoolExecutor(RECEIPT_THREADS) as receipts:
+            with ThreadPoolExecutor(self.concurrency) as pool, ThreadPoolExecutor(self._receipt_threads) as receipts:
                 self._receipts = receipts
                 self._receipts_for(pool, unreceipted)
                 queue: deque[_Item] = deque()
@@ -342,14 +351,16 @@ class BatchIssuer:
 
     def _submit(self, pool: ThreadPoolExecutor, queue: deque[_Item]) -> list[_Item]:
         """Send everything in `queue` (and what comes back to it), at most `concurrency` chunks in flight, and fetch
-        the receipts of what commits; return the credentials left in doubt."""
+        the receipts of what commits (no chunk is sent while `RECEIPTS_AHEAD` per receipt thread wait for theirs);
+        return the credentials left in doubt."""
         assert self._receipts is not None
         doubt: list[_Item] = []
         flying: set[Future[_Answer]] = set()
         fetching: set[Future[_Answer]] = set()
         ahead: list[_Item] = []  # the next chunk, signed and journalled while the requests are out
         while queue or self._more or ahead or flying or fetching:
-            while (ahead or queue or self._more) and len(flying) < self.concurrency:
+            room = len(fetching) < RECEIPTS_AHEAD * self._receipt_threads
+            while (ahead or queue or self._more) and len(flying) < self.concurrency and room:
                 chunk, ahead = ahead or self._next_chunk(queue), []
                 if chunk:
                     flying.add(pool.submit(self._send, chunk))
@@ -413,7 +424,9 @@ class BatchIssuer:
             item.redo = None
             event = sign_event(UnsignedEvent(self.origin, now, payload), self.key)
             assert isinstance(payload, Issue)
-            record.update(digest=payload.digest.hex(), event=base64.b64encode(event.encode()).decode())
+            encoded = event.encode()
+            item.decoded = (encoded, event)
+            record.update(digest=payload.digest.hex(), event=base64.b64encode(encoded).decode())
             records.append(record)
             ready.append(item)
         self._journal.append(records)
@@ -438,11 +451,11 @@ class BatchIssuer:
     def _send(self, chunk: list[_Item]) -> _Answer:
         """Worker thread: submit one chunk and wait for its commit, then fetch and write its receipts."""
         answer = _Answer()
-        events = [item.event for item in chunk]
+        encoded = [item.entry.events[-1] for item in chunk]  # as journalled: sent without encoding them again
         wait_s = self.client.timeout
         for attempt in range(BUSY_RETRIES):
             try:
-                result = self.client.submit(events, wait=True, timeout=wait_s)
+                result = self.client.submit_encoded(encoded, wait=True, timeout=wait_s)
             except NodeProblem as exc:
                 if exc.status == 503 and attempt + 1 < BUSY_RETRIES:
                     time.sleep(min(0.2 * (attempt + 1), 2.0))
@@ -480,8 +493,6 @@ class BatchIssuer:
                     outcomes.append((code, str(problem.get("rule") or code), str(problem.get("detail", ""))))
                 else:
                     outcomes.append(("pending", "", ""))
-        elif len(chunk) == 1 and exc.status in (403, 409, 422):
-            outcomes = [(exc.code, exc.rule or exc.code, exc.detail)]
         else:
             outcomes = [(exc.code, exc.rule or exc.code, exc.detail)] * len(chunk)
         for item, (code, rule, detail) in zip(chunk, outcomes, strict=True):
@@ -510,7 +521,7 @@ class BatchIssuer:
         """Worker thread: which of `chunk` the ledger holds (by this batch's event: their receipts are written)."""
         answer = _Answer()
         absent: list[_Item] = []
-        record = self._record([item.entry.digest for item in chunk])
+        record = self._record(chunk)
         committed: list[tuple[_Item, bytes, int]] = []
         for item, proof in zip(chunk, record.items, strict=True):
             if proof.event_id is None:
@@ -534,14 +545,16 @@ class BatchIssuer:
         for answer in pool.map(self._write_receipts, chunks):
             self._absorb(answer)
 
-    def _record(self, digests: list[bytes], client: NodeClient | None = None) -> _Record:
-        """The node's `credledger-record/v1` of `digests`, checked item by item (verified, given a genesis)."""
+    def _record(self, items: Sequence[_Item], client: NodeClient | None = None) -> _Record:
+        """The node's `credledger-record/v1` of `items`, checked item by item (verified, given a genesis)."""
         client = client or self.client
+        digests = [item.entry.digest for item in items]
         data = client.record(digests)
+        signed = {item.decoded[0]: item.decoded[1].id for item in items if item.decoded is not None}
         try:
             if self.genesis is not None:
                 verify_record(Record.from_json(data), self.genesis)
-            return _Record.of(data, digests)
+            return _Record.of(data, digests, signed)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
             raise NodeUnreachable(f"{client.base_url}/v1/record: not a usable record ({exc})") from None
 
@@ -552,7 +565,7 @@ class BatchIssuer:
             reader = next(self._readers)
         for client in dict.fromkeys([reader, self.client]):  # a reader behind the submitting node: ask that one
             try:
-                record = self._record([item.entry.digest for item, _, _ in committed], client)
+                record = self._record([item for item, _, _ in committed], client)
             except (NodeProblem, NodeUnreachable):
                 continue
             missing = _Answer()
@@ -660,7 +673,7 @@ def _write(path: Path, text: str) -> int:
 @dataclass(frozen=True, slots=True)
 class _Proof:
     """One credential of a record: its digest, its issue event (id, log index, encoding, inclusion proof; no id if
-    the ledger does not hold it) and its JSON item."""
+    the ledger does not hold it), its JSON item, and the JSON text of the item's issuer records."""
 
     digest: bytes
     event_id: bytes | None
@@ -668,6 +681,7 @@ class _Proof:
     event: bytes
     proof: tuple[bytes, ...]
     item: dict[str, Any]
+    issuer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,25 +697,33 @@ class _Record:
     items: tuple[_Proof, ...]
 
     @classmethod
-    def of(cls, data: dict[str, Any], digests: Sequence[bytes]) -> _Record:
-        """Raises DecodeError (or KeyError, TypeError, ValueError) for an answer that is not the record asked for."""
+    def of(cls, data: dict[str, Any], digests: Sequence[bytes], signed: Mapping[bytes, bytes]) -> _Record:
+        """`signed` maps encodings of events this batch signed to their ids: an issue event the ledger holds in
+        exactly those bytes is not decoded again to learn its id. The issuer records, the same for every credential
+        of one issuer, are encoded once per run of equal ones. Raises DecodeError (or KeyError, TypeError,
+        ValueError) for an answer that is not the record asked for."""
         if data.get("format") != RECORD_FORMAT or not isinstance(data.get("checkpoint"), str):
             raise DecodeError(f"expected a {RECORD_FORMAT} document")
         items = data["credentials"]
         if not isinstance(items, list) or len(items) != len(digests):
             raise DecodeError(f"expected {len(digests)} credentials")
         proofs = []
+        issuer: Any = None
+        issuer_text = "null"
         for digest, item in zip(digests, items, strict=True):
             if bytes.fromhex(item["digest"]) != digest:
                 raise DecodeError(f"credential {item['digest']} is not the one asked for ({digest.hex()})")
+            if item["issuer"] != issuer:
+                issuer = item["issuer"]
+                issuer_text = json.dumps(issuer)
             events = item["events"]
             if not events:
-                proofs.append(_Proof(digest, None, -1, b"", (), item))
+                proofs.append(_Proof(digest, None, -1, b"", (), item, issuer_text))
                 continue
             encoded = base64.b64decode(events[0]["event"], validate=True)
             hashes = tuple(base64.b64decode(h, validate=True) for h in events[0]["proof"])
-            event_id = decode_event(encoded).id
-            proofs.append(_Proof(digest, event_id, int(events[0]["index"]), encoded, hashes, item))
+            event_id = signed.get(encoded) or decode_event(encoded).id
+            proofs.append(_Proof(digest, event_id, int(events[0]["index"]), encoded, hashes, item, issuer_text))
         head = json.dumps({"format": BUNDLE_FORMAT, "origin": data["origin"], "genesis": data["genesis"]})
         anchor = json.dumps({key: data[key] for key in ("checkpoint", "header", "validators")})
         return cls(data["checkpoint"], head[:-1], anchor[1:-1], tuple(proofs))
@@ -709,8 +731,8 @@ class _Record:
     def bundle_text(self, proof: _Proof) -> str:
         """The credential's `credledger-proof/v1` bundle (the document `credledger proof` writes, compact)."""
         item = proof.item
-        own = json.dumps({"credential": item["credential"], "events": item["events"], "issuer": item["issuer"]})
-        return f'{self.head}, "digest": "{proof.digest.hex()}", {self.anchor}, {own[1:]}\n'
+        own = f'"credential": {json.dumps(item["credential"])}, "events": {json.dumps(item["events"])}'
+        return f'{self.head}, "digest": "{proof.digest.hex()}", {self.anchor}, {own}, "issuer": {proof.issuer}}}\n'
 
     def tlog_proof(self, proof: _Proof) -> str:
         """The issue event's C2SP tlog-proof, as `credledger proof` writes it."""

@@ -8,6 +8,9 @@
   the credential's digest, which stays the same when lines move.
 
 A file or line that cannot be used is a `BadInput` naming it (``graduates.jsonl:12: ...``); the others go on.
+
+The inputs are read as they are issued, so the first chunk is on its way before the last line of a large file is
+read; `count_inputs` tells how many there are (for a progress bar) without reading them as credentials.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from credledger.ledger.errors import CredledgerError
 from credledger.verifier.batch import BadInput, Credential
 
 #: Largest credential read (as for one `credledger issue`).
@@ -23,16 +27,35 @@ MAX_CREDENTIAL_BYTES = 64 * 1024 * 1024
 JSONL_SUFFIX = ".jsonl"
 
 
+class InputError(CredledgerError):
+    """The JSON Lines file could not be read to its end (what was read before is issued; run again to resume)."""
+
+    code = "input"
+
+
 def read_batch(path: Path, *, raw: bool = False) -> Iterator[Credential | BadInput]:
-    """The credentials of a folder or a JSON Lines file (see the module docstring). Raises OSError if `path`
-    itself cannot be read."""
+    """The credentials of a folder or a JSON Lines file (see the module docstring), read as they are iterated.
+    Raises OSError at once if `path` is not there or the folder cannot be listed; the iterator raises InputError
+    if the file cannot be opened or read to its end."""
     if path.is_dir():
-        return _folder(path)
+        return _folder(_files(path))
+    path.stat()  # a file that is not there is named before anything is sent
     return _lines(path, raw=raw)
 
 
-def _folder(folder: Path) -> Iterator[Credential | BadInput]:
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+def count_inputs(path: Path) -> int:
+    """How many credentials (and bad inputs) `read_batch(path)` yields. Raises OSError if `path` cannot be read."""
+    if path.is_dir():
+        return len(_files(path))
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+
+
+def _folder(files: list[Path]) -> Iterator[Credential | BadInput]:
     stems: dict[str, int] = {}
     for file in files:
         stems[file.stem] = stems.get(file.stem, 0) + 1
@@ -51,8 +74,20 @@ def _folder(folder: Path) -> Iterator[Credential | BadInput]:
 
 
 def _lines(path: Path, *, raw: bool) -> Iterator[Credential | BadInput]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror})") from None
+    with handle:
+        number = 0
+        while True:
+            try:
+                line = handle.readline()
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read it after line {number} ({exc.strerror})") from None
+            if not line:
+                return
+            number += 1
             source = f"{path}:{number}"
             data = line.rstrip(b"\r\n")
             if not data.strip():

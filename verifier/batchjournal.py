@@ -38,6 +38,8 @@ from credledger.ledger.errors import CredledgerError
 
 FORMAT = "credledger-batch-journal/v1"
 FILE_NAME = "journal.jsonl"
+#: One encoder for every line (`json.dumps` with options builds a new one per call: three per credential).
+_LINE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class JournalError(CredledgerError):
@@ -97,7 +99,7 @@ class Journal:
         records = list(records)
         if not records:
             return
-        lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records]
+        lines = [_LINE.encode(r) + "\n" for r in records]
         self._file.write("".join(lines).encode("utf-8"))
         self._file.flush()
         os.fsync(self._file.fileno())

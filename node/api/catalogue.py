@@ -1,7 +1,10 @@
 """The catalogue reads -- `GET /v1/achievements` (filtered, paged), `GET /v1/achievements/{member}/{id}` -- and
 `POST /v1/record`, a learner's whole record of credentials proved under one checkpoint.
 
-Both read one store snapshot. The single-achievement answer carries every version of the definition and a
+Both read one store snapshot. A record's JSON is written with what its credentials share encoded once -- the
+anchor, and each issuer's member and key records with their proofs, half of a credential's bytes and the same for
+every credential of that issuer key -- rather than once per credential (a bulk issuer fetches a thousand receipts
+of one issuer key in one record). The single-achievement answer carries every version of the definition and a
 `credledger-achievement-proof/v1` proof: the latest certificate and header, the validator-set chain from genesis,
 and the state proof of the current record and of each version record against the header's state root, so a
 verifier holding the genesis file can check it offline exactly as it checks a credential bundle.
@@ -16,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from credledger.ledger import catalogue
-from credledger.ledger.bundle import StateEntry, entry_to_json
+from credledger.ledger.bundle import Bundle, StateEntry, entry_to_json
 from credledger.ledger.catalogue import (
     CatalogueFilter,
     achievement_key,
@@ -25,7 +28,8 @@ from credledger.ledger.catalogue import (
     list_achievements,
 )
 from credledger.ledger.limits import MAX_NAME
-from credledger.ledger.record import MAX_RECORD_CREDENTIALS
+from credledger.ledger.record import FORMAT as RECORD_FORMAT
+from credledger.ledger.record import MAX_RECORD_CREDENTIALS, Record
 from credledger.ledger.state import get_directory
 from credledger.ledger.storage.bundles import build_record, validator_links
 from credledger.ledger.storage.store import Store
@@ -145,7 +149,41 @@ def _record_text(store: Store, digests: list[bytes], genesis_hash: bytes, origin
         if snap.height == 0:
             raise Problem(503, "no-checkpoint", "no block has been committed yet, so there is no checkpoint")
         record = build_record(snap, digests, genesis_hash, origin)
-    return json.dumps(record.to_json(), separators=(",", ":"))
+    return record_json(record)
+
+
+def record_json(record: Record) -> str:
+    """`json.dumps(record.to_json(), separators=(",", ":"))`, with the anchor and each issuer's records encoded once
+    (`build_record` gives every credential of one issuer key the same member and key entries)."""
+    anchor = record.bundles[0].to_json()
+    head = _compact({"format": RECORD_FORMAT, **{k: anchor[k] for k in _RECORD_ANCHOR}})
+    issuers: dict[tuple[int, int], str] = {}  # by the entries' identities: the record holds them meanwhile
+    items = []
+    for bundle, achievement in zip(record.bundles, record.achievements, strict=True):
+        issuer = "null"
+        if bundle.member is not None and bundle.key is not None:
+            shared = (id(bundle.member), id(bundle.key))
+            if shared not in issuers:
+                issuers[shared] = _compact({"member": entry_to_json(bundle.member), "key": entry_to_json(bundle.key)})
+            issuer = issuers[shared]
+        items.append(
+            f'{{"digest":"{bundle.digest.hex()}","credential":{_compact(entry_to_json(bundle.credential))},'
+            f'"events":{_compact(_events_json(bundle))},"issuer":{issuer},'
+            f'"achievement":{"null" if achievement is None else _compact(entry_to_json(achievement))}}}'
+        )
+    return f'{head[:-1]},"credentials":[{",".join(items)}]}}'
+
+
+#: The anchor's members of a record, in `Record.to_json`'s order.
+_RECORD_ANCHOR = ("origin", "genesis", "checkpoint", "header", "validators")
+
+
+def _events_json(bundle: Bundle) -> list[dict[str, Any]]:
+    return [{"index": e.index, "event": b64(e.event), "proof": [b64(h) for h in e.proof]} for e in bundle.events]
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 async def get_recognitions(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from credledger.verifier.batch import BadInput, Credential
-from credledger.verifier.batchinput import read_batch
+from credledger.verifier.batchinput import count_inputs, read_batch
 from credledger.verifier.batchjournal import FILE_NAME, Journal, JournalError
 
 HEADER = {"origin": "credledger.test/x", "issuer": "m0.test", "mode": "jcs", "expires_ms": None, "achievement": None}
@@ -69,6 +69,7 @@ def test_a_jsonl_batch_names_each_bad_line(tmp_path: Path) -> None:
     assert isinstance(items[3], BadInput) and items[3].detail == "not UTF-8 text"
     assert isinstance(items[4], Credential) and items[4].data == b'{"id": 2}'
     assert all(isinstance(i, Credential) for i in read_batch(path, raw=True))
+    assert count_inputs(path) == len(items)
 
 
 def test_a_folder_batch_names_receipts_after_the_files(tmp_path: Path) -> None:
@@ -76,6 +77,7 @@ def test_a_folder_batch_names_receipts_after_the_files(tmp_path: Path) -> None:
         (tmp_path / name).write_text(json.dumps({"name": name}))
     (tmp_path / "sub").mkdir()
     items = list(read_batch(tmp_path))
+    assert count_inputs(tmp_path) == len(items) == 3
     assert [(i.source, i.name) for i in items if isinstance(i, Credential)] == [
         (str(tmp_path / "alice.json"), "alice.json"),
         (str(tmp_path / "alice.txt"), "alice.txt"),
@@ -121,3 +123,15 @@ def test_an_output_folder_that_cannot_be_made_is_a_journal_error(tmp_path: Path)
     issuer = BatchIssuer(NodeClient("http://127.0.0.1:9"), SigningKey.generate("m0.test"), taken, origin="o")
     with pytest.raises(JournalError, match="cannot create the output folder"):
         issuer.run([])
+
+
+def test_the_summary_file_is_the_summary_with_a_credential_a_line() -> None:
+    from credledger.cli.batch import _summary_text
+
+    credentials = [{"source": "a.json", "status": "issued"}, {"source": "b.json", "status": "failed"}]
+    for listed in (credentials, []):
+        summary = {"out": "out", "seconds": 1.5, "issued": 1, "credentials": listed, "written_ms": 7}
+        text = _summary_text(summary)
+        assert json.loads(text) == summary
+        lines = [line.strip().removesuffix(",") for line in text.splitlines() if line.startswith("  {")]
+        assert lines == [json.dumps(c) for c in listed]

@@ -25,7 +25,7 @@ from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend, decode_e
 from credledger.ledger.state import Status, get_credential
 from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
 from tests.apinode import TEST_API, ApiNode, api_node
-from tests.factories import Network, digest
+from tests.factories import Network, digest, issue
 
 CREDENTIAL: dict[str, Any] = {
     "@context": ["https://www.w3.org/ns/credentials/v2"],
@@ -236,6 +236,19 @@ async def test_something_that_is_not_a_node_exits_3(capsys: pytest.CaptureFixtur
         client = NodeClient(url)
         with pytest.raises(NodeUnreachable, match="502"):
             await asyncio.to_thread(client.status)
+
+
+async def test_events_submitted_in_their_encodings_are_one_msgpack_batch(node: ApiNode) -> None:
+    client = NodeClient(node.url)
+    member = node.network.members[node.network.ids[0]]
+    now = int(time.time() * 1000)
+    first, second = (issue(member, digest(label), time_ms=now) for label in ("msgpack-1", "msgpack-2"))
+    answer = await asyncio.to_thread(client.submit_encoded, [first.encode(), second.encode()])
+    assert answer["results"] == [{"id": e.id.hex(), "status": "pending"} for e in (first, second)]
+    with pytest.raises(NodeProblem) as caught:  # one event is a batch too: each event's outcome in `results`
+        await asyncio.to_thread(client.submit_encoded, [first.encode()])
+    assert caught.value.code == "batch-refused"
+    assert caught.value.body["results"][0]["problem"]["type"].endswith(":duplicate-event")
 
 
 async def test_client_turns_problems_into_typed_errors(node: ApiNode) -> None:

@@ -14,6 +14,7 @@ from credledger.ledger.bundle import ProofError
 from credledger.ledger.errors import DecodeError
 from credledger.ledger.events import Revoke
 from credledger.ledger.record import Record, verify_record
+from credledger.ledger.storage.bundles import build_record
 from tests.apinode import ApiNode, api_node, problem_of
 from tests.catalogue import award, definition, publish
 from tests.factories import T0, digest, issue, make_network, signed
@@ -76,6 +77,15 @@ async def test_a_record_shares_one_checkpoint_for_all_its_credentials(node: ApiN
     data = await fetch(node, "stats", "python")
     assert set(data) == {"format", "origin", "genesis", "checkpoint", "header", "validators", "credentials"}
     assert all("checkpoint" not in item for item in data["credentials"])
+
+
+async def test_the_record_served_is_its_compact_json(node: ApiNode) -> None:
+    labels = ("stats", "python", "law", "plain", "never")
+    response = await node.client.post("/v1/record", json={"digests": [digest(x).hex() for x in labels]})
+    with node.application.store.snapshot() as snap:
+        genesis = node.network.genesis
+        record = build_record(snap, [digest(x) for x in labels], genesis.hash(), genesis.origin)
+    assert await response.text() == json.dumps(record.to_json(), separators=(",", ":"))
 
 
 async def test_a_tampered_achievement_proof_names_the_credential(node: ApiNode) -> None:
