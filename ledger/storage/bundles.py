@@ -28,6 +28,7 @@ from credledger.ledger.catalogue import achievement_version_key
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
+from credledger.ledger.storage.generations import TwoGenerations
 from credledger.ledger.storage.log import SharedPaths
 from credledger.ledger.storage.store import Snapshot
 
@@ -66,7 +67,7 @@ class SharedParts:
         self._limit = limit
         self._current: _Height | None = None
         self._head: tuple[str, bytes, str] | None = None
-        self._own = _Recent(own_texts)
+        self._own = TwoGenerations[tuple[bytes, tuple[bytes, int]], tuple[str, str]](own_texts)
 
     def at(self, snap: Snapshot, height: int | None = None) -> _Height:
         """The shared parts at `height` (default: the snapshot's latest); only the latest height's are kept."""
@@ -237,35 +238,6 @@ def _own_json(snap: Snapshot, digest: bytes, shared: SharedParts, parts: _Height
         events = f"[{','.join(logged)}]"
         issuer = shared.issuer_json(snap, parts, member_key(issuer_id), issuer_key_key(issuer_id, key_id))
     return f'{_entry_text(value, leaf, siblings)},"events":{events},"issuer":', issuer
-
-
-class _Recent:
-    """A bounded map in two generations: the older dropped whole when the younger fills, a hit in the older
-    promoted, so what is in steady use stays and at most `size` entries are held."""
-
-    __slots__ = ("_half", "_old", "_young")
-
-    def __init__(self, size: int) -> None:
-        self._half = size // 2
-        self._young: dict[tuple[bytes, tuple[bytes, int]], tuple[str, str]] = {}
-        self._old: dict[tuple[bytes, tuple[bytes, int]], tuple[str, str]] = {}
-
-    def get(self, key: tuple[bytes, tuple[bytes, int]]) -> tuple[str, str] | None:
-        found = self._young.get(key)
-        if found is None:
-            found = self._old.get(key)
-            if found is not None:
-                self.add(key, found)
-        return found
-
-    def add(self, key: tuple[bytes, tuple[bytes, int]], value: tuple[str, str]) -> None:
-        if self._half <= 0:
-            return
-        young = self._young
-        young[key] = value
-        if len(young) >= self._half:
-            self._old = young
-            self._young = {}
 
 
 #: Where `CredentialRecord`'s fields sit in its encoding (the array of its fields in declaration order).

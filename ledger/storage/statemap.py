@@ -82,6 +82,7 @@ import lmdb
 from credledger.ledger.domains import SMT_LEAF, SMT_NODE
 from credledger.ledger.errors import StatePruned, StorageError
 from credledger.ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
+from credledger.ledger.storage.generations import TwoGenerations
 from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, u64
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
@@ -143,7 +144,7 @@ class StateMap:
         self._nodes = env.open_db(SMT_NODES, create=False)
         self._roots = env.open_db(SMT_ROOTS, create=False)
         self._replaced = env.open_db(SMT_REPLACED, create=False)
-        self._cache = _NodeCache(cache_size)
+        self._cache = TwoGenerations[bytes, bytes](cache_size)
         self._computed = _ComputedUpdates()
         self._presence = _PresenceFilter()
         #: The upper walks of proofs (`_find_proven`): (root ref, key prefix) -> (leaf, ref, siblings) there.
@@ -426,7 +427,7 @@ class _Updater:
         db: lmdb._Database,
         prefix: bytes,
         changes: list[_Change],
-        cache: _NodeCache,
+        cache: TwoGenerations[bytes, bytes],
     ) -> None:
         self._cache = cache
         self._txn = txn
@@ -649,38 +650,6 @@ class _ComputedUpdates:
         if len(self._entries) >= COMPUTED_UPDATES:
             del self._entries[0]
         self._entries.append((base, version, batch, computed))
-
-
-class _NodeCache:
-    """A bounded map from ref to record: two generations, the older dropped whole when the younger fills.
-
-    A hit in the old generation promotes the entry, so nodes in steady use (the upper levels of the latest
-    version) survive; memory stays below `size` entries however large the map grows.
-    """
-
-    __slots__ = ("_half", "_old", "_young")
-
-    def __init__(self, size: int) -> None:
-        self._half = size // 2
-        self._young: dict[bytes, bytes] = {}
-        self._old: dict[bytes, bytes] = {}
-
-    def get(self, ref: bytes) -> bytes | None:
-        record = self._young.get(ref)
-        if record is None:
-            record = self._old.get(ref)
-            if record is not None:
-                self.add(ref, record)
-        return record
-
-    def add(self, ref: bytes, record: bytes) -> None:
-        if self._half <= 0:
-            return
-        young = self._young
-        young[ref] = record
-        if len(young) >= self._half:
-            self._old = young
-            self._young = {}
 
 
 class _PresenceFilter:
