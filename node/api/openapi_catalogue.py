@@ -26,6 +26,17 @@ from credledger.node.api.openapi_parts import (
 )
 
 
+def _certified_head() -> dict[str, Schema]:
+    """The fields a record and an achievement proof share: the chain they are certified by, up to the checkpoint."""
+    return {
+        "origin": TEXT,
+        "genesis": HEX32,
+        "checkpoint": NOTE,
+        "header": BASE64,
+        "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+    }
+
+
 def catalogue_schemas() -> dict[str, Schema]:
     achievement = obj(
         {
@@ -43,11 +54,7 @@ def catalogue_schemas() -> dict[str, Schema]:
         "Record": obj(
             {
                 "format": {"const": RECORD_FORMAT},
-                "origin": TEXT,
-                "genesis": HEX32,
-                "checkpoint": NOTE,
-                "header": BASE64,
-                "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                **_certified_head(),
                 "credentials": array(
                     obj(
                         {
@@ -122,11 +129,7 @@ def catalogue_schemas() -> dict[str, Schema]:
                 "proof": obj(
                     {
                         "format": {"const": ACHIEVEMENT_PROOF_FORMAT},
-                        "origin": TEXT,
-                        "genesis": HEX32,
-                        "checkpoint": NOTE,
-                        "header": BASE64,
-                        "validators": array(obj({"header": BASE64, "certificate": NOTE, "next": BASE64})),
+                        **_certified_head(),
                         "current": ref("StateEntry"),
                         "versions": array(ref("StateEntry")),
                     }
