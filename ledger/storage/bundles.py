@@ -25,6 +25,7 @@ import msgpack
 from credledger.ledger import codec
 from credledger.ledger.bundle import FORMAT, Bundle, LoggedEvent, StateEntry, ValidatorLink, entry_to_json
 from credledger.ledger.catalogue import achievement_version_key
+from credledger.ledger.errors import DecodeError, StorageError
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.record import Record
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
@@ -179,8 +180,9 @@ def build_bundle(
     events: list[LoggedEvent] = []
     member = key = None
     if value is not None:
-        record = codec.decode(CredentialRecord, value)
+        record = _credential_record(digest, value)
         indexes = [record.issue_index] + ([record.status_index] if record.status_index is not None else [])
+        _check_indexes(digest, indexes, size)
         events = [LoggedEvent(i, snap.entry(i), tuple(snap.inclusion_proof(i, size, parts.paths))) for i in indexes]
         member = cache.entry(snap, parts, member_key(record.issuer))
         key = cache.entry(snap, parts, issuer_key_key(record.issuer, record.key_id))
@@ -229,7 +231,7 @@ def _own_json(snap: Snapshot, digest: bytes, shared: SharedParts, parts: _Height
     events = "[]"
     issuer = "null"
     if value is not None:
-        issuer_id, key_id, indexes = _record_parts(value)
+        issuer_id, key_id, indexes = _record_parts(digest, value, parts.log_size)
         size, paths = parts.log_size, parts.paths
         logged = [
             f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size, paths))}}}'
@@ -245,16 +247,44 @@ _FIELDS = [field.name for field in dataclasses.fields(CredentialRecord)]
 _ISSUER, _KEY_ID, _ISSUE_INDEX, _STATUS_INDEX = map(_FIELDS.index, ("issuer", "key_id", "issue_index", "status_index"))
 
 
-def _record_parts(value: bytes) -> tuple[str, bytes, list[int]]:
+def _record_parts(digest: bytes, value: bytes, log_size: int) -> tuple[str, bytes, list[int]]:
     """The issuer, key id and logged events' indexes (the issue, then any status change) of an encoded
-    `CredentialRecord`, read from the msgpack array as it is. `codec.decode` would check every field's type and
-    bounds and the canonical encoding, which costs more than the rest of a bundle's own proofs: this value was
-    encoded by the ledger's rules and is committed under the state root the bundle proves, and the bundle
-    carries its bytes, not what is read here."""
-    fields = msgpack.unpackb(value)
-    status_index = fields[_STATUS_INDEX] if len(fields) > _STATUS_INDEX else None
-    indexes = [fields[_ISSUE_INDEX]] if status_index is None else [fields[_ISSUE_INDEX], status_index]
-    return fields[_ISSUER], fields[_KEY_ID], indexes
+    `CredentialRecord`, read from the msgpack array as it is. `codec.decode` would check every field's bounds and
+    the canonical encoding, which costs more than the rest of a bundle's own proofs: this value was encoded by the
+    ledger's rules and is committed under the state root the bundle proves, and the bundle carries its bytes, not
+    what is read here. Only the types of what is read are checked: bytes that are not such a record (a damaged
+    store) are `StorageError`, as the strict decode makes them."""
+    try:
+        fields = msgpack.unpackb(value)
+        issuer, key_id, issue_index = fields[_ISSUER], fields[_KEY_ID], fields[_ISSUE_INDEX]
+        status_index = fields[_STATUS_INDEX] if len(fields) > _STATUS_INDEX else None
+    except (ValueError, TypeError, IndexError, KeyError, msgpack.UnpackException) as exc:
+        raise _damaged(digest, f"{type(exc).__name__}: {exc}") from None
+    indexes = [issue_index] if status_index is None else [issue_index, status_index]
+    if not (isinstance(issuer, str) and isinstance(key_id, bytes)):
+        raise _damaged(digest, "its issuer or key id has the wrong type")
+    _check_indexes(digest, indexes, log_size)
+    return issuer, key_id, indexes
+
+
+def _credential_record(digest: bytes, value: bytes) -> CredentialRecord:
+    """The credential record stored for `digest`, decoded strictly; `StorageError` if the store holds bytes that
+    are not one."""
+    try:
+        return codec.decode(CredentialRecord, value)
+    except DecodeError as exc:
+        raise _damaged(digest, str(exc)) from None
+
+
+def _check_indexes(digest: bytes, indexes: Sequence[object], log_size: int) -> None:
+    """`StorageError` unless each of a credential record's event indexes is an entry of the log of `log_size`."""
+    for index in indexes:
+        if type(index) is not int or not 0 <= index < log_size:
+            raise _damaged(digest, f"it names log entry {index!r}, outside the log of {log_size} entries")
+
+
+def _damaged(digest: bytes, why: str) -> StorageError:
+    return StorageError(f"the store's record of credential {digest.hex()} is not a credential record ({why})")
 
 
 def _entry_text(value: bytes | None, leaf: tuple[bytes, bytes] | None, siblings: Sequence[bytes]) -> str:

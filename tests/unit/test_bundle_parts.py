@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import msgpack
+import pytest
+
 from credledger.ledger.bundle import Bundle, verify_bundle
+from credledger.ledger.errors import StorageError
 from credledger.ledger.events import Revoke
+from credledger.ledger.state import cred_key
 from credledger.ledger.storage.bundles import SharedParts, build_bundle, bundle_json
+from credledger.ledger.storage.schema import SMT_NODES
 from credledger.ledger.storage.store import Store
 from tests.blocks import commit
 from tests.factories import T0, Network, digest, issue, make_network, signed
@@ -110,5 +116,44 @@ def test_bundle_json_serves_the_note_it_is_given_for_the_certificate(tmp_path: P
             marked = Bundle.from_json(served)
         assert marked.checkpoint == f"{plain.checkpoint}#1"
         assert plain.checkpoint == built(store, network, digest("a"), None).checkpoint
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        b"\xc1",  # not msgpack
+        b"\x91\xa1x",  # an array too short to be a credential record
+        msgpack.packb(["m0.test", b"k", "not an index", None, 0]),
+        msgpack.packb(["m0.test", b"k", 1 << 40, None, 0]),  # an index past the end of the log
+    ],
+)
+def test_a_damaged_credential_record_in_the_store_is_a_storage_error_naming_it(tmp_path: Path, damaged: bytes) -> None:
+    network = make_network(4)
+    m0 = network["m0.test"]
+    store = Store(tmp_path / "ledger")
+    store.initialize(network.genesis)
+    shared = SharedParts()
+    genesis_hash, origin = network.genesis.hash(), network.genesis.origin
+    try:
+        commit(store, network, issue(m0, digest("a")))
+        commit(store, network)  # the record is also read at an older height, strictly decoded
+        # Damage the value in the credential's leaf record (its head, and so the state root, unchanged).
+        nodes = store.env.open_db(SMT_NODES, create=False)
+        with store.env.begin(write=True) as txn:
+            key = cred_key(digest("a"))
+            for ref, record in list(txn.cursor(db=nodes)):
+                if record[0] == 0x02 and record[1:33] == key:
+                    txn.put(ref, record[:65] + damaged, db=nodes)
+        expected = f"record of credential {digest('a').hex()} is not a credential record"
+        with store.snapshot() as snap:
+            with pytest.raises(StorageError, match=expected):
+                bundle_json(snap, digest("a"), genesis_hash, origin, shared)
+            for height in (1, 2):
+                with pytest.raises(StorageError, match=expected):
+                    build_bundle(snap, digest("a"), genesis_hash, origin, height=height)
+            # Other credentials are served as before.
+            assert Bundle.from_json(bundle_json(snap, digest("b"), genesis_hash, origin, shared)).events == ()
     finally:
         store.close()
