@@ -25,7 +25,8 @@ from pathlib import Path
 import lmdb
 
 from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, open_env, u64
-from credledger.ledger.storage.statemap import REF_SIZE, StateMap
+from credledger.ledger.storage.smtupdate import REF_SIZE
+from credledger.ledger.storage.statemap import StateMap
 
 #: The size of a credential record as the store bench writes it, about.
 VALUE_BYTES = 50

@@ -70,31 +70,30 @@ through which the next update's paths all run again.
 
 from __future__ import annotations
 
-import hashlib
-import struct
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from operator import itemgetter
-from typing import NamedTuple
 
 import lmdb
 
-from credledger.ledger.domains import SMT_LEAF, SMT_NODE
 from credledger.ledger.errors import StatePruned, StorageError
-from credledger.ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
+from credledger.ledger.smt import KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
 from credledger.ledger.storage.generations import TwoGenerations
+from credledger.ledger.storage.presence import PresenceFilter
 from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, u64
+from credledger.ledger.storage.smtupdate import (
+    EMPTY_REF,
+    LEAF_HEAD,
+    LEAF_TAG,
+    REF_SIZE,
+    Change,
+    Computed,
+    ComputedUpdates,
+    Updater,
+    read_node,
+)
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
 CACHE_DEPTH = 16
-#: Updates cache the nodes they write above this depth, where the next batch's paths all meet again; read back,
-#: they save the next update that many LMDB lookups (about 2**UPDATE_CACHE_DEPTH per block of many changes).
-UPDATE_CACHE_DEPTH = 11
-#: How many recent roots the presence filter remembers covering (a node's previews and commits of recent blocks).
-FILTER_ROOTS = 64
-#: Updates whose new nodes are kept for a repeat of the same update (a block's preview, then its commit; or the
-#: proposals of two rounds of one height). Each holds about (log2(n / k) + 2) nodes for each of its k changes.
-COMPUTED_UPDATES = 2
 #: Default bound on cached node records (each about 200 bytes with its key and dict slot).
 DEFAULT_CACHE_SIZE = 1 << 16
 #: Proofs (`get_proven`, `get_proof_parts`) start from the walk kept for the key's first this many bits...
@@ -106,24 +105,10 @@ MAX_PROOF_PATHS = 2 << PROOF_PATH_DEPTH
 PRUNE_VERSIONS = 64
 PRUNE_JOURNALS = 2
 
-REF_SIZE = 8 + HASH_SIZE
-#: The ref of an empty subtree.
-EMPTY_REF = bytes(REF_SIZE)
-
-_INTERNAL_SIZE = 1 + 2 * REF_SIZE
-_LEAF_HEAD = 1 + KEY_SIZE + HASH_SIZE
-_LEAF_TAG = SMT_LEAF[0]
-_NODE_TAG = SMT_NODE[0]
 _MAX_VERSION = 2**64 - 1
 #: A depth no walk reaches: a walk to the end of its path.
 _NO_STOP = KEY_BITS + 1
-_sha256 = hashlib.sha256
 _first = itemgetter(0)
-
-# A node placed in a subtree being built: (its key as an int, for ordering, and its ref).
-_Entry = tuple[int, bytes]
-# One change of a batch update: (the key as an int, for ordering, the key, the new value or None to delete).
-_Change = tuple[int, bytes, bytes | None]
 
 
 class StateMap:
@@ -145,8 +130,8 @@ class StateMap:
         self._roots = env.open_db(SMT_ROOTS, create=False)
         self._replaced = env.open_db(SMT_REPLACED, create=False)
         self._cache = TwoGenerations[bytes, bytes](cache_size)
-        self._computed = _ComputedUpdates()
-        self._presence = _PresenceFilter()
+        self._computed = ComputedUpdates()
+        self._presence = PresenceFilter()
         #: The upper walks of proofs (`_find_proven`): (root ref, key prefix) -> (leaf, ref, siblings) there.
         self._proof_paths: dict[tuple[bytes, int], tuple[bytes | None, bytes, tuple[bytes, ...]]] = {}
         # A map that only reads, while another process writes, would find a new root every block: it scans once,
@@ -228,13 +213,13 @@ class StateMap:
 
     def _batch(
         self, txn: lmdb.Transaction[bytes], version: int, changes: Mapping[bytes, bytes | None]
-    ) -> tuple[bytes, list[_Change]]:
+    ) -> tuple[bytes, list[Change]]:
         """The latest root ref, and `changes` checked and sorted by key, for an update as `version`."""
         _check_version(version)
         latest = self.latest_version(txn)
         if latest is not None and version <= latest:
             raise StorageError(f"state version {version} must be greater than the latest version {latest}")
-        batch: list[_Change] = []
+        batch: list[Change] = []
         for key, value in changes.items():
             _check_key(key)
             if value is not None and not isinstance(value, bytes):
@@ -244,18 +229,18 @@ class StateMap:
         return self._root_ref(txn, None), batch
 
     def _computed_update(
-        self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]
-    ) -> _Computed:
+        self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[Change]
+    ) -> Computed:
         """`batch` (not empty) applied on top of `base` as `version`: kept from an earlier call, or computed now."""
         return self._computed.get(base, version, batch) or self._compute(txn, base, version, batch)
 
-    def _compute(self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[_Change]) -> _Computed:
+    def _compute(self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[Change]) -> Computed:
         """The root ref, the new nodes (sorted by ref) and the refs of the nodes replaced, of `batch` applied on top of
         `base` as `version`."""
-        updater = _Updater(txn, self._nodes, u64(version), batch, self._cache)
+        updater = Updater(txn, self._nodes, u64(version), batch, self._cache)
         root = updater.apply(base, 0, 0, len(batch))[0]
         new_nodes = sorted(updater.new_nodes.items(), key=_first)
-        computed = _Computed(root, new_nodes, updater.replaced)
+        computed = Computed(root, new_nodes, updater.replaced)
         self._computed.put(base, version, batch, computed)
         return computed
 
@@ -296,7 +281,7 @@ class StateMap:
         _check_key(key)
         leaf, siblings = self._find_proven(txn, key, self._root_ref(txn, version))
         siblings.reverse()
-        return _leaf_value(key, leaf), None if leaf is None else (leaf[1:33], leaf[33:_LEAF_HEAD]), siblings
+        return _leaf_value(key, leaf), None if leaf is None else (leaf[1:33], leaf[33:LEAF_HEAD]), siblings
 
     def _might_hold(self, txn: lmdb.Transaction[bytes], root: bytes, key: bytes, *, latest: bool) -> bool:
         """False if the presence filter shows `key` is absent under `root`; True if only the tree can tell.
@@ -308,11 +293,11 @@ class StateMap:
         if root not in presence.covered:
             if not (latest and self._may_rescan):
                 return True
-            presence = self._presence = _PresenceFilter.scanned(self._items_under(txn, root), root)
+            presence = self._presence = PresenceFilter.scanned(self._items_under(txn, root), root)
             self._may_rescan = False
         return presence.might_contain(key)
 
-    def _note_update(self, base: bytes, root: bytes, batch: list[_Change]) -> None:
+    def _note_update(self, base: bytes, root: bytes, batch: list[Change]) -> None:
         """Feed the filter the keys an update from `base` to `root` set, if it covered `base`."""
         self._may_rescan = True
         presence = self._presence  # one object throughout: a rescan replaces it whole, never half
@@ -333,9 +318,9 @@ class StateMap:
             ref = stack.pop()
             if ref == EMPTY_REF:
                 continue
-            record = _read_node(txn, self._nodes, ref)
-            if record[0] == _LEAF_TAG:
-                yield record[1:33], record[_LEAF_HEAD:]
+            record = read_node(txn, self._nodes, ref)
+            if record[0] == LEAF_TAG:
+                yield record[1:33], record[LEAF_HEAD:]
             else:
                 stack.append(record[41:])  # right below left: pop order is key order
                 stack.append(record[1:41])
@@ -396,10 +381,10 @@ class StateMap:
         while ref != EMPTY_REF and depth < stop:
             record = cache.get(ref) if depth < CACHE_DEPTH else None
             if record is None:
-                record = _read_node(txn, nodes, ref)
+                record = read_node(txn, nodes, ref)
                 if depth < CACHE_DEPTH:
                     cache.add(ref, record)
-            if record[0] == _LEAF_TAG:
+            if record[0] == LEAF_TAG:
                 return record, ref
             if (path >> (KEY_BITS - 1 - depth)) & 1:
                 siblings.append(record[9:41])
@@ -411,333 +396,11 @@ class StateMap:
         return None, ref
 
 
-class _Updater:
-    """One batch update: applies the sorted changes and collects the new nodes in `new_nodes` (ref -> record).
-
-    Methods return (ref, is_leaf) for the new subtree; is_leaf is None when the subtree is unchanged and its
-    kind was not looked at (it matters only when its sibling became empty and a lone leaf must be lifted). The
-    old nodes the new version no longer holds are collected in `replaced`.
-    """
-
-    __slots__ = ("_cache", "_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes", "replaced")
-
-    def __init__(
-        self,
-        txn: lmdb.Transaction[bytes],
-        db: lmdb._Database,
-        prefix: bytes,
-        changes: list[_Change],
-        cache: TwoGenerations[bytes, bytes],
-    ) -> None:
-        self._cache = cache
-        self._txn = txn
-        self._db = db
-        self._prefix = prefix
-        self._ikeys = [c[0] for c in changes]
-        self._keys = [c[1] for c in changes]
-        self._values = [c[2] for c in changes]
-        self.new_nodes: dict[bytes, bytes] = {}
-        self.replaced: list[bytes] = []
-
-    def apply(self, ref: bytes, depth: int, lo: int, hi: int) -> tuple[bytes, bool | None]:
-        """Apply changes[lo:hi], whose keys all lie under the node `ref` at `depth`."""
-        if hi - lo == 1:
-            return self._apply_one(ref, depth, lo)
-        if ref == EMPTY_REF:
-            inserts = [(self._ikeys[i], self._leaf(i)) for i in range(lo, hi) if self._values[i] is not None]
-            return self._build(depth, inserts)
-        record = self._cache.get(ref) if depth < UPDATE_CACHE_DEPTH else None
-        if record is None:
-            record = _read_node(self._txn, self._db, ref)
-        if record[0] == _LEAF_TAG:
-            return self._build(depth, self._merge_leaf(ref, record, lo, hi))
-        left = record[1:41]
-        right = record[41:]
-        shift = KEY_BITS - 1 - depth
-        mid = bisect_left(self._ikeys, ((self._ikeys[lo] >> shift) | 1) << shift, lo, hi)
-        new_left, left_is_leaf = self.apply(left, depth + 1, lo, mid) if mid > lo else (left, None)
-        new_right, right_is_leaf = self.apply(right, depth + 1, mid, hi) if hi > mid else (right, None)
-        if new_left == left and new_right == right:
-            return ref, False
-        self.replaced.append(ref)
-        joined = self._join(new_left, left_is_leaf, new_right, right_is_leaf)
-        if depth < UPDATE_CACHE_DEPTH and not joined[1] and joined[0] != EMPTY_REF:
-            # The next update descends through the upper nodes this one wrote: keep them at hand.
-            self._cache.add(joined[0], self.new_nodes[joined[0]])
-        return joined
-
-    def _apply_one(self, ref: bytes, depth: int, index: int) -> tuple[bytes, bool | None]:
-        """Apply one change: walk down to the leaf or empty subtree on its path, replace it, rehash upwards.
-
-        Below the levels a batch shares, every change ends here, so this is the update's inner loop: the walk
-        takes a record of an internal node's length and tag as it comes from the store, and leaves the full check
-        (`_checked`) to the one record per walk that is not one (the leaf it ends in).
-        """
-        path = self._ikeys[index]
-        get = self._txn.get
-        db = self._db
-        siblings: list[bytes] = []
-        walked: list[bytes] = []
-        top = ref
-        record = b""
-        d = depth
-        while ref != EMPTY_REF:
-            found = get(ref, None, db)
-            if found is None or len(found) != _INTERNAL_SIZE or found[0] != _NODE_TAG:
-                record = _checked(ref, found)  # the walk's end: a leaf (anything else raises)
-                break
-            walked.append(ref)
-            if (path >> (KEY_BITS - 1 - d)) & 1:
-                siblings.append(found[1:41])
-                ref = found[41:]
-            else:
-                siblings.append(found[41:])
-                ref = found[1:41]
-            d += 1
-        replaced = self._replace(ref, record, d, index)
-        if replaced is None:
-            return top, None
-        self.replaced += walked  # every node on a changed path changes
-        return self._ascend(*replaced, siblings, d, path)
-
-    def _replace(self, ref: bytes, record: bytes, depth: int, index: int) -> tuple[bytes, bool] | None:
-        """The subtree replacing the empty subtree or leaf `ref` where changes[index]'s path ends; None if unchanged."""
-        value = self._values[index]
-        if ref == EMPTY_REF:
-            return None if value is None else (self._leaf(index), True)
-        if record[1:33] == self._keys[index]:
-            if record[_LEAF_HEAD:] == value:
-                return None
-            self.replaced.append(ref)
-            return (EMPTY_REF, False) if value is None else (self._leaf(index), True)
-        if value is None:
-            return None  # the path ends in another key's leaf, so ours is absent already
-        # Another key's leaf sits where ours goes: both move down to where their keys part.
-        pair = [(self._ikeys[index], self._leaf(index)), (int.from_bytes(record[1:33], "big"), ref)]
-        pair.sort(key=_first)
-        return self._build(depth, pair)
-
-    def _ascend(
-        self, current: bytes, is_leaf: bool, siblings: list[bytes], depth: int, path: int
-    ) -> tuple[bytes, bool]:
-        """Rehash from the new subtree `current` at `depth` up through `siblings` (top first), lifting lone leaves."""
-        new_nodes = self.new_nodes
-        prefix = self._prefix
-        while siblings:
-            sibling = siblings.pop()
-            depth -= 1
-            if current == EMPTY_REF:
-                if sibling == EMPTY_REF:
-                    continue  # cannot happen in a canonical tree; two empty halves are one empty subtree
-                if _read_node(self._txn, self._db, sibling)[0] == _LEAF_TAG:
-                    current, is_leaf = sibling, True  # the sibling leaf is now alone: lift it
-                    continue
-            elif is_leaf and sibling == EMPTY_REF:
-                continue  # our leaf is alone at this level: lift it
-            # `_internal`, inlined: one node per level of every changed path.
-            if (path >> (KEY_BITS - 1 - depth)) & 1:
-                record = SMT_NODE + sibling + current
-                current = prefix + _sha256(SMT_NODE + sibling[8:] + current[8:]).digest()
-            else:
-                record = SMT_NODE + current + sibling
-                current = prefix + _sha256(SMT_NODE + current[8:] + sibling[8:]).digest()
-            new_nodes[current] = record
-            is_leaf = False
-        return current, is_leaf
-
-    def _merge_leaf(self, ref: bytes, record: bytes, lo: int, hi: int) -> list[_Entry]:
-        """The nodes of a subtree that was the lone leaf `ref`, after changes[lo:hi]."""
-        leaf_int = int.from_bytes(record[1:33], "big")
-        entries: list[_Entry] = []
-        replaced = False
-        for i in range(lo, hi):
-            value = self._values[i]
-            if self._ikeys[i] == leaf_int:
-                replaced = True
-                if record[_LEAF_HEAD:] == value:
-                    entries.append((leaf_int, ref))
-                else:
-                    self.replaced.append(ref)
-                    if value is not None:
-                        entries.append((leaf_int, self._leaf(i)))
-            elif value is not None:
-                entries.append((self._ikeys[i], self._leaf(i)))
-        if not replaced:
-            entries.append((leaf_int, ref))
-            entries.sort(key=_first)
-        return entries
-
-    def _build(self, depth: int, entries: list[_Entry]) -> tuple[bytes, bool]:
-        """A fresh subtree at `depth` over `entries` (sorted by key, all under that subtree)."""
-        if not entries:
-            return EMPTY_REF, False
-        if len(entries) == 1:
-            return entries[0][1], True
-        low = entries[0][0]
-        split = KEY_BITS - (low ^ entries[-1][0]).bit_length()  # the first bit where the keys part
-        shift = KEY_BITS - 1 - split
-        mid = bisect_left(entries, ((low >> shift) | 1) << shift, key=_first)
-        ref = self._internal(self._build(split + 1, entries[:mid])[0], self._build(split + 1, entries[mid:])[0])
-        for d in range(split - 1, depth - 1, -1):
-            # Above the split every key goes the same way, so the other child is empty.
-            on_right = (low >> (KEY_BITS - 1 - d)) & 1
-            ref = self._internal(EMPTY_REF, ref) if on_right else self._internal(ref, EMPTY_REF)
-        return ref, False
-
-    def _join(
-        self, left: bytes, left_is_leaf: bool | None, right: bytes, right_is_leaf: bool | None
-    ) -> tuple[bytes, bool]:
-        """The node over two new children, lifting a leaf whose sibling is empty."""
-        if left == EMPTY_REF:
-            if right == EMPTY_REF:
-                return EMPTY_REF, False
-            if right_is_leaf is None:
-                right_is_leaf = _read_node(self._txn, self._db, right)[0] == _LEAF_TAG
-            if right_is_leaf:
-                return right, True
-        elif right == EMPTY_REF:
-            if left_is_leaf is None:
-                left_is_leaf = _read_node(self._txn, self._db, left)[0] == _LEAF_TAG
-            if left_is_leaf:
-                return left, True
-        return self._internal(left, right), False
-
-    def _leaf(self, index: int) -> bytes:
-        """A new leaf for changes[index], which must set a value."""
-        value = self._values[index]
-        assert value is not None  # callers only create leaves for insertions
-        head = SMT_LEAF + self._keys[index] + _sha256(value).digest()
-        ref = self._prefix + _sha256(head).digest()
-        self.new_nodes[ref] = head + value
-        return ref
-
-    def _internal(self, left: bytes, right: bytes) -> bytes:
-        ref = self._prefix + _sha256(SMT_NODE + left[8:] + right[8:]).digest()
-        self.new_nodes[ref] = SMT_NODE + left + right
-        return ref
-
-
-class _Computed(NamedTuple):
-    """One computed update: the new root ref, the new nodes sorted by ref, and the refs of the nodes it replaced
-    (all three pure functions of the base root, the version and the changes)."""
-
-    root: bytes
-    nodes: list[tuple[bytes, bytes]]
-    replaced: list[bytes]
-
-
-class _ComputedUpdates:
-    """The last few updates computed, so that applying the same changes to the same root as the same version
-    again (a block validated in an aborted transaction, then committed) writes the nodes already computed.
-
-    The new nodes are a pure function of the base root (a ref names immutable content), the version (the new
-    refs' prefix) and the changes, and a hit requires all three to be equal -- the changes compared in full, not
-    by a digest -- so what it returns is exactly what computing them again would give.
-    """
-
-    __slots__ = ("_entries",)
-
-    def __init__(self) -> None:
-        self._entries: list[tuple[bytes, int, list[_Change], _Computed]] = []
-
-    def get(self, base: bytes, version: int, batch: list[_Change]) -> _Computed | None:
-        for entry_base, entry_version, entry_batch, computed in self._entries:
-            if entry_base == base and entry_version == version and entry_batch == batch:
-                return computed
-        return None
-
-    def put(self, base: bytes, version: int, batch: list[_Change], computed: _Computed) -> None:
-        if len(self._entries) >= COMPUTED_UPDATES:
-            del self._entries[0]
-        self._entries.append((base, version, batch, computed))
-
-
-class _PresenceFilter:
-    """A Bloom filter of 32-byte keys: `might_contain` is False only for a key never added.
-
-    State keys are SHA-256 outputs (and arbitrary keys are still spread well enough), so the bit positions are
-    simply the key's first seven 4-byte words, modulo the layer's size. Ten bits and seven positions per key
-    give about 1% false "maybe"s at capacity. It grows without a rescan: when its newest layer is full, a layer
-    twice as large takes the next keys, and a key is "maybe" present if any layer says so.
-    """
-
-    BITS_PER_KEY = 10
-    #: The first layer's capacity, in keys (1.25 MiB of bits).
-    FIRST_CAPACITY = 1 << 20
-
-    __slots__ = ("_layers", "covered")
-
-    def __init__(self) -> None:
-        #: (bits, size in bits, capacity in keys, keys added), oldest first; new keys go to the last.
-        self._layers: list[tuple[bytearray, int, int, list[int]]] = []
-        self._grow(self.FIRST_CAPACITY)
-        #: Roots (refs) whose keys have all been added, oldest first, at most FILTER_ROOTS of them.
-        self.covered: dict[bytes, None] = {}
-
-    @classmethod
-    def scanned(cls, items: Iterator[tuple[bytes, bytes]], root: bytes) -> _PresenceFilter:
-        """A filter of every key in `items` (the map under `root`)."""
-        presence = cls()
-        for key, _ in items:
-            presence.add(key)
-        presence.cover(root)
-        return presence
-
-    def cover(self, root: bytes) -> None:
-        """Record that every key under `root` has been added."""
-        self.covered[root] = None
-        if len(self.covered) > FILTER_ROOTS:
-            del self.covered[next(iter(self.covered))]
-
-    def add(self, key: bytes) -> None:
-        bits, size, capacity, added = self._layers[-1]
-        if added[0] >= capacity:
-            self._grow(2 * capacity)
-            bits, size, capacity, added = self._layers[-1]
-        for word in _WORDS(key):
-            position = word % size
-            bits[position >> 3] |= 1 << (position & 7)
-        added[0] += 1
-
-    def might_contain(self, key: bytes) -> bool:
-        words = _WORDS(key)
-        for bits, size, _, _ in reversed(self._layers):
-            for word in words:
-                position = word % size
-                if not bits[position >> 3] & (1 << (position & 7)):
-                    break
-            else:
-                return True
-        return False
-
-    def _grow(self, capacity: int) -> None:
-        size = capacity * self.BITS_PER_KEY
-        self._layers.append((bytearray((size + 7) // 8), size, capacity, [0]))
-
-
-#: The seven 32-bit words of a key's first 28 bytes: a presence filter's bit positions before the modulo.
-_WORDS = struct.Struct(">7I").unpack_from
-
-
-def _read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> bytes:
-    return _checked(ref, txn.get(ref, db=db))
-
-
-def _checked(ref: bytes, record: bytes | None) -> bytes:
-    """`record`, read under `ref`, if it is a well-formed node record; else `StorageError`."""
-    if record is None:
-        raise StorageError(f"state node {ref.hex()} is missing from the store")
-    tag = record[0] if record else -1
-    if not ((tag == _NODE_TAG and len(record) == _INTERNAL_SIZE) or (tag == _LEAF_TAG and len(record) >= _LEAF_HEAD)):
-        raise StorageError(f"state node {ref.hex()} has a malformed record of {len(record)} bytes")
-    return record
-
-
 def _leaf_value(key: bytes, leaf: bytes | None) -> bytes | None:
     """The value in the leaf record a walk for `key` ended in, or None if that leaf is another key's."""
     if leaf is None or leaf[1:33] != key:
         return None
-    return leaf[_LEAF_HEAD:]
+    return leaf[LEAF_HEAD:]
 
 
 def _check_key(key: bytes) -> None:

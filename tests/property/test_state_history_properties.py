@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from credledger.ledger.errors import StatePruned
 from credledger.ledger.smt import verify_proof
 from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, open_env
-from credledger.ledger.storage.statemap import EMPTY_REF, StateMap
+from credledger.ledger.storage.smtupdate import EMPTY_REF
+from credledger.ledger.storage.statemap import StateMap
 from tests.property.test_smt_properties import MAP_SIZE, POOL, batch, reference_root
 
 Model = dict[bytes, bytes]

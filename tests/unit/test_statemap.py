@@ -15,8 +15,9 @@ import pytest
 
 from credledger.ledger.errors import StorageError, VerificationError
 from credledger.ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
+from credledger.ledger.storage.presence import PresenceFilter
 from credledger.ledger.storage.schema import SMT_NODES, open_env, u64
-from credledger.ledger.storage.statemap import StateMap, _PresenceFilter
+from credledger.ledger.storage.statemap import StateMap
 
 MAP_SIZE = 1 << 28
 
@@ -373,7 +374,7 @@ def test_keys_another_writer_committed_are_found(env: lmdb.Environment, smap: St
         assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"4", b"2", b"3"]
 
 
-@mock.patch.object(_PresenceFilter, "FIRST_CAPACITY", 300)
+@mock.patch.object(PresenceFilter, "FIRST_CAPACITY", 300)
 def test_reads_stay_exact_as_the_presence_filter_fills_and_grows(env: lmdb.Environment) -> None:
     smap = StateMap(env)  # its filter starts at 300 keys, so it grows layer by layer below
     rng = random.Random(17)
@@ -416,7 +417,7 @@ def test_an_update_repeated_on_the_same_root_writes_the_nodes_already_computed(
     txn = env.begin(write=True)
     previewed = smap.update(txn, 1, changes)  # as validation does, in a transaction it aborts
     txn.abort()
-    with mock.patch("credledger.ledger.storage.statemap._Updater", side_effect=AssertionError("recomputed")):
+    with mock.patch("credledger.ledger.storage.statemap.Updater", side_effect=AssertionError("recomputed")):
         assert write(env, smap, 1, dict(changes)) == previewed
     with env.begin() as txn:
         assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [b"1", b"2", b"3"]
@@ -449,7 +450,7 @@ def test_compute_gives_the_update_root_writes_nothing_and_the_update_reuses_it(
         assert smap.compute(txn, 1, {}) == smap.root(txn)
         assert (smap.latest_version(txn), node_count(env, txn)) == (0, 1)  # version 0 and its one leaf, no more
     assert computed == one_batch_root({FAR: b"2", DEEP: b"3"})
-    with mock.patch("credledger.ledger.storage.statemap._Updater", side_effect=AssertionError("recomputed")):
+    with mock.patch("credledger.ledger.storage.statemap.Updater", side_effect=AssertionError("recomputed")):
         assert write(env, smap, 1, dict(changes)) == computed
     with env.begin() as txn:
         assert [smap.get(txn, key) for key in (K, FAR, DEEP)] == [None, b"2", b"3"]
