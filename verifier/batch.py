@@ -34,26 +34,23 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from credledger.ledger import tlogproof
-from credledger.ledger.bundle import FORMAT as BUNDLE_FORMAT
 from credledger.ledger.digest import document_digest
 from credledger.ledger.errors import CredledgerError, DecodeError
 from credledger.ledger.events import Event, Issue, UnsignedEvent, decode_event, sign_event
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.keys import SigningKey
-from credledger.ledger.record import FORMAT as RECORD_FORMAT
 from credledger.ledger.record import MAX_RECORD_CREDENTIALS, Record, verify_record
 from credledger.verifier.batchjournal import FILE_NAME, Entry, Journal, JournalError
+from credledger.verifier.batchreceipts import ReceiptRecord, receipt_paths, receipts_kept, write_file
 from credledger.verifier.client import NodeClient, NodeProblem, NodeUnreachable
 
 #: Chunks in flight at once by default.
@@ -77,8 +74,6 @@ RECEIPT_THREADS = 2
 RECEIPTS_AHEAD = 2
 #: Refusals that mean "the ledger may hold this credential already": looked up rather than counted as refused.
 _LOOK_UP = frozenset({"duplicate-event", "replayed-event", "already-issued"})
-
-RECEIPT_SUFFIX = ".receipt.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +324,7 @@ class BatchIssuer:
             if entry.refused is not None:
                 self._settled(item, "refused", rule=entry.refused[0], detail=entry.refused[1], resumed=True)
             elif entry.committed_index is not None:
-                if entry.receipt is not None and _kept(self.out, entry):
+                if entry.receipt is not None and receipts_kept(self.out, entry):
                     self._settled(item, "issued", resumed=True)
                 else:
                     unreceipted.append(item)
@@ -545,7 +540,7 @@ class BatchIssuer:
         for answer in pool.map(self._write_receipts, chunks):
             self._absorb(answer)
 
-    def _record(self, items: Sequence[_Item], client: NodeClient | None = None) -> _Record:
+    def _record(self, items: Sequence[_Item], client: NodeClient | None = None) -> ReceiptRecord:
         """The node's `credledger-record/v1` of `items`, checked item by item (verified, given a genesis)."""
         client = client or self.client
         digests = [item.entry.digest for item in items]
@@ -554,7 +549,7 @@ class BatchIssuer:
         try:
             if self.genesis is not None:
                 verify_record(Record.from_json(data), self.genesis)
-            return _Record.of(data, digests, signed)
+            return ReceiptRecord.of(data, digests, signed)
         except (DecodeError, KeyError, TypeError, ValueError) as exc:
             raise NodeUnreachable(f"{client.base_url}/v1/record: not a usable record ({exc})") from None
 
@@ -577,7 +572,7 @@ class BatchIssuer:
         answer.unreceipted.extend(committed)  # committed; the receipt is fetched on the next run
         return answer
 
-    def _write_files(self, committed: list[tuple[_Item, bytes, int]], record: _Record, answer: _Answer) -> None:
+    def _write_files(self, committed: list[tuple[_Item, bytes, int]], record: ReceiptRecord, answer: _Answer) -> None:
         """Write each committed credential's receipt: its bundle, C2SP tlog-proof, and signed document if any."""
         by_digest = {proof.digest: proof for proof in record.items}
         for item, event_id, index in committed:
@@ -585,12 +580,12 @@ class BatchIssuer:
             if proof is None or proof.event_id != event_id or proof.index != index:
                 answer.unreceipted.append((item, event_id, index))
                 continue
-            paths = _receipt_paths(self.out, item.name, signed=item.entry.document is not None)
+            paths = receipt_paths(self.out, item.name, signed=item.entry.document is not None)
             try:
-                size = _write(paths[0], record.bundle_text(proof))
-                size += _write(paths[1], record.tlog_proof(proof))
+                size = write_file(paths[0], record.bundle_text(proof))
+                size += write_file(paths[1], record.tlog_proof(proof))
                 if item.entry.document is not None:
-                    size += _write(paths[2], item.entry.document)
+                    size += write_file(paths[2], item.entry.document)
             except OSError as exc:
                 # The journal holds the commit: a rerun writes the receipt once the folder can take it.
                 raise JournalError(f"{paths[0]}: cannot write the receipt ({exc.strerror}); run again") from None
@@ -637,103 +632,3 @@ class BatchIssuer:
             resumed=resumed,
         )
         self.progress(1)
-
-
-def _receipt_paths(out: Path, name: str, *, signed: bool) -> list[Path]:
-    """The receipt (bundle), its C2SP tlog-proof, and for a signed credential the signed document."""
-    paths = [out / f"{name}{RECEIPT_SUFFIX}", out / f"{name}.receipt{tlogproof.EXTENSION}"]
-    return [*paths, out / f"{name}.signed.json"] if signed else paths
-
-
-def _kept(out: Path, entry: Entry) -> bool:
-    """Whether the receipt files the journal recorded are all there, as long as they were written."""
-    assert entry.receipt is not None
-    name = entry.receipt.removesuffix(RECEIPT_SUFFIX)
-    try:
-        size = sum(p.stat().st_size for p in _receipt_paths(out, name, signed=entry.document is not None))
-    except OSError:
-        return False
-    return size == entry.receipt_bytes
-
-
-def _write(path: Path, text: str) -> int:
-    """Write `path` (no temporary file and rename: a file torn by a crash has the wrong size, and the journal,
-    which records the sizes after the files are written, has it written again)."""
-    data = text.encode("utf-8")
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
-    finally:
-        os.close(descriptor)
-    return len(data)
-
-
-@dataclass(frozen=True, slots=True)
-class _Proof:
-    """One credential of a record: its digest, its issue event (id, log index, encoding, inclusion proof; no id if
-    the ledger does not hold it), its JSON item, and the JSON text of the item's issuer records."""
-
-    digest: bytes
-    event_id: bytes | None
-    index: int
-    event: bytes
-    proof: tuple[bytes, ...]
-    item: dict[str, Any]
-    issuer: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    """A node's `credledger-record/v1` answer, split into per-credential receipts without parsing and re-encoding
-    the parts every credential shares (each receipt is the credential's `credledger-proof/v1` bundle: the record's
-    anchor and the credential's own proofs)."""
-
-    checkpoint: str
-    #: The bundle's JSON text before and after its digest, the same for every credential of the record.
-    head: str
-    anchor: str
-    items: tuple[_Proof, ...]
-
-    @classmethod
-    def of(cls, data: dict[str, Any], digests: Sequence[bytes], signed: Mapping[bytes, bytes]) -> _Record:
-        """`signed` maps encodings of events this batch signed to their ids: an issue event the ledger holds in
-        exactly those bytes is not decoded again to learn its id. The issuer records, the same for every credential
-        of one issuer, are encoded once per run of equal ones. Raises DecodeError (or KeyError, TypeError,
-        ValueError) for an answer that is not the record asked for."""
-        if data.get("format") != RECORD_FORMAT or not isinstance(data.get("checkpoint"), str):
-            raise DecodeError(f"expected a {RECORD_FORMAT} document")
-        items = data["credentials"]
-        if not isinstance(items, list) or len(items) != len(digests):
-            raise DecodeError(f"expected {len(digests)} credentials")
-        proofs = []
-        issuer: Any = None
-        issuer_text = "null"
-        for digest, item in zip(digests, items, strict=True):
-            if bytes.fromhex(item["digest"]) != digest:
-                raise DecodeError(f"credential {item['digest']} is not the one asked for ({digest.hex()})")
-            if item["issuer"] != issuer:
-                issuer = item["issuer"]
-                issuer_text = json.dumps(issuer)
-            events = item["events"]
-            if not events:
-                proofs.append(_Proof(digest, None, -1, b"", (), item, issuer_text))
-                continue
-            encoded = base64.b64decode(events[0]["event"], validate=True)
-            hashes = tuple(base64.b64decode(h, validate=True) for h in events[0]["proof"])
-            event_id = signed.get(encoded) or decode_event(encoded).id
-            proofs.append(_Proof(digest, event_id, int(events[0]["index"]), encoded, hashes, item, issuer_text))
-        head = json.dumps({"format": BUNDLE_FORMAT, "origin": data["origin"], "genesis": data["genesis"]})
-        anchor = json.dumps({key: data[key] for key in ("checkpoint", "header", "validators")})
-        return cls(data["checkpoint"], head[:-1], anchor[1:-1], tuple(proofs))
-
-    def bundle_text(self, proof: _Proof) -> str:
-        """The credential's `credledger-proof/v1` bundle (the document `credledger proof` writes, compact)."""
-        item = proof.item
-        own = f'"credential": {json.dumps(item["credential"])}, "events": {json.dumps(item["events"])}'
-        return f'{self.head}, "digest": "{proof.digest.hex()}", {self.anchor}, {own}, "issuer": {proof.issuer}}}\n'
-
-    def tlog_proof(self, proof: _Proof) -> str:
-        """The issue event's C2SP tlog-proof, as `credledger proof` writes it."""
-        return tlogproof.TlogProof(proof.event, proof.index, proof.proof, self.checkpoint).format()
