@@ -545,20 +545,22 @@ const LEDGER = (() => {
     return sha256(prefix, ...parts);
   }
 
-  // Verify `doc` (bundle JSON) for `digest` against `genesis` (from loadGenesis). `checks` receives each check
-  // as {step, ok, detail}; the result is {status, ...facts} or a thrown ProofError naming the failed step.
-  async function verifyBundle(doc, genesis, { digest = null, nowMs = Date.now(), checks = [] } = {}) {
-    const ok = (step, detail) => checks.push({ step, ok: true, detail });
-    const bundle = parseBundle(doc);
-    if (digest !== null && !equal(bundle.digest, digest)) {
-      throw new ProofError("digest", `the node sent the proof of credential ${toHex(bundle.digest)}, not ${toHex(digest)}`);
+  // Step 1 of verifyBundle: the validator-set chain from genesis, the checkpoint's certificate, the header.
+  // `anchors` (a Map, for one genesis) keeps what it proved for each anchor -- the checkpoint, header and
+  // validator chain as the document gives them, compared as text -- so that the many bundles of one record, which
+  // share one anchor, have it checked once; its checks are reported again for each.
+  async function verifyAnchor(doc, bundle, genesis, ok, anchors) {
+    const key = anchors ? JSON.stringify([doc.checkpoint, doc.header, doc.validators]) : null;
+    const known = key === null ? undefined : anchors.get(key);
+    if (known) {
+      for (const [step, detail] of known.checks) ok(step, detail);
+      return known;
     }
-    if (bundle.origin !== genesis.origin || !equal(bundle.genesis, genesis.hash)) {
-      throw new ProofError("network", `the proof is for network ${bundle.origin}, not ${genesis.origin}`);
-    }
-    ok("network", `the proof belongs to ${genesis.origin} (genesis ${toHex(genesis.hash).slice(0, 16)})`);
-
-    // Step 1: the validator-set chain, the certificate, the header.
+    const proved = [];
+    const note = (step, detail) => {
+      proved.push([step, detail]);
+      ok(step, detail);
+    };
     const header = decodeRecord("header", bundle.header, "header");
     let set = genesis.validators;
     let starts = 1;
@@ -578,12 +580,33 @@ const LEDGER = (() => {
       set = next;
       starts = linkHeader.height + 1;
     }
-    ok("validators", `the validator-set chain links genesis to the set certifying height ${header.height} `
+    note("validators", `the validator-set chain links genesis to the set certifying height ${header.height} `
       + `(${bundle.validators.length} changes)`);
     const checkpoint = await verifyCertifiedHeader(bundle.header, header, bundle.checkpoint, set, "certificate");
     if (header.origin !== genesis.origin) throw new ProofError("header", "the header is for another network");
-    ok("certificate", `the checkpoint at height ${header.height} (log size ${header.log_size}) carries signatures `
+    note("certificate", `the checkpoint at height ${header.height} (log size ${header.log_size}) carries signatures `
       + `of more than 2/3 of the voting power of its ${set.validators.length} validators`);
+
+    const result = { header, checkpoint, checks: proved };
+    if (key !== null) anchors.set(key, result);
+    return result;
+  }
+
+  // Verify `doc` (bundle JSON) for `digest` against `genesis` (from loadGenesis). `checks` receives each check
+  // as {step, ok, detail}; the result is {status, ...facts} or a thrown ProofError naming the failed step.
+  async function verifyBundle(doc, genesis, { digest = null, nowMs = Date.now(), checks = [], anchors = null } = {}) {
+    const ok = (step, detail) => checks.push({ step, ok: true, detail });
+    const bundle = parseBundle(doc);
+    if (digest !== null && !equal(bundle.digest, digest)) {
+      throw new ProofError("digest", `the node sent the proof of credential ${toHex(bundle.digest)}, not ${toHex(digest)}`);
+    }
+    if (bundle.origin !== genesis.origin || !equal(bundle.genesis, genesis.hash)) {
+      throw new ProofError("network", `the proof is for network ${bundle.origin}, not ${genesis.origin}`);
+    }
+    ok("network", `the proof belongs to ${genesis.origin} (genesis ${toHex(genesis.hash).slice(0, 16)})`);
+
+    // Step 1: the validator-set chain, the certificate, the header (once per anchor, given `anchors`).
+    const { header, checkpoint } = await verifyAnchor(doc, bundle, genesis, ok, anchors);
 
     // Step 2: the credential's state record.
     const facts = { height: header.height, asOfMs: header.time_ms, digest: toHex(bundle.digest) };
@@ -995,6 +1018,7 @@ const LEDGER = (() => {
     const anchor = Object.fromEntries(RECORD_ANCHOR.map((k) => [k, doc[k]]));
     const header = decodeRecord("header", fromBase64(doc.header, "header"), "header");
     const definitions = new Map(); // many credentials award the same achievement version
+    const anchors = new Map(); // ... and every credential shares the record's anchor: checked once
     const results = [];
     for (const [i, item] of items.entries()) {
       const where = `credential ${i}`;
@@ -1004,7 +1028,7 @@ const LEDGER = (() => {
         // Each item is verified as the bundle it is under the record's one anchor.
         const bundle = { format: FORMAT, ...anchor, digest: item.digest, credential: item.credential, events: item.events,
           issuer: item.issuer };
-        const verdict = await verifyBundle(bundle, genesis, { nowMs: header.time_ms, checks: own });
+        const verdict = await verifyBundle(bundle, genesis, { nowMs: header.time_ms, checks: own, anchors });
         const { achievement, definition } = await recordAchievement(item, header.state_root, verdict, definitions, where);
         results.push({ verdict, achievement, definition });
       } catch (error) {
