@@ -30,6 +30,7 @@ BENCHES = {
     "page_vc": "bench.page_vc",
     "statelayout": "bench.statelayout",
     "batch": "bench.batch",
+    "safety": "bench.safety",
 }
 
 

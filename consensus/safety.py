@@ -16,7 +16,8 @@ re-sends them all while the height lasts (`TimeoutKind.REBROADCAST`).
 The record also keeps the lock (locked round and block hash) and the valid value (round and block). Tendermint's
 safety rests on locks as much as on single votes: a validator that precommitted a block and then forgot it could
 prevote a conflicting block in a later round. The valid block is kept whole so that, even if every validator
-restarts at once, a proposer can still re-propose the block a quorum is locked on.
+restarts at once, a proposer can still re-propose the block a quorum is locked on. (On disk the node keeps that
+block once, under its own key, rather than in every record: see `node.safetystore`.)
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ messages from peers (`receive`), expired timers (`loop.call_later`), and certifi
 when this node is behind (`apply_certified`). Each input returns a list of actions, executed strictly in order:
 
 - `PersistSafety`: the double-sign guard is written to the store in a durable LMDB transaction *before* the
-  next action -- always the `Broadcast` of the vote it protects -- runs;
+  next action -- always the `Broadcast` of the vote it protects -- runs (its valid block only when that changed,
+  see `node.safetystore`);
 - `Broadcast`: the message is queued to every peer;
 - `ScheduleTimeout`: a timer is set; when it fires the timeout goes back to the machine (stale ones are no-ops);
 - `RecordEvidence`: conflicting signed statements are stored, logged, and submitted for the chain as an
@@ -50,7 +51,6 @@ from credledger.consensus.actions import Action, Broadcast, Decide, PersistSafet
 from credledger.consensus.errors import MessageOutOfWindow, MessageRejected
 from credledger.consensus.machine import Machine
 from credledger.consensus.proposer import ProposerSchedule
-from credledger.consensus.safety import SafetyRecord
 from credledger.consensus.timeouts import Timeout, TimeoutConfig
 from credledger.ledger import codec
 from credledger.ledger.block import CertifiedBlock
@@ -70,9 +70,9 @@ from credledger.node.peers import (
     PeerNetwork,
     relay_batches,
 )
+from credledger.node.safetystore import SafetyStore
 
 SCHEDULE_KEY = b"schedule"
-SAFETY_KEY = b"safety"
 EVIDENCE_PREFIX = b"evidence/"
 #: Refusals of a gossiped event that no honest peer could cause: the event is wrong whatever the state.
 MISBEHAVIOUR_RULES = frozenset({"wrong-origin", "bad-signature", "signatures-not-sorted", "duplicate-signer"})
@@ -114,6 +114,7 @@ class Driver:
     ) -> None:
         self.chain = chain
         self.store = chain.store
+        self.safety = SafetyStore(chain.store)
         self.peers = peers
         self.clock = clock
         self.behind = asyncio.Event()
@@ -139,7 +140,7 @@ class Driver:
             schedule=self._load_schedule(),
             signer=signer,
             timeouts=TimeoutConfig.from_params(chain.params, rebroadcast_ms=rebroadcast_ms),
-            safety=self._load_safety(),
+            safety=self.safety.load(),
         )
         chain.on_admit(self._admitted)
 
@@ -162,10 +163,6 @@ class Driver:
         if schedule.height != height + 1:
             raise StorageError(f"stored proposer schedule is for height {schedule.height}, the chain is at {height}")
         return schedule
-
-    def _load_safety(self) -> SafetyRecord | None:
-        raw = self.store.get_consensus(SAFETY_KEY)
-        return None if raw is None else codec.decode(SafetyRecord, raw, max_bytes=1 << 30)
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -352,7 +349,7 @@ class Driver:
     def _execute(self, action: Action) -> None:
         if isinstance(action, PersistSafety):
             # Durable before the vote it protects is broadcast: LMDB syncs when the transaction commits.
-            self.store.put_consensus(SAFETY_KEY, codec.encode(action.record))
+            self.safety.save(action.record)
         elif isinstance(action, Broadcast):
             if self.peers is not None:
                 self.peers.broadcast(KIND_CONSENSUS, encode_message(action.message))

@@ -39,7 +39,9 @@ CHAIN_ENTRIES = b"chain/entries"  # u64 log index -> event bytes
 CHAIN_EVENT_IDS = b"chain/event-ids"  # 32-byte event id -> u64 log index
 CHAIN_VALSETS = b"chain/valsets"  # u64 height from which a set applies -> validator set bytes
 
-# node: consensus safety record (double-sign guard) and evidence.
+# node: consensus state. b"schedule" -> the next height's proposer schedule (node.driver); b"safety" -> the
+# double-sign guard's record, b"safety/block" -> the valid block it names (node.safetystore); b"evidence/" ||
+# evidence id -> conflicting signed statements (node.driver).
 CONSENSUS_META = b"consensus/meta"
 
 ALL_DATABASES = (

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -178,8 +178,16 @@ class Store:
 
     def put_consensus(self, key: bytes, value: bytes) -> None:
         """Durably record consensus state (the double-sign guard): synced to disk when this returns."""
+        self.write_consensus({key: value})
+
+    def write_consensus(self, puts: Mapping[bytes, bytes], deletes: Iterable[bytes] = ()) -> None:
+        """Durably write `puts` and delete `deletes` (absent keys are no error) in one transaction: a crash leaves
+        all of it or none, synced to disk when this returns."""
         with self.env.begin(write=True) as txn:
-            txn.put(key, value, db=self._consensus)
+            for key, value in puts.items():
+                txn.put(key, value, db=self._consensus)
+            for key in deletes:
+                txn.delete(key, db=self._consensus)
 
     def get_consensus(self, key: bytes) -> bytes | None:
         with self.env.begin() as txn:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import lmdb
 import pytest
 
 from credledger.ledger import merkle, smt
@@ -123,6 +124,19 @@ def test_a_store_of_an_unknown_schema_is_refused(tmp_path: Path, network) -> Non
     store.close()
     with pytest.raises(StorageError, match="store schema 99, expected 1"):
         Store(tmp_path / "db")
+
+
+def test_consensus_entries_are_put_and_deleted_together_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.write_consensus({b"one": b"1", b"two": b"2"})
+    store.write_consensus({b"three": b"3"}, [b"one", b"never-stored"])
+    with pytest.raises(lmdb.BadValsizeError):  # LMDB refuses an empty key: the whole transaction is dropped
+        store.write_consensus({b"four": b"4", b"": b"x"}, [b"two"])
+    store.close()
+    again = Store(tmp_path / "db")
+    stored = {key: again.get_consensus(key) for key in (b"one", b"two", b"three", b"four")}
+    again.close()
+    assert stored == {b"one": None, b"two": b"2", b"three": b"3", b"four": None}
 
 
 def test_governance_change_schedules_the_new_set_two_heights_later(store, network) -> None:  # type: ignore[no-untyped-def]
