@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import resource
 import sys
 from pathlib import Path
@@ -25,3 +27,16 @@ def peak_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux and in bytes on macOS.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / MIB if sys.platform == "darwin" else peak / 1024
+
+
+def return_freed_memory() -> bool:
+    """Ask the C allocator to give freed heap memory back to the system (glibc's ``malloc_trim``), so that a
+    following `heap_mib` counts memory in use rather than free chunks it kept. False where there is no glibc."""
+    name = ctypes.util.find_library("c")
+    if sys.platform != "linux" or name is None:
+        return False
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True

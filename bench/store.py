@@ -6,7 +6,12 @@ and all, one durable LMDB transaction per block. Event signatures are made in a 
 marked verified (as a node does after admission), so the figures are about storage, not Ed25519.
 
 Reports committed events/s (median over blocks), bytes on disk per event, and heap memory at N/4, N/2 and N
-events, which must stay flat: nothing of the log or the state is held in memory.
+events. Nothing of the log or the state is held in memory, but LMDB keeps a buffer for every page a write
+transaction copied, for reuse by the next one, until the environment is closed: the heap holds the pages of the
+largest commit so far. A commit with a bounded state history copies about one page per state node its prune deletes,
+and it deletes about log2(state keys / events per block) per event (18,000 for a block of 2,000 at 1M keys), so that
+part grows with the state. The heap is read again at the end, once with freed memory given back to the system and
+once more after closing the store, which tells LMDB's page buffers from the rest.
 
 Bytes on disk are measured three ways, because LMDB never shrinks its file but reuses the pages it frees: the file
 over all events; the file's growth per event over the second half of the run (the steady state, once pruning
@@ -29,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.memory import heap_mib, peak_rss_mib
+from bench.memory import heap_mib, peak_rss_mib, return_freed_memory
 from credledger.ledger import merkle
 from credledger.ledger.block import sign_checkpoint
 from credledger.ledger.events import Event, Issue, MemberAdd, UnsignedEvent, decode_event, sign_event
@@ -94,6 +99,9 @@ class _Figures:
     file_at: dict[int, int]
     used: dict[str, int]
     heap: dict[int, float]
+    #: The heap at the end with freed memory given back to the system, store open and closed (None: no way to).
+    heap_open: float | None
+    heap_closed: float | None
 
 
 def _report(run: _Figures) -> None:
@@ -114,6 +122,9 @@ def _report(run: _Figures) -> None:
             print(f"    {name:<20} {size / total:>12,.1f}")
     for events, mib in sorted(run.heap.items()):
         print(f"  heap (anon RSS) MiB at {events:>9,} events                 {mib:>12,.1f}")
+    if run.heap_open is not None and run.heap_closed is not None:
+        print(f"  heap MiB at the end, freed memory given back (malloc_trim){run.heap_open:>12,.1f}")
+        print(f"  heap MiB after closing the store (frees LMDB's buffers)  {run.heap_closed:>12,.1f}")
     print(f"  peak RSS MiB (includes LMDB pages mapped from the file)  {peak_rss_mib():>12,.1f}")
 
 
@@ -170,8 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with store.snapshot() as snap:
             assert snap.log_size == blocks * args.block
             assert snap.oldest_state_height == (0 if history is None else max(0, blocks - history + 1))
+        heap_open = heap_mib() if return_freed_memory() else None
         store.close()
+        heap_closed = heap_mib() if return_freed_memory() else None
     _report(
-        _Figures(blocks, args.block, history, rates, elapsed, disk, file_at, used, heap),
+        _Figures(blocks, args.block, history, rates, elapsed, disk, file_at, used, heap, heap_open, heap_closed),
     )
     return 0

@@ -49,8 +49,12 @@ the refs of the nodes it replaced (the old nodes on every changed path, and the 
 only moved), and when version v - 1 leaves the history, those refs and the journal entry are deleted with the root
 of v - 1 (`prune`). No reference counts, no scan of the tree: the journal is the exact list of what becomes garbage,
 and it is deleted in the transaction that commits a block, so a crash leaves either the old history or the new one.
-The journal of the versions in the history is the only overhead, about 40 bytes per replaced node. Versions written
-while the history was unbounded have no journal: their replaced nodes stay.
+The journal of the versions in the history is the only overhead on disk, about 40 bytes per replaced node. Versions
+written while the history was unbounded have no journal: their replaced nodes stay. In memory, pruning costs LMDB's
+page buffers: the nodes one journal lists lie on pages all over the tree, so deleting them changes (copies) about one
+page per node, and LMDB keeps a buffer for every page its largest write transaction so far copied until the
+environment is closed -- a heap of about 4 KiB per node of the largest prune, which grows with log2(n)
+(docs/design.md has the figures).
 
 A batch update sorts its keys and descends once from the latest root, splitting the batch at each internal node
 by the key bit for that depth: upper nodes shared by many changed keys are loaded and rehashed once per batch,
@@ -101,7 +105,8 @@ PROOF_PATH_DEPTH = 10
 #: ... kept for at most this many (root, prefix) pairs, each about 500 bytes: two roots' worth.
 MAX_PROOF_PATHS = 2 << PROOF_PATH_DEPTH
 #: Bounds on one `prune`: versions forgotten, and of them versions whose replaced nodes are deleted (each a block's
-#: worth of nodes). More than one, so a history made shorter, or a store that kept everything, catches up.
+#: worth of nodes). More than one, so a history made shorter, or a store that kept everything, catches up. A commit
+#: that deletes two journals copies about twice a block's pages, and LMDB keeps that many page buffers from then on.
 PRUNE_VERSIONS = 64
 PRUNE_JOURNALS = 2
 
