@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -119,9 +119,7 @@ class Bundle:
                 for v in self.validators
             ],
             "credential": entry_to_json(self.credential),
-            "events": [
-                {"index": e.index, "event": _b64(e.event), "proof": [_b64(h) for h in e.proof]} for e in self.events
-            ],
+            "events": events_to_json(self.events),
             "issuer": None
             if self.member is None or self.key is None
             else {"member": entry_to_json(self.member), "key": entry_to_json(self.key)},
@@ -417,6 +415,11 @@ def _step(step: str, check: Callable[[], T]) -> T:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def events_to_json(events: Sequence[LoggedEvent]) -> list[dict[str, Any]]:
+    """A bundle's logged events as JSON: each one's log index, encoding and inclusion proof."""
+    return [{"index": e.index, "event": _b64(e.event), "proof": [_b64(h) for h in e.proof]} for e in events]
 
 
 def entry_to_json(entry: StateEntry) -> dict[str, Any]:

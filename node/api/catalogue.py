@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from credledger.ledger import catalogue
-from credledger.ledger.bundle import Bundle, StateEntry, entry_to_json
+from credledger.ledger.bundle import StateEntry, entry_to_json, events_to_json
 from credledger.ledger.catalogue import (
     CatalogueFilter,
     achievement_key,
@@ -28,6 +28,7 @@ from credledger.ledger.catalogue import (
     list_achievements,
 )
 from credledger.ledger.limits import MAX_NAME
+from credledger.ledger.record import ANCHOR as RECORD_ANCHOR
 from credledger.ledger.record import FORMAT as RECORD_FORMAT
 from credledger.ledger.record import MAX_RECORD_CREDENTIALS, Record
 from credledger.ledger.state import get_directory
@@ -156,7 +157,7 @@ def record_json(record: Record) -> str:
     """`json.dumps(record.to_json(), separators=(",", ":"))`, with the anchor and each issuer's records encoded once
     (`build_record` gives every credential of one issuer key the same member and key entries)."""
     anchor = record.bundles[0].to_json()
-    head = _compact({"format": RECORD_FORMAT, **{k: anchor[k] for k in _RECORD_ANCHOR}})
+    head = _compact({"format": RECORD_FORMAT, **{k: anchor[k] for k in RECORD_ANCHOR}})
     issuers: dict[tuple[int, int], str] = {}  # by the entries' identities: the record holds them meanwhile
     items = []
     for bundle, achievement in zip(record.bundles, record.achievements, strict=True):
@@ -168,18 +169,10 @@ def record_json(record: Record) -> str:
             issuer = issuers[shared]
         items.append(
             f'{{"digest":"{bundle.digest.hex()}","credential":{_compact(entry_to_json(bundle.credential))},'
-            f'"events":{_compact(_events_json(bundle))},"issuer":{issuer},'
+            f'"events":{_compact(events_to_json(bundle.events))},"issuer":{issuer},'
             f'"achievement":{"null" if achievement is None else _compact(entry_to_json(achievement))}}}'
         )
     return f'{head[:-1]},"credentials":[{",".join(items)}]}}'
-
-
-#: The anchor's members of a record, in `Record.to_json`'s order.
-_RECORD_ANCHOR = ("origin", "genesis", "checkpoint", "header", "validators")
-
-
-def _events_json(bundle: Bundle) -> list[dict[str, Any]]:
-    return [{"index": e.index, "event": b64(e.event), "proof": [b64(h) for h in e.proof]} for e in bundle.events]
 
 
 def _compact(value: object) -> str:
