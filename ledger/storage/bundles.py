@@ -27,6 +27,7 @@ from credledger.ledger.bundle import FORMAT, Bundle, LoggedEvent, StateEntry, Va
 from credledger.ledger.catalogue import achievement_version_key
 from credledger.ledger.errors import DecodeError, StorageError
 from credledger.ledger.events import Issue, decode_event
+from credledger.ledger.record import FORMAT as RECORD_FORMAT
 from credledger.ledger.record import Record
 from credledger.ledger.state import CredentialRecord, cred_key, issuer_key_key, member_key
 from credledger.ledger.storage.generations import TwoGenerations
@@ -232,14 +233,20 @@ def _own_json(snap: Snapshot, digest: bytes, shared: SharedParts, parts: _Height
     issuer = "null"
     if value is not None:
         issuer_id, key_id, indexes = _record_parts(digest, value, parts.log_size)
-        size, paths = parts.log_size, parts.paths
-        logged = [
-            f'{{"index":{i},"event":"{b64(snap.entry(i))}","proof":{_hashes(snap.inclusion_proof(i, size, paths))}}}'
-            for i in indexes
-        ]
-        events = f"[{','.join(logged)}]"
+        events = _events_text(snap, parts, indexes, [snap.entry(i) for i in indexes])
         issuer = shared.issuer_json(snap, parts, member_key(issuer_id), issuer_key_key(issuer_id, key_id))
     return f'{_entry_text(value, leaf, siblings)},"events":{events},"issuer":', issuer
+
+
+def _events_text(snap: Snapshot, parts: _Height, indexes: Sequence[int], entries: Sequence[bytes]) -> str:
+    """`events_to_json` of a credential's logged events (log `indexes`, their `entries`) as compact JSON text, with
+    their inclusion proofs in the log at the parts' height."""
+    size, paths = parts.log_size, parts.paths
+    logged = [
+        f'{{"index":{i},"event":"{b64(entry)}","proof":{_hashes(snap.inclusion_proof(i, size, paths))}}}'
+        for i, entry in zip(indexes, entries, strict=True)
+    ]
+    return f"[{','.join(logged)}]"
 
 
 #: Where `CredentialRecord`'s fields sit in its encoding (the array of its fields in declaration order).
@@ -316,6 +323,44 @@ def _dumps(value: object) -> str:
 def b64(data: bytes) -> str:
     """Standard base64, as text."""
     return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+def record_json(snap: Snapshot, digests: Sequence[bytes], genesis_hash: bytes, origin: str) -> str:
+    """`build_record`'s record as compact JSON text (``json.dumps(record.to_json(), separators=(",", ":"))``),
+    written the way `bundle_json` writes a bundle: the anchor and each issuer's records encoded once, and each
+    credential's own proofs straight into text, without the proof objects."""
+    if snap.height == 0:
+        raise KeyError("no block has been committed yet, so there is no checkpoint to prove against")
+    shared = SharedParts()
+    parts = shared.at(snap)
+    anchor = shared.middle_json(parts, parts.checkpoint).removesuffix(_CREDENTIAL_KEY)
+    head = _dumps({"format": RECORD_FORMAT, "origin": origin, "genesis": genesis_hash.hex()})[:-1]
+    items = ",".join(_record_item(snap, digest, shared, parts) for digest in digests)
+    return f'{head}{anchor},"credentials":[{items}]}}'
+
+
+_CREDENTIAL_KEY = ',"credential":'
+
+
+def _record_item(snap: Snapshot, digest: bytes, shared: SharedParts, parts: _Height) -> str:
+    """The JSON text of one credential of a record: its digest, its own proofs, its issuer's records (shared), and
+    the proof of the achievement version its issue event names."""
+    value, leaf, siblings = snap.state_proof_parts(cred_key(digest), parts.height)
+    events = "[]"
+    issuer = achievement = "null"
+    if value is not None:
+        issuer_id, key_id, indexes = _record_parts(digest, value, parts.log_size)
+        entries = [snap.entry(i) for i in indexes]
+        events = _events_text(snap, parts, indexes, entries)
+        issuer = shared.issuer_json(snap, parts, member_key(issuer_id), issuer_key_key(issuer_id, key_id))
+        payload = decode_event(entries[0]).payload
+        if isinstance(payload, Issue) and payload.achievement is not None and payload.achievement_version is not None:
+            key = achievement_version_key(payload.issuer, payload.achievement, payload.achievement_version)
+            achievement = _entry_text(*snap.state_proof_parts(key, parts.height))
+    return (
+        f'{{"digest":"{digest.hex()}","credential":{_entry_text(value, leaf, siblings)},"events":{events},'
+        f'"issuer":{issuer},"achievement":{achievement}}}'
+    )
 
 
 def build_record(snap: Snapshot, digests: Sequence[bytes], genesis_hash: bytes, origin: str) -> Record:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from credledger.ledger import catalogue
-from credledger.ledger.bundle import StateEntry, entry_to_json, events_to_json
+from credledger.ledger.bundle import StateEntry, entry_to_json
 from credledger.ledger.catalogue import (
     CatalogueFilter,
     achievement_key,
@@ -28,11 +28,9 @@ from credledger.ledger.catalogue import (
     list_achievements,
 )
 from credledger.ledger.limits import MAX_NAME
-from credledger.ledger.record import ANCHOR as RECORD_ANCHOR
-from credledger.ledger.record import FORMAT as RECORD_FORMAT
-from credledger.ledger.record import MAX_RECORD_CREDENTIALS, Record
+from credledger.ledger.record import MAX_RECORD_CREDENTIALS
 from credledger.ledger.state import get_directory
-from credledger.ledger.storage.bundles import build_record, validator_links
+from credledger.ledger.storage.bundles import record_json, validator_links
 from credledger.ledger.storage.store import Store
 from credledger.node.api.common import APPLICATION, CONFIG, b64, json_response, parse_count, parse_hex32
 from credledger.node.api.events import read_body
@@ -149,34 +147,7 @@ def _record_text(store: Store, digests: list[bytes], genesis_hash: bytes, origin
     with store.snapshot() as snap:
         if snap.height == 0:
             raise Problem(503, "no-checkpoint", "no block has been committed yet, so there is no checkpoint")
-        record = build_record(snap, digests, genesis_hash, origin)
-    return record_json(record)
-
-
-def record_json(record: Record) -> str:
-    """`json.dumps(record.to_json(), separators=(",", ":"))`, with the anchor and each issuer's records encoded once
-    (`build_record` gives every credential of one issuer key the same member and key entries)."""
-    anchor = record.bundles[0].to_json()
-    head = _compact({"format": RECORD_FORMAT, **{k: anchor[k] for k in RECORD_ANCHOR}})
-    issuers: dict[tuple[int, int], str] = {}  # by the entries' identities: the record holds them meanwhile
-    items = []
-    for bundle, achievement in zip(record.bundles, record.achievements, strict=True):
-        issuer = "null"
-        if bundle.member is not None and bundle.key is not None:
-            shared = (id(bundle.member), id(bundle.key))
-            if shared not in issuers:
-                issuers[shared] = _compact({"member": entry_to_json(bundle.member), "key": entry_to_json(bundle.key)})
-            issuer = issuers[shared]
-        items.append(
-            f'{{"digest":"{bundle.digest.hex()}","credential":{_compact(entry_to_json(bundle.credential))},'
-            f'"events":{_compact(events_to_json(bundle.events))},"issuer":{issuer},'
-            f'"achievement":{"null" if achievement is None else _compact(entry_to_json(achievement))}}}'
-        )
-    return f'{head[:-1]},"credentials":[{",".join(items)}]}}'
-
-
-def _compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+        return record_json(snap, digests, genesis_hash, origin)
 
 
 async def get_recognitions(request: web.Request) -> web.Response:

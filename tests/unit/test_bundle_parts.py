@@ -12,7 +12,7 @@ from credledger.ledger.bundle import Bundle, verify_bundle
 from credledger.ledger.errors import StorageError
 from credledger.ledger.events import Revoke
 from credledger.ledger.state import cred_key
-from credledger.ledger.storage.bundles import SharedParts, build_bundle, bundle_json
+from credledger.ledger.storage.bundles import SharedParts, build_bundle, bundle_json, record_json
 from credledger.ledger.storage.schema import SMT_NODES
 from credledger.ledger.storage.store import Store
 from tests.blocks import commit
@@ -150,6 +150,8 @@ def test_a_damaged_credential_record_in_the_store_is_a_storage_error_naming_it(t
         with store.snapshot() as snap:
             with pytest.raises(StorageError, match=expected):
                 bundle_json(snap, digest("a"), genesis_hash, origin, shared)
+            with pytest.raises(StorageError, match=expected):
+                record_json(snap, [digest("b"), digest("a")], genesis_hash, origin)
             for height in (1, 2):
                 with pytest.raises(StorageError, match=expected):
                     build_bundle(snap, digest("a"), genesis_hash, origin, height=height)
