@@ -8,7 +8,10 @@ keys and committed through `Store.commit_block`. The audit then replays it from 
 state-map nodes compared), with one worker per core checking signatures ahead of the replay and comparing the
 node's files behind it.
 
-Target (issue): >= 10,000 events/s. Run ``python -m bench audit`` or ``python -m bench audit --events 100000``.
+Target: >= 30,000 events/s on 2 cores for 1,000,000 events. Every event's signature must be checked, so no audit
+runs faster than Ed25519 on its cores; the run prints what share of that bound the target is (above 1: the target
+is out of reach on this machine whatever the replay costs). Run ``python -m bench audit`` or
+``python -m bench audit --events 100000``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from credledger.verifier.audit import Auditor
 ORIGIN = "credledger.bench/audit"
 T0 = 1_767_225_600_000
 MEMBERS = ("a.bench", "b.bench", "c.bench", "d.bench")
-TARGET = 10_000
+TARGET = 30_000
 
 
 def _key(member: str, role: str) -> SigningKey:
@@ -157,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  events/s on {cores} cores of its own, from CPU time          {own:>10,.0f}")
     print(f"  Ed25519 bound on {args.workers} cores of its own, from CPU time     {bound_cpu:>10,.0f}")
     print(f"  ratio (CPU)                                              {own / bound_cpu:>10.2f}")
+    print(f"  the target / the Ed25519 bound (CPU)                     {TARGET / bound_cpu:>10.2f}")
     print(f"  wall time of the audit                                   {result.elapsed:>10,.1f} s")
     print(f"  {'MEETS' if max(rate, own) >= TARGET else 'MISSES'} the target")
     return 0 if max(rate, own) >= TARGET else 1
