@@ -11,6 +11,7 @@ import asyncio
 import errno
 import fcntl
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -260,4 +261,16 @@ def run(config: NodeConfig) -> None:
         if not task.cancelled():  # cancelled is how a signal stops it; anything else it raised is the answer
             task.result()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(main())
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (every platform but Windows), else None: asyncio's own. The node
+    is the same on either; uvloop spends less CPU per socket read and write, which is most of what serving a proof
+    bundle costs besides the proof itself."""
+    try:
+        import uvloop  # noqa: PLC0415 (not installed on Windows)
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
