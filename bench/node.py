@@ -58,6 +58,7 @@ from bench.audit import _verify_many
 from credledger.cli.devnet import ORIGIN, Member, create, members, start_node, stop_all, wait_ready
 from credledger.ledger.events import Issue, UnsignedEvent, sign_event
 from credledger.ledger.keys import SigningKey
+from credledger.node.server import event_loop_factory
 
 MSGPACK = "application/msgpack"
 #: Node settings for the load: room for the load's window in every mempool.
@@ -292,12 +293,14 @@ def _load_process(kind: str, kwargs: dict[str, Any], events_file: str | None, re
     if events_file is not None:
         with open(events_file, "rb") as file:
             events = msgpack.unpackb(file.read())
-    if kind == "saturate":
-        result = asyncio.run(saturate(events=events, **kwargs))
-    elif kind == "paced":
-        result = asyncio.run(paced(events=events, **kwargs))
-    else:
-        result = asyncio.run(fetch_bundles(**kwargs))
+    # On the node's event loop too: the load shares the cores with the nodes, so the less it spends the better.
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        if kind == "saturate":
+            result = runner.run(saturate(events=events, **kwargs))
+        elif kind == "paced":
+            result = runner.run(paced(events=events, **kwargs))
+        else:
+            result = runner.run(fetch_bundles(**kwargs))
     results.put(result)
 
 
