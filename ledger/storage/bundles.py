@@ -10,6 +10,7 @@ checkpoint note: witnesses' cosignatures change it) and each issuer's records, s
 its own proofs only. That own text is a function of the digest, the state root and the log's size, so the text
 of the bundles served lately is kept under those three (`MAX_OWN_TEXTS`): a bundle asked for again costs no
 proof at all, at the same height or at a later one that changed neither (a network's empty blocks).
+`record_json` writes a `credledger-record/v1` (many credentials under one anchor) the same way.
 """
 
 from __future__ import annotations
