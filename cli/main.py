@@ -16,7 +16,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from credledger.cli.exits import EXIT_BROKEN_PIPE, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UsageError, error
+from credledger.cli.exits import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    UsageError,
+    error,
+)
 
 if TYPE_CHECKING:
     from credledger.verifier.client import NodeProblem
@@ -96,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        # Ctrl-C while starting (importing takes most of a second) or in a command that does not stop on it by
+        # design (`tiles export --follow`, `monitor` and the node do): one line, not a traceback.
+        error("interrupted")
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -1,12 +1,15 @@
 """What every `credledger` call shares: `--version` and `--help` import no command's machinery, the command list
-matches each command's own help, and a reader that closes the pipe early gets no traceback."""
+matches each command's own help, and a reader that closes the pipe early, or Ctrl-C, gets no traceback."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,41 @@ def test_a_reader_that_closes_the_pipe_early_ends_the_command_quietly(tmp_path: 
     assert (code, errors) == (141, "")
     assert (tmp_path / "a" / "member.json").exists()  # the work was done; only the report had no reader
     assert closing_the_pipe_early("verify", "--help") == (0, "")  # argparse's own output ignores the closed pipe
+
+
+def test_ctrl_c_ends_a_waiting_command_with_one_line_and_130() -> None:
+    # A "node" that takes the connection and never answers: the command, past its imports, waits for it.
+    with socket.socket() as node:
+        node.bind(("127.0.0.1", 0))
+        node.listen()
+        node.settimeout(60)
+        url = f"http://127.0.0.1:{node.getsockname()[1]}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "credledger.cli.main", "status", "--node", url],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        connection, _ = node.accept()
+        with connection:
+            process.send_signal(signal.SIGINT)
+            out, errors = process.communicate(timeout=60)
+    assert (process.returncode, out, errors) == (130, "", "credledger: interrupted\n")
+
+
+@pytest.mark.parametrize("after", [0.1, 0.3, 0.6])
+def test_ctrl_c_while_starting_shows_no_traceback(tmp_path: Path, after: float) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "credledger.cli.main", "audit", "--data-dir", str(tmp_path), "--genesis", "none"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(after)  # somewhere in the command's imports (most of a second), or already refusing its arguments
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+    assert "Traceback" not in errors
+    # Stopped by Ctrl-C (130; or by the signal itself, before Python took it over), or done before it came.
+    assert process.returncode in (130, -signal.SIGINT, 2, 3), errors
