@@ -159,8 +159,13 @@ def test_follow_exports_each_new_checkpoint_until_interrupted(tmp_path: Path, da
     grow(data, network, 5, "a")
     out = tmp_path / "out"
     argv = ["tiles", "export", "--data-dir", str(tmp_path / "data"), "--out", str(out), "--follow", "--interval", "0.1"]
+    # With faulthandler, so that a command that does not stop shows where it is (SIGABRT dumps every thread's stack).
     process = subprocess.Popen(
-        [sys.executable, "-m", "credledger.cli.main", *argv], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-X", "faulthandler", "-m", "credledger.cli.main", *argv],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for_size(out, 5)
@@ -171,8 +176,13 @@ def test_follow_exports_each_new_checkpoint_until_interrupted(tmp_path: Path, da
             assert reader.entries(0) == [snap.entry(i) for i in range(12)]
     finally:
         process.send_signal(signal.SIGINT)
-        said, _ = process.communicate(timeout=60)
-        assert process.returncode == 0
+        try:
+            said, errors = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            said, errors = process.communicate(timeout=60)
+            raise AssertionError(f"tiles export --follow did not stop on Ctrl-C; where it was:\n{errors}") from None
+        assert (process.returncode, errors) == (0, "")
     assert "checkpoint of size 5:" in said and "checkpoint of size 12:" in said
 
 
