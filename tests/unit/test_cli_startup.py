@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from credledger.cli.main import COMMANDS, build_parser
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, python_with_default_sigint
 
 #: Modules that take most of a second to import and that neither --version nor --help needs.
 HEAVY = ("aiohttp", "lmdb", "nacl", "cryptography", "msgpack", "structlog", "rfc8785", "ledger", "node")
@@ -93,7 +93,7 @@ def test_ctrl_c_ends_a_waiting_command_with_one_line_and_130() -> None:
         node.settimeout(60)
         url = f"http://127.0.0.1:{node.getsockname()[1]}"
         process = subprocess.Popen(
-            [sys.executable, "-m", "credledger.cli.main", "status", "--node", url],
+            python_with_default_sigint("-m", "credledger.cli.main", "status", "--node", url),
             cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -109,7 +109,9 @@ def test_ctrl_c_ends_a_waiting_command_with_one_line_and_130() -> None:
 @pytest.mark.parametrize("after", [0.1, 0.3, 0.6])
 def test_ctrl_c_while_starting_shows_no_traceback(tmp_path: Path, after: float) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "credledger.cli.main", "audit", "--data-dir", str(tmp_path), "--genesis", "none"],
+        python_with_default_sigint(
+            "-m", "credledger.cli.main", "audit", "--data-dir", str(tmp_path), "--genesis", "none"
+        ),
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

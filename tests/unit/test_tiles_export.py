@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -20,6 +19,7 @@ from credledger.ledger.storage.datadir import COSIGNED_FILE
 from credledger.ledger.storage.store import Store
 from credledger.ledger.tiles import TileReader
 from tests.blocks import commit
+from tests.conftest import python_with_default_sigint
 from tests.factories import Network, digest, key_for, make_network, signed
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +161,7 @@ def test_follow_exports_each_new_checkpoint_until_interrupted(tmp_path: Path, da
     argv = ["tiles", "export", "--data-dir", str(tmp_path / "data"), "--out", str(out), "--follow", "--interval", "0.1"]
     # With faulthandler, so that a command that does not stop shows where it is (SIGABRT dumps every thread's stack).
     process = subprocess.Popen(
-        [sys.executable, "-X", "faulthandler", "-m", "credledger.cli.main", *argv],
+        python_with_default_sigint("-X", "faulthandler", "-m", "credledger.cli.main", *argv),
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
