@@ -47,7 +47,7 @@ MAX_RECORD_CREDENTIALS = 1000
 #: Largest record file a verifier will parse.
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 #: The members of a record that every credential's bundle shares (its anchor), in `Record.to_json`'s order.
-ANCHOR = ("origin", "genesis", "checkpoint", "header", "validators")
+_ANCHOR = ("origin", "genesis", "checkpoint", "header", "validators")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class Record:
                     "achievement": None if achievement is None else entry_to_json(achievement),
                 }
             )
-        return {"format": FORMAT, **{k: first[k] for k in ANCHOR}, "credentials": items}
+        return {"format": FORMAT, **{k: first[k] for k in _ANCHOR}, "credentials": items}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1)
@@ -85,7 +85,7 @@ class Record:
         items = data.get("credentials")
         if not isinstance(items, list) or not 1 <= len(items) <= MAX_RECORD_CREDENTIALS:
             raise DecodeError(f"record.credentials: expected a list of 1..{MAX_RECORD_CREDENTIALS} credentials")
-        anchor = {"format": BUNDLE_FORMAT, **{k: data.get(k) for k in ANCHOR}}
+        anchor = {"format": BUNDLE_FORMAT, **{k: data.get(k) for k in _ANCHOR}}
         bundles, achievements = [], []
         for i, item in enumerate(items):
             if not isinstance(item, dict):
