@@ -4,8 +4,8 @@ A `StateMap` with a bounded history takes blocks of random new keys (as issues d
 The same stream of node writes and deletions -- read back from the map and its replacement journal -- is replayed
 into layouts the map does not use, each B-tree appended to in the order nodes are written:
 
-- one tree of every node, named by the version that wrote it (the map's own layout);
-- leaves in one tree and internal nodes in another;
+- one tree of every node, named by the version that wrote it (the layout of schema 1);
+- leaves in one tree and internal nodes in another (the map's own layout since schema 2);
 - leaves, internal nodes with a leaf child, and the other internal nodes in three trees.
 
 LMDB frees a page only when every node on it is deleted, so the bytes of pages in use per key show how much each
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import lmdb
 
-from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, open_env, u64
-from credledger.ledger.storage.smtupdate import REF_SIZE
+from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_REPLACED, open_env, u64
+from credledger.ledger.storage.smtupdate import LEAF_REF_BIT, REF_SIZE
 from credledger.ledger.storage.statemap import StateMap
 
 #: The size of a credential record as the store bench writes it, about.
@@ -33,6 +33,11 @@ VALUE_BYTES = 50
 #: LMDB's per-entry overhead in a leaf page: node header and slot pointer.
 ENTRY_OVERHEAD = 10
 _LEAF_TAG = 0x02
+
+
+def _plain(ref: bytes) -> bytes:
+    """A ref as one tree names it: without the bit that marks a leaf stored apart."""
+    return bytes([ref[0] & ~LEAF_REF_BIT]) + ref[1:]
 
 
 def _used(txn: lmdb.Transaction[bytes], db: lmdb._Database) -> int:
@@ -64,13 +69,15 @@ class _Layouts:
                 where = ["all", "internal", "lower" if lower else "upper"]
             self._placed[ref] = where
             for name in where:
-                by_tree[name].append((ref, record))
+                by_tree[name].append((_plain(ref) if name == "all" else ref, record))
         with self.env.begin(write=True) as txn:
             for name, items in by_tree.items():
-                txn.cursor(db=self.trees[name]).putmulti(items, append=True)
+                items.sort()
+                _, added = txn.cursor(db=self.trees[name]).putmulti(items, append=True)
+                assert added == len(items), f"{name}: {len(items) - added} nodes out of order"
             for ref in sorted(dying):
                 for name in self._placed.pop(ref):
-                    txn.delete(ref, db=self.trees[name])
+                    txn.delete(_plain(ref) if name == "all" else ref, db=self.trees[name])
                 self._leaves.discard(ref)
 
     def report(self, keys: int) -> None:
@@ -85,19 +92,20 @@ def _version_stream(
     env: lmdb.Environment, smap: StateMap, version: int, changes: dict[bytes, bytes | None]
 ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
     """Commit one version with pruning: the nodes it wrote and the refs its journal lists."""
-    nodes_db = env.open_db(SMT_NODES)
-    journal_db = env.open_db(SMT_REPLACED)  # before the write transaction: opening one inside it would wait on it
-    prefix = u64(version)
+    # Opened before the write transaction: opening a database inside it would wait on it.
+    tables = ((env.open_db(SMT_NODES), u64(version)), (env.open_db(SMT_LEAVES), u64(version | 1 << 63)))
+    journal_db = env.open_db(SMT_REPLACED)
     written: list[tuple[bytes, bytes]] = []
     with env.begin(write=True) as txn:
         smap.update(txn, version, changes)
-        cursor = txn.cursor(db=nodes_db)
-        if cursor.set_range(prefix):
-            for key, value in cursor:
-                if key[:8] != prefix:
-                    break
-                written.append((bytes(key), bytes(value)))
-        raw = txn.get(prefix, db=journal_db)
+        for db, prefix in tables:
+            cursor = txn.cursor(db=db)
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if key[:8] != prefix:
+                        break
+                    written.append((bytes(key), bytes(value)))
+        raw = txn.get(u64(version), db=journal_db)
         replaced = [] if raw is None else [raw[i : i + REF_SIZE] for i in range(0, len(raw), REF_SIZE)]
         smap.prune(txn)
     return written, replaced
@@ -122,14 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             written, journals[version] = _version_stream(env, smap, version, changes)
             # The journal of version d dies when version d - 1 leaves the history: when d is the oldest kept.
             layouts.apply(written, journals.pop(version - args.history + 1, []))
-        nodes_db = env.open_db(SMT_NODES)
+        tables = (env.open_db(SMT_NODES), env.open_db(SMT_LEAVES))
         with env.begin() as txn:
-            live = sum(len(k) + len(v) + ENTRY_OVERHEAD for k, v in txn.cursor(db=nodes_db))
-            mapped = _used(txn, nodes_db)
+            live = sum(len(k) + len(v) + ENTRY_OVERHEAD for db in tables for k, v in txn.cursor(db=db))
+            mapped = sum(_used(txn, db) for db in tables)
         print(
             f"state-map layouts: {keys:,} keys in {args.blocks} blocks of {args.keys:,}, history {args.history} blocks"
         )
-        print(f"  {'the map itself (one tree)':<40} {mapped / keys:>8,.0f} bytes of pages per key")
+        print(f"  {'the map itself (leaves apart)':<40} {mapped / keys:>8,.0f} bytes of pages per key")
         layouts.report(keys)
         print(f"  {'live nodes, records and keys (floor)':<40} {live / keys:>8,.0f} bytes per key")
         layouts.env.close()

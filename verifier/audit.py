@@ -221,7 +221,9 @@ class Auditor:
         # fsync makes replay several times faster, and a replay cut short by a crash is simply redone.
         replay = Store(self.state_dir / REPLAY_DIR, durable=False)
         try:
-            replay.initialize(self.genesis)
+            # The replay stores the state map's leaves as the node's store does, so their records compare exactly.
+            apart = self.source.state_leaves_apart_from() if isinstance(self.source, DataDir) else 0
+            replay.initialize(self.genesis, state_leaves_apart_from=apart)
             start = replay.height()
             target = self.source.height() if to_height is None else to_height
             tally, counted_from = Tally(), start

@@ -82,6 +82,7 @@ class ReplayView:
         self.ids = env.open_db(schema.CHAIN_EVENT_IDS, create=False)
         self.valsets = env.open_db(schema.CHAIN_VALSETS, create=False)
         self.smt_nodes = env.open_db(schema.SMT_NODES, create=False)
+        self.smt_leaves = env.open_db(schema.SMT_LEAVES, create=False)
         self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
 
     @classmethod
@@ -126,6 +127,9 @@ class DataDir:
             self._ids = open_db(schema.CHAIN_EVENT_IDS, create=False)
             self._valsets = open_db(schema.CHAIN_VALSETS, create=False)
             self._smt_nodes = open_db(schema.SMT_NODES, create=False)
+            self._meta = open_db(schema.CHAIN_META, create=False)
+            # A store of schema 1 that no node of schema 2 has opened has no database of leaves apart.
+            self._smt_leaves = open_db(schema.SMT_LEAVES, create=False) if self._has(schema.SMT_LEAVES) else None
             self._smt_roots = open_db(schema.SMT_ROOTS, create=False)
             self._log_nodes = open_db(schema.LOG_NODES, create=False)
             self._log_meta = open_db(schema.LOG_META, create=False)
@@ -133,8 +137,17 @@ class DataDir:
         except lmdb.Error as exc:
             raise StorageError(f"{self.name}: cannot open the node's LMDB environment read-only ({exc})") from None
 
+    def _has(self, name: bytes) -> bool:
+        with self.env.begin() as txn:
+            return txn.get(name) is not None  # named databases are keys of the main database
+
     def close(self) -> None:
         self.env.close()
+
+    def state_leaves_apart_from(self) -> int:
+        """The first state version whose leaves the node stored apart (`schema.leaves_apart_from`)."""
+        with self.env.begin() as txn:
+            return schema.leaves_apart_from(txn, self._meta)
 
     # --- BlockSource --------------------------------------------------------------------------------------------
 
@@ -268,11 +281,14 @@ class DataDir:
         *,
         pruned: bool,
     ) -> None:
-        # Node refs start with the version (height) that created them, so one block's nodes are one key range. Of a
-        # height before the node's state history, it keeps the nodes later heights still hold: a subset.
-        prefix = schema.u64(height)
-        expected = _range(theirs, replay.smt_nodes, prefix)
+        # Node refs start with the version (height) that created them, so one block's nodes are one key range of
+        # each database, the leaves apart with the version's top bit set. Of a height before the node's state
+        # history, it keeps the nodes later heights still hold: a subset.
+        prefix, leaf_prefix = schema.u64(height), schema.u64(height | 1 << 63)
+        expected = _range(theirs, replay.smt_nodes, prefix) + _range(theirs, replay.smt_leaves, leaf_prefix)
         found = _range(mine, self._smt_nodes, prefix)
+        if self._smt_leaves is not None:
+            found += _range(mine, self._smt_leaves, leaf_prefix)
         wrong = set(found) - set(expected) if pruned else set(found) ^ set(expected)
         if wrong:
             differing = sorted(wrong)[0][0]

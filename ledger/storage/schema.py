@@ -15,7 +15,11 @@ from pathlib import Path
 
 import lmdb
 
-SCHEMA_VERSION = 1
+#: Schema 2 stores the state map's leaves apart from its internal nodes (SMT_LEAVES). A node opening a store of
+#: schema 1 upgrades it in place: the versions already written keep their leaves among the internal nodes, and the
+#: first version stored apart is recorded (`LEAVES_APART_KEY`), so an audit's replay writes the very same records.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 
 # ledger.storage.log: the RFC 6962 tree.
 LOG_META = b"log/meta"  # b"size" -> u64 number of leaves; b"tile-height" -> u64 H
@@ -25,14 +29,21 @@ LOG_NODES = (
 
 # ledger.storage.statemap: the sparse Merkle state map (hashing in ledger.smt). A node is named by a 40-byte ref,
 # u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
-SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
+SMT_NODES = b"smt/nodes"  # internal node ref -> 0x03 || left ref || right ref
+# Leaves, apart from the internal nodes: a leaf's ref has the top bit of its version set. (A store of schema 1 wrote
+# its leaves among the internal nodes, with plain refs, up to the version in CHAIN_META b"smt-leaves-apart-from".)
+SMT_LEAVES = b"smt/leaves"  # leaf ref -> 0x02 || key || SHA-256(value) || value
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
 # With a bounded state history only: u64 version -> the refs (40 bytes each, concatenated) of the nodes that version
 # replaced, which no later version holds; they are deleted with the journal when the version before leaves the history.
 SMT_REPLACED = b"smt/replaced"
 
 # ledger.storage.store: the chain itself.
-CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis" ...
+CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis", b"smt-leaves-apart-from" ...
+SCHEMA_KEY = b"schema"  # -> u64 schema version
+LEAVES_APART_KEY = b"smt-leaves-apart-from"  # -> u64 the first state version whose new leaves went to SMT_LEAVES
+#: The first version stored apart in a store of schema 1 that no node of schema 2 has written: none.
+NEVER_APART = 2**63
 CHAIN_HEADERS = b"chain/headers"  # u64 height -> header bytes
 CHAIN_CERTS = b"chain/certs"  # u64 height -> checkpoint note text
 CHAIN_ENTRIES = b"chain/entries"  # u64 log index -> event bytes
@@ -48,6 +59,7 @@ ALL_DATABASES = (
     LOG_META,
     LOG_NODES,
     SMT_NODES,
+    SMT_LEAVES,
     SMT_ROOTS,
     SMT_REPLACED,
     CHAIN_META,
@@ -75,6 +87,15 @@ def u64(value: int) -> bytes:
 def from_u64(data: bytes) -> int:
     value: int = _U64.unpack(data)[0]
     return value
+
+
+def leaves_apart_from(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
+    """The first state version of a store whose new leaves went to SMT_LEAVES (0 for a store begun with schema 2)."""
+    found = txn.get(LEAVES_APART_KEY, db=meta)
+    if found is not None:
+        return from_u64(found)
+    version = txn.get(SCHEMA_KEY, db=meta)
+    return NEVER_APART if version is not None and from_u64(version) == 1 else 0
 
 
 def open_env(

@@ -32,6 +32,9 @@ COMPUTED_UPDATES = 2
 REF_SIZE = 8 + HASH_SIZE
 #: The ref of an empty subtree.
 EMPTY_REF = bytes(REF_SIZE)
+#: Set in the first byte of a leaf's ref (the top bit of its version, which no version reaches) when the leaf is
+#: stored apart from the internal nodes, in ``SMT_LEAVES``; a ref without it names a record in ``SMT_NODES``.
+LEAF_REF_BIT = 0x80
 
 INTERNAL_SIZE = 1 + 2 * REF_SIZE
 LEAF_HEAD = 1 + KEY_SIZE + HASH_SIZE
@@ -55,20 +58,34 @@ class Updater:
     old nodes the new version no longer holds are collected in `replaced`.
     """
 
-    __slots__ = ("_cache", "_db", "_ikeys", "_keys", "_prefix", "_txn", "_values", "new_nodes", "replaced")
+    __slots__ = (
+        "_cache",
+        "_db",
+        "_ikeys",
+        "_keys",
+        "_leaf_prefix",
+        "_leaves",
+        "_prefix",
+        "_txn",
+        "_values",
+        "new_nodes",
+        "replaced",
+    )
 
     def __init__(
         self,
         txn: lmdb.Transaction[bytes],
-        db: lmdb._Database,
-        prefix: bytes,
+        tables: tuple[lmdb._Database, lmdb._Database],
+        prefixes: tuple[bytes, bytes],
         changes: list[Change],
         cache: TwoGenerations[bytes, bytes],
     ) -> None:
+        """`tables` are the internal nodes' and the leaves' databases, `prefixes` the refs' prefixes for new internal
+        nodes and new leaves (the version, and the version with `LEAF_REF_BIT` if leaves are stored apart)."""
         self._cache = cache
         self._txn = txn
-        self._db = db
-        self._prefix = prefix
+        self._db, self._leaves = tables
+        self._prefix, self._leaf_prefix = prefixes
         self._ikeys = [c[0] for c in changes]
         self._keys = [c[1] for c in changes]
         self._values = [c[2] for c in changes]
@@ -84,7 +101,7 @@ class Updater:
             return self._build(depth, inserts)
         record = self._cache.get(ref) if depth < UPDATE_CACHE_DEPTH else None
         if record is None:
-            record = read_node(self._txn, self._db, ref)
+            record = read_node(self._txn, self._db, self._leaves, ref)
         if record[0] == LEAF_TAG:
             return self._build(depth, self._merge_leaf(ref, record, lo, hi))
         left = record[1:41]
@@ -118,6 +135,9 @@ class Updater:
         record = b""
         d = depth
         while ref != EMPTY_REF:
+            if ref[0] & LEAF_REF_BIT:
+                record = checked(ref, get(ref, None, self._leaves))
+                break
             found = get(ref, None, db)
             if found is None or len(found) != INTERNAL_SIZE or found[0] != NODE_TAG:
                 record = checked(ref, found)  # the walk's end: a leaf (anything else raises)
@@ -165,7 +185,7 @@ class Updater:
             if current == EMPTY_REF:
                 if sibling == EMPTY_REF:
                     continue  # cannot happen in a canonical tree; two empty halves are one empty subtree
-                if read_node(self._txn, self._db, sibling)[0] == LEAF_TAG:
+                if self._is_leaf(sibling):
                     current, is_leaf = sibling, True  # the sibling leaf is now alone: lift it
                     continue
             elif is_leaf and sibling == EMPTY_REF:
@@ -228,22 +248,26 @@ class Updater:
             if right == EMPTY_REF:
                 return EMPTY_REF, False
             if right_is_leaf is None:
-                right_is_leaf = read_node(self._txn, self._db, right)[0] == LEAF_TAG
+                right_is_leaf = self._is_leaf(right)
             if right_is_leaf:
                 return right, True
         elif right == EMPTY_REF:
             if left_is_leaf is None:
-                left_is_leaf = read_node(self._txn, self._db, left)[0] == LEAF_TAG
+                left_is_leaf = self._is_leaf(left)
             if left_is_leaf:
                 return left, True
         return self._internal(left, right), False
+
+    def _is_leaf(self, ref: bytes) -> bool:
+        """Whether the stored node `ref` is a leaf: its ref says so if it is stored apart, else its record."""
+        return bool(ref[0] & LEAF_REF_BIT) or read_node(self._txn, self._db, self._leaves, ref)[0] == LEAF_TAG
 
     def _leaf(self, index: int) -> bytes:
         """A new leaf for changes[index], which must set a value."""
         value = self._values[index]
         assert value is not None  # callers only create leaves for insertions
         head = SMT_LEAF + self._keys[index] + _sha256(value).digest()
-        ref = self._prefix + _sha256(head).digest()
+        ref = self._leaf_prefix + _sha256(head).digest()
         self.new_nodes[ref] = head + value
         return ref
 
@@ -288,8 +312,9 @@ class ComputedUpdates:
         self._entries.append((base, version, batch, computed))
 
 
-def read_node(txn: lmdb.Transaction[bytes], db: lmdb._Database, ref: bytes) -> bytes:
-    return checked(ref, txn.get(ref, db=db))
+def read_node(txn: lmdb.Transaction[bytes], nodes: lmdb._Database, leaves: lmdb._Database, ref: bytes) -> bytes:
+    """The record of node `ref`, from the leaves' database if its ref says it is stored apart, else the nodes'."""
+    return checked(ref, txn.get(ref, db=leaves if ref[0] & LEAF_REF_BIT else nodes))
 
 
 def checked(ref: bytes, record: bytes | None) -> bytes:

@@ -59,7 +59,7 @@ from credledger.ledger.validators import ValidatorSet
 
 _GENESIS_KEY = b"genesis"
 _HEIGHT_KEY = b"height"
-_SCHEMA_KEY = b"schema"
+_SCHEMA_KEY = schema.SCHEMA_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +112,34 @@ class Store:
             raise
 
     def _open_schema(self) -> None:
-        """Check the schema version and read the genesis."""
+        """Check the schema version (upgrading a store of schema 1) and read the genesis."""
         with self.env.begin() as txn:
             version = txn.get(_SCHEMA_KEY, db=self._meta)
-            if version is not None and schema.from_u64(version) != schema.SCHEMA_VERSION:
-                raise StorageError(f"store schema {schema.from_u64(version)}, expected {schema.SCHEMA_VERSION}")
+            found = None if version is None else schema.from_u64(version)
+            if found is not None and found not in schema.READABLE_SCHEMAS:
+                raise StorageError(f"store schema {found}, expected {schema.SCHEMA_VERSION}")
             raw = txn.get(_GENESIS_KEY, db=self._meta)
             if raw is not None:
                 self.genesis = codec.decode(Genesis, raw)
+            self.state.leaves_apart_from = schema.leaves_apart_from(txn, self._meta)
+        if found is not None and found < schema.SCHEMA_VERSION:
+            with self.env.begin(write=True) as txn:
+                latest = self.state.latest_version(txn)
+                self.state.leaves_apart_from = 0 if latest is None else latest + 1
+                txn.put(schema.LEAVES_APART_KEY, schema.u64(self.state.leaves_apart_from), db=self._meta)
+                txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
 
     def close(self) -> None:
         self.env.close()
 
     # --- set-up -------------------------------------------------------------------------------------------------
 
-    def initialize(self, genesis: Genesis) -> None:
-        """Write the genesis state (height 0), or check that the store already belongs to this network."""
+    def initialize(self, genesis: Genesis, *, state_leaves_apart_from: int = 0) -> None:
+        """Write the genesis state (height 0), or check that the store already belongs to this network.
+
+        `state_leaves_apart_from` is for an audit's replay of a store upgraded from schema 1: the replay stores the
+        state map's leaves as that store does (`schema.leaves_apart_from`), so their records compare byte for byte.
+        """
         if self.genesis is not None:
             if self.genesis.hash() != genesis.hash():
                 raise StorageError(
@@ -138,6 +150,8 @@ class Store:
         validators = codec.encode(genesis.validator_set())
         with self.env.begin(write=True) as txn:
             txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
+            txn.put(schema.LEAVES_APART_KEY, schema.u64(state_leaves_apart_from), db=self._meta)
+            self.state.leaves_apart_from = state_leaves_apart_from
             txn.put(_GENESIS_KEY, codec.encode(genesis), db=self._meta)
             txn.put(_HEIGHT_KEY, schema.u64(0), db=self._meta)
             txn.put(schema.u64(1), validators, db=self._valsets)

@@ -19,7 +19,7 @@ from credledger.ledger import merkle, smt
 from credledger.ledger.errors import StatePruned
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.state import cred_key
-from credledger.ledger.storage.schema import SMT_NODES, SMT_ROOTS
+from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_ROOTS
 from credledger.ledger.storage.store import Store
 from tests.conftest import PROJECT_ROOT
 from tests.crash_chain import EVENTS_PER_BLOCK, NETWORK, events_for
@@ -73,9 +73,10 @@ def check_store(path: Path, acknowledged: int) -> int:
         env = store.env
         with env.begin() as txn:
             nodes = env.open_db(SMT_NODES, txn=txn, create=False)
+            leaves = env.open_db(SMT_LEAVES, txn=txn, create=False)
             roots = [bytes(v) for _, v in txn.cursor(db=env.open_db(SMT_ROOTS, txn=txn, create=False))]
-            stored = {bytes(k) for k in txn.cursor(db=nodes).iternext(values=False)}
-            assert stored == reachable(txn, nodes, roots), "nodes outside the kept history remain"
+            stored = {bytes(k) for db in (nodes, leaves) for k in txn.cursor(db=db).iternext(values=False)}
+            assert stored == reachable(txn, nodes, leaves, roots), "nodes outside the kept history remain"
         return height
     finally:
         store.close()

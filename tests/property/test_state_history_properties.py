@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from credledger.ledger.errors import StatePruned
 from credledger.ledger.smt import verify_proof
-from credledger.ledger.storage.schema import SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, open_env
+from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, open_env
 from credledger.ledger.storage.smtupdate import EMPTY_REF
 from credledger.ledger.storage.statemap import StateMap
 from tests.property.test_smt_properties import MAP_SIZE, POOL, batch, reference_root
@@ -55,8 +55,11 @@ def applied(model: Model, changes: dict[bytes, bytes | None]) -> Model:
     return out
 
 
-def reachable(txn: lmdb.Transaction[bytes], nodes: lmdb._Database, roots: list[bytes]) -> set[bytes]:
-    """Every node ref reachable from `roots`, read straight from the node table."""
+def reachable(
+    txn: lmdb.Transaction[bytes], nodes: lmdb._Database, leaves: lmdb._Database, roots: list[bytes]
+) -> set[bytes]:
+    """Every node ref reachable from `roots`, read straight from the node tables (a ref with its first bit set
+    names a leaf stored apart)."""
     seen: set[bytes] = set()
     stack = [r for r in roots if r != EMPTY_REF]
     while stack:
@@ -64,8 +67,9 @@ def reachable(txn: lmdb.Transaction[bytes], nodes: lmdb._Database, roots: list[b
         if ref in seen:
             continue
         seen.add(ref)
-        record = txn.get(ref, db=nodes)
+        record = txn.get(ref, db=leaves if ref[0] & 0x80 else nodes)
         assert record is not None, f"node {ref.hex()} of a kept version is missing"
+        assert record[0] == 0x02 or not ref[0] & 0x80, f"internal node {ref.hex()} is named as a leaf"
         if record[0] == 0x03:
             stack.extend(child for child in (record[1:41], record[41:81]) if child != EMPTY_REF)
     return seen
@@ -74,6 +78,7 @@ def reachable(txn: lmdb.Transaction[bytes], nodes: lmdb._Database, roots: list[b
 def check_history(env: lmdb.Environment, smap: StateMap, models: list[Model], oldest: int) -> None:
     latest = len(models) - 1
     nodes = env.open_db(SMT_NODES, create=False)
+    leaves = env.open_db(SMT_LEAVES, create=False)
     roots_db = env.open_db(SMT_ROOTS, create=False)
     journal = env.open_db(SMT_REPLACED, create=False)
     with env.begin() as txn:
@@ -94,18 +99,25 @@ def check_history(env: lmdb.Environment, smap: StateMap, models: list[Model], ol
         kept_roots = [bytes(v) for _, v in txn.cursor(db=roots_db)]
         assert len(kept_roots) == latest - oldest + 1
         stored = {bytes(k) for k in txn.cursor(db=nodes).iternext(values=False)}
-        assert stored == reachable(txn, nodes, kept_roots)
+        stored_apart = {bytes(k) for k in txn.cursor(db=leaves).iternext(values=False)}
+        assert all(ref[0] & 0x80 for ref in stored_apart) and not any(ref[0] & 0x80 for ref in stored)
+        # Leaves of versions from `leaves_apart_from` on are stored apart; those of earlier versions are not.
+        for ref, record in txn.cursor(db=nodes):
+            assert record[0] == 0x03 or from_u64(ref[:8]) < smap.leaves_apart_from
+        assert stored | stored_apart == reachable(txn, nodes, leaves, kept_roots)
         # Journals are kept only for versions whose replaced nodes a kept version still holds.
         assert all(oldest < from_u64(k) <= latest for k in txn.cursor(db=journal).iternext(values=False))
 
 
 @settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
-@given(batches=st.lists(batch, min_size=1, max_size=14), history=st.integers(1, 5))
+@given(batches=st.lists(batch, min_size=1, max_size=14), history=st.integers(1, 5), apart=st.integers(0, 15))
 def test_kept_versions_prove_every_key_and_nothing_unreachable_is_stored(
-    batches: list[dict[bytes, bytes | None]], history: int
+    batches: list[dict[bytes, bytes | None]], history: int, apart: int
 ) -> None:
+    # `apart`: the first version storing its leaves apart, as in a store upgraded from schema 1 (0: a new store).
     with fresh_env() as env:
         smap = StateMap(env, cache_size=64, history=history)
+        smap.leaves_apart_from = apart
         models: list[Model] = []
         for version, changes in enumerate(batches):
             models.append(applied(models[-1] if models else {}, changes))

@@ -231,18 +231,30 @@ def test_an_altered_interior_log_node_is_caught(copy: Path, network: Network, tm
     assert "(level 1, index 2)" in result.discrepancy.detail
 
 
-@pytest.mark.parametrize("height", [ISSUES, NEW_MEMBER, STATUS_CHANGES])
-def test_an_altered_state_node_is_caught_at_its_block(
-    copy: Path, network: Network, tmp_path: Path, height: int
-) -> None:
-    env = schema.open_env(copy)
-    nodes = env.open_db(schema.SMT_NODES)
-    with env.begin() as txn, txn.cursor(db=nodes) as cursor:
-        assert cursor.set_range(schema.u64(height))
+def first_node(path: Path, db_name: bytes, prefix: bytes) -> bytes:
+    """The ref of the first state node in `db_name` whose ref starts with `prefix`."""
+    env = schema.open_env(path)
+    with env.begin() as txn, txn.cursor(db=env.open_db(db_name, txn=txn)) as cursor:
+        assert cursor.set_range(prefix)
         victim = bytes(cursor.key())
     env.close()
-    assert victim[:8] == schema.u64(height)
-    alter(copy, schema.SMT_NODES, victim, lambda record: flip(record, len(record) - 1))
+    assert victim[:8] == prefix
+    return victim
+
+
+#: The refs of the leaves stored apart start with their version with its top bit set.
+def leaf_prefix(height: int) -> bytes:
+    return schema.u64(height | 1 << 63)
+
+
+@pytest.mark.parametrize("height", [ISSUES, NEW_MEMBER, STATUS_CHANGES])
+@pytest.mark.parametrize("leaf", [False, True], ids=["internal", "leaf"])
+def test_an_altered_state_node_is_caught_at_its_block(
+    copy: Path, network: Network, tmp_path: Path, height: int, leaf: bool
+) -> None:
+    db_name, prefix = (schema.SMT_LEAVES, leaf_prefix(height)) if leaf else (schema.SMT_NODES, schema.u64(height))
+    victim = first_node(copy, db_name, prefix)
+    alter(copy, db_name, victim, lambda record: flip(record, len(record) - 1))
     result = run_audit(copy, network, tmp_path / "state")
     assert result.discrepancy is not None
     assert (result.discrepancy.height, result.discrepancy.kind) == (height, "state-node")
@@ -445,12 +457,9 @@ def test_an_altered_state_node_kept_from_a_pruned_height_is_caught_at_its_block(
     env = schema.open_env(copy)
     with env.begin() as txn:
         assert txn.get(schema.u64(ISSUES), db=env.open_db(schema.SMT_ROOTS)) is None  # its state root is pruned
-        with txn.cursor(db=env.open_db(schema.SMT_NODES)) as cursor:
-            assert cursor.set_range(schema.u64(ISSUES))
-            victim = bytes(cursor.key())  # a credential leaf of block 1, which later heights still hold
     env.close()
-    assert victim[:8] == schema.u64(ISSUES)
-    alter(copy, schema.SMT_NODES, victim, lambda record: flip(record, len(record) - 1))
+    victim = first_node(copy, schema.SMT_LEAVES, leaf_prefix(ISSUES))  # a credential of block 1: later heights hold it
+    alter(copy, schema.SMT_LEAVES, victim, lambda record: flip(record, len(record) - 1))
     result = run_audit(copy, network, tmp_path / "state")
     assert result.discrepancy is not None
     assert (result.discrepancy.height, result.discrepancy.kind) == (ISSUES, "state-node")

@@ -13,7 +13,7 @@ from credledger.ledger.errors import StorageError
 from credledger.ledger.events import Revoke
 from credledger.ledger.state import cred_key
 from credledger.ledger.storage.bundles import SharedParts, build_bundle, bundle_json, record_json
-from credledger.ledger.storage.schema import SMT_NODES
+from credledger.ledger.storage.schema import SMT_LEAVES
 from credledger.ledger.storage.store import Store
 from tests.blocks import commit
 from tests.factories import T0, Network, digest, issue, make_network, signed
@@ -140,7 +140,7 @@ def test_a_damaged_credential_record_in_the_store_is_a_storage_error_naming_it(t
         commit(store, network, issue(m0, digest("a")))
         commit(store, network)  # the record is also read at an older height, strictly decoded
         # Damage the value in the credential's leaf record (its head, and so the state root, unchanged).
-        nodes = store.env.open_db(SMT_NODES, create=False)
+        nodes = store.env.open_db(SMT_LEAVES, create=False)
         with store.env.begin(write=True) as txn:
             key = cred_key(digest("a"))
             for ref, record in list(txn.cursor(db=nodes)):

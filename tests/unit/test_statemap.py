@@ -16,7 +16,7 @@ import pytest
 from credledger.ledger.errors import StorageError, VerificationError
 from credledger.ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
 from credledger.ledger.storage.presence import PresenceFilter
-from credledger.ledger.storage.schema import SMT_NODES, open_env, u64
+from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, open_env, u64
 from credledger.ledger.storage.statemap import StateMap
 
 MAP_SIZE = 1 << 28
@@ -62,7 +62,7 @@ def write(env: lmdb.Environment, smap: StateMap, version: int, changes: Mapping[
 
 
 def node_count(env: lmdb.Environment, txn: lmdb.Transaction[bytes]) -> int:
-    return txn.stat(env.open_db(SMT_NODES, txn=txn, create=False))["entries"]
+    return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"] for name in (SMT_NODES, SMT_LEAVES))
 
 
 def check_proof(env: lmdb.Environment, smap: StateMap, key: bytes, version: int | None = None) -> StateProof:
@@ -252,21 +252,25 @@ def test_new_nodes_are_named_by_version_and_rehash_to_their_ref(env: lmdb.Enviro
     write(env, smap, 0, {K: b"1", FAR: b"2"})
     write(env, smap, 7, {DEEP: b"3"})
     with env.begin() as txn:
-        records = list(txn.cursor(db=env.open_db(SMT_NODES, txn=txn, create=False)))
-    assert {ref[:8] for ref, _ in records} == {u64(0), u64(7)}
-    for ref, record in records:
-        if record[0] == 0x02:
-            assert ref[8:] == sha(record[:65]) and record[33:65] == sha(record[65:])
-        else:
-            assert len(record) == 81
-            assert ref[8:] == sha(b"\x03" + record[9:41] + record[49:81])
+        internal = list(txn.cursor(db=env.open_db(SMT_NODES, txn=txn, create=False)))
+        leaves = list(txn.cursor(db=env.open_db(SMT_LEAVES, txn=txn, create=False)))
+    assert {ref[:8] for ref, _ in internal} == {u64(0), u64(7)}
+    # Leaves are stored apart, their refs' version with its top bit set; the internal nodes refer to them so.
+    assert {ref[:8] for ref, _ in leaves} == {u64(0 | 1 << 63), u64(7 | 1 << 63)}
+    for ref, record in internal:
+        assert record[0] == 0x03 and len(record) == 81
+        assert ref[8:] == sha(b"\x03" + record[9:41] + record[49:81])
+    for ref, record in leaves:
+        assert record[0] == 0x02 and ref[8:] == sha(record[:65]) and record[33:65] == sha(record[65:])
+    leaf_refs = {ref for ref, _ in leaves}
+    assert leaf_refs <= {record[1:41] for _, record in internal} | {record[41:] for _, record in internal}
     # The leaves written at version 0 are shared, not copied, by version 7.
-    assert sum(1 for ref, record in records if record[0] == 0x02) == 3
+    assert len(leaves) == 3
 
 
 def test_missing_or_malformed_nodes_raise_storage_errors(env: lmdb.Environment, smap: StateMap) -> None:
     write(env, smap, 0, {K: b"1", FAR: b"2"})
-    nodes = env.open_db(SMT_NODES, create=False)  # outside any transaction: this takes the write lock
+    nodes = env.open_db(SMT_LEAVES, create=False)  # outside any transaction: this takes the write lock
     with env.begin(write=True) as txn:
         leaf_ref = next(ref for ref, record in txn.cursor(db=nodes) if record[1:33] == K)
         txn.put(leaf_ref, b"\x02short", db=nodes)

@@ -1,0 +1,125 @@
+"""A store of schema 1, which kept the state map's leaves among its internal nodes: a node opening it upgrades it in
+place (later versions store their leaves apart), every height stays provable, and an audit of the data directory --
+before and after the upgrade -- compares the node's records byte for byte and still catches an altered one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from credledger.ledger import smt
+from credledger.ledger.events import Revoke
+from credledger.ledger.state import cred_key
+from credledger.ledger.storage import schema
+from credledger.ledger.storage.datadir import DataDir
+from credledger.ledger.storage.statemap import StateMap
+from credledger.ledger.storage.store import Store
+from credledger.verifier.audit import Auditor, AuditResult
+from tests.blocks import commit
+from tests.factories import Network, digest, issue, make_network, signed
+
+#: The heights the schema-1 store holds: issues, then a revocation.
+OLD_HEIGHT = 2
+
+
+@pytest.fixture(scope="module")
+def network() -> Network:
+    return make_network(4)
+
+
+def schema_1_store(path: Path, network: Network) -> None:
+    """A data directory as schema 1 wrote it: every state node in SMT_NODES under its plain ref, no SMT_LEAVES."""
+    store = Store(path)
+    store.initialize(network.genesis, state_leaves_apart_from=schema.NEVER_APART)
+    m0 = network["m0.test"]
+    commit(store, network, *(issue(m0, digest(f"c{i}")) for i in range(20)))
+    commit(store, network, signed(Revoke(digest("c1"), 4), m0.issuer))
+    env = store.env
+    with env.begin(write=True) as txn:
+        meta = env.open_db(schema.CHAIN_META, txn=txn)
+        txn.put(schema.SCHEMA_KEY, schema.u64(1), db=meta)
+        txn.delete(schema.LEAVES_APART_KEY, db=meta)
+        txn.drop(env.open_db(schema.SMT_LEAVES, txn=txn), delete=True)
+    store.close()
+
+
+def audit(path: Path, network: Network, state: Path, workers: int = 0) -> AuditResult:
+    source = DataDir(path)
+    try:
+        return Auditor(source, network.genesis, state, workers=workers).run()
+    finally:
+        source.close()
+
+
+def node_versions(path: Path, db_name: bytes) -> dict[int, set[int]]:
+    """Per record tag (2 leaf, 3 internal), the versions of the refs in one node table (top bit cleared)."""
+    env = schema.open_env(path)
+    found: dict[int, set[int]] = {}
+    with env.begin() as txn:
+        for ref, record in txn.cursor(db=env.open_db(db_name, txn=txn)):
+            found.setdefault(record[0], set()).add(schema.from_u64(ref[:8]) & ~(1 << 63))
+    env.close()
+    return found
+
+
+def test_an_upgraded_store_keeps_old_leaves_in_place_and_audits_clean(tmp_path: Path, network: Network) -> None:
+    path = tmp_path / "ledger"
+    schema_1_store(path, network)
+    assert audit(path, network, tmp_path / "before").clean
+
+    store = Store(path)
+    m0 = network["m0.test"]
+    try:
+        commit(store, network, *(issue(m0, digest(f"n{i}")) for i in range(10)))
+        # A revocation replaces a leaf schema 1 wrote; a new leaf of a credential issued then sits beside old ones.
+        commit(store, network, signed(Revoke(digest("c2"), 4), m0.issuer), signed(Revoke(digest("n3"), 4), m0.issuer))
+        with store.env.begin() as txn:
+            meta = store.env.open_db(schema.CHAIN_META, txn=txn)
+            assert schema.from_u64(txn.get(schema.SCHEMA_KEY, db=meta) or b"") == schema.SCHEMA_VERSION
+            assert schema.leaves_apart_from(txn, meta) == OLD_HEIGHT + 1
+        with store.snapshot() as snap:
+            for height in range(OLD_HEIGHT + 3):
+                root = snap.state_root(height)
+                for name in ("c0", "c1", "c2", "n3"):
+                    value, proof = snap.prove_state(cred_key(digest(name)), height)
+                    smt.verify_proof(root, cred_key(digest(name)), value, proof)
+            assert snap.prove_state(cred_key(digest("c2")))[0] != snap.prove_state(cred_key(digest("c2")), 2)[0]
+    finally:
+        store.close()
+
+    apart = node_versions(path, schema.SMT_LEAVES)
+    kept = node_versions(path, schema.SMT_NODES)
+    assert set(apart) == {0x02} and apart[0x02] == {OLD_HEIGHT + 1, OLD_HEIGHT + 2}
+    assert kept[0x02] <= set(range(OLD_HEIGHT + 1)) and OLD_HEIGHT + 2 in kept[0x03]
+    for workers in (0, 2):
+        result = audit(path, network, tmp_path / f"after-{workers}", workers)
+        assert result.clean, result.discrepancy
+        assert result.height == OLD_HEIGHT + 2 and result.credentials["revoked"] == 3
+
+
+def test_an_altered_leaf_of_schema_1_is_still_caught_at_its_block(tmp_path: Path, network: Network) -> None:
+    path = tmp_path / "ledger"
+    schema_1_store(path, network)
+    Store(path).close()  # upgraded, nothing more written
+    env = schema.open_env(path)
+    nodes = env.open_db(schema.SMT_NODES)
+    with env.begin(write=True) as txn:
+        victim = next(ref for ref, record in txn.cursor(db=nodes) if record[0] == 0x02 and ref[:8] == schema.u64(1))
+        record = bytearray(txn.get(victim, db=nodes) or b"")
+        record[-1] ^= 1
+        txn.put(victim, bytes(record), db=nodes)
+    env.close()
+    result = audit(path, network, tmp_path / "state")
+    assert result.discrepancy is not None
+    assert (result.discrepancy.height, result.discrepancy.kind) == (1, "state-node")
+
+
+def test_a_state_version_reaching_the_leaf_bit_is_refused(tmp_path: Path) -> None:
+    env = schema.open_env(tmp_path / "env")
+    try:
+        smap = StateMap(env)  # before the write transaction: opening its databases takes the write lock
+        with env.begin(write=True) as txn, pytest.raises(ValueError, match=r"in \[0, 2\*\*63\)"):
+            smap.update(txn, 1 << 63, {bytes(32): b"x"})
+    finally:
+        env.close()
