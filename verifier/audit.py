@@ -39,12 +39,12 @@ from typing import Any, Protocol
 
 from credledger.ledger import merkle
 from credledger.ledger.block import CertifiedBlock, verify_certified_header
-from credledger.ledger.errors import DecodeError, InvalidBlock, VerificationError
+from credledger.ledger.errors import DecodeError, InvalidBlock, StorageError, VerificationError
 from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.state import active_members
-from credledger.ledger.storage.datadir import AuditDiscrepancy, DataDir, Discrepancy, ReplayView
+from credledger.ledger.storage.datadir import LMDB_DATA_FILE, AuditDiscrepancy, DataDir, Discrepancy, ReplayView
 from credledger.ledger.storage.store import Store
 from credledger.verifier.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
 from credledger.verifier.auditsource import BlockSource
@@ -214,16 +214,17 @@ class Auditor:
         """Audit up to `to_height` (default: the source's height now). Returns the result; never raises for a
         discrepancy (it is in the result), raises `CredledgerError` if the source cannot be read."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        # The replay stores the state map's leaves as the node's store does, so their records compare exactly; a
+        # replay kept from an audit by an earlier credledger may store them otherwise, and is then begun afresh.
+        apart = self.source.state_leaves_apart_from() if isinstance(self.source, DataDir) else None
+        if not resume or (apart is not None and not _replay_stores_leaves_as(self.state_dir, apart)):
             _remove_replay(self.state_dir)
         started, started_cpu = self.clock(), time.process_time()
         # The replay is scratch that `--resume` may reuse, not a record anyone relies on: skipping the per-block
         # fsync makes replay several times faster, and a replay cut short by a crash is simply redone.
         replay = Store(self.state_dir / REPLAY_DIR, durable=False)
         try:
-            # The replay stores the state map's leaves as the node's store does, so their records compare exactly.
-            apart = self.source.state_leaves_apart_from() if isinstance(self.source, DataDir) else 0
-            replay.initialize(self.genesis, state_leaves_apart_from=apart)
+            replay.initialize(self.genesis, state_leaves_apart_from=apart or 0)
             start = replay.height()
             target = self.source.height() if to_height is None else to_height
             tally, counted_from = Tally(), start
@@ -470,6 +471,21 @@ class Auditor:
             resumed=resumed,
             counted_from=counted_from,
         )
+
+
+def _replay_stores_leaves_as(state_dir: Path, apart: int) -> bool:
+    """Whether the replay kept in `state_dir`, if there is one, stores its state map's leaves apart from version
+    `apart` on (`schema.leaves_apart_from`), as the audited node does."""
+    if not (state_dir / REPLAY_DIR / LMDB_DATA_FILE).is_file():
+        return True
+    try:
+        kept = DataDir(state_dir / REPLAY_DIR)
+    except StorageError:
+        return False
+    try:
+        return kept.state_leaves_apart_from() == apart
+    finally:
+        kept.close()
 
 
 def _remove_replay(state_dir: Path) -> None:

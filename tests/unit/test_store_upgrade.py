@@ -115,6 +115,24 @@ def test_an_altered_leaf_of_schema_1_is_still_caught_at_its_block(tmp_path: Path
     assert (result.discrepancy.height, result.discrepancy.kind) == (1, "state-node")
 
 
+def test_a_resumed_audit_begins_afresh_when_its_replay_stores_leaves_otherwise(tmp_path: Path, network: Network) -> None:
+    path, state = tmp_path / "ledger", tmp_path / "state"
+    schema_1_store(path, network)
+    assert audit(path, network, state).clean  # its replay keeps every leaf among the internal nodes, as the node did
+    store = Store(path)  # upgraded: its next blocks store their leaves apart, as that replay would not
+    try:
+        commit(store, network, issue(network["m0.test"], digest("late")))
+    finally:
+        store.close()
+    source = DataDir(path)
+    try:
+        result = Auditor(source, network.genesis, state, workers=0).run(resume=True)
+    finally:
+        source.close()
+    assert result.clean, result.discrepancy
+    assert (result.from_height, result.height) == (0, OLD_HEIGHT + 1)
+
+
 def test_a_state_version_reaching_the_leaf_bit_is_refused(tmp_path: Path) -> None:
     env = schema.open_env(tmp_path / "env")
     try:
