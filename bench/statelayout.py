@@ -5,8 +5,11 @@ The same stream of node writes and deletions -- read back from the map and its r
 into layouts the map does not use, each B-tree appended to in the order nodes are written:
 
 - one tree of every node, named by the version that wrote it (the layout of schema 1);
-- leaves in one tree and internal nodes in another (the map's own layout since schema 2);
+- leaves in one tree and internal nodes in another;
 - leaves, internal nodes with a leaf child, and the other internal nodes in three trees.
+
+The map's own layout since schema 2 -- leaves in one tree, internal nodes in a tree per depth -- is measured on the
+map itself.
 
 LMDB frees a page only when every node on it is deleted, so the bytes of pages in use per key show how much each
 layout keeps nodes of like lifetimes together; the live nodes' own bytes (records and keys) are the floor.
@@ -24,8 +27,8 @@ from pathlib import Path
 
 import lmdb
 
-from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_REPLACED, open_env, u64
-from credledger.ledger.storage.smtupdate import LEAF_REF_BIT, REF_SIZE
+from credledger.ledger.storage.schema import SMT_DEPTHS, SMT_LEAVES, SMT_REPLACED, open_env, u64
+from credledger.ledger.storage.smtupdate import FIRST_DEPTH_GROUP, LAST_DEPTH_GROUP, LEAF_GROUP, REF_SIZE, group_prefix
 from credledger.ledger.storage.statemap import StateMap
 
 #: The size of a credential record as the store bench writes it, about.
@@ -33,11 +36,13 @@ VALUE_BYTES = 50
 #: LMDB's per-entry overhead in a leaf page: node header and slot pointer.
 ENTRY_OVERHEAD = 10
 _LEAF_TAG = 0x02
+#: The map's node databases: its leaves, then its internal nodes depth by depth.
+_TABLES = (SMT_LEAVES, *SMT_DEPTHS)
 
 
 def _plain(ref: bytes) -> bytes:
-    """A ref as one tree names it: without the bit that marks a leaf stored apart."""
-    return bytes([ref[0] & ~LEAF_REF_BIT]) + ref[1:]
+    """A ref without its group (the first byte): these layouts order each tree by version alone."""
+    return b"\x00" + ref[1:]
 
 
 def _used(txn: lmdb.Transaction[bytes], db: lmdb._Database) -> int:
@@ -69,7 +74,7 @@ class _Layouts:
                 where = ["all", "internal", "lower" if lower else "upper"]
             self._placed[ref] = where
             for name in where:
-                by_tree[name].append((_plain(ref) if name == "all" else ref, record))
+                by_tree[name].append((_plain(ref), record))
         with self.env.begin(write=True) as txn:
             for name, items in by_tree.items():
                 items.sort()
@@ -77,7 +82,7 @@ class _Layouts:
                 assert added == len(items), f"{name}: {len(items) - added} nodes out of order"
             for ref in sorted(dying):
                 for name in self._placed.pop(ref):
-                    txn.delete(_plain(ref) if name == "all" else ref, db=self.trees[name])
+                    txn.delete(_plain(ref), db=self.trees[name])
                 self._leaves.discard(ref)
 
     def report(self, keys: int) -> None:
@@ -93,7 +98,8 @@ def _version_stream(
 ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
     """Commit one version with pruning: the nodes it wrote and the refs its journal lists."""
     # Opened before the write transaction: opening a database inside it would wait on it.
-    tables = ((env.open_db(SMT_NODES), u64(version)), (env.open_db(SMT_LEAVES), u64(version | 1 << 63)))
+    groups = [LEAF_GROUP, *range(FIRST_DEPTH_GROUP, LAST_DEPTH_GROUP + 1)]
+    tables = [(env.open_db(name), group_prefix(group, version)) for name, group in zip(_TABLES, groups, strict=True)]
     journal_db = env.open_db(SMT_REPLACED)
     written: list[tuple[bytes, bytes]] = []
     with env.begin(write=True) as txn:
@@ -130,14 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             written, journals[version] = _version_stream(env, smap, version, changes)
             # The journal of version d dies when version d - 1 leaves the history: when d is the oldest kept.
             layouts.apply(written, journals.pop(version - args.history + 1, []))
-        tables = (env.open_db(SMT_NODES), env.open_db(SMT_LEAVES))
+        tables = [env.open_db(name) for name in _TABLES]
         with env.begin() as txn:
             live = sum(len(k) + len(v) + ENTRY_OVERHEAD for db in tables for k, v in txn.cursor(db=db))
             mapped = sum(_used(txn, db) for db in tables)
         print(
             f"state-map layouts: {keys:,} keys in {args.blocks} blocks of {args.keys:,}, history {args.history} blocks"
         )
-        print(f"  {'the map itself (leaves apart)':<40} {mapped / keys:>8,.0f} bytes of pages per key")
+        print(f"  {'the map itself (leaves, depth by depth)':<40} {mapped / keys:>8,.0f} bytes of pages per key")
         layouts.report(keys)
         print(f"  {'live nodes, records and keys (floor)':<40} {live / keys:>8,.0f} bytes per key")
         layouts.env.close()

@@ -77,14 +77,17 @@ def _file_bytes(store: Store) -> int:
 
 
 def _used_bytes(store: Store) -> dict[str, int]:
-    """Bytes in pages each database uses (branch, leaf and overflow pages), by database name."""
+    """Bytes in pages each database uses (branch, leaf and overflow pages), by database name; the state map's
+    internal nodes, one database per depth, summed under one name."""
     env = store.env
-    used = {}
+    used: dict[str, int] = {}
+    depths = set(schema.SMT_DEPTHS)
     with env.begin() as txn:
         for name in schema.ALL_DATABASES:
             stat = txn.stat(env.open_db(name, txn=txn, create=False))
             pages = stat["branch_pages"] + stat["leaf_pages"] + stat["overflow_pages"]
-            used[name.decode()] = pages * stat["psize"]
+            label = "smt/nodes/* (by depth)" if name in depths else name.decode()
+            used[label] = used.get(label, 0) + pages * stat["psize"]
     return used
 
 
@@ -119,7 +122,7 @@ def _report(run: _Figures) -> None:
     print(f"  bytes in used pages per event (file minus free pages)    {sum(run.used.values()) / total:>12,.0f}")
     for name, size in sorted(run.used.items(), key=lambda item: -item[1]):
         if size:
-            print(f"    {name:<20} {size / total:>12,.1f}")
+            print(f"    {name:<24} {size / total:>8,.1f}")
     for events, mib in sorted(run.heap.items()):
         print(f"  heap (anon RSS) MiB at {events:>9,} events                 {mib:>12,.1f}")
     if run.heap_open is not None and run.heap_closed is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ from credledger.ledger.merkle import HASH_SIZE
 from credledger.ledger.note import MAX_NOTE_BYTES, SignedNote
 from credledger.ledger.storage import schema
 from credledger.ledger.storage.log import TILE_HEIGHT_KEY, MerkleLog
+from credledger.ledger.storage.smtupdate import LAST_DEPTH_GROUP, LEAF_GROUP, group_prefix, node_tables
 from credledger.ledger.storage.store import Store
 from credledger.ledger.tiles import EntryBundle, Tile, TileRangeError, encode_bundle, tile_data
 
@@ -81,8 +82,7 @@ class ReplayView:
         self.headers = env.open_db(schema.CHAIN_HEADERS, create=False)
         self.ids = env.open_db(schema.CHAIN_EVENT_IDS, create=False)
         self.valsets = env.open_db(schema.CHAIN_VALSETS, create=False)
-        self.smt_nodes = env.open_db(schema.SMT_NODES, create=False)
-        self.smt_leaves = env.open_db(schema.SMT_LEAVES, create=False)
+        self.smt_groups = _node_groups(lambda name: env.open_db(name, create=False))
         self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
 
     @classmethod
@@ -126,10 +126,9 @@ class DataDir:
             self._entries = open_db(schema.CHAIN_ENTRIES, create=False)
             self._ids = open_db(schema.CHAIN_EVENT_IDS, create=False)
             self._valsets = open_db(schema.CHAIN_VALSETS, create=False)
-            self._smt_nodes = open_db(schema.SMT_NODES, create=False)
             self._meta = open_db(schema.CHAIN_META, create=False)
-            # A store of schema 1 that no node of schema 2 has opened has no database of leaves apart.
-            self._smt_leaves = open_db(schema.SMT_LEAVES, create=False) if self._has(schema.SMT_LEAVES) else None
+            # A store of schema 1 that no node of schema 2 has opened has only SMT_NODES of the state's databases.
+            self._smt_groups = _node_groups(lambda name: open_db(name, create=False) if self._has(name) else None)
             self._smt_roots = open_db(schema.SMT_ROOTS, create=False)
             self._log_nodes = open_db(schema.LOG_NODES, create=False)
             self._log_meta = open_db(schema.LOG_META, create=False)
@@ -144,10 +143,10 @@ class DataDir:
     def close(self) -> None:
         self.env.close()
 
-    def state_leaves_apart_from(self) -> int:
-        """The first state version whose leaves the node stored apart (`schema.leaves_apart_from`)."""
+    def state_grouped_from(self) -> int:
+        """The first state version whose leaves the node stored apart (`schema.grouped_from`)."""
         with self.env.begin() as txn:
-            return schema.leaves_apart_from(txn, self._meta)
+            return schema.grouped_from(txn, self._meta)
 
     # --- BlockSource --------------------------------------------------------------------------------------------
 
@@ -281,14 +280,16 @@ class DataDir:
         *,
         pruned: bool,
     ) -> None:
-        # Node refs start with the version (height) that created them, so one block's nodes are one key range of
-        # each database, the leaves apart with the version's top bit set. Of a height before the node's state
-        # history, it keeps the nodes later heights still hold: a subset.
-        prefix, leaf_prefix = schema.u64(height), schema.u64(height | 1 << 63)
-        expected = _range(theirs, replay.smt_nodes, prefix) + _range(theirs, replay.smt_leaves, leaf_prefix)
-        found = _range(mine, self._smt_nodes, prefix)
-        if self._smt_leaves is not None:
-            found += _range(mine, self._smt_leaves, leaf_prefix)
+        # Node refs start with their group and the version (height) that created them, so one block's nodes are one
+        # key range of each group's database. Of a height before the node's state history, it keeps the nodes later
+        # heights still hold: a subset.
+        expected: list[tuple[bytes, bytes]] = []
+        found: list[tuple[bytes, bytes]] = []
+        for group, db in replay.smt_groups.items():
+            prefix = group_prefix(group, height)
+            expected += _range(theirs, db, prefix)
+            if group in self._smt_groups:
+                found += _range(mine, self._smt_groups[group], prefix)
         wrong = set(found) - set(expected) if pruned else set(found) ^ set(expected)
         if wrong:
             differing = sorted(wrong)[0][0]
@@ -403,6 +404,16 @@ def _tile_height(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
     if raw is None:
         raise StorageError("the log has no tile height stored")
     return schema.from_u64(bytes(raw))
+
+
+def _node_groups(open_db: Callable[[bytes], lmdb._Database | None]) -> dict[int, lmdb._Database]:
+    """The state map's databases a store has, by the group of the refs they hold (group 0: ``SMT_NODES``)."""
+    tables = node_tables(open_db)
+    groups = {0: tables[0]}
+    for group in range(LEAF_GROUP, LAST_DEPTH_GROUP + 1):
+        if tables[group] is not tables[0]:
+            groups[group] = tables[group]
+    return groups
 
 
 def _range(txn: lmdb.Transaction[bytes], db: lmdb._Database, prefix: bytes) -> list[tuple[bytes, bytes]]:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import lmdb
 
-#: Schema 2 stores the state map's leaves apart from its internal nodes (SMT_LEAVES). A node opening a store of
-#: schema 1 upgrades it in place: the versions already written keep their leaves among the internal nodes, and the
-#: first version stored apart is recorded (`LEAVES_APART_KEY`), so an audit's replay writes the very same records.
+#: Schema 2 stores the state map's nodes by group: leaves in SMT_LEAVES, internal nodes by depth in SMT_DEPTHS. A node
+#: opening a store of schema 1 (every node in SMT_NODES) upgrades it in place: the versions already written keep
+#: their nodes where they are, and the first version grouped is recorded (`GROUPED_KEY`), so an audit's replay writes
+#: the very same records.
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
 
@@ -28,22 +29,24 @@ LOG_NODES = (
 )
 
 # ledger.storage.statemap: the sparse Merkle state map (hashing in ledger.smt). A node is named by a 40-byte ref,
-# u64 version that created it || node hash, so each block's new nodes are appended at the end of the B-tree.
-SMT_NODES = b"smt/nodes"  # internal node ref -> 0x03 || left ref || right ref
-# Leaves, apart from the internal nodes: a leaf's ref has the top bit of its version set. (A store of schema 1 wrote
-# its leaves among the internal nodes, with plain refs, up to the version in CHAIN_META b"smt-leaves-apart-from".)
+# u8 group || u56 version that created it || node hash, so each block's new nodes of a group are appended at the end
+# of that group's B-tree. Groups (ledger.storage.smtupdate): 0x80 leaves, 0x81 + d internal nodes at depth d (the
+# last database holds every depth from its own down). A store of schema 1 wrote every node to SMT_NODES under a plain
+# ref (group 0), up to the version in CHAIN_META b"smt-grouped-from"; those stay there.
+SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
 SMT_LEAVES = b"smt/leaves"  # leaf ref -> 0x02 || key || SHA-256(value) || value
+SMT_DEPTHS = tuple(b"smt/nodes/%02d" % depth for depth in range(40))  # internal node ref -> as in SMT_NODES
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
 # With a bounded state history only: u64 version -> the refs (40 bytes each, concatenated) of the nodes that version
 # replaced, which no later version holds; they are deleted with the journal when the version before leaves the history.
 SMT_REPLACED = b"smt/replaced"
 
 # ledger.storage.store: the chain itself.
-CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis", b"smt-leaves-apart-from" ...
+CHAIN_META = b"chain/meta"  # b"schema", b"height", b"genesis", b"smt-grouped-from" ...
 SCHEMA_KEY = b"schema"  # -> u64 schema version
-LEAVES_APART_KEY = b"smt-leaves-apart-from"  # -> u64 the first state version whose new leaves went to SMT_LEAVES
-#: The first version stored apart in a store of schema 1 that no node of schema 2 has written: none.
-NEVER_APART = 2**63
+GROUPED_KEY = b"smt-grouped-from"  # -> u64 the first state version whose new nodes were stored by group
+#: The first version grouped in a store of schema 1 that no node of schema 2 has written: none.
+NEVER_GROUPED = 2**56
 CHAIN_HEADERS = b"chain/headers"  # u64 height -> header bytes
 CHAIN_CERTS = b"chain/certs"  # u64 height -> checkpoint note text
 CHAIN_ENTRIES = b"chain/entries"  # u64 log index -> event bytes
@@ -60,6 +63,7 @@ ALL_DATABASES = (
     LOG_NODES,
     SMT_NODES,
     SMT_LEAVES,
+    *SMT_DEPTHS,
     SMT_ROOTS,
     SMT_REPLACED,
     CHAIN_META,
@@ -89,13 +93,13 @@ def from_u64(data: bytes) -> int:
     return value
 
 
-def leaves_apart_from(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
-    """The first state version of a store whose new leaves went to SMT_LEAVES (0 for a store begun with schema 2)."""
-    found = txn.get(LEAVES_APART_KEY, db=meta)
+def grouped_from(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
+    """The first state version of a store whose new nodes were stored by group (0 for a store begun with schema 2)."""
+    found = txn.get(GROUPED_KEY, db=meta)
     if found is not None:
         return from_u64(found)
     version = txn.get(SCHEMA_KEY, db=meta)
-    return NEVER_APART if version is not None and from_u64(version) == 1 else 0
+    return NEVER_GROUPED if version is not None and from_u64(version) == 1 else 0
 
 
 def open_env(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left
+from collections.abc import Callable
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ from credledger.ledger.domains import SMT_LEAF, SMT_NODE
 from credledger.ledger.errors import StorageError
 from credledger.ledger.smt import HASH_SIZE, KEY_BITS, KEY_SIZE
 from credledger.ledger.storage.generations import TwoGenerations
+from credledger.ledger.storage.schema import SMT_DEPTHS, SMT_LEAVES, SMT_NODES
 
 #: Updates cache the nodes they write above this depth, where the next batch's paths all meet again; read back,
 #: they save the next update that many LMDB lookups (about 2**UPDATE_CACHE_DEPTH per block of many changes).
@@ -32,9 +34,15 @@ COMPUTED_UPDATES = 2
 REF_SIZE = 8 + HASH_SIZE
 #: The ref of an empty subtree.
 EMPTY_REF = bytes(REF_SIZE)
-#: Set in the first byte of a leaf's ref (the top bit of its version, which no version reaches) when the leaf is
-#: stored apart from the internal nodes, in ``SMT_LEAVES``; a ref without it names a record in ``SMT_NODES``.
-LEAF_REF_BIT = 0x80
+#: A ref's first byte is its *group*, which names the database holding the node (`node_tables`): below `LEAF_GROUP`,
+#: ``SMT_NODES`` (a store of schema 1 kept every node there, and versions stay below 2**56, so a plain ref's first
+#: byte is 0); `LEAF_GROUP`, ``SMT_LEAVES``; above it, the internal nodes of one depth, ``SMT_DEPTHS``.
+LEAF_GROUP = 0x80
+#: The group of the internal nodes at depth d is FIRST_DEPTH_GROUP + min(d, len(SMT_DEPTHS) - 1).
+FIRST_DEPTH_GROUP = LEAF_GROUP + 1
+LAST_DEPTH_GROUP = FIRST_DEPTH_GROUP + len(SMT_DEPTHS) - 1
+#: One database handle per possible first byte of a ref.
+Tables = tuple[lmdb._Database, ...]
 
 INTERNAL_SIZE = 1 + 2 * REF_SIZE
 LEAF_HEAD = 1 + KEY_SIZE + HASH_SIZE
@@ -60,12 +68,11 @@ class Updater:
 
     __slots__ = (
         "_cache",
-        "_db",
         "_ikeys",
         "_keys",
         "_leaf_prefix",
-        "_leaves",
-        "_prefix",
+        "_prefixes",
+        "_tables",
         "_txn",
         "_values",
         "new_nodes",
@@ -75,17 +82,17 @@ class Updater:
     def __init__(
         self,
         txn: lmdb.Transaction[bytes],
-        tables: tuple[lmdb._Database, lmdb._Database],
-        prefixes: tuple[bytes, bytes],
+        tables: Tables,
+        prefixes: tuple[bytes, list[bytes]],
         changes: list[Change],
         cache: TwoGenerations[bytes, bytes],
     ) -> None:
-        """`tables` are the internal nodes' and the leaves' databases, `prefixes` the refs' prefixes for new internal
-        nodes and new leaves (the version, and the version with `LEAF_REF_BIT` if leaves are stored apart)."""
+        """`tables` are the nodes' databases by group (`node_tables`); `prefixes` the 8-byte prefixes of the refs of
+        new leaves and of new internal nodes by depth (`ref_prefixes`)."""
         self._cache = cache
         self._txn = txn
-        self._db, self._leaves = tables
-        self._prefix, self._leaf_prefix = prefixes
+        self._tables = tables
+        self._leaf_prefix, self._prefixes = prefixes
         self._ikeys = [c[0] for c in changes]
         self._keys = [c[1] for c in changes]
         self._values = [c[2] for c in changes]
@@ -101,7 +108,7 @@ class Updater:
             return self._build(depth, inserts)
         record = self._cache.get(ref) if depth < UPDATE_CACHE_DEPTH else None
         if record is None:
-            record = read_node(self._txn, self._db, self._leaves, ref)
+            record = read_node(self._txn, self._tables, ref)
         if record[0] == LEAF_TAG:
             return self._build(depth, self._merge_leaf(ref, record, lo, hi))
         left = record[1:41]
@@ -113,7 +120,7 @@ class Updater:
         if new_left == left and new_right == right:
             return ref, False
         self.replaced.append(ref)
-        joined = self._join(new_left, left_is_leaf, new_right, right_is_leaf)
+        joined = self._join(depth, new_left, left_is_leaf, new_right, right_is_leaf)
         if depth < UPDATE_CACHE_DEPTH and not joined[1] and joined[0] != EMPTY_REF:
             # The next update descends through the upper nodes this one wrote: keep them at hand.
             self._cache.add(joined[0], self.new_nodes[joined[0]])
@@ -128,17 +135,17 @@ class Updater:
         """
         path = self._ikeys[index]
         get = self._txn.get
-        db = self._db
+        tables = self._tables
         siblings: list[bytes] = []
         walked: list[bytes] = []
         top = ref
         record = b""
         d = depth
         while ref != EMPTY_REF:
-            if ref[0] & LEAF_REF_BIT:
-                record = checked(ref, get(ref, None, self._leaves))
+            if ref[0] == LEAF_GROUP:
+                record = checked(ref, get(ref, None, tables[LEAF_GROUP]))
                 break
-            found = get(ref, None, db)
+            found = get(ref, None, tables[ref[0]])
             if found is None or len(found) != INTERNAL_SIZE or found[0] != NODE_TAG:
                 record = checked(ref, found)  # the walk's end: a leaf (anything else raises)
                 break
@@ -178,7 +185,7 @@ class Updater:
     ) -> tuple[bytes, bool]:
         """Rehash from the new subtree `current` at `depth` up through `siblings` (top first), lifting lone leaves."""
         new_nodes = self.new_nodes
-        prefix = self._prefix
+        prefixes = self._prefixes
         while siblings:
             sibling = siblings.pop()
             depth -= 1
@@ -193,10 +200,10 @@ class Updater:
             # `_internal`, inlined: one node per level of every changed path.
             if (path >> (KEY_BITS - 1 - depth)) & 1:
                 record = SMT_NODE + sibling + current
-                current = prefix + _sha256(SMT_NODE + sibling[8:] + current[8:]).digest()
+                current = prefixes[depth] + _sha256(SMT_NODE + sibling[8:] + current[8:]).digest()
             else:
                 record = SMT_NODE + current + sibling
-                current = prefix + _sha256(SMT_NODE + current[8:] + sibling[8:]).digest()
+                current = prefixes[depth] + _sha256(SMT_NODE + current[8:] + sibling[8:]).digest()
             new_nodes[current] = record
             is_leaf = False
         return current, is_leaf
@@ -233,17 +240,18 @@ class Updater:
         split = KEY_BITS - (low ^ entries[-1][0]).bit_length()  # the first bit where the keys part
         shift = KEY_BITS - 1 - split
         mid = bisect_left(entries, ((low >> shift) | 1) << shift, key=_first)
-        ref = self._internal(self._build(split + 1, entries[:mid])[0], self._build(split + 1, entries[mid:])[0])
+        left, right = self._build(split + 1, entries[:mid])[0], self._build(split + 1, entries[mid:])[0]
+        ref = self._internal(split, left, right)
         for d in range(split - 1, depth - 1, -1):
             # Above the split every key goes the same way, so the other child is empty.
             on_right = (low >> (KEY_BITS - 1 - d)) & 1
-            ref = self._internal(EMPTY_REF, ref) if on_right else self._internal(ref, EMPTY_REF)
+            ref = self._internal(d, EMPTY_REF, ref) if on_right else self._internal(d, ref, EMPTY_REF)
         return ref, False
 
     def _join(
-        self, left: bytes, left_is_leaf: bool | None, right: bytes, right_is_leaf: bool | None
+        self, depth: int, left: bytes, left_is_leaf: bool | None, right: bytes, right_is_leaf: bool | None
     ) -> tuple[bytes, bool]:
-        """The node over two new children, lifting a leaf whose sibling is empty."""
+        """The node at `depth` over two new children, lifting a leaf whose sibling is empty."""
         if left == EMPTY_REF:
             if right == EMPTY_REF:
                 return EMPTY_REF, False
@@ -256,11 +264,14 @@ class Updater:
                 left_is_leaf = self._is_leaf(left)
             if left_is_leaf:
                 return left, True
-        return self._internal(left, right), False
+        return self._internal(depth, left, right), False
 
     def _is_leaf(self, ref: bytes) -> bool:
-        """Whether the stored node `ref` is a leaf: its ref says so if it is stored apart, else its record."""
-        return bool(ref[0] & LEAF_REF_BIT) or read_node(self._txn, self._db, self._leaves, ref)[0] == LEAF_TAG
+        """Whether the stored node `ref` is a leaf: its group says so, but for a plain ref (schema 1) its record."""
+        group = ref[0]
+        if group >= LEAF_GROUP:
+            return group == LEAF_GROUP
+        return read_node(self._txn, self._tables, ref)[0] == LEAF_TAG
 
     def _leaf(self, index: int) -> bytes:
         """A new leaf for changes[index], which must set a value."""
@@ -271,8 +282,8 @@ class Updater:
         self.new_nodes[ref] = head + value
         return ref
 
-    def _internal(self, left: bytes, right: bytes) -> bytes:
-        ref = self._prefix + _sha256(SMT_NODE + left[8:] + right[8:]).digest()
+    def _internal(self, depth: int, left: bytes, right: bytes) -> bytes:
+        ref = self._prefixes[depth] + _sha256(SMT_NODE + left[8:] + right[8:]).digest()
         self.new_nodes[ref] = SMT_NODE + left + right
         return ref
 
@@ -312,9 +323,37 @@ class ComputedUpdates:
         self._entries.append((base, version, batch, computed))
 
 
-def read_node(txn: lmdb.Transaction[bytes], nodes: lmdb._Database, leaves: lmdb._Database, ref: bytes) -> bytes:
-    """The record of node `ref`, from the leaves' database if its ref says it is stored apart, else the nodes'."""
-    return checked(ref, txn.get(ref, db=leaves if ref[0] & LEAF_REF_BIT else nodes))
+def node_tables(open_db: Callable[[bytes], lmdb._Database | None]) -> Tables:
+    """The database of each group (a ref's first byte), from `open_db(name)`. A database it returns None for (one a
+    store of schema 1 does not have yet) and the groups no ref has fall back to ``SMT_NODES``, where a read of such a
+    ref finds nothing: a missing node, never another database's record."""
+    nodes = open_db(SMT_NODES)
+    assert nodes is not None
+    grouped = [open_db(SMT_LEAVES), *(open_db(name) for name in SMT_DEPTHS)]
+    tables = [nodes] * 256
+    for group, db in enumerate(grouped, start=LEAF_GROUP):
+        tables[group] = nodes if db is None else db
+    return tuple(tables)
+
+
+def ref_prefixes(version: int, grouped: bool) -> tuple[bytes, list[bytes]]:
+    """The 8-byte prefixes of the refs `version` gives its new leaves and its new internal nodes by depth (0 to 256):
+    with `grouped`, the version under each node's group; else the plain version (the layout of schema 1)."""
+    if not grouped:
+        plain = version.to_bytes(8, "big")
+        return plain, [plain] * (KEY_BITS + 1)
+    depth_groups = [min(FIRST_DEPTH_GROUP + depth, LAST_DEPTH_GROUP) for depth in range(KEY_BITS + 1)]
+    return group_prefix(LEAF_GROUP, version), [group_prefix(group, version) for group in depth_groups]
+
+
+def group_prefix(group: int, version: int) -> bytes:
+    """The 8-byte prefix of the refs of the nodes of one group that `version` created."""
+    return (group << 56 | version).to_bytes(8, "big")
+
+
+def read_node(txn: lmdb.Transaction[bytes], tables: Tables, ref: bytes) -> bytes:
+    """The record of node `ref`, from its group's database."""
+    return checked(ref, txn.get(ref, db=tables[ref[0]]))
 
 
 def checked(ref: bytes, record: bytes | None) -> bytes:

@@ -9,23 +9,26 @@ unchanged subtree with the version before it. So every version whose root is kep
 and an aborted transaction leaves no trace: all writes go through the caller's transaction, which the store
 commits together with the rest of the block.
 
-A node is named by a 40-byte *ref*: ``u64 version || node hash``, where version is the one that created it; a
-leaf's ref has the version's top bit set (`LEAF_REF_BIT`), and the leaf is stored apart from the internal nodes.
-Refs make the names of one version's new nodes share a prefix greater than every older name in their database, so
-each block's nodes are appended at the end of the two B-trees (``putmulti`` with ``append``) instead of being
-scattered over random pages -- scattered writes made every commit rewrite thousands of pages. Leaves are kept
-apart because their lifetime differs: a credential's leaf lives until its record changes, while most internal
-nodes above it are replaced by the next block. Mixed on one version's pages, the long-lived leaves kept pages of
-pruned internal nodes in use (LMDB frees a page only when every node on it is gone). Layout (database names in
+A node is named by a 40-byte *ref*: ``u8 group || u56 version || node hash``, where version is the one that
+created it and the group names the database holding it (`ledger.storage.smtupdate.node_tables`): the leaves, or the
+internal nodes of one depth. Refs make the names of one version's new nodes of a group share a prefix greater than
+every older name in that group's database, so each block's nodes are appended at the end of their B-trees
+(``putmulti`` with ``append``) instead of being scattered over random pages -- scattered writes made every commit
+rewrite thousands of pages. Nodes are grouped by how long they live, because LMDB frees a page only when every node
+on it is gone: a credential's leaf lives until its record changes, an internal node near the root is replaced by the
+next block, and one deeper down lives the longer the deeper it is (a node at depth d is replaced when a block changes
+one of the about n / 2**d keys below it). In one B-tree, each version's pages mixed them all, and with a bounded
+history the long-lived nodes kept the pages of pruned ones in use. Layout (database names in
 `ledger.storage.schema`):
 
-``SMT_NODES``: ref -> ``0x03 || left ref (40) || right ref (40)``, an internal node -- 81 bytes
 ``SMT_LEAVES``: ref -> ``0x02 || key (32) || SHA-256(value) (32) || value (any length)``, a leaf -- 65 bytes + value
+``SMT_DEPTHS[d]``: ref -> ``0x03 || left ref (40) || right ref (40)``, an internal node at depth d -- 81 bytes (the
+    last database holds every depth from its own down: few nodes are that deep)
 
     The node hash is SHA-256 of ``0x03 || left hash || right hash`` (the hashes inside the refs) or of the first
     65 bytes of a leaf record, so a record can be re-checked against its ref. An empty child is the all-zero
-    ref; empty subtrees are never stored. A store begun with schema 1 wrote its leaves among the internal nodes,
-    under plain refs, up to `leaves_apart_from`; they stay there, and any ref without the bit names ``SMT_NODES``.
+    ref; empty subtrees are never stored. A store begun with schema 1 wrote all its nodes to ``SMT_NODES``, under
+    plain refs (group 0), up to `grouped_from`; they stay there, and later nodes refer to them as they are.
 ``SMT_ROOTS``: u64 version -> the ref of that version's root (all zero for the empty map). Versions are block
     heights and strictly increase; version 0 is genesis. A version that changed nothing keeps the previous root.
 
@@ -77,8 +80,8 @@ through which the next update's paths all run again.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
+from itertools import groupby
 from operator import itemgetter
 
 import lmdb
@@ -87,18 +90,20 @@ from credledger.ledger.errors import StatePruned, StorageError
 from credledger.ledger.smt import KEY_BITS, KEY_SIZE, ProofLeaf, StateProof
 from credledger.ledger.storage.generations import TwoGenerations
 from credledger.ledger.storage.presence import PresenceFilter
-from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, u64
+from credledger.ledger.storage.schema import SMT_REPLACED, SMT_ROOTS, from_u64, u64
 from credledger.ledger.storage.smtupdate import (
     EMPTY_REF,
     LEAF_HEAD,
-    LEAF_REF_BIT,
     LEAF_TAG,
     REF_SIZE,
     Change,
     Computed,
     ComputedUpdates,
+    Tables,
     Updater,
+    node_tables,
     read_node,
+    ref_prefixes,
 )
 
 #: Reads cache nodes above this depth: they lie on many paths. Deeper ones are rarely read twice.
@@ -115,14 +120,15 @@ MAX_PROOF_PATHS = 2 << PROOF_PATH_DEPTH
 PRUNE_VERSIONS = 64
 PRUNE_JOURNALS = 2
 
-#: Versions stay below the top bit of a ref's first byte, which marks leaves stored apart (`LEAF_REF_BIT`).
-_MAX_VERSION = 2**63 - 1
-_LEAF_VERSION_BIT = LEAF_REF_BIT << 56
-#: The first ref that names a leaf stored apart: sorted refs put every internal node before it.
-_FIRST_LEAF_REF = bytes([LEAF_REF_BIT])
+#: Versions fit in the 7 bytes of a ref after its group.
+_MAX_VERSION = 2**56 - 1
 #: A depth no walk reaches: a walk to the end of its path.
 _NO_STOP = KEY_BITS + 1
 _first = itemgetter(0)
+
+
+def _group(node: tuple[bytes, bytes]) -> int:
+    return node[0][0]
 
 
 class StateMap:
@@ -140,11 +146,10 @@ class StateMap:
             raise ValueError(f"state history: expected a positive number of versions or None, got {history!r}")
         #: Versions kept, counting the latest (None: every version); see `prune`.
         self.history = history
-        #: The first version whose new leaves are stored apart, in ``SMT_LEAVES`` (`Store` sets it for a store
+        #: The first version whose new nodes are stored by group (`Store` sets it for a store
         #: that began with every node in ``SMT_NODES``); the versions before it wrote theirs among the other nodes.
-        self.leaves_apart_from = 0
-        self._nodes = env.open_db(SMT_NODES, create=False)
-        self._leaves = env.open_db(SMT_LEAVES, create=False)
+        self.grouped_from = 0
+        self._tables: Tables = node_tables(lambda name: env.open_db(name, create=False))
         self._roots = env.open_db(SMT_ROOTS, create=False)
         self._replaced = env.open_db(SMT_REPLACED, create=False)
         self._cache = TwoGenerations[bytes, bytes](cache_size)
@@ -180,8 +185,7 @@ class StateMap:
             return
         keep_from = latest - self.history + 1
         roots = txn.cursor(db=self._roots)
-        nodes = txn.cursor(db=self._nodes)
-        leaves = txn.cursor(db=self._leaves)
+        cursors: dict[int, lmdb.Cursor[bytes]] = {}
         journals = 0
         for _ in range(PRUNE_VERSIONS):
             if not roots.first() or from_u64(roots.key()) >= keep_from or journals == PRUNE_JOURNALS:
@@ -193,7 +197,9 @@ class StateMap:
                 continue
             journals += 1
             for ref in sorted(refs[i : i + REF_SIZE] for i in range(0, len(refs), REF_SIZE)):
-                cursor = leaves if ref[0] & LEAF_REF_BIT else nodes
+                cursor = cursors.get(ref[0])
+                if cursor is None:
+                    cursor = cursors[ref[0]] = txn.cursor(db=self._tables[ref[0]])
                 if not (cursor.set_key(ref) and cursor.delete()):
                     raise StorageError(f"state node {ref.hex()} replaced at version {from_u64(successor)} is missing")
 
@@ -211,10 +217,10 @@ class StateMap:
         root = base
         if batch:
             root, new_nodes, replaced = self._computed_update(txn, base, version, batch)
-            # Sorted by ref, the internal nodes (and leaves not stored apart) come first, then the leaves apart.
-            split = bisect_left(new_nodes, _FIRST_LEAF_REF, key=_first)
-            for db, part in ((self._nodes, new_nodes[:split]), (self._leaves, new_nodes[split:])):
-                if part and txn.cursor(db=db).putmulti(part, append=True)[1] != len(part):
+            # Sorted by ref, the nodes of each group are one run, appended at the end of the group's database.
+            for group, run in groupby(new_nodes, key=_group):
+                part = list(run)
+                if txn.cursor(db=self._tables[group]).putmulti(part, append=True)[1] != len(part):
                     raise StorageError(f"state nodes of version {version} collide with stored nodes")
             if self.history is not None and replaced:
                 txn.put(u64(version), b"".join(replaced), db=self._replaced, append=True)
@@ -258,9 +264,8 @@ class StateMap:
     def _compute(self, txn: lmdb.Transaction[bytes], base: bytes, version: int, batch: list[Change]) -> Computed:
         """The root ref, the new nodes (sorted by ref) and the refs of the nodes replaced, of `batch` applied on top of
         `base` as `version`."""
-        prefix = u64(version)
-        leaf_prefix = u64(version | _LEAF_VERSION_BIT) if version >= self.leaves_apart_from else prefix
-        updater = Updater(txn, (self._nodes, self._leaves), (prefix, leaf_prefix), batch, self._cache)
+        prefixes = ref_prefixes(version, grouped=version >= self.grouped_from)
+        updater = Updater(txn, self._tables, prefixes, batch, self._cache)
         root = updater.apply(base, 0, 0, len(batch))[0]
         new_nodes = sorted(updater.new_nodes.items(), key=_first)
         computed = Computed(root, new_nodes, updater.replaced)
@@ -341,7 +346,7 @@ class StateMap:
             ref = stack.pop()
             if ref == EMPTY_REF:
                 continue
-            record = read_node(txn, self._nodes, self._leaves, ref)
+            record = read_node(txn, self._tables, ref)
             if record[0] == LEAF_TAG:
                 yield record[1:33], record[LEAF_HEAD:]
             else:
@@ -400,12 +405,11 @@ class StateMap:
         """Walk down `path` (the key as an integer) from node `ref` at `depth`, appending the sibling hashes, until
         a leaf (its record and ref), an empty subtree (None, the empty ref) or depth `stop` (None, the ref there)."""
         cache = self._cache
-        nodes = self._nodes
-        leaves = self._leaves
+        tables = self._tables
         while ref != EMPTY_REF and depth < stop:
             record = cache.get(ref) if depth < CACHE_DEPTH else None
             if record is None:
-                record = read_node(txn, nodes, leaves, ref)
+                record = read_node(txn, tables, ref)
                 if depth < CACHE_DEPTH:
                     cache.add(ref, record)
             if record[0] == LEAF_TAG:
@@ -435,4 +439,4 @@ def _check_key(key: bytes) -> None:
 
 def _check_version(version: int) -> None:
     if type(version) is not int or not 0 <= version <= _MAX_VERSION:
-        raise ValueError(f"state version: expected an integer in [0, 2**63), got {version!r}")
+        raise ValueError(f"state version: expected an integer in [0, 2**56), got {version!r}")

@@ -121,12 +121,12 @@ class Store:
             raw = txn.get(_GENESIS_KEY, db=self._meta)
             if raw is not None:
                 self.genesis = codec.decode(Genesis, raw)
-            self.state.leaves_apart_from = schema.leaves_apart_from(txn, self._meta)
+            self.state.grouped_from = schema.grouped_from(txn, self._meta)
         if found is not None and found < schema.SCHEMA_VERSION:
             with self.env.begin(write=True) as txn:
                 latest = self.state.latest_version(txn)
-                self.state.leaves_apart_from = 0 if latest is None else latest + 1
-                txn.put(schema.LEAVES_APART_KEY, schema.u64(self.state.leaves_apart_from), db=self._meta)
+                self.state.grouped_from = 0 if latest is None else latest + 1
+                txn.put(schema.GROUPED_KEY, schema.u64(self.state.grouped_from), db=self._meta)
                 txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
 
     def close(self) -> None:
@@ -134,11 +134,11 @@ class Store:
 
     # --- set-up -------------------------------------------------------------------------------------------------
 
-    def initialize(self, genesis: Genesis, *, state_leaves_apart_from: int = 0) -> None:
+    def initialize(self, genesis: Genesis, *, state_grouped_from: int = 0) -> None:
         """Write the genesis state (height 0), or check that the store already belongs to this network.
 
-        `state_leaves_apart_from` is for an audit's replay of a store upgraded from schema 1: the replay stores the
-        state map's leaves as that store does (`schema.leaves_apart_from`), so their records compare byte for byte.
+        `state_grouped_from` is for an audit's replay of a store upgraded from schema 1: the replay stores the
+        state map's leaves as that store does (`schema.grouped_from`), so their records compare byte for byte.
         """
         if self.genesis is not None:
             if self.genesis.hash() != genesis.hash():
@@ -150,8 +150,8 @@ class Store:
         validators = codec.encode(genesis.validator_set())
         with self.env.begin(write=True) as txn:
             txn.put(_SCHEMA_KEY, schema.u64(schema.SCHEMA_VERSION), db=self._meta)
-            txn.put(schema.LEAVES_APART_KEY, schema.u64(state_leaves_apart_from), db=self._meta)
-            self.state.leaves_apart_from = state_leaves_apart_from
+            txn.put(schema.GROUPED_KEY, schema.u64(state_grouped_from), db=self._meta)
+            self.state.grouped_from = state_grouped_from
             txn.put(_GENESIS_KEY, codec.encode(genesis), db=self._meta)
             txn.put(_HEIGHT_KEY, schema.u64(0), db=self._meta)
             txn.put(schema.u64(1), validators, db=self._valsets)

@@ -19,12 +19,12 @@ from credledger.ledger import merkle, smt
 from credledger.ledger.errors import StatePruned
 from credledger.ledger.events import Issue, decode_event
 from credledger.ledger.state import cred_key
-from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_ROOTS
+from credledger.ledger.storage.schema import SMT_ROOTS
 from credledger.ledger.storage.store import Store
 from tests.conftest import PROJECT_ROOT
 from tests.crash_chain import EVENTS_PER_BLOCK, NETWORK, events_for
 from tests.integration.test_crash_safety import read_acknowledged
-from tests.property.test_state_history_properties import reachable
+from tests.property.test_state_history_properties import reachable, stored_refs
 
 KILLS = 30
 HISTORY = 4
@@ -72,11 +72,8 @@ def check_store(path: Path, acknowledged: int) -> int:
                 assert decode_event(snap.entry(0)).id == events_for(1)[0].id
         env = store.env
         with env.begin() as txn:
-            nodes = env.open_db(SMT_NODES, txn=txn, create=False)
-            leaves = env.open_db(SMT_LEAVES, txn=txn, create=False)
             roots = [bytes(v) for _, v in txn.cursor(db=env.open_db(SMT_ROOTS, txn=txn, create=False))]
-            stored = {bytes(k) for db in (nodes, leaves) for k in txn.cursor(db=db).iternext(values=False)}
-            assert stored == reachable(txn, nodes, leaves, roots), "nodes outside the kept history remain"
+            assert stored_refs(env, txn) == reachable(env, txn, roots), "nodes outside the kept history remain"
         return height
     finally:
         store.close()

@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 
 from credledger.ledger.errors import StatePruned
 from credledger.ledger.smt import verify_proof
-from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, SMT_REPLACED, SMT_ROOTS, from_u64, open_env
+from credledger.ledger.storage.schema import (
+    SMT_DEPTHS,
+    SMT_LEAVES,
+    SMT_NODES,
+    SMT_REPLACED,
+    SMT_ROOTS,
+    from_u64,
+    open_env,
+)
 from credledger.ledger.storage.smtupdate import EMPTY_REF
 from credledger.ledger.storage.statemap import StateMap
 from tests.property.test_smt_properties import MAP_SIZE, POOL, batch, reference_root
@@ -55,30 +63,51 @@ def applied(model: Model, changes: dict[bytes, bytes | None]) -> Model:
     return out
 
 
-def reachable(
-    txn: lmdb.Transaction[bytes], nodes: lmdb._Database, leaves: lmdb._Database, roots: list[bytes]
-) -> set[bytes]:
-    """Every node ref reachable from `roots`, read straight from the node tables (a ref with its first bit set
-    names a leaf stored apart)."""
+def state_tables(env: lmdb.Environment, txn: lmdb.Transaction[bytes]) -> dict[int, lmdb._Database]:
+    """The state map's node databases by the group a ref names (its first byte): 0 for SMT_NODES, 0x80 the leaves,
+    0x81 + d the internal nodes at depth d (the last one every depth from its own down)."""
+    groups = {0: env.open_db(SMT_NODES, txn=txn, create=False), 0x80: env.open_db(SMT_LEAVES, txn=txn, create=False)}
+    for depth, name in enumerate(SMT_DEPTHS):
+        groups[0x81 + depth] = env.open_db(name, txn=txn, create=False)
+    return groups
+
+
+def stored_refs(env: lmdb.Environment, txn: lmdb.Transaction[bytes]) -> set[bytes]:
+    """The refs of every state node stored, each checked to be in its group's database."""
+    refs: set[bytes] = set()
+    for group, db in state_tables(env, txn).items():
+        keys = {bytes(k) for k in txn.cursor(db=db).iternext(values=False)}
+        assert all((ref[0] if ref[0] >= 0x80 else 0) == group for ref in keys), f"a ref of another group in {group}"
+        refs |= keys
+    return refs
+
+
+def reachable(env: lmdb.Environment, txn: lmdb.Transaction[bytes], roots: list[bytes]) -> set[bytes]:
+    """Every node ref reachable from `roots`, read straight from the node tables; each node grouped (a ref's first
+    byte 0x80 or more) must be in the group of its kind and depth."""
+    tables = state_tables(env, txn)
+    last = 0x81 + len(SMT_DEPTHS) - 1
     seen: set[bytes] = set()
-    stack = [r for r in roots if r != EMPTY_REF]
+    stack = [(r, 0) for r in roots if r != EMPTY_REF]
     while stack:
-        ref = stack.pop()
+        ref, depth = stack.pop()
         if ref in seen:
             continue
         seen.add(ref)
-        record = txn.get(ref, db=leaves if ref[0] & 0x80 else nodes)
+        group = ref[0]
+        record = txn.get(ref, db=tables[group if group >= 0x80 else 0])
         assert record is not None, f"node {ref.hex()} of a kept version is missing"
-        assert record[0] == 0x02 or not ref[0] & 0x80, f"internal node {ref.hex()} is named as a leaf"
+        if group >= 0x80:
+            expected = 0x80 if record[0] == 0x02 else min(0x81 + depth, last)
+            assert group == expected, f"node {ref.hex()} at depth {depth} is in group {group:#x}, not {expected:#x}"
         if record[0] == 0x03:
-            stack.extend(child for child in (record[1:41], record[41:81]) if child != EMPTY_REF)
+            stack.extend((child, depth + 1) for child in (record[1:41], record[41:81]) if child != EMPTY_REF)
     return seen
 
 
 def check_history(env: lmdb.Environment, smap: StateMap, models: list[Model], oldest: int) -> None:
     latest = len(models) - 1
     nodes = env.open_db(SMT_NODES, create=False)
-    leaves = env.open_db(SMT_LEAVES, create=False)
     roots_db = env.open_db(SMT_ROOTS, create=False)
     journal = env.open_db(SMT_REPLACED, create=False)
     with env.begin() as txn:
@@ -98,13 +127,10 @@ def check_history(env: lmdb.Environment, smap: StateMap, models: list[Model], ol
             assert refused.value.oldest == oldest
         kept_roots = [bytes(v) for _, v in txn.cursor(db=roots_db)]
         assert len(kept_roots) == latest - oldest + 1
-        stored = {bytes(k) for k in txn.cursor(db=nodes).iternext(values=False)}
-        stored_apart = {bytes(k) for k in txn.cursor(db=leaves).iternext(values=False)}
-        assert all(ref[0] & 0x80 for ref in stored_apart) and not any(ref[0] & 0x80 for ref in stored)
-        # Leaves of versions from `leaves_apart_from` on are stored apart; those of earlier versions are not.
-        for ref, record in txn.cursor(db=nodes):
-            assert record[0] == 0x03 or from_u64(ref[:8]) < smap.leaves_apart_from
-        assert stored | stored_apart == reachable(txn, nodes, leaves, kept_roots)
+        # Nodes of versions from `grouped_from` on are stored by group; those of earlier versions in SMT_NODES.
+        for ref, _ in txn.cursor(db=nodes):
+            assert from_u64(ref[:8]) < smap.grouped_from
+        assert stored_refs(env, txn) == reachable(env, txn, kept_roots)
         # Journals are kept only for versions whose replaced nodes a kept version still holds.
         assert all(oldest < from_u64(k) <= latest for k in txn.cursor(db=journal).iternext(values=False))
 
@@ -114,10 +140,10 @@ def check_history(env: lmdb.Environment, smap: StateMap, models: list[Model], ol
 def test_kept_versions_prove_every_key_and_nothing_unreachable_is_stored(
     batches: list[dict[bytes, bytes | None]], history: int, apart: int
 ) -> None:
-    # `apart`: the first version storing its leaves apart, as in a store upgraded from schema 1 (0: a new store).
+    # `apart`: the first version storing its nodes by group, as in a store upgraded from schema 1 (0: a new store).
     with fresh_env() as env:
         smap = StateMap(env, cache_size=64, history=history)
-        smap.leaves_apart_from = apart
+        smap.grouped_from = apart
         models: list[Model] = []
         for version, changes in enumerate(batches):
             models.append(applied(models[-1] if models else {}, changes))

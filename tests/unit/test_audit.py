@@ -22,6 +22,7 @@ from credledger.ledger.genesis import write_genesis
 from credledger.ledger.note import SignedNote
 from credledger.ledger.storage import schema
 from credledger.ledger.storage.datadir import DataDir
+from credledger.ledger.storage.smtupdate import group_prefix
 from credledger.ledger.storage.store import Store
 from credledger.verifier.audit import Auditor, AuditResult, read_checkpoint
 from credledger.verifier.auditbatches import Keys, event_parts, verify_batch
@@ -242,9 +243,9 @@ def first_node(path: Path, db_name: bytes, prefix: bytes) -> bytes:
     return victim
 
 
-#: The refs of the leaves stored apart start with their version with its top bit set.
 def leaf_prefix(height: int) -> bytes:
-    return schema.u64(height | 1 << 63)
+    """The prefix of the refs of the leaves a block wrote: their group (0x80) and the block's height."""
+    return group_prefix(0x80, height)
 
 
 @pytest.mark.parametrize("height", [ISSUES, NEW_MEMBER, STATUS_CHANGES])
@@ -252,7 +253,10 @@ def leaf_prefix(height: int) -> bytes:
 def test_an_altered_state_node_is_caught_at_its_block(
     copy: Path, network: Network, tmp_path: Path, height: int, leaf: bool
 ) -> None:
-    db_name, prefix = (schema.SMT_LEAVES, leaf_prefix(height)) if leaf else (schema.SMT_NODES, schema.u64(height))
+    # The block's root: the internal node at depth 0 (group 0x81) it wrote.
+    db_name, prefix = (
+        (schema.SMT_LEAVES, leaf_prefix(height)) if leaf else (schema.SMT_DEPTHS[0], group_prefix(0x81, height))
+    )
     victim = first_node(copy, db_name, prefix)
     alter(copy, db_name, victim, lambda record: flip(record, len(record) - 1))
     result = run_audit(copy, network, tmp_path / "state")
@@ -306,12 +310,8 @@ def test_resume_replays_only_new_blocks_after_a_consistency_proof(copy: Path, ne
 
 
 def test_comparisons_in_the_pool_catch_an_altered_state_node(copy: Path, network: Network, tmp_path: Path) -> None:
-    env = schema.open_env(copy)
-    with env.begin() as txn, txn.cursor(db=env.open_db(schema.SMT_NODES, txn=txn)) as cursor:
-        assert cursor.set_range(schema.u64(NEW_MEMBER))
-        victim = bytes(cursor.key())
-    env.close()
-    alter(copy, schema.SMT_NODES, victim, lambda record: flip(record, len(record) - 1))
+    victim = first_node(copy, schema.SMT_DEPTHS[1], group_prefix(0x82, NEW_MEMBER))
+    alter(copy, schema.SMT_DEPTHS[1], victim, lambda record: flip(record, len(record) - 1))
     with mock.patch("verifier.auditbatches.BATCH_EVENTS", 4):  # enough work for the pool to be used
         result = run_audit(copy, network, tmp_path / "state", workers=2)
     assert result.discrepancy is not None

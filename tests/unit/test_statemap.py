@@ -16,7 +16,8 @@ import pytest
 from credledger.ledger.errors import StorageError, VerificationError
 from credledger.ledger.smt import EMPTY, EMPTY_ROOT, StateProof, verify_proof
 from credledger.ledger.storage.presence import PresenceFilter
-from credledger.ledger.storage.schema import SMT_LEAVES, SMT_NODES, open_env, u64
+from credledger.ledger.storage.schema import SMT_DEPTHS, SMT_LEAVES, SMT_NODES, open_env
+from credledger.ledger.storage.smtupdate import group_prefix
 from credledger.ledger.storage.statemap import StateMap
 
 MAP_SIZE = 1 << 28
@@ -62,7 +63,8 @@ def write(env: lmdb.Environment, smap: StateMap, version: int, changes: Mapping[
 
 
 def node_count(env: lmdb.Environment, txn: lmdb.Transaction[bytes]) -> int:
-    return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"] for name in (SMT_NODES, SMT_LEAVES))
+    names = (SMT_NODES, SMT_LEAVES, *SMT_DEPTHS)
+    return sum(txn.stat(env.open_db(name, txn=txn, create=False))["entries"] for name in names)
 
 
 def check_proof(env: lmdb.Environment, smap: StateMap, key: bytes, version: int | None = None) -> StateProof:
@@ -248,22 +250,27 @@ def test_malformed_updates_are_refused_before_writing(
         assert node_count(env, txn) == 0
 
 
-def test_new_nodes_are_named_by_version_and_rehash_to_their_ref(env: lmdb.Environment, smap: StateMap) -> None:
+def test_new_nodes_are_named_by_group_and_version_and_rehash_to_their_ref(
+    env: lmdb.Environment, smap: StateMap
+) -> None:
     write(env, smap, 0, {K: b"1", FAR: b"2"})
     write(env, smap, 7, {DEEP: b"3"})
     with env.begin() as txn:
-        internal = list(txn.cursor(db=env.open_db(SMT_NODES, txn=txn, create=False)))
+        assert txn.stat(env.open_db(SMT_NODES, txn=txn, create=False))["entries"] == 0  # schema 1's table only
         leaves = list(txn.cursor(db=env.open_db(SMT_LEAVES, txn=txn, create=False)))
-    assert {ref[:8] for ref, _ in internal} == {u64(0), u64(7)}
-    # Leaves are stored apart, their refs' version with its top bit set; the internal nodes refer to them so.
-    assert {ref[:8] for ref, _ in leaves} == {u64(0 | 1 << 63), u64(7 | 1 << 63)}
-    for ref, record in internal:
-        assert record[0] == 0x03 and len(record) == 81
-        assert ref[8:] == sha(b"\x03" + record[9:41] + record[49:81])
+        by_depth = [list(txn.cursor(db=env.open_db(name, txn=txn, create=False))) for name in SMT_DEPTHS]
+    # A ref is group || 7-byte version || hash: leaves are group 0x80, internal nodes at depth d group 0x81 + d.
+    assert {ref[:8] for ref, _ in leaves} == {group_prefix(0x80, 0), group_prefix(0x80, 7)}
     for ref, record in leaves:
         assert record[0] == 0x02 and ref[8:] == sha(record[:65]) and record[33:65] == sha(record[65:])
-    leaf_refs = {ref for ref, _ in leaves}
-    assert leaf_refs <= {record[1:41] for _, record in internal} | {record[41:] for _, record in internal}
+    # K and FAR part at the first bit (the root, version 0); DEEP parts from K at the last bit: version 7 rewrote the
+    # root and wrote a node at every depth down to 255, the deepest ones sharing the last table.
+    assert [len(nodes) for nodes in by_depth[:3]] == [2, 1, 1]
+    assert len(by_depth[-1]) == 256 - (len(SMT_DEPTHS) - 1)
+    for depth, nodes in enumerate(by_depth):
+        for ref, record in nodes:
+            assert ref[0] == 0x81 + depth and record[0] == 0x03 and len(record) == 81
+            assert ref[8:] == sha(b"\x03" + record[9:41] + record[49:81])
     # The leaves written at version 0 are shared, not copied, by version 7.
     assert len(leaves) == 3
 

@@ -1,6 +1,7 @@
-"""A store of schema 1, which kept the state map's leaves among its internal nodes: a node opening it upgrades it in
-place (later versions store their leaves apart), every height stays provable, and an audit of the data directory --
-before and after the upgrade -- compares the node's records byte for byte and still catches an altered one."""
+"""A store of schema 1, which kept every state-map node in one table: a node opening it upgrades it in place (later
+versions store their nodes by group: leaves, internal nodes by depth), every height stays provable, and an audit of
+the data directory -- before and after the upgrade -- compares the node's records byte for byte and still catches an
+altered one."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def network() -> Network:
 
 
 def schema_1_store(path: Path, network: Network) -> None:
-    """A data directory as schema 1 wrote it: every state node in SMT_NODES under its plain ref, no SMT_LEAVES."""
+    """A data directory as schema 1 wrote it: every state node in SMT_NODES under its plain ref, no other tables."""
     store = Store(path)
-    store.initialize(network.genesis, state_leaves_apart_from=schema.NEVER_APART)
+    store.initialize(network.genesis, state_grouped_from=schema.NEVER_GROUPED)
     m0 = network["m0.test"]
     commit(store, network, *(issue(m0, digest(f"c{i}")) for i in range(20)))
     commit(store, network, signed(Revoke(digest("c1"), 4), m0.issuer))
@@ -39,8 +40,9 @@ def schema_1_store(path: Path, network: Network) -> None:
     with env.begin(write=True) as txn:
         meta = env.open_db(schema.CHAIN_META, txn=txn)
         txn.put(schema.SCHEMA_KEY, schema.u64(1), db=meta)
-        txn.delete(schema.LEAVES_APART_KEY, db=meta)
-        txn.drop(env.open_db(schema.SMT_LEAVES, txn=txn), delete=True)
+        txn.delete(schema.GROUPED_KEY, db=meta)
+        for name in (schema.SMT_LEAVES, *schema.SMT_DEPTHS):
+            txn.drop(env.open_db(name, txn=txn), delete=True)
     store.close()
 
 
@@ -52,18 +54,19 @@ def audit(path: Path, network: Network, state: Path, workers: int = 0) -> AuditR
         source.close()
 
 
-def node_versions(path: Path, db_name: bytes) -> dict[int, set[int]]:
-    """Per record tag (2 leaf, 3 internal), the versions of the refs in one node table (top bit cleared)."""
+def node_versions(path: Path, db_names: tuple[bytes, ...]) -> dict[int, set[int]]:
+    """Per record tag (2 leaf, 3 internal), the versions of the refs in some node tables (their group cleared)."""
     env = schema.open_env(path)
     found: dict[int, set[int]] = {}
     with env.begin() as txn:
-        for ref, record in txn.cursor(db=env.open_db(db_name, txn=txn)):
-            found.setdefault(record[0], set()).add(schema.from_u64(ref[:8]) & ~(1 << 63))
+        for name in db_names:
+            for ref, record in txn.cursor(db=env.open_db(name, txn=txn)):
+                found.setdefault(record[0], set()).add(schema.from_u64(b"\x00" + ref[1:8]))
     env.close()
     return found
 
 
-def test_an_upgraded_store_keeps_old_leaves_in_place_and_audits_clean(tmp_path: Path, network: Network) -> None:
+def test_an_upgraded_store_keeps_old_nodes_in_place_and_audits_clean(tmp_path: Path, network: Network) -> None:
     path = tmp_path / "ledger"
     schema_1_store(path, network)
     assert audit(path, network, tmp_path / "before").clean
@@ -77,7 +80,7 @@ def test_an_upgraded_store_keeps_old_leaves_in_place_and_audits_clean(tmp_path: 
         with store.env.begin() as txn:
             meta = store.env.open_db(schema.CHAIN_META, txn=txn)
             assert schema.from_u64(txn.get(schema.SCHEMA_KEY, db=meta) or b"") == schema.SCHEMA_VERSION
-            assert schema.leaves_apart_from(txn, meta) == OLD_HEIGHT + 1
+            assert schema.grouped_from(txn, meta) == OLD_HEIGHT + 1
         with store.snapshot() as snap:
             for height in range(OLD_HEIGHT + 3):
                 root = snap.state_root(height)
@@ -88,10 +91,13 @@ def test_an_upgraded_store_keeps_old_leaves_in_place_and_audits_clean(tmp_path: 
     finally:
         store.close()
 
-    apart = node_versions(path, schema.SMT_LEAVES)
-    kept = node_versions(path, schema.SMT_NODES)
-    assert set(apart) == {0x02} and apart[0x02] == {OLD_HEIGHT + 1, OLD_HEIGHT + 2}
-    assert kept[0x02] <= set(range(OLD_HEIGHT + 1)) and OLD_HEIGHT + 2 in kept[0x03]
+    # The new versions' nodes are grouped, leaves and internal nodes by depth; schema 1's stay in SMT_NODES.
+    leaves = node_versions(path, (schema.SMT_LEAVES,))
+    internal = node_versions(path, schema.SMT_DEPTHS)
+    kept = node_versions(path, (schema.SMT_NODES,))
+    assert set(leaves) == {0x02} and leaves[0x02] == {OLD_HEIGHT + 1, OLD_HEIGHT + 2}
+    assert set(internal) == {0x03} and internal[0x03] == {OLD_HEIGHT + 1, OLD_HEIGHT + 2}
+    assert kept[0x02] | kept[0x03] <= set(range(OLD_HEIGHT + 1))
     for workers in (0, 2):
         result = audit(path, network, tmp_path / f"after-{workers}", workers)
         assert result.clean, result.discrepancy
@@ -115,11 +121,11 @@ def test_an_altered_leaf_of_schema_1_is_still_caught_at_its_block(tmp_path: Path
     assert (result.discrepancy.height, result.discrepancy.kind) == (1, "state-node")
 
 
-def test_a_resumed_audit_begins_afresh_when_its_replay_stores_leaves_otherwise(tmp_path: Path, network: Network) -> None:
+def test_a_resumed_audit_begins_afresh_when_its_replay_groups_nodes_otherwise(tmp_path: Path, network: Network) -> None:
     path, state = tmp_path / "ledger", tmp_path / "state"
     schema_1_store(path, network)
-    assert audit(path, network, state).clean  # its replay keeps every leaf among the internal nodes, as the node did
-    store = Store(path)  # upgraded: its next blocks store their leaves apart, as that replay would not
+    assert audit(path, network, state).clean  # its replay keeps every node in one table, as the node did
+    store = Store(path)  # upgraded: its next blocks store their nodes by group, as that replay would not
     try:
         commit(store, network, issue(network["m0.test"], digest("late")))
     finally:
@@ -137,7 +143,7 @@ def test_a_state_version_reaching_the_leaf_bit_is_refused(tmp_path: Path) -> Non
     env = schema.open_env(tmp_path / "env")
     try:
         smap = StateMap(env)  # before the write transaction: opening its databases takes the write lock
-        with env.begin(write=True) as txn, pytest.raises(ValueError, match=r"in \[0, 2\*\*63\)"):
-            smap.update(txn, 1 << 63, {bytes(32): b"x"})
+        with env.begin(write=True) as txn, pytest.raises(ValueError, match=r"in \[0, 2\*\*56\)"):
+            smap.update(txn, 1 << 56, {bytes(32): b"x"})
     finally:
         env.close()
