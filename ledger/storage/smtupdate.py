@@ -328,7 +328,8 @@ def node_tables(open_db: Callable[[bytes], lmdb._Database | None]) -> Tables:
     store of schema 1 does not have yet) and the groups no ref has fall back to ``SMT_NODES``, where a read of such a
     ref finds nothing: a missing node, never another database's record."""
     nodes = open_db(SMT_NODES)
-    assert nodes is not None
+    if nodes is None:
+        raise StorageError(f"the store has no {SMT_NODES.decode()} database: it is not a credledger ledger")
     grouped = [open_db(SMT_LEAVES), *(open_db(name) for name in SMT_DEPTHS)]
     tables = [nodes] * 256
     for group, db in enumerate(grouped, start=LEAF_GROUP):
