@@ -45,7 +45,10 @@ LAST_DEPTH_GROUP = FIRST_DEPTH_GROUP + len(SMT_DEPTHS) - 1
 Tables = tuple[lmdb._Database, ...]
 
 INTERNAL_SIZE = 1 + 2 * REF_SIZE
+#: A leaf as the map's code reads it: ``0x02 || key || SHA-256(value) || value``. A leaf of `LEAF_GROUP` is stored
+#: without the hash of its value (``0x02 || key || value``), which `checked` computes again when it reads one.
 LEAF_HEAD = 1 + KEY_SIZE + HASH_SIZE
+STORED_LEAF_HEAD = 1 + KEY_SIZE
 LEAF_TAG = SMT_LEAF[0]
 NODE_TAG = SMT_NODE[0]
 
@@ -143,7 +146,7 @@ class Updater:
         d = depth
         while ref != EMPTY_REF:
             if ref[0] == LEAF_GROUP:
-                record = checked(ref, get(ref, None, tables[LEAF_GROUP]))
+                record = checked(ref, get(ref, None, tables[LEAF_GROUP]))  # the walk's end: a leaf
                 break
             found = get(ref, None, tables[ref[0]])
             if found is None or len(found) != INTERNAL_SIZE or found[0] != NODE_TAG:
@@ -277,9 +280,11 @@ class Updater:
         """A new leaf for changes[index], which must set a value."""
         value = self._values[index]
         assert value is not None  # callers only create leaves for insertions
-        head = SMT_LEAF + self._keys[index] + _sha256(value).digest()
-        ref = self._leaf_prefix + _sha256(head).digest()
-        self.new_nodes[ref] = head + value
+        key = self._keys[index]
+        value_hash = _sha256(value).digest()
+        ref = self._leaf_prefix + _sha256(SMT_LEAF + key + value_hash).digest()
+        # A leaf of its own group is stored without the hash of its value (schema 1 kept it).
+        self.new_nodes[ref] = SMT_LEAF + key + (value if ref[0] == LEAF_GROUP else value_hash + value)
         return ref
 
     def _internal(self, depth: int, left: bytes, right: bytes) -> bytes:
@@ -358,9 +363,15 @@ def read_node(txn: lmdb.Transaction[bytes], tables: Tables, ref: bytes) -> bytes
 
 
 def checked(ref: bytes, record: bytes | None) -> bytes:
-    """`record`, read under `ref`, if it is a well-formed node record; else `StorageError`."""
+    """`record`, read under `ref`, if it is a well-formed node record (a leaf of `LEAF_GROUP` given its full record,
+    the hash of its value computed again); else `StorageError`."""
     if record is None:
         raise StorageError(f"state node {ref.hex()} is missing from the store")
+    if ref[0] == LEAF_GROUP:
+        if len(record) < STORED_LEAF_HEAD or record[0] != LEAF_TAG:
+            raise StorageError(f"state node {ref.hex()} has a malformed record of {len(record)} bytes")
+        value = record[STORED_LEAF_HEAD:]
+        return record[:STORED_LEAF_HEAD] + _sha256(value).digest() + value
     tag = record[0] if record else -1
     if not ((tag == NODE_TAG and len(record) == INTERNAL_SIZE) or (tag == LEAF_TAG and len(record) >= LEAF_HEAD)):
         raise StorageError(f"state node {ref.hex()} has a malformed record of {len(record)} bytes")

@@ -139,13 +139,13 @@ def test_a_damaged_credential_record_in_the_store_is_a_storage_error_naming_it(t
     try:
         commit(store, network, issue(m0, digest("a")))
         commit(store, network)  # the record is also read at an older height, strictly decoded
-        # Damage the value in the credential's leaf record (its head, and so the state root, unchanged).
+        # Damage the value in the credential's leaf record (stored as 0x02 || key || value).
         nodes = store.env.open_db(SMT_LEAVES, create=False)
         with store.env.begin(write=True) as txn:
             key = cred_key(digest("a"))
             for ref, record in list(txn.cursor(db=nodes)):
                 if record[0] == 0x02 and record[1:33] == key:
-                    txn.put(ref, record[:65] + damaged, db=nodes)
+                    txn.put(ref, record[:33] + damaged, db=nodes)
         expected = f"record of credential {digest('a').hex()} is not a credential record"
         with store.snapshot() as snap:
             with pytest.raises(StorageError, match=expected):

@@ -261,8 +261,10 @@ def test_new_nodes_are_named_by_group_and_version_and_rehash_to_their_ref(
         by_depth = [list(txn.cursor(db=env.open_db(name, txn=txn, create=False))) for name in SMT_DEPTHS]
     # A ref is group || 7-byte version || hash: leaves are group 0x80, internal nodes at depth d group 0x81 + d.
     assert {ref[:8] for ref, _ in leaves} == {group_prefix(0x80, 0), group_prefix(0x80, 7)}
+    # A leaf is stored as 0x02 || key || value; its hash is over 0x02 || key || SHA-256(value).
     for ref, record in leaves:
-        assert record[0] == 0x02 and ref[8:] == sha(record[:65]) and record[33:65] == sha(record[65:])
+        assert record[0] == 0x02 and ref[8:] == sha(record[:33] + sha(record[33:]))
+    assert {record[33:] for _, record in leaves} == {b"1", b"2", b"3"}
     # K and FAR part at the first bit (the root, version 0); DEEP parts from K at the last bit: version 7 rewrote the
     # root and wrote a node at every depth down to 255, the deepest ones sharing the last table.
     assert [len(nodes) for nodes in by_depth[:3]] == [2, 1, 1]
