@@ -34,7 +34,7 @@ LOG_NODES = (
 # last database holds every depth from its own down). A store of schema 1 wrote every node to SMT_NODES under a plain
 # ref (group 0), up to the version in CHAIN_META b"smt-grouped-from"; those stay there.
 SMT_NODES = b"smt/nodes"  # ref -> 0x03 || left ref || right ref, or 0x02 || key || SHA-256(value) || value
-SMT_LEAVES = b"smt/leaves"  # leaf ref -> 0x02 || key || SHA-256(value) || value
+SMT_LEAVES = b"smt/leaves"  # leaf ref -> 0x02 || key || value (its hash is over 0x02 || key || SHA-256(value))
 SMT_DEPTHS = tuple(b"smt/nodes/%02d" % depth for depth in range(40))  # internal node ref -> as in SMT_NODES
 SMT_ROOTS = b"smt/roots"  # u64 version (block height) -> ref of that version's root (40 zero bytes: empty map)
 # With a bounded state history only: u64 version -> the refs (40 bytes each, concatenated) of the nodes that version

@@ -21,14 +21,16 @@ one of the about n / 2**d keys below it). In one B-tree, each version's pages mi
 history the long-lived nodes kept the pages of pruned ones in use. Layout (database names in
 `ledger.storage.schema`):
 
-``SMT_LEAVES``: ref -> ``0x02 || key (32) || SHA-256(value) (32) || value (any length)``, a leaf -- 65 bytes + value
+``SMT_LEAVES``: ref -> ``0x02 || key (32) || value (any length)``, a leaf -- 33 bytes + value
 ``SMT_DEPTHS[d]``: ref -> ``0x03 || left ref (40) || right ref (40)``, an internal node at depth d -- 81 bytes (the
     last database holds every depth from its own down: few nodes are that deep)
 
-    The node hash is SHA-256 of ``0x03 || left hash || right hash`` (the hashes inside the refs) or of the first
-    65 bytes of a leaf record, so a record can be re-checked against its ref. An empty child is the all-zero
-    ref; empty subtrees are never stored. A store begun with schema 1 wrote all its nodes to ``SMT_NODES``, under
-    plain refs (group 0), up to `grouped_from`; they stay there, and later nodes refer to them as they are.
+    The node hash is SHA-256 of ``0x03 || left hash || right hash`` (the hashes inside the refs) or of
+    ``0x02 || key || SHA-256(value)`` for a leaf, so a record can be re-checked against its ref. The code reads a
+    leaf as that head followed by the value (`smtupdate.checked` computes the value's hash when it reads a leaf).
+    An empty child is the all-zero ref; empty subtrees are never stored. A store begun with schema 1 wrote all its
+    nodes to ``SMT_NODES``, under plain refs (group 0), its leaves with the hash of their value stored, up to
+    `grouped_from`; they stay there, and later nodes refer to them as they are.
 ``SMT_ROOTS``: u64 version -> the ref of that version's root (all zero for the empty map). Versions are block
     heights and strictly increase; version 0 is genesis. A version that changed nothing keeps the previous root.
 
