@@ -214,17 +214,17 @@ class Auditor:
         """Audit up to `to_height` (default: the source's height now). Returns the result; never raises for a
         discrepancy (it is in the result), raises `CredledgerError` if the source cannot be read."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        # The replay stores the state map's leaves as the node's store does, so their records compare exactly; a
+        # The replay stores the state map's nodes as the node's store does, so their records compare exactly; a
         # replay kept from an audit by an earlier credledger may store them otherwise, and is then begun afresh.
-        apart = self.source.state_grouped_from() if isinstance(self.source, DataDir) else None
-        if not resume or (apart is not None and not _replay_groups_nodes_as(self.state_dir, apart)):
+        grouped_from = self.source.state_grouped_from() if isinstance(self.source, DataDir) else None
+        if not resume or (grouped_from is not None and not _replay_groups_nodes_as(self.state_dir, grouped_from)):
             _remove_replay(self.state_dir)
         started, started_cpu = self.clock(), time.process_time()
         # The replay is scratch that `--resume` may reuse, not a record anyone relies on: skipping the per-block
         # fsync makes replay several times faster, and a replay cut short by a crash is simply redone.
         replay = Store(self.state_dir / REPLAY_DIR, durable=False)
         try:
-            replay.initialize(self.genesis, state_grouped_from=apart or 0)
+            replay.initialize(self.genesis, state_grouped_from=grouped_from or 0)
             start = replay.height()
             target = self.source.height() if to_height is None else to_height
             tally, counted_from = Tally(), start
@@ -473,9 +473,9 @@ class Auditor:
         )
 
 
-def _replay_groups_nodes_as(state_dir: Path, apart: int) -> bool:
-    """Whether the replay kept in `state_dir`, if there is one, stores its state map's leaves apart from version
-    `apart` on (`schema.grouped_from`), as the audited node does."""
+def _replay_groups_nodes_as(state_dir: Path, grouped_from: int) -> bool:
+    """Whether the replay kept in `state_dir`, if there is one, stores its state map's nodes by group from version
+    `grouped_from` on (`schema.grouped_from`), as the audited node does."""
     if not (state_dir / REPLAY_DIR / LMDB_DATA_FILE).is_file():
         return True
     try:
@@ -483,7 +483,7 @@ def _replay_groups_nodes_as(state_dir: Path, apart: int) -> bool:
     except StorageError:
         return False
     try:
-        return kept.state_grouped_from() == apart
+        return kept.state_grouped_from() == grouped_from
     finally:
         kept.close()
 

@@ -144,7 +144,7 @@ class DataDir:
         self.env.close()
 
     def state_grouped_from(self) -> int:
-        """The first state version whose leaves the node stored apart (`schema.grouped_from`)."""
+        """The first state version whose nodes the node stored by group (`schema.grouped_from`)."""
         with self.env.begin() as txn:
             return schema.grouped_from(txn, self._meta)
 

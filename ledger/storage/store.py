@@ -138,7 +138,7 @@ class Store:
         """Write the genesis state (height 0), or check that the store already belongs to this network.
 
         `state_grouped_from` is for an audit's replay of a store upgraded from schema 1: the replay stores the
-        state map's leaves as that store does (`schema.grouped_from`), so their records compare byte for byte.
+        state map's nodes as that store does (`schema.grouped_from`), so their records compare byte for byte.
         """
         if self.genesis is not None:
             if self.genesis.hash() != genesis.hash():

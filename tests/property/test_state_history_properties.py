@@ -136,14 +136,14 @@ def check_history(env: lmdb.Environment, smap: StateMap, models: list[Model], ol
 
 
 @settings(deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
-@given(batches=st.lists(batch, min_size=1, max_size=14), history=st.integers(1, 5), apart=st.integers(0, 15))
+@given(batches=st.lists(batch, min_size=1, max_size=14), history=st.integers(1, 5), grouped_from=st.integers(0, 15))
 def test_kept_versions_prove_every_key_and_nothing_unreachable_is_stored(
-    batches: list[dict[bytes, bytes | None]], history: int, apart: int
+    batches: list[dict[bytes, bytes | None]], history: int, grouped_from: int
 ) -> None:
-    # `apart`: the first version storing its nodes by group, as in a store upgraded from schema 1 (0: a new store).
+    # `grouped_from`: the first version storing nodes by group, as in a store upgraded from schema 1 (0: a new one).
     with fresh_env() as env:
         smap = StateMap(env, cache_size=64, history=history)
-        smap.grouped_from = apart
+        smap.grouped_from = grouped_from
         models: list[Model] = []
         for version, changes in enumerate(batches):
             models.append(applied(models[-1] if models else {}, changes))
