@@ -44,6 +44,7 @@ from credledger.ledger.events import Issue, Reinstate, Revoke, Suspend
 from credledger.ledger.genesis import Genesis
 from credledger.ledger.note import Checkpoint, SignedNote
 from credledger.ledger.state import active_members
+from credledger.ledger.storage import schema
 from credledger.ledger.storage.datadir import LMDB_DATA_FILE, AuditDiscrepancy, DataDir, Discrepancy, ReplayView
 from credledger.ledger.storage.store import Store
 from credledger.verifier.auditbatches import BATCHES_AHEAD, Batches, BatchResult, Comparisons, Keys, make_pool
@@ -475,7 +476,8 @@ class Auditor:
 
 def _replay_groups_nodes_as(state_dir: Path, grouped_from: int) -> bool:
     """Whether the replay kept in `state_dir`, if there is one, stores its state map's nodes by group from version
-    `grouped_from` on (`schema.grouped_from`), as the audited node does."""
+    `grouped_from` on (`schema.grouped_from`), as the audited node does. A replay of an earlier schema does not: opened
+    to go on, it would be upgraded, and group the nodes of its next blocks."""
     if not (state_dir / REPLAY_DIR / LMDB_DATA_FILE).is_file():
         return True
     try:
@@ -483,7 +485,7 @@ def _replay_groups_nodes_as(state_dir: Path, grouped_from: int) -> bool:
     except StorageError:
         return False
     try:
-        return kept.state_grouped_from() == grouped_from
+        return kept.schema_version() == schema.SCHEMA_VERSION and kept.state_grouped_from() == grouped_from
     finally:
         kept.close()
 

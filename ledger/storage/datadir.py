@@ -143,6 +143,12 @@ class DataDir:
     def close(self) -> None:
         self.env.close()
 
+    def schema_version(self) -> int | None:
+        """The store's schema version (None: the store was never initialized)."""
+        with self.env.begin() as txn:
+            found = txn.get(schema.SCHEMA_KEY, db=self._meta)
+            return None if found is None else schema.from_u64(found)
+
     def state_grouped_from(self) -> int:
         """The first state version whose nodes the node stored by group (`schema.grouped_from`)."""
         with self.env.begin() as txn:

@@ -139,6 +139,31 @@ def test_a_resumed_audit_begins_afresh_when_its_replay_groups_nodes_otherwise(tm
     assert (result.from_height, result.height) == (0, OLD_HEIGHT + 1)
 
 
+def test_a_resumed_audit_begins_afresh_when_its_replay_is_of_schema_1(tmp_path: Path, network: Network) -> None:
+    path, state = tmp_path / "ledger", tmp_path / "state"
+    schema_1_store(path, network)  # never opened by a node since: every node, old and new, in one table
+    source = DataDir(path)
+    try:
+        assert Auditor(source, network.genesis, state, workers=0).run(to_height=1).clean
+    finally:
+        source.close()
+    # The replay as an earlier credledger left it: schema 1. Opened to go on, it would be upgraded and group its next
+    # blocks' nodes, which the node stored in one table.
+    env = schema.open_env(state / "replay")
+    with env.begin(write=True) as txn:
+        meta = env.open_db(schema.CHAIN_META, txn=txn)
+        txn.put(schema.SCHEMA_KEY, schema.u64(1), db=meta)
+        txn.delete(schema.GROUPED_KEY, db=meta)
+    env.close()
+    source = DataDir(path)
+    try:
+        result = Auditor(source, network.genesis, state, workers=0).run(resume=True)
+    finally:
+        source.close()
+    assert result.clean, result.discrepancy
+    assert (result.from_height, result.height) == (0, OLD_HEIGHT)
+
+
 def test_a_state_version_reaching_the_leaf_bit_is_refused(tmp_path: Path) -> None:
     env = schema.open_env(tmp_path / "env")
     try:
