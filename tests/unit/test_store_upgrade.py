@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lmdb
 import pytest
 
 from credledger.ledger import smt
 from credledger.ledger.events import Revoke
 from credledger.ledger.state import cred_key
 from credledger.ledger.storage import schema
-from credledger.ledger.storage.datadir import DataDir
 from credledger.ledger.storage.statemap import StateMap
 from credledger.ledger.storage.store import Store
-from credledger.verifier.audit import Auditor, AuditResult
 from tests.blocks import commit
 from tests.factories import Network, digest, issue, make_network, signed
+from tests.unit.test_audit import run_audit
 
 #: The heights the schema-1 store holds: issues, then a revocation.
 OLD_HEIGHT = 2
@@ -38,20 +38,17 @@ def schema_1_store(path: Path, network: Network) -> None:
     commit(store, network, signed(Revoke(digest("c1"), 4), m0.issuer))
     env = store.env
     with env.begin(write=True) as txn:
-        meta = env.open_db(schema.CHAIN_META, txn=txn)
-        txn.put(schema.SCHEMA_KEY, schema.u64(1), db=meta)
-        txn.delete(schema.GROUPED_KEY, db=meta)
+        mark_schema_1(env, txn)
         for name in (schema.SMT_LEAVES, *schema.SMT_DEPTHS):
             txn.drop(env.open_db(name, txn=txn), delete=True)
     store.close()
 
 
-def audit(path: Path, network: Network, state: Path, workers: int = 0) -> AuditResult:
-    source = DataDir(path)
-    try:
-        return Auditor(source, network.genesis, state, workers=workers).run()
-    finally:
-        source.close()
+def mark_schema_1(env: lmdb.Environment, txn: lmdb.Transaction[bytes]) -> None:
+    """Mark a store as schema 1 wrote it: schema 1, and no record of a first version grouped."""
+    meta = env.open_db(schema.CHAIN_META, txn=txn)
+    txn.put(schema.SCHEMA_KEY, schema.u64(1), db=meta)
+    txn.delete(schema.GROUPED_KEY, db=meta)
 
 
 def node_versions(path: Path, db_names: tuple[bytes, ...]) -> dict[int, set[int]]:
@@ -69,7 +66,7 @@ def node_versions(path: Path, db_names: tuple[bytes, ...]) -> dict[int, set[int]
 def test_an_upgraded_store_keeps_old_nodes_in_place_and_audits_clean(tmp_path: Path, network: Network) -> None:
     path = tmp_path / "ledger"
     schema_1_store(path, network)
-    assert audit(path, network, tmp_path / "before").clean
+    assert run_audit(path, network, tmp_path / "before").clean
 
     store = Store(path)
     m0 = network["m0.test"]
@@ -99,7 +96,7 @@ def test_an_upgraded_store_keeps_old_nodes_in_place_and_audits_clean(tmp_path: P
     assert set(internal) == {0x03} and internal[0x03] == {OLD_HEIGHT + 1, OLD_HEIGHT + 2}
     assert kept[0x02] | kept[0x03] <= set(range(OLD_HEIGHT + 1))
     for workers in (0, 2):
-        result = audit(path, network, tmp_path / f"after-{workers}", workers)
+        result = run_audit(path, network, tmp_path / f"after-{workers}", workers=workers)
         assert result.clean, result.discrepancy
         assert result.height == OLD_HEIGHT + 2 and result.credentials["revoked"] == 3
 
@@ -116,7 +113,7 @@ def test_an_altered_leaf_of_schema_1_is_still_caught_at_its_block(tmp_path: Path
         record[-1] ^= 1
         txn.put(victim, bytes(record), db=nodes)
     env.close()
-    result = audit(path, network, tmp_path / "state")
+    result = run_audit(path, network, tmp_path / "state")
     assert result.discrepancy is not None
     assert (result.discrepancy.height, result.discrepancy.kind) == (1, "state-node")
 
@@ -124,17 +121,13 @@ def test_an_altered_leaf_of_schema_1_is_still_caught_at_its_block(tmp_path: Path
 def test_a_resumed_audit_begins_afresh_when_its_replay_groups_nodes_otherwise(tmp_path: Path, network: Network) -> None:
     path, state = tmp_path / "ledger", tmp_path / "state"
     schema_1_store(path, network)
-    assert audit(path, network, state).clean  # its replay keeps every node in one table, as the node did
+    assert run_audit(path, network, state).clean  # its replay keeps every node in one table, as the node did
     store = Store(path)  # upgraded: its next blocks store their nodes by group, as that replay would not
     try:
         commit(store, network, issue(network["m0.test"], digest("late")))
     finally:
         store.close()
-    source = DataDir(path)
-    try:
-        result = Auditor(source, network.genesis, state, workers=0).run(resume=True)
-    finally:
-        source.close()
+    result = run_audit(path, network, state, resume=True)
     assert result.clean, result.discrepancy
     assert (result.from_height, result.height) == (0, OLD_HEIGHT + 1)
 
@@ -142,29 +135,19 @@ def test_a_resumed_audit_begins_afresh_when_its_replay_groups_nodes_otherwise(tm
 def test_a_resumed_audit_begins_afresh_when_its_replay_is_of_schema_1(tmp_path: Path, network: Network) -> None:
     path, state = tmp_path / "ledger", tmp_path / "state"
     schema_1_store(path, network)  # never opened by a node since: every node, old and new, in one table
-    source = DataDir(path)
-    try:
-        assert Auditor(source, network.genesis, state, workers=0).run(to_height=1).clean
-    finally:
-        source.close()
+    assert run_audit(path, network, state, to=1).clean
     # The replay as an earlier credledger left it: schema 1. Opened to go on, it would be upgraded and group its next
     # blocks' nodes, which the node stored in one table.
     env = schema.open_env(state / "replay")
     with env.begin(write=True) as txn:
-        meta = env.open_db(schema.CHAIN_META, txn=txn)
-        txn.put(schema.SCHEMA_KEY, schema.u64(1), db=meta)
-        txn.delete(schema.GROUPED_KEY, db=meta)
+        mark_schema_1(env, txn)
     env.close()
-    source = DataDir(path)
-    try:
-        result = Auditor(source, network.genesis, state, workers=0).run(resume=True)
-    finally:
-        source.close()
+    result = run_audit(path, network, state, resume=True)
     assert result.clean, result.discrepancy
     assert (result.from_height, result.height) == (0, OLD_HEIGHT)
 
 
-def test_a_state_version_reaching_the_leaf_bit_is_refused(tmp_path: Path) -> None:
+def test_a_state_version_beyond_seven_bytes_is_refused(tmp_path: Path) -> None:
     env = schema.open_env(tmp_path / "env")
     try:
         smap = StateMap(env)  # before the write transaction: opening its databases takes the write lock
