@@ -27,8 +27,8 @@ from pathlib import Path
 
 import lmdb
 
-from credledger.ledger.storage.schema import SMT_DEPTHS, SMT_LEAVES, SMT_REPLACED, open_env, u64
-from credledger.ledger.storage.smtupdate import FIRST_DEPTH_GROUP, LAST_DEPTH_GROUP, LEAF_GROUP, REF_SIZE, group_prefix
+from credledger.ledger.storage.schema import SMT_REPLACED, open_env, u64
+from credledger.ledger.storage.smtupdate import GROUPED_TABLES, REF_SIZE, group_prefix
 from credledger.ledger.storage.statemap import StateMap
 
 #: The size of a credential record as the store bench writes it, about.
@@ -36,8 +36,6 @@ VALUE_BYTES = 50
 #: LMDB's per-entry overhead in a leaf page: node header and slot pointer.
 ENTRY_OVERHEAD = 10
 _LEAF_TAG = 0x02
-#: The map's node databases: its leaves, then its internal nodes depth by depth.
-_TABLES = (SMT_LEAVES, *SMT_DEPTHS)
 
 
 def _plain(ref: bytes) -> bytes:
@@ -98,8 +96,7 @@ def _version_stream(
 ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
     """Commit one version with pruning: the nodes it wrote and the refs its journal lists."""
     # Opened before the write transaction: opening a database inside it would wait on it.
-    groups = [LEAF_GROUP, *range(FIRST_DEPTH_GROUP, LAST_DEPTH_GROUP + 1)]
-    tables = [(env.open_db(name), group_prefix(group, version)) for name, group in zip(_TABLES, groups, strict=True)]
+    tables = [(env.open_db(name), group_prefix(group, version)) for group, name in GROUPED_TABLES]
     journal_db = env.open_db(SMT_REPLACED)
     written: list[tuple[bytes, bytes]] = []
     with env.begin(write=True) as txn:
@@ -136,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             written, journals[version] = _version_stream(env, smap, version, changes)
             # The journal of version d dies when version d - 1 leaves the history: when d is the oldest kept.
             layouts.apply(written, journals.pop(version - args.history + 1, []))
-        tables = [env.open_db(name) for name in _TABLES]
+        tables = [env.open_db(name) for _, name in GROUPED_TABLES]
         with env.begin() as txn:
             live = sum(len(k) + len(v) + ENTRY_OVERHEAD for db in tables for k, v in txn.cursor(db=db))
             mapped = sum(_used(txn, db) for db in tables)

@@ -37,7 +37,7 @@ from credledger.ledger.merkle import HASH_SIZE
 from credledger.ledger.note import MAX_NOTE_BYTES, SignedNote
 from credledger.ledger.storage import schema
 from credledger.ledger.storage.log import TILE_HEIGHT_KEY, MerkleLog
-from credledger.ledger.storage.smtupdate import LAST_DEPTH_GROUP, LEAF_GROUP, group_prefix, node_tables
+from credledger.ledger.storage.smtupdate import GROUPED_TABLES, group_prefix
 from credledger.ledger.storage.store import Store
 from credledger.ledger.tiles import EntryBundle, Tile, TileRangeError, encode_bundle, tile_data
 
@@ -82,7 +82,7 @@ class ReplayView:
         self.headers = env.open_db(schema.CHAIN_HEADERS, create=False)
         self.ids = env.open_db(schema.CHAIN_EVENT_IDS, create=False)
         self.valsets = env.open_db(schema.CHAIN_VALSETS, create=False)
-        self.smt_groups = _node_groups(lambda name: env.open_db(name, create=False))
+        self.smt_groups = _node_groups(lambda name: env.open_db(name, create=False), lambda name: True)
         self.log_nodes = env.open_db(schema.LOG_NODES, create=False)
 
     @classmethod
@@ -127,18 +127,17 @@ class DataDir:
             self._ids = open_db(schema.CHAIN_EVENT_IDS, create=False)
             self._valsets = open_db(schema.CHAIN_VALSETS, create=False)
             self._meta = open_db(schema.CHAIN_META, create=False)
-            # A store of schema 1 that no node of schema 2 has opened has only SMT_NODES of the state's databases.
-            self._smt_groups = _node_groups(lambda name: open_db(name, create=False) if self._has(name) else None)
+            # A store of schema 1 that no node of schema 2 has opened has only SMT_NODES of the state's databases
+            # (named databases are keys of the main one).
+            with self.env.begin() as txn:
+                present = {name for _, name in GROUPED_TABLES if txn.get(name) is not None}
+            self._smt_groups = _node_groups(lambda name: open_db(name, create=False), present.__contains__)
             self._smt_roots = open_db(schema.SMT_ROOTS, create=False)
             self._log_nodes = open_db(schema.LOG_NODES, create=False)
             self._log_meta = open_db(schema.LOG_META, create=False)
             self.log = MerkleLog(self.env)
         except lmdb.Error as exc:
             raise StorageError(f"{self.name}: cannot open the node's LMDB environment read-only ({exc})") from None
-
-    def _has(self, name: bytes) -> bool:
-        with self.env.begin() as txn:
-            return txn.get(name) is not None  # named databases are keys of the main database
 
     def close(self) -> None:
         self.env.close()
@@ -412,13 +411,13 @@ def _tile_height(txn: lmdb.Transaction[bytes], meta: lmdb._Database) -> int:
     return schema.from_u64(bytes(raw))
 
 
-def _node_groups(open_db: Callable[[bytes], lmdb._Database | None]) -> dict[int, lmdb._Database]:
-    """The state map's databases a store has, by the group of the refs they hold (group 0: ``SMT_NODES``)."""
-    tables = node_tables(open_db)
-    groups = {0: tables[0]}
-    for group in range(LEAF_GROUP, LAST_DEPTH_GROUP + 1):
-        if tables[group] is not tables[0]:
-            groups[group] = tables[group]
+def _node_groups(open_db: Callable[[bytes], lmdb._Database], has: Callable[[bytes], bool]) -> dict[int, lmdb._Database]:
+    """The state map's databases a store has (`has` says which of the grouped ones), by the group of the refs they
+    hold (group 0: ``SMT_NODES``)."""
+    groups = {0: open_db(schema.SMT_NODES)}
+    for group, name in GROUPED_TABLES:
+        if has(name):
+            groups[group] = open_db(name)
     return groups
 
 

@@ -41,6 +41,10 @@ LEAF_GROUP = 0x80
 #: The group of the internal nodes at depth d is FIRST_DEPTH_GROUP + min(d, len(SMT_DEPTHS) - 1).
 FIRST_DEPTH_GROUP = LEAF_GROUP + 1
 LAST_DEPTH_GROUP = FIRST_DEPTH_GROUP + len(SMT_DEPTHS) - 1
+#: (group, database name) of every group: the leaves, then the internal nodes depth by depth.
+GROUPED_TABLES = ((LEAF_GROUP, SMT_LEAVES), *enumerate(SMT_DEPTHS, start=FIRST_DEPTH_GROUP))
+#: The group of the internal nodes at each depth, 0 to 256.
+_DEPTH_GROUPS = tuple(min(FIRST_DEPTH_GROUP + depth, LAST_DEPTH_GROUP) for depth in range(KEY_BITS + 1))
 #: One database handle per possible first byte of a ref.
 Tables = tuple[lmdb._Database, ...]
 
@@ -335,10 +339,11 @@ def node_tables(open_db: Callable[[bytes], lmdb._Database | None]) -> Tables:
     nodes = open_db(SMT_NODES)
     if nodes is None:
         raise StorageError(f"the store has no {SMT_NODES.decode()} database: it is not a credledger ledger")
-    grouped = [open_db(SMT_LEAVES), *(open_db(name) for name in SMT_DEPTHS)]
     tables = [nodes] * 256
-    for group, db in enumerate(grouped, start=LEAF_GROUP):
-        tables[group] = nodes if db is None else db
+    for group, name in GROUPED_TABLES:
+        db = open_db(name)
+        if db is not None:
+            tables[group] = db
     return tuple(tables)
 
 
@@ -348,8 +353,7 @@ def ref_prefixes(version: int, grouped: bool) -> tuple[bytes, list[bytes]]:
     if not grouped:
         plain = version.to_bytes(8, "big")
         return plain, [plain] * (KEY_BITS + 1)
-    depth_groups = [min(FIRST_DEPTH_GROUP + depth, LAST_DEPTH_GROUP) for depth in range(KEY_BITS + 1)]
-    return group_prefix(LEAF_GROUP, version), [group_prefix(group, version) for group in depth_groups]
+    return group_prefix(LEAF_GROUP, version), [group_prefix(group, version) for group in _DEPTH_GROUPS]
 
 
 def group_prefix(group: int, version: int) -> bytes:
