@@ -31,6 +31,7 @@ BENCHES = {
     "statelayout": "bench.statelayout",
     "batch": "bench.batch",
     "safety": "bench.safety",
+    "codec": "bench.codec",
 }
 
 
