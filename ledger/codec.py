@@ -172,19 +172,13 @@ def _unpack(data: bytes, where: str) -> Any:
 def _plan(tp: Any) -> _Plan:
     """The encoder and the decoder of `tp`; a record's or tuple's decoder is compiled (`_compile_record`)."""
     plan = _PLANS.get(tp)
-    if plan is None:
-        plan = _build(tp, _plan)
-        _PLANS[tp] = plan
-    return plan
+    return plan if plan is not None else _PLANS.setdefault(tp, _build(tp, _plan))
 
 
 def _reference_plan(tp: Any) -> _Plan:
     """`_plan` with every decoder built field by field from closures, which the compiled decoders must agree with."""
     plan = _REFERENCE_PLANS.get(tp)
-    if plan is None:
-        plan = _build(tp, _reference_plan)
-        _REFERENCE_PLANS[tp] = plan
-    return plan
+    return plan if plan is not None else _REFERENCE_PLANS.setdefault(tp, _build(tp, _reference_plan))
 
 
 def _build(tp: Any, plan: Callable[[Any], _Plan]) -> _Plan:  # noqa: PLR0911 - one branch per supported type
