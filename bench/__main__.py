@@ -32,6 +32,7 @@ BENCHES = {
     "batch": "bench.batch",
     "safety": "bench.safety",
     "codec": "bench.codec",
+    "validator": "bench.validator",
 }
 
 
