@@ -182,11 +182,16 @@ def _reference_plan(tp: Any) -> _Plan:
     return plan if plan is not None else _REFERENCE_PLANS.setdefault(tp, _build(tp, _reference_plan))
 
 
+def _unwrap(hint: Any) -> tuple[Any, Size | Range | None]:
+    """The type a field hint names, and the bound its `Annotated` gives (None without one)."""
+    if get_origin(hint) is Annotated:
+        tp, bound, *_ = get_args(hint)
+        return tp, bound
+    return hint, None
+
+
 def _build(tp: Any, plan: Callable[[Any], _Plan]) -> _Plan:  # noqa: PLR0911 - one branch per supported type
-    bound: Size | Range | None = None
-    if get_origin(tp) is Annotated:
-        tp, *extras = get_args(tp)
-        bound = extras[0]
+    tp, bound = _unwrap(tp)
     origin = get_origin(tp)
     if tp is bool:
         return _identity, _check_bool
@@ -422,11 +427,7 @@ def _compile_tuple(item: Any, bound: Size | None, checked: _Decoder) -> _Decoder
 def _inline_check(hint: Any, value: str) -> str | None:  # noqa: PLR0911 - one branch per field type
     """A Python expression true exactly when the field decoder for `hint` accepts `value` unchanged, or None where
     the field needs its own decoder (records, unions, tuples)."""
-    bound: Size | Range | None = None
-    tp = hint
-    if get_origin(tp) is Annotated:
-        tp, *extras = get_args(tp)
-        bound = extras[0]
+    tp, bound = _unwrap(hint)
     if get_origin(tp) in (typing.Union, types.UnionType):
         args = get_args(tp)
         rest = [a for a in args if a is not type(None)]
